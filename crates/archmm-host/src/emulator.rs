@@ -1,0 +1,259 @@
+//! The host emulator: boot a [`Machine`] with the core's bring-up on sparse memory and
+//! collect what it printed and computed.
+
+use crate::backing::SparseMem;
+use crate::machine::Machine;
+use archmm::addr::PhysAddr;
+use archmm::arch::{arm64::Arm64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
+use archmm::boot::{boot, BootError, BootOptions, Booted};
+use archmm::memblock::{RegionType, MAX_NUMNODES};
+use archmm::physmem::PhysMem;
+use archmm::zone::{ZoneType, MAX_NR_ZONES};
+use serde::Serialize;
+
+/// Everything a boot produced, for text and JSON output.
+#[derive(Debug, Serialize)]
+pub struct BootReport {
+    /// Linux's name of the arch.
+    pub arch: &'static str,
+    /// The machine's description.
+    pub machine: String,
+    /// The memory model.
+    pub memory_model: &'static str,
+    /// The boot log, one Linux line per entry, in order.
+    pub log: Vec<String>,
+    /// memblock after the bring-up.
+    pub memblock: MemblockReport,
+    /// max_pfn.
+    pub max_pfn: u64,
+    /// max_low_pfn.
+    pub max_low_pfn: u64,
+    /// Zone ranges (configured zones other than Movable).
+    pub zones: Vec<ZoneRange>,
+    /// Nodes with memory.
+    pub nodes: Vec<NodeReport>,
+    /// Unavailable-range records.
+    pub holes: Vec<HoleReport>,
+}
+
+/// One memblock region.
+#[derive(Debug, Serialize)]
+pub struct RegionReport {
+    /// First byte.
+    pub base: u64,
+    /// Size.
+    pub size: u64,
+    /// Node, or null for none.
+    pub nid: Option<i32>,
+    /// Flags (Linux's numeric value).
+    pub flags: u32,
+}
+
+/// memblock's arrays.
+#[derive(Debug, Serialize)]
+pub struct MemblockReport {
+    /// memory.
+    pub memory: Vec<RegionReport>,
+    /// reserved.
+    pub reserved: Vec<RegionReport>,
+    /// memory total.
+    pub memory_total: u64,
+    /// reserved total.
+    pub reserved_total: u64,
+}
+
+/// A zone's range, `null` start/end when empty.
+#[derive(Debug, Serialize)]
+pub struct ZoneRange {
+    /// Zone name.
+    pub zone: &'static str,
+    /// First byte.
+    pub start: Option<u64>,
+    /// Last byte.
+    pub end: Option<u64>,
+}
+
+/// One node's share of one zone.
+#[derive(Debug, Serialize)]
+pub struct NodeZoneReport {
+    /// Zone name.
+    pub zone: &'static str,
+    /// First pfn.
+    pub start_pfn: u64,
+    /// Spanned pages.
+    pub spanned: u64,
+    /// Present pages.
+    pub present: u64,
+}
+
+/// One node.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
+    /// Node id.
+    pub nid: usize,
+    /// First pfn.
+    pub start_pfn: u64,
+    /// End pfn.
+    pub end_pfn: u64,
+    /// Zones with a span.
+    pub zones: Vec<NodeZoneReport>,
+}
+
+/// "On node N, zone Z: C pages in unavailable ranges".
+#[derive(Debug, Serialize)]
+pub struct HoleReport {
+    /// Node.
+    pub nid: i32,
+    /// Zone.
+    pub zone: &'static str,
+    /// Pages.
+    pub pages: u64,
+}
+
+thread_local! {
+    /// The log of the boot running on this thread: the boot's own lines and the
+    /// `memblock=debug` trace (which arrives through the `log` facade) in one order.
+    static SINK: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The boot log collector: `core::fmt::Write` into this thread's sink.
+struct Log;
+
+impl std::fmt::Write for Log {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        SINK.with(|k| {
+            if let Some(buf) = k.borrow_mut().as_mut() {
+                buf.push_str(s);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A `log` logger: records of a boot running on this thread go into its log (so the
+/// memblock=debug trace interleaves with the boot's lines as in dmesg); others go to
+/// stderr.
+pub struct HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        let line = format!("{}\n", r.args());
+        let used = SINK.with(|k| match k.borrow_mut().as_mut() {
+            Some(buf) => {
+                buf.push_str(&line);
+                true
+            }
+            None => false,
+        });
+        if !used {
+            eprint!("{line}");
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: HostLogger = HostLogger;
+
+/// Install [`HostLogger`] (idempotent).
+pub fn install_logger() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+/// Boot `m` as arch `arch`; `Err` carries the log up to the failure and the error.
+pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootReport, (Vec<String>, BootError)> {
+    match arch {
+        ArchId::X86_64 => run::<X86_64>(m, opts),
+        ArchId::Arm64 => run::<Arm64>(m, opts),
+        ArchId::Riscv64 => run::<Riscv64>(m, opts),
+    }
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_string).collect()
+}
+
+fn run<A: Arch>(m: &Machine, opts: BootOptions) -> Result<BootReport, (Vec<String>, BootError)> {
+    let mem = SparseMem::new();
+    if let Some(bda) = m.bda {
+        mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
+        mem.write(PhysAddr(0x40e), &bda.ebda_segment.to_le_bytes());
+    }
+    install_logger();
+    SINK.with(|k| *k.borrow_mut() = Some(String::new()));
+    let take = || SINK.with(|k| k.borrow_mut().take().unwrap_or_default());
+    let mut log = Log;
+    let res = boot::<A, &SparseMem>(&mem, m.firmware_map(), opts, &mut log);
+    let b: Booted<'_, A, &SparseMem> = match res {
+        Ok(b) => b,
+        Err(e) => return Err((lines(&take()), e)),
+    };
+    let region = |t: RegionType| -> Vec<RegionReport> {
+        b.ctx
+            .memblock
+            .real_regions(t)
+            .map(|r| RegionReport {
+                base: r.base,
+                size: r.size,
+                nid: if r.nid == MAX_NUMNODES { None } else { Some(r.nid) },
+                flags: r.flags.0,
+            })
+            .collect()
+    };
+    let ps = A::PAGE_SHIFT;
+    let z = &b.zones;
+    let zones = ZoneType::ALL
+        .iter()
+        .filter(|t| **t != ZoneType::Movable && z.configured[**t as usize])
+        .map(|t| {
+            let (lo, hi) = (z.lowest[*t as usize], z.highest[*t as usize]);
+            ZoneRange {
+                zone: t.name(),
+                start: (lo != hi).then_some(lo << ps),
+                end: (lo != hi).then_some((hi << ps) - 1),
+            }
+        })
+        .collect();
+    let nodes = z
+        .online_nodes()
+        .map(|(i, n)| NodeReport {
+            nid: i,
+            start_pfn: n.start_pfn,
+            end_pfn: n.end_pfn,
+            zones: (0..MAX_NR_ZONES)
+                .filter(|k| n.zones[*k].spanned != 0)
+                .map(|k| NodeZoneReport {
+                    zone: ZoneType::ALL[k].name(),
+                    start_pfn: n.zones[k].start_pfn,
+                    spanned: n.zones[k].spanned,
+                    present: n.zones[k].present,
+                })
+                .collect(),
+        })
+        .collect();
+    let holes = z.holes.iter().flatten().map(|h| HoleReport { nid: h.nid, zone: h.zone.name(), pages: h.pages }).collect();
+    let memblock = MemblockReport {
+        memory: region(RegionType::Memory),
+        reserved: region(RegionType::Reserved),
+        memory_total: b.ctx.memblock.total_size(RegionType::Memory),
+        reserved_total: b.ctx.memblock.total_size(RegionType::Reserved),
+    };
+    let report = BootReport {
+        arch: A::NAME,
+        machine: m.name.clone(),
+        memory_model: b.ctx.model.model.name(),
+        log: Vec::new(),
+        memblock,
+        max_pfn: b.ctx.max_pfn,
+        max_low_pfn: b.ctx.max_low_pfn,
+        zones,
+        nodes,
+        holes,
+    };
+    drop(b);
+    Ok(BootReport { log: lines(&take()), ..report })
+}

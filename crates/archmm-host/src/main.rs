@@ -1,0 +1,299 @@
+//! The `archmm` command line.
+
+use archmm::arch::{ArchId, ARCHES, HOOKS};
+use archmm::boot::BootOptions;
+use archmm_host::emulator::{run_boot, BootReport};
+use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::script::{parse_num, ScriptRunner};
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// archmm: one memory-management bring-up for every architecture.
+#[derive(Parser)]
+#[command(name = "archmm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+fn parse_arch(s: &str) -> Result<ArchId, String> {
+    ArchId::from_name(s).ok_or_else(|| {
+        let names: Vec<String> =
+            ARCHES.iter().map(|a| format!("{} ({})", a.name, a.aliases.join(", "))).collect();
+        format!("unknown arch `{s}`; known: {}", names.join(", "))
+    })
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_num(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 8G, 512M, 0x40000000)"))
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the mm bring-up on a machine and print what Linux prints.
+    ///
+    /// With no machine flags it boots the built-in default: x86_64, 8 GiB, as QEMU's pc
+    /// machine and SeaBIOS describe it.
+    Boot {
+        /// Architecture (Linux's name; Rust's spelling accepted).
+        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+        arch: ArchId,
+        /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
+        #[arg(long, value_parser = parse_size, default_value = "8G")]
+        mem: u64,
+        /// Split the built-in machine's memory over N equal NUMA nodes.
+        #[arg(long, default_value_t = 1)]
+        numa: u32,
+        /// QEMU x86 machine type of the built-in machine.
+        #[arg(long, value_enum, default_value = "pc")]
+        x86_machine: X86MachineType,
+        /// An e820 table in Linux's dmesg format (`BIOS-e820: [mem ...] usable` lines,
+        /// optional `ACPI: SRAT: Node ...` lines; other lines are ignored).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["dtb", "machine", "uefi_memmap"])]
+        e820: Option<PathBuf>,
+        /// A flattened device tree blob (e.g. from QEMU's `-M virt,dumpdtb=FILE`).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["machine", "uefi_memmap"])]
+        dtb: Option<PathBuf>,
+        /// A UEFI memory map: raw descriptors (see --uefi-desc-size) or Linux's
+        /// `efi: mem..` dmesg lines.
+        #[arg(long, value_name = "FILE", conflicts_with = "machine")]
+        uefi_memmap: Option<PathBuf>,
+        /// Descriptor size of a raw UEFI memory map.
+        #[arg(long, default_value_t = 48)]
+        uefi_desc_size: usize,
+        /// A machine description in TOML (banks, nodes, reserved ranges, kernel, initrd).
+        #[arg(long, value_name = "FILE.toml")]
+        machine: Option<PathBuf>,
+        /// Boot with `numa=off`.
+        #[arg(long)]
+        numa_off: bool,
+        /// Boot with `memblock=debug`: trace memblock calls and dump memblock.
+        #[arg(long)]
+        memblock_debug: bool,
+        /// Print the results as JSON instead of Linux's lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a memblock script (one call per line; `-` reads standard input).
+    Memblock {
+        /// The script file, or `-`.
+        script: PathBuf,
+        /// Print the memblock=debug trace of each call (to standard error).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// List the architectures and their geometry.
+    Arches {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the hook table: each generic hook, which arches override it, and why.
+    Hooks {
+        /// Only this arch's overrides.
+        #[arg(long, value_parser = parse_arch)]
+        arch: Option<ArchId>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("archmm: {msg}");
+    ExitCode::from(2)
+}
+
+fn read_file(p: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn read_text(p: &PathBuf) -> Result<String, String> {
+    let b = read_file(p)?;
+    String::from_utf8(b).map_err(|_| format!("{}: not a text file (invalid UTF-8)", p.display()))
+}
+
+fn print_boot(r: &BootReport, json: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, r)?;
+        writeln!(out)
+    } else {
+        for l in &r.log {
+            writeln!(out, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_boot(
+    arch: ArchId,
+    mem: u64,
+    numa: u32,
+    x86: X86MachineType,
+    e820: Option<PathBuf>,
+    dtb: Option<PathBuf>,
+    uefi: Option<PathBuf>,
+    uefi_desc_size: usize,
+    machine: Option<PathBuf>,
+    opts: BootOptions,
+    json: bool,
+) -> ExitCode {
+    let (m, arch) = if let Some(p) = &e820 {
+        if arch != ArchId::X86_64 {
+            return fail(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
+        }
+        match read_text(p).and_then(|t| Machine::from_e820_text(&t).map_err(|e| format!("{}: {e}", p.display()))) {
+            Ok(m) => (m, arch),
+            Err(e) => return fail(e),
+        }
+    } else if let Some(p) = &dtb {
+        if arch == ArchId::X86_64 {
+            return fail("--dtb describes a device-tree machine; give --arch arm64 or riscv64");
+        }
+        match read_file(p).and_then(|b| Machine::from_dtb(&b, arch).map_err(|e| format!("{}: {e}", p.display()))) {
+            Ok(m) => (m, arch),
+            Err(e) => return fail(e),
+        }
+    } else if let Some(p) = &uefi {
+        match read_file(p).and_then(|b| Machine::from_uefi(&b, uefi_desc_size, arch).map_err(|e| format!("{}: {e}", p.display()))) {
+            Ok(m) => (m, arch),
+            Err(e) => return fail(e),
+        }
+    } else if let Some(p) = &machine {
+        match read_text(p).and_then(|t| Machine::from_toml(&t, arch).map_err(|e| format!("{}: {e}", p.display()))) {
+            Ok((m, file_arch)) => (m, file_arch.unwrap_or(arch)),
+            Err(e) => return fail(e),
+        }
+    } else {
+        match Machine::qemu(arch, mem, numa, x86) {
+            Ok(m) => (m, arch),
+            Err(e) => return fail(e),
+        }
+    };
+    match run_boot(arch, &m, opts) {
+        Ok(r) => match print_boot(&r, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Err((log, e)) => {
+            for l in log {
+                println!("{l}");
+            }
+            fail(format!("boot failed: {e}"))
+        }
+    }
+}
+
+fn cmd_memblock(script: PathBuf, debug: bool) -> ExitCode {
+    let text = if script.as_os_str() == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return fail(format!("standard input: {e}"));
+        }
+        s
+    } else {
+        match read_text(&script) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        }
+    };
+    if debug {
+        archmm_host::emulator::install_logger();
+    }
+    let out = ScriptRunner::new(debug).run(&text);
+    print!("{}", out.output);
+    ExitCode::from(out.exit_code() as u8)
+}
+
+fn cmd_arches(json: bool) -> ExitCode {
+    if json {
+        let v: Vec<_> = ARCHES
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "name": a.name,
+                    "aliases": a.aliases,
+                    "page_shift": a.page_shift,
+                    "max_physmem_bits": a.max_physmem_bits,
+                    "section_size_bits": a.section_size_bits,
+                    "firmware": format!("{:?}", a.firmware),
+                    "memory_model": a.default_model.name(),
+                    "zones": a.zones.iter().map(|z| z.name()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    println!("{:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} zones", "arch", "aliases", "page", "pa-bits", "section", "firmware", "memory model");
+    for a in ARCHES {
+        println!(
+            "{:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} {}",
+            a.name,
+            a.aliases.join(","),
+            format!("{}K", (1u64 << a.page_shift) / 1024),
+            a.max_physmem_bits,
+            format!("{}M", (1u64 << a.section_size_bits) >> 20),
+            format!("{:?}", a.firmware),
+            a.default_model.name(),
+            a.zones.iter().map(|z| z.name()).collect::<Vec<_>>().join(",")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
+    let arches: Vec<_> = ARCHES.iter().filter(|a| only.is_none_or(|o| o == a.id)).collect();
+    if json {
+        let v: Vec<_> = HOOKS
+            .iter()
+            .map(|h| {
+                let ov: Vec<_> = arches
+                    .iter()
+                    .flat_map(|a| a.overrides.iter().filter(|o| o.hook == h.hook).map(|o| serde_json::json!({"arch": a.name, "reason": o.reason})))
+                    .collect();
+                serde_json::json!({"hook": h.hook, "linux": h.linux, "generic": h.generic,
+                    "definitions": 1 + ov.len(), "overrides": ov})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    println!("{} arches ({}); one generic definition per hook, overrides only with a reason.\n",
+        arches.len(), arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "));
+    println!("{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
+    for h in HOOKS {
+        let by: Vec<_> = arches.iter().filter(|a| a.overrides.iter().any(|o| o.hook == h.hook)).map(|a| a.name).collect();
+        println!("{:<22} {:>5}  {}", h.hook, 1 + by.len(), if by.is_empty() { "-".to_string() } else { by.join(", ") });
+    }
+    println!();
+    for h in HOOKS {
+        println!("{}  (Linux: {})", h.hook, h.linux);
+        println!("  generic: {}", h.generic);
+        for a in &arches {
+            for o in a.overrides.iter().filter(|o| o.hook == h.hook) {
+                println!("  {:<8} {}", a.name, o.reason);
+            }
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Boot { arch, mem, numa, x86_machine, e820, dtb, uefi_memmap, uefi_desc_size, machine, numa_off, memblock_debug, json } => {
+            let opts = BootOptions { numa_off, memblock_debug };
+            cmd_boot(arch, mem, numa, x86_machine, e820, dtb, uefi_memmap, uefi_desc_size, machine, opts, json)
+        }
+        Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
+        Cmd::Arches { json } => cmd_arches(json),
+        Cmd::Hooks { arch, json } => cmd_hooks(arch, json),
+    }
+}

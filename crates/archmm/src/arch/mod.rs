@@ -1,0 +1,266 @@
+//! The architecture boundary.
+//!
+//! An architecture (with its mode) is a type implementing [`Arch`]. What the hardware makes
+//! different is data: associated constants for geometry, physical address width, zone
+//! limits, firmware kind and memory-model defaults. What an architecture may need to do
+//! differently is a method with a generic default body, the generic definition every
+//! architecture shares unless its hardware or firmware really differs.
+//!
+//! An override must say why. Each arch lists its overrides in [`Arch::OVERRIDES`] (hook
+//! name and reason) next to the code that overrides; `archmm hooks` prints, per hook, the
+//! generic definition, which arches override it and why: the table the talk printed by hand,
+//! kept true by a test that compares the lists with the hooks' behaviour.
+//!
+//! # Contract of the hooks (in the order the bring-up calls them; see [`crate::boot`])
+//! - [`Arch::early_reserve_memory`]: may only call `memblock_reserve`; may not allocate.
+//! - [`Arch::detect_memory`]: turns the firmware's description into memblock memory;
+//!   may reserve; may not allocate. Errors are the firmware's errors (bad input).
+//! - [`Arch::setup_arch`]: the arch's fix-ups of the usable map (removing what the kernel
+//!   cannot use, reserving firmware areas) and its memory limits (`max_pfn`,
+//!   `max_low_pfn`). May allocate.
+//! - [`Arch::numa_init`]: node ids for memblock memory; prints the NUMA lines.
+//! - [`Arch::zone_limits`]: the highest pfn (exclusive) of each zone, Linux's
+//!   `max_zone_pfns[]`, from the limits computed by `setup_arch`.
+
+pub mod arm64;
+pub mod riscv64;
+pub mod x86_64;
+
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
+use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+/// How the firmware describes memory to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirmwareKind {
+    /// The BIOS e820 table (boot_params or PVH start_info memmap), NUMA from ACPI SRAT.
+    E820,
+    /// A flattened device tree: /memory nodes, /reserved-memory, numa-node-id.
+    DeviceTree,
+}
+
+/// How per-page metadata is laid out (Linux's memory models).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryModel {
+    /// One array for all of physical memory (FLATMEM).
+    Flat,
+    /// Sections of `2^SECTION_SIZE_BITS` bytes, each with its own array (SPARSEMEM).
+    Sparse,
+    /// Sections, with one virtually contiguous array mapped where memory exists
+    /// (SPARSEMEM_VMEMMAP).
+    SparseVmemmap,
+}
+
+impl MemoryModel {
+    /// Linux's Kconfig name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MemoryModel::Flat => "flatmem",
+            MemoryModel::Sparse => "sparsemem",
+            MemoryModel::SparseVmemmap => "sparsemem-vmemmap",
+        }
+    }
+}
+
+/// An arch's override of a generic hook, with the hardware or firmware reason.
+#[derive(Clone, Copy, Debug)]
+pub struct Override {
+    /// The hook's name (a method of [`Arch`]).
+    pub hook: &'static str,
+    /// Why the generic definition does not serve this architecture.
+    pub reason: &'static str,
+}
+
+/// A generic hook: its name and what the generic definition does.
+#[derive(Clone, Copy, Debug)]
+pub struct HookDoc {
+    /// The hook's name.
+    pub hook: &'static str,
+    /// The Linux function(s) it stands for.
+    pub linux: &'static str,
+    /// What the generic definition does.
+    pub generic: &'static str,
+}
+
+/// Every hook of [`Arch`] with a generic default, for `archmm hooks`.
+pub const HOOKS: &[HookDoc] = &[
+    HookDoc {
+        hook: "early_reserve_memory",
+        linux: "early_reserve_memory() (RFC), memblock_reserve of kernel/initrd/dtb in setup_arch()",
+        generic: "reserve the kernel image, the initrd and the firmware's device tree blob",
+    },
+    HookDoc {
+        hook: "KERNEL_END_ALIGN",
+        linux: "memblock_reserve(_text, _end - _text)",
+        generic: "reserve the kernel image exactly, without rounding its end",
+    },
+    HookDoc {
+        hook: "detect_memory",
+        linux: "detect_memory() (RFC), e820__memblock_setup(), early_init_dt_scan_memory()",
+        generic: "add the firmware's RAM banks to memblock (with node ids and HOTPLUG where the \
+                  device tree gives them), reserve /reserved-memory and /memreserve/ ranges, \
+                  mark no-map ranges NOMAP",
+    },
+    HookDoc {
+        hook: "setup_arch",
+        linux: "setup_arch(): memblock fix-ups, max_pfn/max_low_pfn",
+        generic: "drop memory beyond the physical address width, max_pfn = max_low_pfn = \
+                  PFN_DOWN(memblock_end_of_DRAM())",
+    },
+    HookDoc {
+        hook: "numa_init",
+        linux: "arch_numa_init() (drivers/base/arch_numa.c), x86_numa_init()",
+        generic: "node ids from the firmware (device tree numa-node-id); else \
+                  'NUMA: No NUMA configuration found' and one fake node over all memory",
+    },
+    HookDoc {
+        hook: "zone_limits",
+        linux: "zone_sizes_init() / get_zone_limits() (RFC)",
+        generic: "DMA32 up to min(4 GiB, end of memory), Normal up to max_low_pfn, \
+                  HighMem up to max_pfn",
+    },
+];
+
+/// An architecture description: what the hardware makes different.
+///
+/// Implementations are zero-sized types; everything is an associated item so the bring-up
+/// is monomorphised per architecture.
+pub trait Arch: Sized + 'static {
+    /// Linux's name (`x86_64`, `arm64`, ...).
+    const NAME: &'static str;
+    /// Other spellings accepted on the command line (Rust's target arch names).
+    const ALIASES: &'static [&'static str];
+    /// log2 of the base page size.
+    const PAGE_SHIFT: u32 = 12;
+    /// Linux's MAX_PHYSMEM_BITS: the physical address width the kernel supports.
+    const MAX_PHYSMEM_BITS: u32;
+    /// Linux's SECTION_SIZE_BITS for the sparse memory models.
+    const SECTION_SIZE_BITS: u32 = 27;
+    /// log2 of the pages in a pageblock (Linux's pageblock_order: the huge page order).
+    const PAGEBLOCK_ORDER: u32 = 9;
+    /// The memory model a distribution kernel uses.
+    const DEFAULT_MODEL: MemoryModel = MemoryModel::SparseVmemmap;
+    /// How firmware describes memory.
+    const FIRMWARE: FirmwareKind;
+    /// Zones this architecture's reference kernel configures, in Linux's order. Decides
+    /// which lines `Zone ranges:` prints (ZONE_MOVABLE is never printed there).
+    const ZONES: &'static [ZoneType];
+    /// The kernel image's reservation is rounded up to this (1: no rounding).
+    const KERNEL_END_ALIGN: u64 = 1;
+    /// Cache line size used for memblock allocations without an alignment.
+    const SMP_CACHE_BYTES: u64 = 64;
+    /// The hooks this architecture overrides, each with its reason.
+    const OVERRIDES: &'static [Override] = &[];
+    /// Per-architecture bring-up state (e.g. x86's e820 table).
+    type State: Default;
+
+    /// Page size in bytes.
+    fn page_size() -> u64 {
+        1 << Self::PAGE_SHIFT
+    }
+
+    /// Reserve what is in use before memory is detected: the kernel image, the initrd and
+    /// the device tree blob.
+    fn early_reserve_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_early_reserve(ctx)
+    }
+
+    /// Convert the firmware's description of memory to memblock memory.
+    fn detect_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_detect_memory(ctx)
+    }
+
+    /// The arch's fix-ups of the usable map and its memory limits.
+    fn setup_arch<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_setup_arch(ctx)
+    }
+
+    /// Assign NUMA node ids to memblock memory and print what Linux prints.
+    fn numa_init<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::numa::generic_numa_init(ctx)
+    }
+
+    /// Linux's `max_zone_pfns[]`: the exclusive upper pfn of each zone (0 for zones the
+    /// arch does not have).
+    fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+        let mut z = [0u64; MAX_NR_ZONES];
+        let end = ctx.memblock.end_of_dram();
+        z[ZoneType::Dma32 as usize] = crate::addr::pfn_down(end.min(crate::addr::SZ_4G), Self::PAGE_SHIFT);
+        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+        z[ZoneType::HighMem as usize] = ctx.max_pfn;
+        z
+    }
+}
+
+/// The architectures this build knows, by Linux name, for command lines and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArchId {
+    /// x86-64.
+    X86_64,
+    /// AArch64.
+    Arm64,
+    /// RISC-V 64-bit.
+    Riscv64,
+}
+
+/// Static facts about one arch, for listings.
+#[derive(Clone, Copy, Debug)]
+pub struct ArchInfo {
+    /// Which.
+    pub id: ArchId,
+    /// Linux's name.
+    pub name: &'static str,
+    /// Accepted aliases.
+    pub aliases: &'static [&'static str],
+    /// Physical address bits.
+    pub max_physmem_bits: u32,
+    /// Section size bits.
+    pub section_size_bits: u32,
+    /// Page shift.
+    pub page_shift: u32,
+    /// Firmware kind.
+    pub firmware: FirmwareKind,
+    /// Default memory model.
+    pub default_model: MemoryModel,
+    /// Configured zones.
+    pub zones: &'static [ZoneType],
+    /// Overrides with reasons.
+    pub overrides: &'static [Override],
+}
+
+const fn info<A: Arch>(id: ArchId) -> ArchInfo {
+    ArchInfo {
+        id,
+        name: A::NAME,
+        aliases: A::ALIASES,
+        max_physmem_bits: A::MAX_PHYSMEM_BITS,
+        section_size_bits: A::SECTION_SIZE_BITS,
+        page_shift: A::PAGE_SHIFT,
+        firmware: A::FIRMWARE,
+        default_model: A::DEFAULT_MODEL,
+        zones: A::ZONES,
+        overrides: A::OVERRIDES,
+    }
+}
+
+/// All architectures, in the order listings show them.
+pub const ARCHES: &[ArchInfo] = &[
+    info::<x86_64::X86_64>(ArchId::X86_64),
+    info::<arm64::Arm64>(ArchId::Arm64),
+    info::<riscv64::Riscv64>(ArchId::Riscv64),
+];
+
+impl ArchId {
+    /// Look an arch up by Linux name or alias (case-sensitive, as Linux's names are).
+    pub fn from_name(s: &str) -> Option<ArchId> {
+        ARCHES.iter().find(|a| a.name == s || a.aliases.contains(&s)).map(|a| a.id)
+    }
+    /// Static facts.
+    pub fn info(self) -> &'static ArchInfo {
+        match self {
+            ArchId::X86_64 => &ARCHES[0],
+            ArchId::Arm64 => &ARCHES[1],
+            ArchId::Riscv64 => &ARCHES[2],
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Zones and nodes: the layout `free_area_init()` computes from memblock and the arch's
+//! zone limits.
+//!
+//! Given `max_zone_pfn[]` (the arch's [`crate::arch::Arch::zone_limits`]) the zones are laid
+//! end to end from the first pfn of memory: each zone spans from where the previous one
+//! ended up to its own limit (an empty span when the limit is not above that). Each node's
+//! share of a zone is the zone's span clamped to the node's span; its present pages are the
+//! pages memblock has there. Holes inside the spans are the "unavailable ranges" Linux
+//! reports while initialising the memmap (`memmap_init()`), counted exactly as it counts
+//! them: only pfns whose pageblock lies in a section that has a memmap.
+//!
+//! Storage is fixed-size (no heap): up to [`MAX_NODES`] nodes and [`MAX_HOLE_LINES`]
+//! "unavailable ranges" records.
+
+use crate::arch::MemoryModel;
+use crate::memblock::{Memblock, MAX_NUMNODES};
+use crate::physmem::PhysMem;
+use core::fmt::{self, Write};
+
+/// Zone types, in Linux's order. The numeric value indexes `max_zone_pfn[]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(usize)]
+pub enum ZoneType {
+    /// ZONE_DMA: ISA DMA (x86: below 16 MiB) or the arch's small-DMA zone.
+    Dma = 0,
+    /// ZONE_DMA32: below 4 GiB.
+    Dma32 = 1,
+    /// ZONE_NORMAL.
+    Normal = 2,
+    /// ZONE_HIGHMEM: not permanently mapped (32-bit arches).
+    HighMem = 3,
+    /// ZONE_MOVABLE: only movable allocations (kernelcore=/movablecore=, hotplug).
+    Movable = 4,
+    /// ZONE_DEVICE: device memory (never has pages at boot).
+    Device = 5,
+}
+
+/// Number of zone types.
+pub const MAX_NR_ZONES: usize = 6;
+/// Most nodes a boot layout holds.
+pub const MAX_NODES: usize = 64;
+/// Most "pages in unavailable ranges" records kept.
+pub const MAX_HOLE_LINES: usize = 256;
+
+impl ZoneType {
+    /// All zone types in order.
+    pub const ALL: [ZoneType; MAX_NR_ZONES] = [
+        ZoneType::Dma,
+        ZoneType::Dma32,
+        ZoneType::Normal,
+        ZoneType::HighMem,
+        ZoneType::Movable,
+        ZoneType::Device,
+    ];
+    /// Linux's `zone_names[]`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ZoneType::Dma => "DMA",
+            ZoneType::Dma32 => "DMA32",
+            ZoneType::Normal => "Normal",
+            ZoneType::HighMem => "HighMem",
+            ZoneType::Movable => "Movable",
+            ZoneType::Device => "Device",
+        }
+    }
+}
+
+/// Errors computing the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneError {
+    /// A memblock region carries a node id this layout cannot hold.
+    NodeOutOfRange(i32),
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZoneError::NodeOutOfRange(n) => {
+                write!(f, "node id {n} is above the {MAX_NODES} nodes this build supports")
+            }
+        }
+    }
+}
+
+/// One node's share of one zone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeZone {
+    /// First pfn of the zone's span on this node.
+    pub start_pfn: u64,
+    /// Pages spanned (holes included).
+    pub spanned: u64,
+    /// Pages memblock has in the span.
+    pub present: u64,
+}
+
+/// One node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    /// The node has memory (Linux: online at boot).
+    pub online: bool,
+    /// First pfn.
+    pub start_pfn: u64,
+    /// End pfn (exclusive).
+    pub end_pfn: u64,
+    /// Per-zone spans, indexed by [`ZoneType`].
+    pub zones: [NodeZone; MAX_NR_ZONES],
+}
+
+/// A "On node N, zone Z: C pages in unavailable ranges" record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoleLine {
+    /// Node.
+    pub nid: i32,
+    /// Zone.
+    pub zone: ZoneType,
+    /// Pages.
+    pub pages: u64,
+}
+
+/// The result of `free_area_init()`.
+#[derive(Clone, Debug)]
+pub struct ZoneLayout {
+    /// Zones the arch configures (decides what `Zone ranges:` prints).
+    pub configured: [bool; MAX_NR_ZONES],
+    /// `arch_zone_lowest_possible_pfn[]`.
+    pub lowest: [u64; MAX_NR_ZONES],
+    /// `arch_zone_highest_possible_pfn[]`.
+    pub highest: [u64; MAX_NR_ZONES],
+    /// `zone_movable_pfn[]` per node (0: none).
+    pub movable_pfn: [u64; MAX_NODES],
+    /// Nodes.
+    pub nodes: [Node; MAX_NODES],
+    /// Unavailable-range records, in the order Linux prints them.
+    pub holes: [Option<HoleLine>; MAX_HOLE_LINES],
+    /// Records that did not fit in `holes`.
+    pub holes_dropped: usize,
+    /// Page shift.
+    pub page_shift: u32,
+}
+
+/// Parameters of the memory model that decide `pfn_valid()`.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelParams {
+    /// The model.
+    pub model: MemoryModel,
+    /// log2 section size in bytes (sparse models).
+    pub section_size_bits: u32,
+    /// log2 pages per pageblock.
+    pub pageblock_order: u32,
+    /// log2 page size.
+    pub page_shift: u32,
+}
+
+impl ModelParams {
+    fn pages_per_section(&self) -> u64 {
+        1 << (self.section_size_bits - self.page_shift)
+    }
+}
+
+fn clamp(x: u64, lo: u64, hi: u64) -> u64 {
+    x.max(lo).min(hi)
+}
+
+/// `pfn_valid()` as the boot memmap sees it: with a sparse model, a pfn is valid when its
+/// section holds memory; with FLATMEM, when it lies between the first and last pfn of
+/// memory.
+fn pfn_valid<M: PhysMem>(mb: &Memblock<M>, p: &ModelParams, pfn: u64) -> bool {
+    match p.model {
+        MemoryModel::Flat => {
+            let first = crate::addr::pfn_down(mb.start_of_dram(), p.page_shift);
+            let end = crate::addr::pfn_down(mb.end_of_dram(), p.page_shift);
+            pfn >= first && pfn < end
+        }
+        MemoryModel::Sparse | MemoryModel::SparseVmemmap => {
+            let pps = p.pages_per_section();
+            let sec_start = pfn & !(pps - 1);
+            let sec_end = sec_start.saturating_add(pps);
+            let mut valid = false;
+            mb.for_each_mem_pfn_range(MAX_NUMNODES, p.page_shift, |s, e, _| {
+                if s < sec_end && e > sec_start {
+                    valid = true;
+                }
+            });
+            valid
+        }
+    }
+}
+
+impl ZoneLayout {
+    /// Linux's free_area_init(): lay out zones from `max_zone_pfn` (indexed by
+    /// [`ZoneType`]) over memblock's memory, compute every node's zone spans and present
+    /// pages, and count the holes `memmap_init()` reports.
+    ///
+    /// `configured` lists the zones the arch has; limits of others are ignored (treated as
+    /// 0). ZONE_MOVABLE gets no range here (it is carved out of others by policy).
+    ///
+    /// # Errors
+    /// [`ZoneError::NodeOutOfRange`] if memory carries a node id >= [`MAX_NODES`] (other
+    /// than the "no node" marker, which counts as node 0).
+    pub fn compute<M: PhysMem>(
+        mb: &Memblock<M>,
+        max_zone_pfn: &[u64; MAX_NR_ZONES],
+        configured_zones: &[ZoneType],
+        p: &ModelParams,
+    ) -> Result<ZoneLayout, ZoneError> {
+        let mut configured = [false; MAX_NR_ZONES];
+        for z in configured_zones {
+            configured[*z as usize] = true;
+        }
+        let mut l = ZoneLayout {
+            configured,
+            lowest: [0; MAX_NR_ZONES],
+            highest: [0; MAX_NR_ZONES],
+            movable_pfn: [0; MAX_NODES],
+            nodes: [Node::default(); MAX_NODES],
+            holes: [None; MAX_HOLE_LINES],
+            holes_dropped: 0,
+            page_shift: p.page_shift,
+        };
+        let mut start_pfn = crate::addr::pfn_down(mb.start_of_dram(), p.page_shift);
+        for z in ZoneType::ALL {
+            if z == ZoneType::Movable || !configured[z as usize] {
+                // An unconfigured zone does not exist in Linux's arrays at all: it takes
+                // no part in the chain. Give it an empty range at the current start.
+                l.lowest[z as usize] = start_pfn;
+                l.highest[z as usize] = start_pfn;
+                continue;
+            }
+            let end_pfn = max_zone_pfn[z as usize].max(start_pfn);
+            l.lowest[z as usize] = start_pfn;
+            l.highest[z as usize] = end_pfn;
+            start_pfn = end_pfn;
+        }
+
+        // Node spans.
+        let mut err = None;
+        mb.for_each_mem_pfn_range(MAX_NUMNODES, p.page_shift, |s, e, nid| {
+            let n = node_index(nid);
+            match n {
+                Some(n) => {
+                    let node = &mut l.nodes[n];
+                    if !node.online {
+                        node.online = true;
+                        node.start_pfn = s;
+                        node.end_pfn = e;
+                    } else {
+                        node.start_pfn = node.start_pfn.min(s);
+                        node.end_pfn = node.end_pfn.max(e);
+                    }
+                }
+                None => err = Some(ZoneError::NodeOutOfRange(nid)),
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+
+        // Zone spans and present pages per node.
+        for n in 0..MAX_NODES {
+            if !l.nodes[n].online {
+                continue;
+            }
+            let (ns, ne) = (l.nodes[n].start_pfn, l.nodes[n].end_pfn);
+            for z in ZoneType::ALL {
+                if !configured[z as usize] || z == ZoneType::Movable {
+                    continue;
+                }
+                let zs = clamp(ns, l.lowest[z as usize], l.highest[z as usize]);
+                let ze = clamp(ne, l.lowest[z as usize], l.highest[z as usize]);
+                let mut present = 0;
+                mb.for_each_mem_pfn_range(MAX_NUMNODES, p.page_shift, |s, e, nid| {
+                    if node_index(nid) == Some(n) {
+                        let (a, b) = (clamp(s, zs, ze), clamp(e, zs, ze));
+                        present += b - a;
+                    }
+                });
+                l.nodes[n].zones[z as usize] = NodeZone { start_pfn: zs, spanned: ze - zs, present };
+            }
+        }
+
+        l.count_holes(mb, p);
+        Ok(l)
+    }
+
+    fn push_hole(&mut self, h: HoleLine) {
+        match self.holes.iter_mut().find(|x| x.is_none()) {
+            Some(slot) => *slot = Some(h),
+            None => self.holes_dropped += 1,
+        }
+    }
+
+    /// init_unavailable_range(): pages in `[spfn, epfn)` whose pageblock has a memmap.
+    fn unavailable<M: PhysMem>(mb: &Memblock<M>, p: &ModelParams, spfn: u64, epfn: u64) -> u64 {
+        let pb = 1u64 << p.pageblock_order;
+        let mut pfn = spfn;
+        let mut cnt = 0;
+        while pfn < epfn {
+            let block = pfn & !(pb - 1);
+            let block_end = block + pb;
+            if !pfn_valid(mb, p, block) {
+                pfn = block_end;
+                continue;
+            }
+            let upto = block_end.min(epfn);
+            cnt += upto - pfn;
+            pfn = upto;
+        }
+        cnt
+    }
+
+    /// memmap_init()'s walk: report the holes before each memory range within each
+    /// populated zone, and after the last range up to the end of its section.
+    fn count_holes<M: PhysMem>(&mut self, mb: &Memblock<M>, p: &ModelParams) {
+        let mut hole_pfn = 0u64;
+        let mut zone_id = ZoneType::Dma;
+        let mut last = (0u64, 0i32);
+        let mut ranges = [(0u64, 0u64, 0i32); 64];
+        let mut idx = 0usize;
+        // Walk memory ranges in order; chunk them through a small buffer (no heap).
+        loop {
+            let mut n = 0usize;
+            let mut seen = 0usize;
+            mb.for_each_mem_pfn_range(MAX_NUMNODES, p.page_shift, |s, e, nid| {
+                if seen >= idx && n < ranges.len() {
+                    ranges[n] = (s, e, nid);
+                    n += 1;
+                }
+                seen += 1;
+            });
+            if n == 0 {
+                break;
+            }
+            for &(s, e, nid) in &ranges[..n] {
+                let node = node_index(nid).unwrap_or(0);
+                for z in ZoneType::ALL {
+                    let nz = self.nodes[node].zones[z as usize];
+                    if nz.present == 0 {
+                        continue;
+                    }
+                    let (zs, ze) = (nz.start_pfn, nz.start_pfn + nz.spanned);
+                    let (a, b) = (clamp(s, zs, ze), clamp(e, zs, ze));
+                    if a < b {
+                        if hole_pfn < a {
+                            let c = Self::unavailable(mb, p, hole_pfn, a);
+                            if c != 0 {
+                                self.push_hole(HoleLine { nid: node as i32, zone: z, pages: c });
+                            }
+                        }
+                        hole_pfn = b;
+                    }
+                    zone_id = z;
+                }
+                last = (e, node as i32);
+            }
+            idx += n;
+        }
+        let mut end_pfn = last.0;
+        if p.model != MemoryModel::Flat {
+            let pps = p.pages_per_section();
+            end_pfn = crate::addr::round_up_wrapping(end_pfn, pps);
+        }
+        if hole_pfn < end_pfn {
+            let c = Self::unavailable(mb, p, hole_pfn, end_pfn);
+            if c != 0 {
+                self.push_hole(HoleLine { nid: last.1, zone: zone_id, pages: c });
+            }
+        }
+    }
+
+    /// The nodes that have memory, in id order.
+    pub fn online_nodes(&self) -> impl Iterator<Item = (usize, &Node)> {
+        self.nodes.iter().enumerate().filter(|(_, n)| n.online)
+    }
+
+    /// Print the lines free_area_init() prints: `Zone ranges:` through the
+    /// `On node N, zone Z: C pages in unavailable ranges` lines.
+    ///
+    /// `early_ranges` is called to print the `Early memory node ranges` body (it needs
+    /// memblock); see [`ZoneLayout::write_report`].
+    pub fn write_report<M: PhysMem>(&self, mb: &Memblock<M>, w: &mut dyn Write) -> fmt::Result {
+        let ps = self.page_shift;
+        writeln!(w, "Zone ranges:")?;
+        for z in ZoneType::ALL {
+            if z == ZoneType::Movable || !self.configured[z as usize] {
+                continue;
+            }
+            write!(w, "  {:<8} ", z.name())?;
+            let (lo, hi) = (self.lowest[z as usize], self.highest[z as usize]);
+            if lo == hi {
+                writeln!(w, "empty")?;
+            } else {
+                writeln!(w, "[mem {:#018x}-{:#018x}]", lo << ps, (hi << ps).wrapping_sub(1))?;
+            }
+        }
+        writeln!(w, "Movable zone start for each node")?;
+        for (i, &m) in self.movable_pfn.iter().enumerate() {
+            if m != 0 {
+                writeln!(w, "  Node {}: {:#018x}", i, m << ps)?;
+            }
+        }
+        writeln!(w, "Early memory node ranges")?;
+        let mut res = Ok(());
+        mb.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, nid| {
+            if res.is_ok() {
+                let nid = if nid == MAX_NUMNODES { 0 } else { nid };
+                res = writeln!(w, "  node {:3}: [mem {:#018x}-{:#018x}]", nid, s << ps, (e << ps) - 1);
+            }
+        });
+        res?;
+        for (i, n) in self.online_nodes() {
+            if n.start_pfn != n.end_pfn {
+                writeln!(
+                    w,
+                    "Initmem setup node {} [mem {:#018x}-{:#018x}]",
+                    i,
+                    n.start_pfn << ps,
+                    (n.end_pfn << ps) - 1
+                )?;
+            }
+        }
+        for h in self.holes.iter().flatten() {
+            writeln!(w, "On node {}, zone {}: {} pages in unavailable ranges", h.nid, h.zone.name(), h.pages)?;
+        }
+        Ok(())
+    }
+}
+
+/// Node index for a memblock node id; the "no node" marker counts as node 0 (Linux puts
+/// such memory on node 0 when NUMA init assigns nothing).
+fn node_index(nid: i32) -> Option<usize> {
+    if nid == MAX_NUMNODES || nid == -1 {
+        return Some(0);
+    }
+    if nid >= 0 && (nid as usize) < MAX_NODES {
+        Some(nid as usize)
+    } else {
+        None
+    }
+}
