@@ -10,7 +10,7 @@
 //! - a TOML description.
 
 use archmm::arch::{ArchId, FirmwareKind};
-use archmm::boot::{FirmwareMap, MemBank, ResvRange};
+use archmm::boot::{DynamicResv, FirmwareMap, MemBank, ResvRange};
 use archmm::firmware::e820::dmesg::SratMemAffinity;
 use archmm::firmware::e820::{E820Entry, E820Type};
 use serde::Deserialize;
@@ -41,6 +41,8 @@ pub struct Machine {
     pub banks: Vec<MemBank>,
     /// Device tree reserved ranges.
     pub reserved: Vec<ResvRange>,
+    /// Device tree /reserved-memory regions the kernel allocates.
+    pub dynamic: Vec<DynamicResv>,
     /// Kernel image `[start, end)`.
     pub kernel: Option<(u64, u64)>,
     /// Initrd `[start, end)`.
@@ -88,6 +90,7 @@ impl Machine {
             srat: &self.srat,
             banks: &self.banks,
             reserved: &self.reserved,
+            dynamic: &self.dynamic,
             kernel: self.kernel,
             initrd: self.initrd,
             dtb: self.dtb,
@@ -282,6 +285,69 @@ impl Machine {
             bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
             ..Default::default()
         })
+    }
+
+    /// A machine from a flattened device tree blob, placed as QEMU's `virt` loader places
+    /// things for `arch`: the DTB 128 MiB into RAM on arm64 (2 MiB-aligned below
+    /// min(end of RAM, 3 GiB) on riscv64, with OpenSBI's own region), the kernel where
+    /// Debian's 6.1 kernel lands with `nokaslr` (riscv64: OpenSBI's jump address).
+    ///
+    /// # Errors
+    /// The parser's error for a malformed blob; a tree without memory.
+    pub fn from_dtb(blob: &[u8], arch: ArchId) -> Result<Machine, MachineError> {
+        use archmm::firmware::fdt::memory::{scan_blob, ReservedMemKind};
+        let map = scan_blob(blob).map_err(|e| MachineError(format!("bad device tree: {e}")))?;
+        let mut m = Machine { name: "device tree".into(), ..Default::default() };
+        for b in map.banks.iter() {
+            m.banks.push(MemBank { base: b.base, size: b.size, nid: b.numa_node_id, hotplug: b.hotpluggable });
+        }
+        if m.banks.is_empty() {
+            return err("the device tree has no usable memory node (device_type = \"memory\" with reg)");
+        }
+        for &(base, size) in map.memreserve.iter() {
+            m.reserved.push(ResvRange { base, size, nomap: false });
+        }
+        for (base, size, nomap) in map.static_reserved() {
+            m.reserved.push(ResvRange { base, size, nomap });
+        }
+        for n in map.reserved_nodes.iter() {
+            if let ReservedMemKind::Dynamic { size, alignment, alloc_ranges } = n.kind {
+                let mut d = DynamicResv { size, align: alignment.unwrap_or(0), nomap: n.no_map, ..Default::default() };
+                for r in alloc_ranges.into_iter().flatten() {
+                    if d.push_range(r.0, r.1).is_err() {
+                        return err(format!(
+                            "/reserved-memory node has more than {} alloc-ranges",
+                            archmm::boot::MAX_ALLOC_RANGES
+                        ));
+                    }
+                }
+                m.dynamic.push(d);
+            }
+        }
+        if let Some(i) = map.chosen.initrd {
+            m.initrd = Some((i.start, i.end));
+        }
+        let base = m.banks.iter().map(|b| b.base).min().unwrap_or(0);
+        let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
+        let blob_size = blob.len() as u64;
+        let hdr_size = blob.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64).unwrap_or(blob_size);
+        match arch {
+            ArchId::Riscv64 => {
+                let top = if base < 3 * GIB { end.min(3 * GIB) } else { end };
+                let fdt = top.saturating_sub(hdr_size) & !(2 * MIB - 1);
+                m.dtb = Some((fdt, fdt + hdr_size));
+                m.kernel = Some((base + (RISCV_KERNEL.0 - 0x8000_0000), base + (RISCV_KERNEL.1 - 0x8000_0000)));
+                if !m.reserved.iter().any(|r| r.base == base) {
+                    m.reserved.push(ResvRange { base, size: 0x4_0000, nomap: true });
+                }
+            }
+            _ => {
+                m.dtb = Some((base + 128 * MIB, base + 128 * MIB + hdr_size));
+                m.kernel = Some((base + (ARM64_KERNEL.0 - GIB), base + (ARM64_KERNEL.1 - GIB)));
+            }
+        }
+        m.name = format!("device tree ({} memory banks, {} reserved ranges)", m.banks.len(), m.reserved.len());
+        Ok(m)
     }
 
     /// A machine from a TOML description.
@@ -483,10 +549,8 @@ mod tests {
     }
 }
 
-// TEMPORARY until the fdt/uefi parsers land (not to be committed).
+// TEMPORARY until the uefi parser lands (not to be committed).
 impl Machine {
-    /// tmp
-    pub fn from_dtb(_b: &[u8], _a: ArchId) -> Result<Machine, MachineError> { err("tmp") }
     /// tmp
     pub fn from_uefi(_b: &[u8], _d: usize, _a: ArchId) -> Result<Machine, MachineError> { err("tmp") }
 }

@@ -128,7 +128,7 @@ fn branch_cond(kind: &str, rest: &str) -> String {
 /// `defined(X)`, a plain identifier or `defined(X)` gets a `!`, anything
 /// else is wrapped as `!(...)`.
 pub fn negate(c: &str) -> String {
-    let simple = |s: &str| s.bytes().all(|b| crate::lex::is_ident_byte(b));
+    let simple = |s: &str| s.bytes().all(crate::lex::is_ident_byte);
     if let Some(inner) = c.strip_prefix("!defined(") {
         if inner.ends_with(')') && simple(&inner[..inner.len() - 1]) {
             return c[1..].to_string();

@@ -8,7 +8,12 @@
 //! 2. [`extract`] parses the file with tree-sitter's C grammar and decides,
 //!    for each occurrence, whether it is the name of a definition:
 //!    * `preproc_def` / `preproc_function_def` nodes: object-like and
-//!      function-like `#define`s, however many continuation lines they have;
+//!      function-like `#define`s, however many continuation lines they
+//!      have. Their text is read from the lexer's directive token, because
+//!      tree-sitter-c ends a macro's value at the first comment in it; where
+//!      that (or anything else) made an `ERROR` of a directive, the
+//!      directive is read by the lexer alone, which for a `#define` line
+//!      is exact;
 //!    * `function_definition` nodes whose declarator names the symbol:
 //!      ordinary, `static inline`, `extern inline` and `__weak` functions.
 //!
@@ -16,7 +21,7 @@
 //!    `__weak`, `__always_inline`, ...), but it recovers from them with a
 //!    small `ERROR` node inside the `function_definition`, which is enough.
 //!    Where an occurrence lies inside a larger `ERROR` region (a file the
-//!    grammar cannot follow), a lexical rule takes over ([`lexical_function`]):
+//!    grammar cannot follow), a lexical rule takes over (`lexical_function`):
 //!    `NAME ( ... ) [annotations] {` at brace depth 0, preceded by a type.
 //!    Such definitions are marked [`DetectedBy::LexicalFallback`].
 //! 3. Each definition's text is normalised ([`normalise`]): comments and
@@ -255,15 +260,17 @@ pub fn extract(
         let found = if exact { ctx.tree_sitter_def(node, name) } else { None };
         let found = match found {
             Some(f) => Some(f),
-            // In a directive: tree-sitter always makes preproc nodes of
-            // `#define`s, even in error regions (and a comment inside a
-            // directive's value makes an ERROR of its rest): nothing to find.
-            None if ctx.directive_at(off).is_some() => None,
-            None if in_error(node) => {
-                out.error_lines.push(line_of(src, off));
-                ctx.lexical_fallback(off)
-            }
-            None => None,
+            // In a directive that tree-sitter did not parse cleanly (a
+            // comment in a macro's value is enough): read it lexically.
+            // That rule is exact, so no note.
+            None => match ctx.directive_at(off) {
+                Some(d) => ctx.macro_def(d, off, name, DetectedBy::LexicalFallback),
+                None if in_error(node) => {
+                    out.error_lines.push(line_of(src, off));
+                    ctx.lexical_fallback(off)
+                }
+                None => None,
+            },
         };
         let Some(found) = found else { continue };
         let line = line_of(src, off);
@@ -293,19 +300,17 @@ pub fn extract(
         }
     }
     for &(sym, off) in have {
-        let Some(node) = root.descendant_for_byte_range(off, off + 1) else {
-            continue;
-        };
-        let Some(parent) = node.parent() else { continue };
-        if parent.kind() == "preproc_def" && parent.child_by_field_name("name") == Some(node) {
-            let text = match ctx.tokens.binary_search_by_key(&parent.start_byte(), |t| t.start) {
-                Ok(i) if ctx.tokens[i].kind == TokenKind::Directive => directive_text(src, &ctx.tokens[i]),
-                _ => String::from_utf8_lossy(&src[parent.byte_range()]).trim().to_string(),
-            };
+        // `#define __HAVE_ARCH_NAME`, read from the directive (see
+        // `Ctx::macro_def` for why not from tree-sitter's node).
+        let Some(d) = ctx.directive_at(off) else { continue };
+        let text = &src[d.start..d.end];
+        let toks = lex(text, false);
+        let is_define = toks.len() >= 3 && toks[0].text(text) == b"#" && toks[1].text(text) == b"define";
+        if is_define && d.start + toks[2].start == off {
             out.markers.push(Marker {
                 symbol: sym,
                 line: line_of(src, off),
-                text,
+                text: directive_text(src, &d),
             });
         }
     }
@@ -378,8 +383,11 @@ impl Ctx<'_> {
     fn tree_sitter_def(&self, node: Node, name: &str) -> Option<Found> {
         let parent = node.parent()?;
         match parent.kind() {
-            "preproc_def" | "preproc_function_def" if parent.child_by_field_name("name") == Some(node) => {
-                Some(self.macro_def(parent, name))
+            "preproc_def" | "preproc_function_def"
+                if parent.child_by_field_name("name") == Some(node) && !parent.has_error() =>
+            {
+                let d = self.directive_at(node.start_byte())?;
+                self.macro_def(d, node.start_byte(), name, DetectedBy::TreeSitter)
             }
             "function_declarator" if parent.child_by_field_name("declarator") == Some(node) => {
                 // Climb the declarator chain (pointer_declarator for a
@@ -402,54 +410,63 @@ impl Ctx<'_> {
         }
     }
 
-    /// A `#define` of `name`: a [`Found::Def`], or a [`Found::Marker`] for
-    /// `#define name name`.
-    fn macro_def(&self, def: Node, name: &str) -> Found {
-        let src = self.src;
-        let params: Vec<String> = def
-            .child_by_field_name("parameters")
-            .map(|p| {
-                let mut c = p.walk();
-                p.named_children(&mut c)
-                    .filter(|n| n.kind() == "identifier")
-                    .map(|n| String::from_utf8_lossy(&src[n.byte_range()]).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        // The value runs to the end of the directive line. tree-sitter's
-        // `value` node (and the whole preproc node) stops at a comment in
-        // it, so the end is taken from the lexer's directive token.
-        let line_end = self.directive_at(def.start_byte()).map_or(def.end_byte(), |t| t.end);
-        let value = def
-            .child_by_field_name("value")
-            .map(|v| &src[v.start_byte()..line_end.max(v.start_byte())])
-            .unwrap_or(b"");
-        let value_toks = lex(value, false);
-        let body = normalise(value, &value_toks, &params, 0);
-        if def.kind() == "preproc_def" {
+    /// Reads the `#define` directive `d` whose name is the occurrence at
+    /// `off` (returns `None` if `d` is not a `#define` or `off` is not its
+    /// name): a [`Found::Def`], or a [`Found::Marker`] for `#define name
+    /// name`.
+    ///
+    /// The directive is read from the lexer's tokens, not from tree-sitter's
+    /// node: tree-sitter-c ends a macro's value at the first comment inside
+    /// it and turns the rest of the line into an `ERROR` (for
+    /// `#define f(a) g((a), /* x */ 1)`, common in the kernel), while the
+    /// preprocessor's own rule is simple and exact. tree-sitter still
+    /// decides, where it parsed the directive cleanly, that this is a
+    /// definition; `detected_by` says which was used.
+    fn macro_def(&self, d: Token, off: usize, name: &str, detected_by: DetectedBy) -> Option<Found> {
+        let text = &self.src[d.start..d.end];
+        let toks = lex(text, false);
+        let at = |i: usize| toks.get(i).map(|t| t.text(text));
+        let n = match (at(0), at(1), at(2)) {
+            (Some(b"#"), Some(b"define"), Some(_)) => 2,
+            _ => return None,
+        };
+        if d.start + toks[n].start != off {
+            return None; // the symbol is in the value, not the name
+        }
+        // Function-like only if '(' follows the name with no space.
+        let function_like = toks
+            .get(n + 1)
+            .is_some_and(|t| t.text(text) == b"(" && t.start == toks[n].end);
+        let (params, value_from) = if function_like {
+            let close = matching(text, &toks, n + 1)?;
+            let params: Vec<String> = toks[n + 2..close]
+                .iter()
+                .filter(|t| t.kind == TokenKind::Ident)
+                .map(|t| String::from_utf8_lossy(t.text(text)).into_owned())
+                .collect();
+            (params, close + 1)
+        } else {
+            (Vec::new(), n + 1)
+        };
+        let body = normalise(text, &toks[value_from..], &params, 0);
+        if !function_like {
             if body == name {
-                return Found::Marker(format!("#define {name} {name}"));
+                return Some(Found::Marker(format!("#define {name} {name}")));
             }
             let body = format!("#define {name} {body}").trim_end().to_string();
-            return Found::Def {
+            return Some(Found::Def {
                 kind: DefKind::ObjectMacro,
                 body,
-                detected_by: DetectedBy::TreeSitter,
-            };
+                detected_by,
+            });
         }
-        let raw = def
-            .child_by_field_name("parameters")
-            .map(|p| &src[p.byte_range()])
-            .unwrap_or(b"()");
-        let plist = normalise(raw, &lex(raw, false), &params, 0);
-        let body = format!("#define {name}{} {body}", plist.replace(' ', ""))
-            .trim_end()
-            .to_string();
-        Found::Def {
+        let plist = normalise(text, &toks[n + 1..value_from], &params, 0).replace(' ', "");
+        let body = format!("#define {name}{plist} {body}").trim_end().to_string();
+        Some(Found::Def {
             kind: DefKind::FunctionMacro,
             body,
-            detected_by: DetectedBy::TreeSitter,
-        }
+            detected_by,
+        })
     }
 
     /// A function definition: `def` is the function_definition node,

@@ -195,9 +195,8 @@ fn lex_one(src: &[u8], i: usize) -> (TokenKind, usize) {
         let mut j = i + 1;
         while j < src.len() {
             let c = src[j];
-            if matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P') {
-                j += 1;
-            } else if is_ident_byte(c) || c == b'.' {
+            let exponent_sign = matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P');
+            if exponent_sign || is_ident_byte(c) || c == b'.' {
                 j += 1;
             } else {
                 break;

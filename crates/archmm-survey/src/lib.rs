@@ -14,7 +14,7 @@
 //!   `static inline`, `__weak`), the `#if` conditions around them
 //!   ([`cond`]), and whether they are generic fallbacks (`#ifndef SYMBOL`,
 //!   `#ifndef __HAVE_ARCH_SYMBOL`, `__weak`);
-//! * it groups the definitions by normalised body ([`survey`]) to count
+//! * it groups the definitions by normalised body ([`mod@survey`]) to count
 //!   the distinct ones ("needed") and the arch copies of a generic one.
 //!
 //! The command line is [`SurveyArgs`] and [`run`]; the library entry point

@@ -49,6 +49,36 @@ pub struct ResvRange {
     pub nomap: bool,
 }
 
+/// Most `alloc-ranges` a dynamic reserved region may list.
+pub const MAX_ALLOC_RANGES: usize = 8;
+
+/// A /reserved-memory region the kernel allocates (`size`, optional `alignment` and
+/// `alloc-ranges`), as Linux's __reserved_mem_alloc_size() does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DynamicResv {
+    /// Bytes to allocate.
+    pub size: u64,
+    /// Alignment (0: a page).
+    pub align: u64,
+    /// `no-map`.
+    pub nomap: bool,
+    /// `alloc-ranges` as `(base, size)`; none means anywhere.
+    pub ranges: [(u64, u64); MAX_ALLOC_RANGES],
+    /// Used entries of `ranges`.
+    pub nranges: usize,
+}
+
+impl DynamicResv {
+    /// Append an allocation range; `Err(())` when full.
+    #[allow(clippy::result_unit_err)]
+    pub fn push_range(&mut self, base: u64, size: u64) -> Result<(), ()> {
+        let slot = self.ranges.get_mut(self.nranges).ok_or(())?;
+        *slot = (base, size);
+        self.nranges += 1;
+        Ok(())
+    }
+}
+
 /// Everything the firmware and the boot loader told the kernel about memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FirmwareMap<'a> {
@@ -60,6 +90,8 @@ pub struct FirmwareMap<'a> {
     pub banks: &'a [MemBank],
     /// Device tree: reserved ranges.
     pub reserved: &'a [ResvRange],
+    /// Device tree: reserved regions to allocate.
+    pub dynamic: &'a [DynamicResv],
     /// The kernel image `[start, end)` in physical memory.
     pub kernel: Option<(u64, u64)>,
     /// The initrd `[start, end)`.
@@ -305,6 +337,28 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
             ctx.memblock.mark_nomap(r.base, r.size)?;
         } else {
             ctx.memblock.reserve(r.base, r.size)?;
+        }
+    }
+    for d in ctx.fw.dynamic {
+        // __reserved_mem_alloc_size(): in each alloc-range in turn, else anywhere; no-map
+        // regions are then taken out of the linear map instead of staying reserved.
+        let align = if d.align == 0 { page } else { d.align };
+        let found = if d.nranges == 0 {
+            ctx.memblock.phys_alloc_range(d.size, align, 0, crate::memblock::MEMBLOCK_ALLOC_ANYWHERE)
+        } else {
+            d.ranges[..d.nranges].iter().find_map(|&(b, s)| {
+                ctx.memblock.phys_alloc_range(d.size, align, b, b.saturating_add(s))
+            })
+        };
+        match found {
+            Some(base) if d.nomap => {
+                ctx.memblock.phys_free(base, d.size)?;
+                ctx.memblock.mark_nomap(base, d.size)?;
+            }
+            Some(_) => {}
+            None => {
+                let _ = writeln!(ctx.log, "OF: reserved mem: failed to allocate memory for node: size {}MiB", d.size >> 20);
+            }
         }
     }
     Ok(())

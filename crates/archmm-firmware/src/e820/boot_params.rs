@@ -183,7 +183,7 @@ impl<const N: usize> E820Table<N> {
         }
         let mut t = Self::new();
         for (index, e) in entries.enumerate() {
-            if e.size != 0 && e.addr.checked_add(e.size - 1).is_none() {
+            if super::last_byte_wraps(e.addr, e.size) {
                 return Err(BootParamsError::EntryWraps { index });
             }
             t.add(e.addr, e.size, e.ty).map_err(BootParamsError::Table)?;

@@ -106,6 +106,12 @@ pub const MAX_ARCH_PFN_X86_64: u64 = 1 << (46 - PAGE_SHIFT);
 /// Linux x86-64 `MAX_ARCH_PFN` with 5-level paging (`MAX_PHYSMEM_BITS` 52).
 pub const MAX_ARCH_PFN_X86_64_LA57: u64 = 1 << (52 - PAGE_SHIFT);
 
+/// Whether a non-empty range's last byte `addr + size - 1` is past
+/// `u64::MAX` (the wrap check of Linux's `__append_e820_table()`).
+pub(crate) const fn last_byte_wraps(addr: u64, size: u64) -> bool {
+    size != 0 && addr.checked_add(size.wrapping_sub(1)).is_none()
+}
+
 /// An E820 range type: the raw `u32` Linux stores in `enum e820_type`.
 ///
 /// Ordering is by raw value, which is the precedence
@@ -199,7 +205,7 @@ impl E820Entry {
         if self.size == 0 {
             return None;
         }
-        self.addr.checked_add(self.size - 1)
+        self.addr.checked_add(self.size.wrapping_sub(1))
     }
 }
 
@@ -411,7 +417,7 @@ impl<const N: usize> E820Table<N> {
     ///   `addr + size - 1` is past `u64::MAX` (Linux would store it; see the
     ///   module docs).
     pub fn add(&mut self, addr: u64, size: u64, ty: E820Type) -> Result<(), E820TableError> {
-        if size != 0 && addr.checked_add(size - 1).is_none() {
+        if last_byte_wraps(addr, size) {
             return Err(E820TableError::EntryWraps { addr, size });
         }
         self.entries

@@ -344,7 +344,7 @@ pub fn pvh_e820_table<const N: usize>(
         .map(|e| e.to_e820())
         .chain(if isa { Some(isa_entry) } else { None });
     for (index, e) in all.enumerate() {
-        if e.size != 0 && e.addr.checked_add(e.size - 1).is_none() {
+        if super::last_byte_wraps(e.addr, e.size) {
             return Err(PvhError::Table(BootParamsError::EntryWraps { index }));
         }
         t.add(e.addr, e.size, e.ty)

@@ -438,7 +438,7 @@ fn read_cells_exact(v: &[u8], n: u32) -> Option<u64> {
 fn reserved_node<'a>(child: &Node<'a>, cells: Cells) -> Option<ReservedMemNode<'a>> {
     let pair = cells.pair_bytes();
     let kind = if let Some(reg) = child.property("reg") {
-        if pair == 0 || reg.len() % pair != 0 {
+        if reg.len().checked_rem(pair) != Some(0) {
             ReservedMemKind::Invalid(ReservedNodeError::BadReg)
         } else if reg.is_empty() {
             // Linux reserves nothing and records nothing for an empty reg.
@@ -475,7 +475,7 @@ fn dynamic_kind<'a>(child: &Node<'a>, size: &'a [u8], cells: Cells) -> ReservedM
         None => None,
         Some(r) => {
             let pair = cells.pair_bytes();
-            if pair == 0 || r.len() % pair != 0 {
+            if r.len().checked_rem(pair) != Some(0) {
                 return ReservedMemKind::Invalid(ReservedNodeError::BadAllocRanges);
             }
             Some(RegIter::new(r, cells))
@@ -591,7 +591,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         chosen.bootargs = ch.property_str("bootargs");
         if let Some(r) = ch.property("linux,usable-memory-range") {
             let pair = root_cells.pair_bytes();
-            if pair == 0 || r.len() % pair != 0 {
+            if r.len().checked_rem(pair) != Some(0) {
                 return Err(DtMemoryError::BadUsableMemoryRange { len: r.len() });
             }
             for p in RegIter::new(r, root_cells).take(MAX_USABLE_RANGES) {

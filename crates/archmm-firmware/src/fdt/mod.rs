@@ -739,11 +739,7 @@ impl<'a> Iterator for Children<'a> {
         let mut off = self.off?;
         // Skip the parent's properties, then stop at its END_NODE or return
         // the next child and skip past the child's subtree.
-        loop {
-            let n = match read_token(self.structs, self.strings, off) {
-                Ok(n) => n,
-                Err(_) => break,
-            };
+        while let Ok(n) = read_token(self.structs, self.strings, off) {
             match n.token {
                 Token::Prop { .. } => off = n.after,
                 Token::BeginNode(name) => {

@@ -264,3 +264,31 @@ impl ArchId {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_override_names_a_documented_hook() {
+        for a in ARCHES {
+            for o in a.overrides {
+                assert!(HOOKS.iter().any(|h| h.hook == o.hook), "{}: override of unknown hook {}", a.name, o.hook);
+                assert!(o.reason.len() > 20, "{}: {} needs a real reason", a.name, o.hook);
+            }
+        }
+    }
+
+    #[test]
+    fn linux_names_and_rust_aliases() {
+        assert_eq!(ArchId::from_name("arm64"), Some(ArchId::Arm64));
+        assert_eq!(ArchId::from_name("aarch64"), Some(ArchId::Arm64));
+        assert_eq!(ArchId::from_name("x86_64"), Some(ArchId::X86_64));
+        assert_eq!(ArchId::from_name("riscv64"), Some(ArchId::Riscv64));
+        assert_eq!(ArchId::from_name("riscv64gc"), Some(ArchId::Riscv64));
+        assert_eq!(ArchId::from_name("mips"), None);
+        for a in ARCHES {
+            assert_eq!(a.id.info().name, a.name);
+        }
+    }
+}

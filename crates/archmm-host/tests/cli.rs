@@ -1,0 +1,171 @@
+//! The `archmm` command line as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn archmm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_archmm")).args(args).output().expect("runs")
+}
+
+fn archmm_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_archmm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    c.stdin.take().expect("stdin").write_all(input).expect("write");
+    c.wait_with_output().expect("waits")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str, data: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("archmm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("write tmp");
+    p
+}
+
+#[test]
+fn default_boot_prints_the_zone_layout() {
+    let o = archmm(&["boot"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("BIOS-provided physical RAM map:\n"));
+    assert!(s.contains("  Normal   [mem 0x0000000100000000-0x000000023fffffff]\n"));
+    assert!(s.contains("On node 0, zone Normal: 32 pages in unavailable ranges\n"));
+}
+
+#[test]
+fn arch_names_and_aliases_agree() {
+    let a = archmm(&["boot", "--arch", "arm64", "--mem", "2G"]);
+    let b = archmm(&["boot", "--arch", "aarch64", "--mem", "2G"]);
+    assert!(a.status.success());
+    assert_eq!(stdout(&a), stdout(&b));
+    assert!(stdout(&a).contains("  DMA      [mem 0x0000000040000000-0x00000000bfffffff]"));
+    let r = archmm(&["boot", "--arch", "riscv64gc"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let bad = archmm(&["boot", "--arch", "vax"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("unknown arch `vax`"));
+}
+
+#[test]
+fn json_is_json() {
+    let o = archmm(&["boot", "--json", "--numa", "2"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["arch"], "x86_64");
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["zones"][0]["zone"], "DMA");
+    assert_eq!(v["zones"][0]["start"], 0x1000);
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["boot".into(), "--e820".into(), "/nonexistent/e820.txt".into()], "/nonexistent/e820.txt"),
+        (
+            vec!["boot".into(), "--e820".into(), tmp("bad.txt", b"BIOS-e820: [mem 0x0000-0xzz] usable\n").display().to_string()],
+            "bad.txt",
+        ),
+        (vec!["boot".into(), "--e820".into(), tmp("none.txt", b"hello\n").display().to_string()], "none.txt"),
+        (
+            vec!["boot".into(), "--arch".into(), "arm64".into(), "--dtb".into(), tmp("junk.dtb", b"\xd0\x0d\xfe\xed junk").display().to_string()],
+            "junk.dtb",
+        ),
+        (
+            vec!["boot".into(), "--machine".into(), tmp("m.toml", b"[[bank]]\nbase = 0\n").display().to_string()],
+            "m.toml",
+        ),
+        (vec!["boot".into(), "--mem".into(), "1K".into()], "2 MiB"),
+        (vec!["boot".into(), "--mem".into(), "lots".into()], "not a size"),
+    ];
+    for (args, needle) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = archmm(&a);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{a:?}: {e}");
+        assert!(!e.contains("panicked"), "{a:?}: {e}");
+    }
+}
+
+#[test]
+fn e820_with_overlaps_is_sanitised_like_linux() {
+    // Overlapping and unsorted entries: the larger type wins, output sorted and merged.
+    let t = b"[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000003fffffff] usable\n\
+BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n\
+BIOS-e820: [mem 0x0000000020000000-0x0000000020ffffff] reserved\n\
+unrelated line\n";
+    let o = archmm(&["boot", "--e820", tmp("ovl.txt", t).to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains(
+        "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable\n\
+BIOS-e820: [mem 0x0000000020000000-0x0000000020ffffff] reserved\n\
+BIOS-e820: [mem 0x0000000021000000-0x000000003fffffff] usable\n"
+    ), "{s}");
+}
+
+#[test]
+fn memblock_script_from_stdin() {
+    let o = archmm_stdin(&["memblock", "-"], b"add 0x100000 1M\nalloc 4K 4K\nexpect result 0x1ff000\ndump\n");
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("0x00000000001ff000\nmemory: cnt=1 max=128 total=0x100000\n"));
+    let bad = archmm_stdin(&["memblock", "-"], b"frobnicate 1\n");
+    assert_eq!(bad.status.code(), Some(2));
+    let wrong = archmm_stdin(&["memblock", "-"], b"add 0x100000 1M\nexpect memory.cnt 2\n");
+    assert_eq!(wrong.status.code(), Some(1));
+}
+
+#[test]
+fn hooks_and_arches_tables() {
+    let h = archmm(&["hooks"]);
+    assert!(h.status.success());
+    let s = stdout(&h);
+    assert!(s.contains("zone_limits"));
+    assert!(s.contains("x86_64   ISA DMA reaches only 16 MiB"), "{s}");
+    let j: serde_json::Value = serde_json::from_slice(&archmm(&["hooks", "--json"]).stdout).expect("json");
+    let zl = j.as_array().expect("array").iter().find(|h| h["hook"] == "zone_limits").expect("zone_limits");
+    assert_eq!(zl["definitions"], 3, "generic + x86_64 + arm64");
+    let a = stdout(&archmm(&["arches"]));
+    for n in ["x86_64", "arm64", "riscv64"] {
+        assert!(a.contains(n));
+    }
+}
+
+#[test]
+fn machine_toml_boots() {
+    let t = br#"
+arch = "arm64"
+kernel = { base = 0x80200000, size = "16M" }
+[[bank]]
+base = 0x80000000
+size = "2G"
+node = 0
+[[bank]]
+base = 0x100000000
+size = "2G"
+node = 1
+hotplug = true
+[[reserved]]
+base = 0x90000000
+size = "1M"
+nomap = true
+"#;
+    let o = archmm(&["boot", "--machine", tmp("ok.toml", t).to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("  node   0: [mem 0x0000000090000000-0x00000000900fffff]"), "{s}");
+    assert!(s.contains("  node   1: [mem 0x0000000100000000-0x000000017fffffff]"), "{s}");
+}

@@ -1,0 +1,191 @@
+//! Linux as the oracle: boot the same firmware map Linux 6.1 booted under QEMU and compare
+//! the lines archmm emulates with what Linux printed (tests/data/linux/*/keylines.txt,
+//! captured with ../shared/tools/linux-mm-capture; see tests/data/linux/README.md).
+
+use archmm::arch::ArchId;
+use archmm::boot::BootOptions;
+use archmm_host::emulator::run_boot;
+use archmm_host::machine::{Machine, X86MachineType};
+use std::path::{Path, PathBuf};
+
+fn data(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
+}
+
+/// The lines of Linux's mm bring-up that this stage of archmm reproduces.
+fn emulated(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "BIOS-provided physical RAM map:",
+        "BIOS-e820:",
+        "e820: update",
+        "e820: remove",
+        "ACPI: SRAT: Node",
+        "NUMA: Node",
+        "NUMA: No NUMA configuration found",
+        "NUMA: Faking a node",
+        "Zone ranges:",
+        "  DMA ",
+        "  DMA32 ",
+        "  Normal ",
+        "  HighMem ",
+        "  Device ",
+        "Movable zone start",
+        "  Node ",
+        "Early memory node ranges",
+        "  node ",
+        "Initmem setup node",
+        "On node ",
+    ];
+    PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
+/// x86 lines the capture tool's filter drops; kept in console-extra.txt.
+fn x86_extra(line: &str) -> bool {
+    line.starts_with("last_pfn = ") || line.starts_with("No NUMA configuration found") || line.starts_with("Faking a node at")
+}
+
+fn linux_lines(capture: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(data(&format!("linux/{capture}/keylines.txt"))).expect("capture");
+    text.lines().filter(|l| emulated(l)).map(str::to_string).collect()
+}
+
+fn linux_extra(capture: &str) -> Vec<String> {
+    match std::fs::read_to_string(data(&format!("linux/{capture}/console-extra.txt"))) {
+        Ok(t) => t.lines().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn ours(arch: ArchId, m: &Machine) -> Vec<String> {
+    let r = run_boot(arch, m, BootOptions::default()).unwrap_or_else(|(log, e)| panic!("boot failed: {e}\n{}", log.join("\n")));
+    r.log.into_iter().filter(|l| emulated(l)).collect()
+}
+
+fn check(capture: &str, arch: ArchId, m: &Machine) {
+    let want = linux_lines(capture);
+    assert!(want.len() > 8, "{capture}: capture has too few mm lines");
+    let got = ours(arch, m);
+    assert_eq!(got, want, "{capture}: archmm (left) differs from Linux 6.1 (right)");
+    let extra = linux_extra(capture);
+    if arch == ArchId::X86_64 {
+        assert!(!extra.is_empty(), "{capture}: console-extra.txt missing");
+    }
+    let r = run_boot(arch, m, BootOptions::default()).expect("boots");
+    let got_extra: Vec<String> = r.log.into_iter().filter(|l| x86_extra(l)).collect();
+    assert_eq!(got_extra, extra, "{capture}: last_pfn / fake-node lines differ");
+}
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn x86_64_e820_files_boot_like_linux() {
+    for c in ["x86_64-8g", "x86_64-3g", "x86_64-512m", "x86_64-4g", "x86_64-q35-6g", "x86_64-numa2-8g"] {
+        let text = std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820.txt");
+        let m = Machine::from_e820_text(&text).expect("parses");
+        check(c, ArchId::X86_64, &m);
+    }
+}
+
+#[test]
+fn x86_64_builtin_machines_are_qemus() {
+    for (c, mem, nodes, ty) in [
+        ("x86_64-8g", 8 * GIB, 1, X86MachineType::Pc),
+        ("x86_64-3g", 3 * GIB, 1, X86MachineType::Pc),
+        ("x86_64-512m", 512 * MIB, 1, X86MachineType::Pc),
+        ("x86_64-4g", 4 * GIB, 1, X86MachineType::Pc),
+        ("x86_64-q35-6g", 6 * GIB, 1, X86MachineType::Q35),
+        ("x86_64-numa2-8g", 8 * GIB, 2, X86MachineType::Pc),
+    ] {
+        let m = Machine::qemu(ArchId::X86_64, mem, nodes, ty).expect("machine");
+        check(c, ArchId::X86_64, &m);
+    }
+}
+
+#[test]
+fn arm64_device_trees_boot_like_linux() {
+    for c in ["arm64-4g", "arm64-1g", "arm64-6g", "arm64-numa2-4g"] {
+        let blob = std::fs::read(data(&format!("linux/{c}/virt.dtb"))).expect("virt.dtb");
+        let m = Machine::from_dtb(&blob, ArchId::Arm64).expect("parses");
+        check(c, ArchId::Arm64, &m);
+    }
+}
+
+#[test]
+fn arm64_builtin_machines_are_qemus() {
+    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2)] {
+        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc).expect("machine");
+        check(c, ArchId::Arm64, &m);
+    }
+}
+
+/// Debian 12 has no riscv64 kernel, so there is no Linux capture; the QEMU DTBs are
+/// checked against facts derived by hand from Linux 6.1's riscv setup_bootmem() and
+/// zone_sizes_init(): DMA32 up to min(4 GiB, end of RAM), Normal above, OpenSBI's no-map
+/// 256 KiB splitting the first node range, and the built-in machine agreeing with the DTB.
+#[test]
+fn riscv64_device_trees() {
+    let blob = std::fs::read(data("dtb/riscv64-virt-numa2-4g.dtb")).expect("dtb");
+    let m = Machine::from_dtb(&blob, ArchId::Riscv64).expect("parses");
+    let got = ours(ArchId::Riscv64, &m);
+    let want = [
+        "Zone ranges:",
+        "  DMA32    [mem 0x0000000080000000-0x00000000ffffffff]",
+        "  Normal   [mem 0x0000000100000000-0x000000017fffffff]",
+        "Movable zone start for each node",
+        "Early memory node ranges",
+        "  node   0: [mem 0x0000000080000000-0x000000008003ffff]",
+        "  node   0: [mem 0x0000000080040000-0x00000000ffffffff]",
+        "  node   1: [mem 0x0000000100000000-0x000000017fffffff]",
+        "Initmem setup node 0 [mem 0x0000000080000000-0x00000000ffffffff]",
+        "Initmem setup node 1 [mem 0x0000000100000000-0x000000017fffffff]",
+    ];
+    assert_eq!(got, want);
+    let builtin = Machine::qemu(ArchId::Riscv64, 4 * GIB, 2, X86MachineType::Pc).expect("machine");
+    assert_eq!(ours(ArchId::Riscv64, &builtin), want);
+    for (f, mem) in [("dtb/riscv64-virt-2g.dtb", 2 * GIB), ("dtb/riscv64-virt-8g.dtb", 8 * GIB)] {
+        let blob = std::fs::read(data(f)).expect("dtb");
+        let m = Machine::from_dtb(&blob, ArchId::Riscv64).expect("parses");
+        let builtin = Machine::qemu(ArchId::Riscv64, mem, 1, X86MachineType::Pc).expect("machine");
+        let a = ours(ArchId::Riscv64, &m);
+        assert_eq!(a, ours(ArchId::Riscv64, &builtin), "{f}");
+        assert!(a.iter().any(|l| l == "NUMA: No NUMA configuration found"), "{f}: {a:?}");
+    }
+}
+
+/// The block `memblock_dump_all()` prints under `memblock=debug`: header, totals, regions.
+fn first_memblock_dump(lines: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in lines {
+        if l == "MEMBLOCK configuration:" {
+            if inside {
+                break;
+            }
+            inside = true;
+            out.push(l.clone());
+        } else if inside && (l.starts_with(" memory") || l.starts_with(" reserved")) {
+            out.push(l.clone());
+        } else if inside && !out.is_empty() && out.len() > 2 {
+            break;
+        }
+    }
+    out
+}
+
+/// x86's first memblock dump (at the end of e820__memblock_setup()) depends only on the
+/// e820 table, the kernel image and the BIOS data area: it must be Linux's, number for
+/// number (including the memory total Linux leaves untrimmed).
+#[test]
+fn x86_64_first_memblock_dump_is_linuxs() {
+    for c in ["x86_64-8g", "x86_64-3g", "x86_64-512m", "x86_64-4g", "x86_64-q35-6g", "x86_64-numa2-8g"] {
+        let text = std::fs::read_to_string(data(&format!("linux/{c}/keylines.txt"))).expect("capture");
+        let linux: Vec<String> = text.lines().map(str::to_string).collect();
+        let want = first_memblock_dump(&linux);
+        assert!(want.len() >= 6, "{c}: no dump in capture");
+        let m = Machine::from_e820_text(&std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820")).expect("parses");
+        let opts = BootOptions { memblock_debug: true, ..BootOptions::default() };
+        let r = run_boot(ArchId::X86_64, &m, opts).expect("boots");
+        assert_eq!(first_memblock_dump(&r.log), want, "{c}");
+    }
+}
