@@ -110,11 +110,11 @@ impl Machine {
         if mem > 16 << 40 {
             return err(format!("--mem {mem:#x}: more than 16 TiB is not a QEMU machine"));
         }
-        if mem % (4 * KIB) != 0 {
+        if !mem.is_multiple_of(4 * KIB) {
             return err(format!("--mem {mem:#x}: not a multiple of 4 KiB"));
         }
         let nodes = nodes.max(1);
-        if nodes > 64 || mem / nodes as u64 % (2 * MIB) != 0 || mem % nodes as u64 != 0 {
+        if nodes > 64 || !mem.is_multiple_of(nodes as u64) || !(mem / nodes as u64).is_multiple_of(2 * MIB) {
             return err(format!("--numa {nodes}: {mem:#x} bytes do not split into {nodes} nodes of 2 MiB multiples"));
         }
         match arch {
@@ -350,6 +350,61 @@ impl Machine {
         Ok(m)
     }
 
+    /// A machine from a UEFI memory map: raw descriptors of `desc_size` bytes (version 1),
+    /// or Linux's `efi: mem..` lines (from `efi=debug`) when the file is text that has
+    /// them. On x86 the map becomes an e820 table as Linux's EFI stub and
+    /// do_add_efi_memmap() build it; elsewhere each descriptor is added, marked NOMAP or
+    /// reserved as drivers/firmware/efi/efi-init.c's reserve_regions() decides.
+    ///
+    /// # Errors
+    /// The parser's error for a malformed map; a map without usable memory.
+    pub fn from_uefi(bytes: &[u8], desc_size: usize, arch: ArchId) -> Result<Machine, MachineError> {
+        use archmm::firmware::uefi::{self, dmesg::parse_efi_memmap, GenericDisposition, MemoryDescriptor, MemoryMap};
+        let text = std::str::from_utf8(bytes).ok().filter(|t| t.contains("efi: mem"));
+        let descs: Vec<MemoryDescriptor> = match text {
+            Some(t) => parse_efi_memmap::<1024>(t).map_err(|e| MachineError(e.to_string()))?.as_slice().to_vec(),
+            None => MemoryMap::new(bytes, desc_size, 1).map_err(|e| MachineError(format!("bad UEFI memory map: {e}")))?.iter().collect(),
+        };
+        if descs.is_empty() {
+            return err("the UEFI memory map has no descriptors");
+        }
+        let mut m = Machine { name: format!("UEFI memory map ({} descriptors)", descs.len()), ..Default::default() };
+        if arch.info().firmware == FirmwareKind::E820 {
+            let mut t: archmm::firmware::e820::E820Table = archmm::firmware::e820::E820Table::new();
+            let invalid = uefi::add_x86_efi_memmap(&mut t, descs.iter().copied(), false)
+                .map_err(|e| MachineError(format!("UEFI map does not fit an e820 table: {e}")))?;
+            if invalid > 0 {
+                m.name.push_str(&format!(", {invalid} invalid dropped"));
+            }
+            m.e820 = t.entries().to_vec();
+            m.kernel = Some(X86_KERNEL);
+            m.bda = Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 });
+            return Ok(m);
+        }
+        for md in &descs {
+            let r = uefi::generic_region(md, 12, false).map_err(|e| MachineError(e.to_string()))?;
+            if let GenericDisposition::Memory { nomap, reserved } = r.disposition {
+                if r.size == 0 {
+                    continue;
+                }
+                m.banks.push(MemBank { base: r.base, size: r.size, nid: None, hotplug: false });
+                if nomap {
+                    m.reserved.push(ResvRange { base: r.base, size: r.size, nomap: true });
+                } else if reserved {
+                    m.reserved.push(ResvRange { base: r.base, size: r.size, nomap: false });
+                }
+            }
+        }
+        let Some(first) = m.banks.iter().filter(|b| !m.reserved.iter().any(|r| r.nomap && r.base == b.base)).map(|b| b.base).min() else {
+            return err("the UEFI memory map has no usable (write-back conventional) memory");
+        };
+        m.kernel = Some(match arch {
+            ArchId::Riscv64 => (first + 0x20_0000, first + 0x20_0000 + (RISCV_KERNEL.1 - RISCV_KERNEL.0)),
+            _ => (first + 0x21_0000, first + 0x21_0000 + (ARM64_KERNEL.1 - ARM64_KERNEL.0)),
+        });
+        Ok(m)
+    }
+
     /// A machine from a TOML description.
     ///
     /// ```toml
@@ -375,7 +430,13 @@ impl Machine {
     /// # Errors
     /// A message naming the offending key.
     pub fn from_toml(text: &str, arch: ArchId) -> Result<(Machine, Option<ArchId>), MachineError> {
-        let d: TomlMachine = toml::from_str(text).map_err(|e| MachineError(format!("{}", e.message())))?;
+        let d: TomlMachine = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            MachineError(match line {
+                Some(l) => format!("line {l}: {}", e.message().trim_end()),
+                None => e.message().trim_end().to_string(),
+            })
+        })?;
         let file_arch = match &d.arch {
             Some(a) => Some(ArchId::from_name(a).ok_or_else(|| MachineError(format!("arch `{a}` is not known")))?),
             None => None,
@@ -547,10 +608,4 @@ mod tests {
         assert!(Machine::from_toml("[[bank]]\nbase = 0xffffffffffff0000\nsize = \"1G\"\n", ArchId::Arm64).is_err());
         assert!(Machine::from_toml("bogus = 1\n", ArchId::Arm64).is_err());
     }
-}
-
-// TEMPORARY until the uefi parser lands (not to be committed).
-impl Machine {
-    /// tmp
-    pub fn from_uefi(_b: &[u8], _d: usize, _a: ArchId) -> Result<Machine, MachineError> { err("tmp") }
 }

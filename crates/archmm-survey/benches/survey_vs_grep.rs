@@ -66,7 +66,11 @@ fn main() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let grep_tool = if git { "git grep --no-index" } else { "grep -r" };
+    let grep_tool = if git {
+        "git grep --no-index"
+    } else {
+        "grep -r"
+    };
 
     // Warm the page cache and check that the three agree.
     let a = run_survey(&tree, &syms);
@@ -107,7 +111,10 @@ fn main() {
     );
     println!(
         "  definitions: {}",
-        a.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(" ")
+        a.iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }
 
@@ -125,8 +132,17 @@ fn median(v: &mut [Duration]) -> Duration {
 
 /// The survey through the library, as `archmm survey` runs it.
 fn run_survey(tree: &Path, syms: &[String]) -> Counts {
-    let t = survey(&[tree.to_path_buf()], syms, &SurveyOptions::default(), &mut |_| {}).unwrap();
-    t[0].symbols.iter().map(|s| (s.symbol.clone(), s.definitions)).collect()
+    let t = survey(
+        &[tree.to_path_buf()],
+        syms,
+        &SurveyOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    t[0].symbols
+        .iter()
+        .map(|s| (s.symbol.clone(), s.definitions))
+        .collect()
 }
 
 /// The directories both approaches search, relative to the tree.
@@ -177,7 +193,9 @@ fn run_grep(tree: &Path, syms: &[String], git: bool, once: bool) -> Counts {
     let mut parser = c_parser();
     let mut raw: Vec<Vec<_>> = syms.iter().map(|_| Vec::new()).collect();
     for f in &files {
-        let Ok(src) = std::fs::read(tree.join(f)) else { continue };
+        let Ok(src) = std::fs::read(tree.join(f)) else {
+            continue;
+        };
         if memchr::memchr(0, &src).is_some() {
             continue;
         }

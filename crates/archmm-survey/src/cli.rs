@@ -102,7 +102,8 @@ pub fn run(args: &SurveyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let mut shown = false;
     let mut last = Duration::ZERO;
     let mut progress = |p: &Progress| {
-        if args.quiet || p.elapsed < PROGRESS_AFTER || p.elapsed < last + Duration::from_millis(500) {
+        if args.quiet || p.elapsed < PROGRESS_AFTER || p.elapsed < last + Duration::from_millis(500)
+        {
             return;
         }
         last = p.elapsed;
@@ -159,14 +160,18 @@ fn print_notes(trees: &[TreeSurvey], err: &mut dyn Write) {
                 let _ = writeln!(err, "  {}: {}", n.path, n.reason);
             }
             if t.skipped.len() > SHOW {
-                let _ = writeln!(err, "  ... and {} more (see --json)", t.skipped.len() - SHOW);
+                let _ = writeln!(
+                    err,
+                    "  ... and {} more (see --json)",
+                    t.skipped.len() - SHOW
+                );
             }
         }
         if !t.syntax_errors.is_empty() {
             let _ = writeln!(
                 err,
-                "archmm survey: note: {}: {} file(s) have a syntax error region around a symbol \
-                 (tree-sitter could not follow; the lexical rule decided there):",
+                "archmm survey: note: {}: in {} file(s) tree-sitter could not parse the code around \
+                 a symbol; the lexical rule decided whether it is a definition:",
                 t.label,
                 t.syntax_errors.len()
             );
@@ -174,7 +179,11 @@ fn print_notes(trees: &[TreeSurvey], err: &mut dyn Write) {
                 let _ = writeln!(err, "  {}: {}", n.path, n.reason);
             }
             if t.syntax_errors.len() > SHOW {
-                let _ = writeln!(err, "  ... and {} more (see --json)", t.syntax_errors.len() - SHOW);
+                let _ = writeln!(
+                    err,
+                    "  ... and {} more (see --json)",
+                    t.syntax_errors.len() - SHOW
+                );
             }
         }
     }
@@ -188,7 +197,10 @@ fn write_json(trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> 
         .enumerate()
         .map(|(i, s)| JsonRow {
             symbol: &s.symbol,
-            arch_definitions: trees.iter().map(|t| t.symbols[i].arch_definitions).collect(),
+            arch_definitions: trees
+                .iter()
+                .map(|t| t.symbols[i].arch_definitions)
+                .collect(),
             definitions: trees.iter().map(|t| t.symbols[i].definitions).collect(),
             needed: trees.iter().map(|t| t.symbols[i].needed).collect(),
         })
@@ -201,7 +213,11 @@ fn write_json(trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> 
 /// symbol's details; for several, the comparison, each tree's summary and,
 /// with `--details`, each tree's details.
 fn write_text(args: &SurveyArgs, trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> {
-    let details = if trees.len() == 1 { !args.brief } else { args.details };
+    let details = if trees.len() == 1 {
+        !args.brief
+    } else {
+        args.details
+    };
     if trees.len() > 1 {
         writeln!(out, "{}", comparison_table(trees))?;
     }

@@ -175,8 +175,14 @@ mod tests {
         assert!(at(SRC, "L_A").is_empty(), "include guard hidden");
         assert_eq!(at(SRC, "L_B"), ["defined(CONFIG_X)"]);
         assert_eq!(at(SRC, "L_C"), ["defined(CONFIG_X)", "LEVELS > 2"]);
-        assert_eq!(at(SRC, "L_D"), ["defined(CONFIG_X)", "!(LEVELS > 2)", "LEVELS == 2"]);
-        assert_eq!(at(SRC, "L_E"), ["defined(CONFIG_X)", "!(LEVELS > 2)", "!(LEVELS == 2)"]);
+        assert_eq!(
+            at(SRC, "L_D"),
+            ["defined(CONFIG_X)", "!(LEVELS > 2)", "LEVELS == 2"]
+        );
+        assert_eq!(
+            at(SRC, "L_E"),
+            ["defined(CONFIG_X)", "!(LEVELS > 2)", "!(LEVELS == 2)"]
+        );
         assert_eq!(at(SRC, "L_F"), ["!defined(CONFIG_X)"]);
         assert_eq!(at(SRC, "L_G"), ["!defined(pgd_offset)"]);
     }

@@ -118,8 +118,9 @@ pub struct FileScan {
     /// Override markers, in file order.
     pub markers: Vec<Marker>,
     /// Lines of occurrences that fell inside a tree-sitter `ERROR` region
-    /// (the lexical rule decided those); empty for a file that parsed well
-    /// around every occurrence.
+    /// where a definition could be (at brace depth 0, or where the lexical
+    /// rule found one): the lexical rule decided those. Occurrences in an
+    /// error region inside a function body are uses and are not listed.
     pub error_lines: Vec<usize>,
 }
 
@@ -165,7 +166,10 @@ impl Matcher {
     pub fn new(symbols: &[String]) -> Matcher {
         Matcher {
             symbols: symbols.to_vec(),
-            finders: symbols.iter().map(|s| Finder::new(s.as_bytes()).into_owned()).collect(),
+            finders: symbols
+                .iter()
+                .map(|s| Finder::new(s.as_bytes()).into_owned())
+                .collect(),
             have_arch: symbols
                 .iter()
                 .map(|s| format!("__HAVE_ARCH_{}", s.to_ascii_uppercase()))
@@ -187,7 +191,11 @@ impl Matcher {
         let mut occ = Vec::new();
         for (i, f) in self.finders.iter().enumerate() {
             let len = self.symbols[i].len();
-            occ.extend(f.find_iter(src).filter(|&p| whole_word(src, p, len)).map(|p| (i, p)));
+            occ.extend(
+                f.find_iter(src)
+                    .filter(|&p| whole_word(src, p, len))
+                    .map(|p| (i, p)),
+            );
         }
         occ.sort_by_key(|&(_, p)| p);
         let mut have = Vec::new();
@@ -257,7 +265,11 @@ pub fn extract(
             continue;
         };
         let exact = node.start_byte() == off && node.end_byte() == end;
-        let found = if exact { ctx.tree_sitter_def(node, name) } else { None };
+        let found = if exact {
+            ctx.tree_sitter_def(node, name)
+        } else {
+            None
+        };
         let found = match found {
             Some(f) => Some(f),
             // In a directive that tree-sitter did not parse cleanly (a
@@ -266,8 +278,16 @@ pub fn extract(
             None => match ctx.directive_at(off) {
                 Some(d) => ctx.macro_def(d, off, name, DetectedBy::LexicalFallback),
                 None if in_error(node) => {
-                    out.error_lines.push(line_of(src, off));
-                    ctx.lexical_fallback(off)
+                    let found = ctx.lexical_fallback(off);
+                    // Worth a note only where a definition could be: at
+                    // brace depth 0 (inside a body it is a use).
+                    let top = ctx
+                        .token_at(off)
+                        .is_some_and(|k| brace_depth(src, &ctx.tokens, k) == 0);
+                    if found.is_some() || top {
+                        out.error_lines.push(line_of(src, off));
+                    }
+                    found
                 }
                 None => None,
             },
@@ -302,10 +322,13 @@ pub fn extract(
     for &(sym, off) in have {
         // `#define __HAVE_ARCH_NAME`, read from the directive (see
         // `Ctx::macro_def` for why not from tree-sitter's node).
-        let Some(d) = ctx.directive_at(off) else { continue };
+        let Some(d) = ctx.directive_at(off) else {
+            continue;
+        };
         let text = &src[d.start..d.end];
         let toks = lex(text, false);
-        let is_define = toks.len() >= 3 && toks[0].text(text) == b"#" && toks[1].text(text) == b"define";
+        let is_define =
+            toks.len() >= 3 && toks[0].text(text) == b"#" && toks[1].text(text) == b"define";
         if is_define && d.start + toks[2].start == off {
             out.markers.push(Marker {
                 symbol: sym,
@@ -373,7 +396,10 @@ impl Ctx<'_> {
 
     /// The directive token containing byte `off`, if `off` is in one.
     fn directive_at(&self, off: usize) -> Option<Token> {
-        let i = self.tokens.partition_point(|t| t.start <= off).checked_sub(1)?;
+        let i = self
+            .tokens
+            .partition_point(|t| t.start <= off)
+            .checked_sub(1)?;
         let t = self.tokens[i];
         (t.kind == TokenKind::Directive && off < t.end).then_some(t)
     }
@@ -422,7 +448,13 @@ impl Ctx<'_> {
     /// preprocessor's own rule is simple and exact. tree-sitter still
     /// decides, where it parsed the directive cleanly, that this is a
     /// definition; `detected_by` says which was used.
-    fn macro_def(&self, d: Token, off: usize, name: &str, detected_by: DetectedBy) -> Option<Found> {
+    fn macro_def(
+        &self,
+        d: Token,
+        off: usize,
+        name: &str,
+        detected_by: DetectedBy,
+    ) -> Option<Found> {
         let text = &self.src[d.start..d.end];
         let toks = lex(text, false);
         let at = |i: usize| toks.get(i).map(|t| t.text(text));
@@ -461,7 +493,9 @@ impl Ctx<'_> {
             });
         }
         let plist = normalise(text, &toks[n + 1..value_from], &params, 0).replace(' ', "");
-        let body = format!("#define {name}{plist} {body}").trim_end().to_string();
+        let body = format!("#define {name}{plist} {body}")
+            .trim_end()
+            .to_string();
         Some(Found::Def {
             kind: DefKind::FunctionMacro,
             body,
@@ -547,7 +581,9 @@ fn function_kind(src: &[u8], head: &[Token]) -> DefKind {
     for t in head {
         match t.text(src) {
             b"__weak" | b"weak" => return DefKind::WeakFunction,
-            b"inline" | b"__inline" | b"__inline__" | b"__always_inline" => kind = DefKind::InlineFunction,
+            b"inline" | b"__inline" | b"__inline__" | b"__always_inline" => {
+                kind = DefKind::InlineFunction
+            }
             _ => {}
         }
     }
@@ -584,13 +620,15 @@ pub fn normalise(src: &[u8], toks: &[Token], params: &[String], head_len: usize)
         let after_member = i > 0 && matches!(toks[i - 1].text(src), b"." | b"->");
         match t.kind {
             TokenKind::Directive => out.push_str(&directive_text(src, &t)),
-            TokenKind::Ident if !after_member => match params.iter().position(|p| p.as_bytes() == text) {
-                Some(n) => {
-                    out.push('$');
-                    out.push_str(&n.to_string());
+            TokenKind::Ident if !after_member => {
+                match params.iter().position(|p| p.as_bytes() == text) {
+                    Some(n) => {
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    }
+                    None => out.push_str(&String::from_utf8_lossy(text)),
                 }
-                None => out.push_str(&String::from_utf8_lossy(text)),
-            },
+            }
             _ => out.push_str(&String::from_utf8_lossy(text)),
         }
         i += 1;
@@ -619,6 +657,17 @@ fn matching(src: &[u8], toks: &[Token], open: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// Brace depth at token `k`, counting only code tokens (not directives,
+/// comments or literals); a stray `}` in a broken file does not make it
+/// negative.
+fn brace_depth(src: &[u8], toks: &[Token], k: usize) -> usize {
+    toks[..k].iter().fold(0usize, |d, t| match t.text(src) {
+        b"{" => d + 1,
+        b"}" => d.saturating_sub(1),
+        _ => d,
+    })
 }
 
 /// A function definition found by [`lexical_function`].
@@ -653,21 +702,16 @@ const NOT_BEFORE_NAME: &[&str] = &[
 fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction> {
     let prev = toks.get(k.checked_sub(1)?)?;
     let prev_ok = match prev.kind {
-        TokenKind::Ident => !NOT_BEFORE_NAME.iter().any(|w| w.as_bytes() == prev.text(src)),
+        TokenKind::Ident => !NOT_BEFORE_NAME
+            .iter()
+            .any(|w| w.as_bytes() == prev.text(src)),
         TokenKind::Punct => prev.text(src) == b"*",
         _ => false,
     };
     if !prev_ok || toks.get(k + 1)?.text(src) != b"(" {
         return None;
     }
-    // Brace depth at k, counting only code tokens; a stray '}' in a broken
-    // file does not make the depth negative.
-    let depth = toks[..k].iter().fold(0usize, |d, t| match t.text(src) {
-        b"{" => d + 1,
-        b"}" => d.saturating_sub(1),
-        _ => d,
-    });
-    if depth != 0 {
+    if brace_depth(src, toks, k) != 0 {
         return None;
     }
     let close = matching(src, toks, k + 1)?;
@@ -709,8 +753,9 @@ fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction>
 /// own (`DECLARE_VM_GET_PAGE_PROT`, `EXPORT_SYMBOL(x)` without `;`), not
 /// part of a function's head.
 fn head_start(src: &[u8], toks: &[Token], k: usize) -> usize {
-    let head_word =
-        |w: &[u8]| w.iter().any(u8::is_ascii_lowercase) && !NOT_BEFORE_NAME.iter().any(|n| n.as_bytes() == w);
+    let head_word = |w: &[u8]| {
+        w.iter().any(u8::is_ascii_lowercase) && !NOT_BEFORE_NAME.iter().any(|n| n.as_bytes() == w)
+    };
     let mut i = k;
     while i > 0 {
         let t = toks[i - 1];
@@ -739,7 +784,11 @@ fn head_start(src: &[u8], toks: &[Token], k: usize) -> usize {
                     j -= 1;
                 };
                 match open {
-                    Some(o) if o > 0 && toks[o - 1].kind == TokenKind::Ident && head_word(toks[o - 1].text(src)) => {
+                    Some(o)
+                        if o > 0
+                            && toks[o - 1].kind == TokenKind::Ident
+                            && head_word(toks[o - 1].text(src)) =>
+                    {
                         i = o - 1
                     }
                     _ => break,
@@ -762,7 +811,8 @@ fn lexical_params(src: &[u8], inner: &[Token]) -> Vec<String> {
     let mut flush = |part: &mut Vec<Token>| {
         let idents: Vec<&Token> = part.iter().filter(|t| t.kind == TokenKind::Ident).collect();
         let star_name = part.windows(3).find_map(|w| {
-            (w[0].text(src) == b"(" && w[1].text(src) == b"*" && w[2].kind == TokenKind::Ident).then_some(w[2])
+            (w[0].text(src) == b"(" && w[1].text(src) == b"*" && w[2].kind == TokenKind::Ident)
+                .then_some(w[2])
         });
         let name = star_name.or_else(|| {
             if idents.len() >= 2 {
@@ -847,7 +897,10 @@ mod tests {
             "static inline int f(struct mm_struct *mm) { return mm->mm + 1; }",
             &["f"],
         );
-        let d = scan("static inline int f(struct mm_struct *x) { return x->mm + 1; }", &["f"]);
+        let d = scan(
+            "static inline int f(struct mm_struct *x) { return x->mm + 1; }",
+            &["f"],
+        );
         assert_eq!(c.defs[0].body, d.defs[0].body);
         assert_eq!(
             c.defs[0].body,
@@ -875,7 +928,10 @@ mod tests {
         );
         assert_eq!(s.defs[1].fallback.as_deref(), Some("__weak"));
         assert_eq!(s.defs[0].body, "void paging_init ( void ) { }");
-        assert!(s.defs.iter().all(|d| d.detected_by == DetectedBy::TreeSitter));
+        assert!(s
+            .defs
+            .iter()
+            .all(|d| d.detected_by == DetectedBy::TreeSitter));
     }
 
     #[test]
@@ -901,8 +957,15 @@ mod tests {
         assert_eq!(s.defs.len(), 2);
         assert_eq!(s.defs[0].fallback.as_deref(), Some("#ifndef pgd_index"));
         assert_eq!(s.defs[0].conditions, ["!defined(pgd_index)"]);
-        assert_eq!(s.defs[1].fallback.as_deref(), Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE"));
-        let m: Vec<_> = s.markers.iter().map(|m| (m.symbol, m.line, m.text.as_str())).collect();
+        assert_eq!(
+            s.defs[1].fallback.as_deref(),
+            Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE")
+        );
+        let m: Vec<_> = s
+            .markers
+            .iter()
+            .map(|m| (m.symbol, m.line, m.text.as_str()))
+            .collect();
         assert_eq!(
             m,
             [

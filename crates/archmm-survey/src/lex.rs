@@ -66,8 +66,8 @@ fn is_ident_start(b: u8) -> bool {
 
 /// Three- and two-byte punctuators, longest first so the first match wins.
 const PUNCTS: [&[u8]; 22] = [
-    b"...", b"<<=", b">>=", b"->", b"++", b"--", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"&&", b"||", b"+=", b"-=",
-    b"*=", b"/=", b"%=", b"&=", b"|=", b"^=",
+    b"...", b"<<=", b">>=", b"->", b"++", b"--", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"&&",
+    b"||", b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=",
 ];
 
 /// Lexes `src` into tokens, dropping white space and comments.
@@ -111,7 +111,11 @@ pub fn lex(src: &[u8], directives: bool) -> Vec<Token> {
             _ => {
                 line_start = false;
                 let (kind, end) = lex_one(src, i);
-                toks.push(Token { kind, start: i, end });
+                toks.push(Token {
+                    kind,
+                    start: i,
+                    end,
+                });
                 i = end;
             }
         }
@@ -195,7 +199,8 @@ fn lex_one(src: &[u8], i: usize) -> (TokenKind, usize) {
         let mut j = i + 1;
         while j < src.len() {
             let c = src[j];
-            let exponent_sign = matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P');
+            let exponent_sign =
+                matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P');
             if exponent_sign || is_ident_byte(c) || c == b'.' {
                 j += 1;
             } else {
@@ -211,7 +216,11 @@ fn lex_one(src: &[u8], i: usize) -> (TokenKind, usize) {
         return (TokenKind::Char, skip_quoted(src, i));
     }
     if b == b'#' {
-        let end = if src.get(i + 1) == Some(&b'#') { i + 2 } else { i + 1 };
+        let end = if src.get(i + 1) == Some(&b'#') {
+            i + 2
+        } else {
+            i + 1
+        };
         return (TokenKind::Punct, end);
     }
     for p in PUNCTS {
@@ -339,7 +348,10 @@ mod tests {
 
     #[test]
     fn literals_and_numbers() {
-        let t = texts(r#"s = "a /* b */ \" c"; c = '\''; n = 0x1fUL + 1e+3;"#, false);
+        let t = texts(
+            r#"s = "a /* b */ \" c"; c = '\''; n = 0x1fUL + 1e+3;"#,
+            false,
+        );
         assert_eq!(
             t,
             [

@@ -191,7 +191,11 @@ pub fn symbol_details(s: &SymbolSurvey) -> String {
 /// The talk's "So where are the patches?" table: per symbol, the number of
 /// arch definitions in each tree (columns in the order of `trees`).
 pub fn comparison_table(trees: &[TreeSurvey]) -> String {
-    let w = sym_width(trees.iter().flat_map(|t| t.symbols.iter().map(|s| s.symbol.as_str())));
+    let w = sym_width(
+        trees
+            .iter()
+            .flat_map(|t| t.symbols.iter().map(|s| s.symbol.as_str())),
+    );
     let mut o = String::from("arch definitions per tree (\"So where are the patches?\")\n");
     let _ = write!(o, "{:<w$}", "symbol");
     for t in trees {

@@ -247,13 +247,25 @@ fn worker(queue: &Queue, trees: &[PathBuf], matcher: &Matcher, counters: &Counte
         let root = &trees[w.tree];
         let mut subdirs = Vec::new();
         match fs::read_dir(&w.dir) {
-            Err(e) => note(&mut out, w.tree, root, &w.dir, format!("cannot read directory: {e}")),
+            Err(e) => note(
+                &mut out,
+                w.tree,
+                root,
+                &w.dir,
+                format!("cannot read directory: {e}"),
+            ),
             Ok(rd) => {
                 for entry in rd {
                     let entry = match entry {
                         Ok(e) => e,
                         Err(e) => {
-                            note(&mut out, w.tree, root, &w.dir, format!("cannot list directory: {e}"));
+                            note(
+                                &mut out,
+                                w.tree,
+                                root,
+                                &w.dir,
+                                format!("cannot list directory: {e}"),
+                            );
                             continue;
                         }
                     };
@@ -321,14 +333,26 @@ fn file(
         return note(out, w.tree, root, path, "not a regular file".into());
     }
     if meta.len() > MAX_FILE_SIZE {
-        return note(out, w.tree, root, path, format!("too large ({} bytes)", meta.len()));
+        return note(
+            out,
+            w.tree,
+            root,
+            path,
+            format!("too large ({} bytes)", meta.len()),
+        );
     }
     let src = match fs::read(path) {
         Ok(s) => s,
         Err(e) => return note(out, w.tree, root, path, format!("cannot read: {e}")),
     };
     if memchr::memchr(0, &src).is_some() {
-        return note(out, w.tree, root, path, "binary file (contains NUL bytes)".into());
+        return note(
+            out,
+            w.tree,
+            root,
+            path,
+            "binary file (contains NUL bytes)".into(),
+        );
     }
     let (occ, have) = matcher.occurrences(&src);
     if occ.is_empty() && have.is_empty() {
@@ -343,22 +367,40 @@ fn file(
     }));
     let scan = match scanned {
         Ok(Some(s)) => s,
-        Ok(None) => return note(out, w.tree, root, path, "tree-sitter could not parse it".into()),
+        Ok(None) => {
+            return note(
+                out,
+                w.tree,
+                root,
+                path,
+                "tree-sitter could not parse it".into(),
+            )
+        }
         Err(_) => {
             *parser = c_parser();
-            return note(out, w.tree, root, path, "internal error while parsing (skipped)".into());
+            return note(
+                out,
+                w.tree,
+                root,
+                path,
+                "internal error while parsing (skipped)".into(),
+            );
         }
     };
     if !scan.error_lines.is_empty() {
         let lines: Vec<String> = scan.error_lines.iter().map(|l| l.to_string()).collect();
         let reason = format!(
-            "syntax error region around a symbol at line {}; lexical rule used",
+            "line {}: in a tree-sitter error region at top level; the lexical rule decided",
             lines.join(", ")
         );
-        out.stats.entry(w.tree).or_default().syntax_errors.push(Note {
-            path: rel(root, path),
-            reason,
-        });
+        out.stats
+            .entry(w.tree)
+            .or_default()
+            .syntax_errors
+            .push(Note {
+                path: rel(root, path),
+                reason,
+            });
     }
     if scan.defs.is_empty() && scan.markers.is_empty() {
         return;

@@ -317,8 +317,12 @@ fn labels(trees: &[PathBuf]) -> Vec<String> {
     let short: Vec<String> = trees
         .iter()
         .map(|t| {
-            t.file_name()
-                .map_or_else(|| t.display().to_string(), |n| n.to_string_lossy().into_owned())
+            // `.` and `..` have no file name: use the directory's real name.
+            let named = t.canonicalize().unwrap_or_else(|_| t.clone());
+            named.file_name().map_or_else(
+                || t.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
         })
         .collect();
     short
@@ -395,7 +399,11 @@ pub fn group_symbol(
     // body -> (kind, indices of defs)
     let mut by_body: BTreeMap<&str, (DefKind, Vec<usize>)> = BTreeMap::new();
     for (i, (_, _, d)) in raw.iter().enumerate() {
-        by_body.entry(d.body.as_str()).or_insert((d.kind, Vec::new())).1.push(i);
+        by_body
+            .entry(d.body.as_str())
+            .or_insert((d.kind, Vec::new()))
+            .1
+            .push(i);
     }
     let mut groups: Vec<BodyGroup> = by_body
         .iter()
@@ -412,7 +420,13 @@ pub fn group_symbol(
         })
         .collect();
     // Generic groups first, then larger groups, then by first file.
-    let first_file = |g: &BodyGroup| by_body[g.body.as_str()].1.iter().map(|&i| raw[i].1.clone()).min();
+    let first_file = |g: &BodyGroup| {
+        by_body[g.body.as_str()]
+            .1
+            .iter()
+            .map(|&i| raw[i].1.clone())
+            .min()
+    };
     groups.sort_by_cached_key(|g| (!g.generic, std::cmp::Reverse(g.count), first_file(g)));
     for (n, g) in groups.iter_mut().enumerate() {
         g.id = n + 1;
@@ -473,14 +487,33 @@ mod tests {
     #[test]
     fn grouping_and_counts() {
         let raw = vec![
-            (Some("x86".to_string()), "arch/x86/a.h".to_string(), def("A", 1)),
-            (Some("arm".to_string()), "arch/arm/a.h".to_string(), def("B", 1)),
-            (Some("arm".to_string()), "arch/arm/b.h".to_string(), def("B", 9)),
+            (
+                Some("x86".to_string()),
+                "arch/x86/a.h".to_string(),
+                def("A", 1),
+            ),
+            (
+                Some("arm".to_string()),
+                "arch/arm/a.h".to_string(),
+                def("B", 1),
+            ),
+            (
+                Some("arm".to_string()),
+                "arch/arm/b.h".to_string(),
+                def("B", 9),
+            ),
             (None, "include/linux/p.h".to_string(), def("A", 5)),
-            (Some("mips".to_string()), "arch/mips/a.h".to_string(), def("C", 2)),
+            (
+                Some("mips".to_string()),
+                "arch/mips/a.h".to_string(),
+                def("C", 2),
+            ),
         ];
         let s = group_symbol("p", raw, vec![]);
-        assert_eq!((s.definitions, s.arch_definitions, s.generic_definitions), (5, 4, 1));
+        assert_eq!(
+            (s.definitions, s.arch_definitions, s.generic_definitions),
+            (5, 4, 1)
+        );
         assert_eq!(s.arches, ["arm", "mips", "x86"]);
         assert_eq!(s.needed, 3);
         assert_eq!(s.same_as_generic, 1);

@@ -80,12 +80,18 @@ fn linux_6_1_default_symbols() {
         Err(why) => {
             // Straight to stderr, past the test harness's capture, so the
             // skip is visible in a normal `cargo test` run.
-            let _ = writeln!(std::io::stderr(), "real_tree: SKIPPED the Linux 6.1 tree check: {why}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "real_tree: SKIPPED the Linux 6.1 tree check: {why}"
+            );
             return;
         }
     };
     let exact = sublevel(&tree) == Some(172);
-    let syms: Vec<String> = archmm_survey::DEFAULT_SYMBOLS.iter().map(|s| s.to_string()).collect();
+    let syms: Vec<String> = archmm_survey::DEFAULT_SYMBOLS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let start = std::time::Instant::now();
     let t = survey(
         std::slice::from_ref(&tree),
@@ -111,11 +117,19 @@ fn linux_6_1_default_symbols() {
 
     // pgd_offset: the talk's 31 definitions in v5.0 are down to 2 in 6.1.
     let s = sym(&t, "pgd_offset");
-    assert_eq!(files(s), ["arch/s390/include/asm/pgtable.h", "include/linux/pgtable.h"]);
+    assert_eq!(
+        files(s),
+        ["arch/s390/include/asm/pgtable.h", "include/linux/pgtable.h"]
+    );
     assert!(s.defs.iter().all(|d| d.kind == DefKind::FunctionMacro));
     assert_eq!(s.defs[1].fallback.as_deref(), Some("#ifndef pgd_offset"));
     assert_eq!(
-        (s.definitions, s.arch_definitions, s.needed, s.same_as_generic),
+        (
+            s.definitions,
+            s.arch_definitions,
+            s.needed,
+            s.same_as_generic
+        ),
         (2, 1, 2, 0)
     );
 
@@ -140,7 +154,10 @@ fn linux_6_1_default_symbols() {
     let s = sym(&t, "pte_offset_kernel");
     assert_eq!(
         files(s),
-        ["arch/alpha/include/asm/pgtable.h", "include/linux/pgtable.h"]
+        [
+            "arch/alpha/include/asm/pgtable.h",
+            "include/linux/pgtable.h"
+        ]
     );
     assert_eq!(s.arches, ["alpha"]);
 
@@ -161,7 +178,12 @@ fn linux_6_1_default_symbols() {
     // free_initmem: 14 arches + the __weak default; loongarch's is a copy of it.
     let s = sym(&t, "free_initmem");
     assert_eq!(
-        (s.definitions, s.arch_definitions, s.arches.len(), s.generic_definitions),
+        (
+            s.definitions,
+            s.arch_definitions,
+            s.arches.len(),
+            s.generic_definitions
+        ),
         (15, 14, 14, 1)
     );
     let copies: Vec<&str> = s
@@ -175,9 +197,15 @@ fn linux_6_1_default_symbols() {
 
     // The arch-only ones.
     let s = sym(&t, "mem_init");
-    assert_eq!((s.definitions, s.generic_definitions, s.arches.len()), (27, 0, 22));
+    assert_eq!(
+        (s.definitions, s.generic_definitions, s.arches.len()),
+        (27, 0, 22)
+    );
     let s = sym(&t, "paging_init");
-    assert_eq!((s.definitions, s.generic_definitions, s.arches.len()), (31, 0, 20));
+    assert_eq!(
+        (s.definitions, s.generic_definitions, s.arches.len()),
+        (31, 0, 20)
+    );
     let s = sym(&t, "arch_setup_additional_pages");
     assert_eq!((s.definitions, s.arches.len()), (16, 14));
 

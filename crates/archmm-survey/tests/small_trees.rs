@@ -6,7 +6,8 @@
 //! not parse, binary and unreadable files, and bad input to `run()`.
 
 use archmm_survey::{
-    run, survey, DefKind, DetectedBy, SurveyArgs, SurveyOptions, SymbolSurvey, TreeSurvey, EXIT_OK, EXIT_USAGE,
+    run, survey, DefKind, DetectedBy, SurveyArgs, SurveyOptions, SymbolSurvey, TreeSurvey, EXIT_OK,
+    EXIT_USAGE,
 };
 use clap::Parser;
 use std::fs;
@@ -27,7 +28,13 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// Surveys `syms` in one tree with the library API.
 fn survey_one(root: &Path, syms: &[&str]) -> TreeSurvey {
     let syms: Vec<String> = syms.iter().map(|s| s.to_string()).collect();
-    let mut t = survey(&[root.to_path_buf()], &syms, &SurveyOptions { jobs: 2 }, &mut |_| {}).unwrap();
+    let mut t = survey(
+        &[root.to_path_buf()],
+        &syms,
+        &SurveyOptions { jobs: 2 },
+        &mut |_| {},
+    )
+    .unwrap();
     t.remove(0)
 }
 
@@ -37,7 +44,10 @@ fn sym<'a>(t: &'a TreeSurvey, name: &str) -> &'a SymbolSurvey {
 
 /// `file:line` of each definition, sorted.
 fn sites(s: &SymbolSurvey) -> Vec<String> {
-    s.defs.iter().map(|d| format!("{}:{}", d.file, d.line)).collect()
+    s.defs
+        .iter()
+        .map(|d| format!("{}:{}", d.file, d.line))
+        .collect()
 }
 
 /// Runs the CLI entry point with command-line words; returns (status, stdout, stderr).
@@ -52,7 +62,11 @@ fn cli(words: &[&str]) -> (i32, String, String) {
     let args = Cli::try_parse_from(argv).unwrap().args;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run(&args, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 const GENERIC_PGTABLE: &str = r#"/* SPDX-License-Identifier: GPL-2.0 */
@@ -169,20 +183,35 @@ fn every_definition_form() {
     let pgd = sym(&t, "pgd_offset");
     assert_eq!(
         sites(pgd),
-        ["arch/alpha/include/asm/pgtable.h:3", "include/linux/pgtable.h:7"]
+        [
+            "arch/alpha/include/asm/pgtable.h:3",
+            "include/linux/pgtable.h:7"
+        ]
     );
     assert_eq!(
-        (pgd.definitions, pgd.arch_definitions, pgd.needed, pgd.same_as_generic),
+        (
+            pgd.definitions,
+            pgd.arch_definitions,
+            pgd.needed,
+            pgd.same_as_generic
+        ),
         (2, 1, 1, 1)
     );
     assert!(pgd.defs.iter().all(|d| d.kind == DefKind::FunctionMacro));
     let generic = pgd.defs.iter().find(|d| d.arch.is_none()).unwrap();
     assert_eq!(generic.fallback.as_deref(), Some("#ifndef pgd_offset"));
-    assert_eq!(generic.conditions, ["!defined(pgd_offset)"], "include guard hidden");
+    assert_eq!(
+        generic.conditions,
+        ["!defined(pgd_offset)"],
+        "include guard hidden"
+    );
 
     // Multi-line generic macro vs an object-like arch macro: 2 bodies.
     let idx = sym(&t, "pgd_index");
-    assert_eq!((idx.definitions, idx.needed, idx.same_as_generic), (2, 2, 0));
+    assert_eq!(
+        (idx.definitions, idx.needed, idx.same_as_generic),
+        (2, 2, 0)
+    );
     let kinds: Vec<DefKind> = idx.defs.iter().map(|d| d.kind).collect();
     assert_eq!(kinds, [DefKind::ObjectMacro, DefKind::FunctionMacro]);
     assert_eq!(idx.defs[1].line, 12);
@@ -190,7 +219,10 @@ fn every_definition_form() {
     let pte = sym(&t, "pte_offset_kernel");
     assert_eq!(
         sites(pte),
-        ["arch/alpha/include/asm/pte.h:1", "include/linux/pgtable.h:17"]
+        [
+            "arch/alpha/include/asm/pte.h:1",
+            "include/linux/pgtable.h:17"
+        ]
     );
     assert!(pte.defs.iter().all(|d| d.kind == DefKind::InlineFunction));
     assert_eq!(
@@ -203,7 +235,10 @@ fn every_definition_form() {
     let alloc = sym(&t, "pte_alloc_one");
     assert_eq!(
         sites(alloc),
-        ["arch/arm/include/asm/pgalloc.h:3", "include/asm-generic/pgalloc.h:4"]
+        [
+            "arch/arm/include/asm/pgalloc.h:3",
+            "include/asm-generic/pgalloc.h:4"
+        ]
     );
     assert_eq!(
         alloc.defs[1].fallback.as_deref(),
@@ -225,14 +260,25 @@ fn every_definition_form() {
     // Two #ifdef variants in mips; the comment, the declaration, the call
     // in init/main.c, the .S file and drivers/ do not count.
     let pi = sym(&t, "paging_init");
-    assert_eq!(sites(pi), ["arch/mips/mm/init.c:6", "arch/mips/mm/init.c:11"]);
+    assert_eq!(
+        sites(pi),
+        ["arch/mips/mm/init.c:6", "arch/mips/mm/init.c:11"]
+    );
     assert_eq!(pi.defs[0].conditions, ["defined(CONFIG_64BIT)"]);
     assert_eq!(pi.defs[1].conditions, ["!defined(CONFIG_64BIT)"]);
     assert_eq!(
-        (pi.arches.len(), pi.arch_definitions, pi.generic_definitions, pi.needed),
+        (
+            pi.arches.len(),
+            pi.arch_definitions,
+            pi.generic_definitions,
+            pi.needed
+        ),
         (1, 2, 0, 2)
     );
-    assert!(pi.defs.iter().all(|d| d.detected_by == DetectedBy::TreeSitter));
+    assert!(pi
+        .defs
+        .iter()
+        .all(|d| d.detected_by == DetectedBy::TreeSitter));
 
     assert!(t.skipped.is_empty(), "{:?}", t.skipped);
 }
@@ -370,7 +416,11 @@ fn broken_binary_and_odd_files() {
     let s = &t.symbols[0];
     assert_eq!(
         sites(s),
-        ["arch/csky/mm/init.c:3", "arch/sh/mm/init.c:2", "arch/sh/mm/latin1.c:2"]
+        [
+            "arch/csky/mm/init.c:3",
+            "arch/sh/mm/init.c:2",
+            "arch/sh/mm/latin1.c:2"
+        ]
     );
     assert_eq!(s.defs[0].detected_by, DetectedBy::LexicalFallback);
     assert_eq!(s.needed, 2);
@@ -439,7 +489,10 @@ fn bad_input_is_one_line_and_status_2() {
             vec!["--tree", "/nonexistent/linux"],
             "/nonexistent/linux: not a directory",
         ),
-        (vec!["--tree", file.to_str().unwrap()], "main.c: not a directory"),
+        (
+            vec!["--tree", file.to_str().unwrap()],
+            "main.c: not a directory",
+        ),
         (
             vec!["--tree", init.to_str().unwrap()],
             "not a Linux source tree (it has no arch/ directory)",
@@ -450,7 +503,10 @@ fn bad_input_is_one_line_and_status_2() {
         ),
         (vec!["--tree", root, "9lives"], "is not a C identifier"),
         (vec!["--tree", root, "int"], "is not a C identifier"),
-        (vec!["--tree", root, "--jobs", "0"], "--jobs must be at least 1"),
+        (
+            vec!["--tree", root, "--jobs", "0"],
+            "--jobs must be at least 1",
+        ),
     ];
     for (words, msg) in cases {
         let (code, out, err) = cli(&words);
@@ -484,7 +540,10 @@ fn clap_arguments() {
     assert_eq!(a.symbols, ["s1", "s2"]);
     assert!(a.json && a.quiet && !a.brief);
     assert_eq!(a.jobs, Some(3));
-    assert!(Cli::try_parse_from(["x", "pgd_offset"]).is_err(), "--tree is required");
+    assert!(
+        Cli::try_parse_from(["x", "pgd_offset"]).is_err(),
+        "--tree is required"
+    );
     assert!(Cli::try_parse_from(["x", "--tree", "a", "--brief", "--details"]).is_err());
 }
 

@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(checked_align_up(u64::MAX, 0x1000), None);
         assert_eq!(checked_align_up(3, 3), None);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
-        assert_eq!(align_up_saturating(u64::MAX, 0x1000), u64::MAX & !0xfff);
+        assert_eq!(align_up_saturating(u64::MAX, 0x1000), !0xfffu64);
         assert_eq!(round_up_wrapping(u64::MAX, 0x1000), 0);
         assert_eq!(round_up_wrapping(0, 0x1000), 0);
         assert!(is_aligned(0x2000, 0x1000) && !is_aligned(0x2001, 0x1000));

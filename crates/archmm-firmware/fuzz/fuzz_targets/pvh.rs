@@ -2,7 +2,6 @@
 #![no_main]
 
 use archmm_firmware::e820::pvh::{parse_memmap, parse_modlist, parse_start_info, pvh_e820_table};
-use archmm_firmware::e820::E820Table;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
