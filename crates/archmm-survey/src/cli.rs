@@ -110,8 +110,9 @@ pub fn run(args: &SurveyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         shown = true;
         let _ = write!(
             err,
-            "\rarchmm survey: {} files read, {} parsed, {:.1} s ",
+            "\rarchmm survey: {} files read, {} mention a symbol, {} parsed, {:.1} s ",
             p.files,
+            p.mentioning,
             p.parsed,
             p.elapsed.as_secs_f64()
         );

@@ -5,8 +5,12 @@
 //! 1. [`Matcher::occurrences`] finds every place where a symbol's bytes
 //!    occur as a whole identifier (memchr's `memmem`, no parsing). A file
 //!    with no occurrence is never parsed.
-//! 2. [`extract`] parses the file with tree-sitter's C grammar and decides,
-//!    for each occurrence, whether it is the name of a definition:
+//! 2. [`extract`] lexes the file and, unless no occurrence could possibly
+//!    name a definition (a loose lexical test: a `#define` name, or a name
+//!    after a type and before a parameter list not followed by `;`, `,`,
+//!    `=` or `)`), parses it with tree-sitter's C grammar; parsing is most
+//!    of the cost and most mentions are uses. It then decides, for each
+//!    occurrence, whether it is the name of a definition:
 //!    * `preproc_def` / `preproc_function_def` nodes: object-like and
 //!      function-like `#define`s, however many continuation lines they
 //!      have. Their text is read from the lexer's directive token, because
@@ -117,6 +121,9 @@ pub struct FileScan {
     pub defs: Vec<FileDef>,
     /// Override markers, in file order.
     pub markers: Vec<Marker>,
+    /// Whether tree-sitter parsed the file (false when no occurrence could
+    /// name a definition, so only the lexer ran).
+    pub parsed: bool,
     /// Lines of occurrences that fell inside a tree-sitter `ERROR` region
     /// where a definition could be (at brace depth 0, or where the lexical
     /// rule found one): the lexical rule decided those. Occurrences in an
@@ -250,15 +257,26 @@ pub fn extract(
     if occ.is_empty() && have.is_empty() {
         return Some(out);
     }
-    let tree = parser.parse(src, None)?;
     let ctx = Ctx {
         src,
         tokens: lex(src, true),
     };
+    // Parsing is most of the cost: skip it when no occurrence could name a
+    // definition (only uses, declarations and comments), which the lexer
+    // alone can tell.
+    let worth_parsing = occ.iter().any(|&(_, off)| ctx.could_define(off));
+    let tree = if worth_parsing {
+        Some(parser.parse(src, None)?)
+    } else {
+        None
+    };
+    out.parsed = tree.is_some();
     let conds = CondMap::build(src, &ctx.tokens);
-    let root = tree.root_node();
 
-    for &(sym, off) in occ {
+    for &(sym, off) in occ.iter().filter(|_| worth_parsing) {
+        let Some(root) = tree.as_ref().map(|t| t.root_node()) else {
+            break;
+        };
         let name = symbols[sym].as_str();
         let end = off + name.len();
         let Some(node) = root.descendant_for_byte_range(off, end) else {
@@ -392,6 +410,63 @@ impl Ctx<'_> {
     /// Index of the token starting at byte `off`, if any.
     fn token_at(&self, off: usize) -> Option<usize> {
         self.tokens.binary_search_by_key(&off, |t| t.start).ok()
+    }
+
+    /// Could the occurrence at `off` be the name of a definition? A cheap,
+    /// deliberately loose test, used only to skip parsing files where the
+    /// answer is no for every occurrence:
+    ///
+    /// * in a directive: yes if it is a `#define`'s name;
+    /// * in a comment or a string (no token starts there): no;
+    /// * otherwise yes if the name follows an identifier or `*` (a type or
+    ///   an annotation, not `return`) and is followed by a parameter list,
+    ///   optional annotations and then anything but `;`, `,`, `=` or `)` (a
+    ///   declaration, or a use such as `x = f(y);`). Brace depth is ignored,
+    ///   so `#if` branches that unbalance braces cannot hide a definition.
+    fn could_define(&self, off: usize) -> bool {
+        let src = self.src;
+        if let Some(d) = self.directive_at(off) {
+            let text = &src[d.start..d.end];
+            let toks = lex(text, false);
+            return toks.len() >= 3
+                && toks[0].text(text) == b"#"
+                && toks[1].text(text) == b"define"
+                && d.start + toks[2].start == off;
+        }
+        let Some(k) = self.token_at(off) else {
+            return false;
+        };
+        let toks = &self.tokens;
+        let prev_ok = k.checked_sub(1).is_some_and(|p| match toks[p].kind {
+            TokenKind::Ident => !NOT_BEFORE_NAME
+                .iter()
+                .any(|w| w.as_bytes() == toks[p].text(src)),
+            TokenKind::Punct => toks[p].text(src) == b"*",
+            _ => false,
+        });
+        if !prev_ok || toks.get(k + 1).is_none_or(|t| t.text(src) != b"(") {
+            return false;
+        }
+        let Some(close) = matching(src, toks, k + 1) else {
+            return true;
+        };
+        let mut j = close + 1;
+        while let Some(t) = toks.get(j) {
+            match (t.kind, t.text(src)) {
+                (TokenKind::Ident, _) => {
+                    j += 1;
+                    if toks.get(j).is_some_and(|n| n.text(src) == b"(") {
+                        match matching(src, toks, j) {
+                            Some(c) => j = c + 1,
+                            None => return true,
+                        }
+                    }
+                }
+                (TokenKind::Punct, b";" | b"," | b"=" | b")") => return false,
+                _ => return true,
+            }
+        }
+        true
     }
 
     /// The directive token containing byte `off`, if `off` is in one.
@@ -944,6 +1019,24 @@ mod tests {
         );
         assert!(s.defs.is_empty(), "{:?}", s.defs);
         assert!(s.markers.is_empty());
+    }
+
+    #[test]
+    fn parse_only_when_a_definition_is_possible() {
+        let uses = "/* void f(void) { } */\nextern void f(void);\nint g(void) { x = f(1); return f(2) + f(3); }\n\
+                    void h(void) { if (y) f(); else f(); f(); p->f(1); }\nvoid __init f(void) __cold;\n";
+        let s = scan(uses, &["f"]);
+        assert!(!s.parsed && s.defs.is_empty(), "{s:?}");
+        for def in [
+            "void f(void) { }",
+            "static inline int *f(int a) { return 0; }",
+            "void __init f(void) __attribute__((cold)) { }",
+            "int f(int a)\n#ifdef X\n{ }\n#endif",
+            "#define f(a) (a)",
+            "#  define f 1",
+        ] {
+            assert!(scan(def, &["f"]).parsed, "{def}");
+        }
     }
 
     #[test]

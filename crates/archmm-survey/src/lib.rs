@@ -8,8 +8,9 @@
 //! * it walks `arch/*/` and the generic directories
 //!   ([`scan::GENERIC_DIRS`]: include/asm-generic, include/linux, mm, init,
 //!   lib) in parallel, reading only `.c` and `.h` files;
-//! * it parses only the files that mention a symbol, with tree-sitter's C
-//!   grammar ([`extract`]), and records each definition: `#define`s
+//! * it lexes only the files that mention a symbol, parses with
+//!   tree-sitter's C grammar only those where a mention could be a
+//!   definition ([`extract`]), and records each definition: `#define`s
 //!   (object-like and function-like), function definitions (plain,
 //!   `static inline`, `__weak`), the `#if` conditions around them
 //!   ([`cond`]), and whether they are generic fallbacks (`#ifndef SYMBOL`,

@@ -19,11 +19,12 @@ fn sym_width<'a>(syms: impl Iterator<Item = &'a str>) -> usize {
 /// A one-line header for a tree: what was read, how much was parsed, how long.
 pub fn tree_header(t: &TreeSurvey) -> String {
     format!(
-        "{} ({}): {} .c/.h files under arch/*/ and {}; {} mention a symbol; {:.2} s",
+        "{} ({}): {} .c/.h files under arch/*/ and {}; {} mention a symbol, {} parsed; {:.2} s",
         t.label,
         t.tree,
         t.files,
         GENERIC_DIRS.join(", "),
+        t.mentioning,
         t.parsed,
         t.elapsed_ms as f64 / 1000.0
     )

@@ -10,8 +10,8 @@
 //! How: `jobs` threads share a stack of directories. A thread pops a
 //! directory, pushes its subdirectories and handles its files itself:
 //! read, skip binaries, look for the symbols with `memmem`
-//! ([`Matcher::occurrences`]), and only then lex and parse
-//! ([`extract`]). Counters are atomics the caller can poll for progress.
+//! ([`Matcher::occurrences`]), and only then lex, and parse if a mention
+//! could be a definition ([`extract`]). Counters are atomics the caller can poll for progress.
 
 use crate::extract::{c_parser, extract, FileDef, Marker, Matcher};
 use std::collections::HashMap;
@@ -59,7 +59,10 @@ pub struct FileResult {
 pub struct TreeStats {
     /// `.c`/`.h` files read.
     pub files: usize,
-    /// Files that mention at least one symbol (parsed).
+    /// Files that mention at least one symbol (lexed).
+    pub mentioning: usize,
+    /// Files that tree-sitter parsed (those where a mention could be a
+    /// definition).
     pub parsed: usize,
     /// Files that were skipped (unreadable, binary, too large, ...).
     pub skipped: Vec<Note>,
@@ -73,7 +76,9 @@ pub struct TreeStats {
 pub struct Counters {
     /// Files read so far (all trees).
     pub files: AtomicUsize,
-    /// Files parsed so far (all trees).
+    /// Files that mention a symbol, so far (all trees).
+    pub mentioning: AtomicUsize,
+    /// Files parsed by tree-sitter so far (all trees).
     pub parsed: AtomicUsize,
 }
 
@@ -226,6 +231,7 @@ pub fn scan_trees(
         for (t, st) in out.stats {
             let s = &mut stats[t];
             s.files += st.files;
+            s.mentioning += st.mentioning;
             s.parsed += st.parsed;
             s.skipped.extend(st.skipped);
             s.syntax_errors.extend(st.syntax_errors);
@@ -358,8 +364,8 @@ fn file(
     if occ.is_empty() && have.is_empty() {
         return;
     }
-    counters.parsed.fetch_add(1, Ordering::Relaxed);
-    out.stats.entry(w.tree).or_default().parsed += 1;
+    counters.mentioning.fetch_add(1, Ordering::Relaxed);
+    out.stats.entry(w.tree).or_default().mentioning += 1;
     // extract() is written not to panic; should a bug (or tree-sitter)
     // panic anyway, lose this file with a note rather than the survey.
     let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -387,6 +393,10 @@ fn file(
             );
         }
     };
+    if scan.parsed {
+        counters.parsed.fetch_add(1, Ordering::Relaxed);
+        out.stats.entry(w.tree).or_default().parsed += 1;
+    }
     if !scan.error_lines.is_empty() {
         let lines: Vec<String> = scan.error_lines.iter().map(|l| l.to_string()).collect();
         let reason = format!(

@@ -116,7 +116,10 @@ pub struct TreeSurvey {
     pub label: String,
     /// `.c`/`.h` files read under `arch/*/` and the generic directories.
     pub files: usize,
-    /// Files that mention a symbol, and so were parsed.
+    /// Files that mention a symbol (as a whole identifier, anywhere).
+    pub mentioning: usize,
+    /// Of those, the files tree-sitter parsed: where a mention could be a
+    /// definition (see [`crate::extract::extract`]).
     pub parsed: usize,
     /// Wall-clock time of the whole survey (all trees together), in ms.
     pub elapsed_ms: u64,
@@ -189,7 +192,9 @@ pub struct Progress {
     pub elapsed: Duration,
     /// Files read so far (all trees).
     pub files: usize,
-    /// Files parsed so far (all trees).
+    /// Files that mention a symbol, so far (all trees).
+    pub mentioning: usize,
+    /// Files parsed by tree-sitter so far (all trees).
     pub parsed: usize,
 }
 
@@ -298,6 +303,7 @@ pub fn survey(
         progress(&Progress {
             elapsed,
             files: counters.files.load(Ordering::Relaxed),
+            mentioning: counters.mentioning.load(Ordering::Relaxed),
             parsed: counters.parsed.load(Ordering::Relaxed),
         })
     };
@@ -373,6 +379,7 @@ fn build_tree(
         tree: tree.display().to_string(),
         label,
         files: st.files,
+        mentioning: st.mentioning,
         parsed: st.parsed,
         elapsed_ms,
         skipped: st.skipped,

@@ -103,9 +103,10 @@ fn linux_6_1_default_symbols() {
     .remove(0);
     let _ = writeln!(
         std::io::stderr(),
-        "real_tree: surveyed {} ({} files, {} parsed) in {:.2} s; exact line checks: {exact}",
+        "real_tree: surveyed {} ({} files, {} mention a symbol, {} parsed) in {:.2} s; exact line checks: {exact}",
         tree.display(),
         t.files,
+        t.mentioning,
         t.parsed,
         start.elapsed().as_secs_f64()
     );

@@ -11,6 +11,7 @@
 //! - [`memblock`]: the early allocator, with Linux's semantics;
 //! - [`arch`]: the architecture boundary and the architecture descriptions;
 //! - [`numa`], [`zone`]: nodes and zones as free_area_init() lays them out;
+//! - [`pgtable`]: one page-table engine over every paging mode;
 //! - [`boot`]: the bring-up sequence, top to bottom.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod arch;
 pub mod boot;
 pub mod memblock;
 pub mod numa;
+pub mod pgtable;
 pub mod physmem;
 pub mod zone;
 

@@ -23,6 +23,7 @@
 //!   `max_zone_pfns[]`, from the limits computed by `setup_arch`.
 
 pub mod arm64;
+pub mod modes;
 pub mod riscv64;
 pub mod x86_64;
 

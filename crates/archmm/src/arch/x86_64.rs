@@ -221,3 +221,135 @@ fn reserve_bios_regions<M: PhysMem>(ctx: &mut BootCtx<'_, X86_64, M>) -> Result<
     ctx.memblock.reserve(bios_start, ISA_END - bios_start)?;
     Ok(())
 }
+
+// ----- paging (Intel SDM vol. 3A, 4.5 "4-level paging and 5-level paging") -------------
+
+use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
+
+/// Present.
+pub const PTE_P: u64 = 1 << 0;
+/// Writable.
+pub const PTE_RW: u64 = 1 << 1;
+/// User-accessible.
+pub const PTE_US: u64 = 1 << 2;
+/// Page-level write-through (PAT index bit 0).
+pub const PTE_PWT: u64 = 1 << 3;
+/// Page-level cache disable (PAT index bit 1).
+pub const PTE_PCD: u64 = 1 << 4;
+/// Accessed.
+pub const PTE_A: u64 = 1 << 5;
+/// Dirty (leaves).
+pub const PTE_D: u64 = 1 << 6;
+/// Page size: this PDPTE/PDE maps a 1G/2M page.
+pub const PTE_PS: u64 = 1 << 7;
+/// Global (leaves).
+pub const PTE_G: u64 = 1 << 8;
+/// Execute-disable.
+pub const PTE_NX: u64 = 1 << 63;
+/// Physical address bits 12..51 of a table pointer or 4K page.
+pub const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+const X86_LEVELS_4: [Level; 4] = [
+    Level { shift: 39, bits: 9, leaf: false },
+    Level { shift: 30, bits: 9, leaf: true },
+    Level { shift: 21, bits: 9, leaf: true },
+    Level { shift: 12, bits: 9, leaf: true },
+];
+const X86_LEVELS_5: [Level; 5] = [
+    Level { shift: 48, bits: 9, leaf: false },
+    Level { shift: 39, bits: 9, leaf: false },
+    Level { shift: 30, bits: 9, leaf: true },
+    Level { shift: 21, bits: 9, leaf: true },
+    Level { shift: 12, bits: 9, leaf: true },
+];
+
+/// Linux programs the PAT so that index 0 is WB, 1 is WC and 3 is UC: encode the memory
+/// type as PWT/PCD (the PAT bit stays clear).
+fn x86_memtype_bits(m: MemType) -> u64 {
+    match m {
+        MemType::Normal => 0,
+        MemType::WriteCombine => PTE_PWT,
+        MemType::Device => PTE_PWT | PTE_PCD,
+    }
+}
+
+fn x86_leaf(pa: u64, prot: Prot, large: bool) -> u64 {
+    let mut e = PTE_P | PTE_A | (pa & PTE_ADDR) | x86_memtype_bits(prot.mem);
+    if prot.write {
+        e |= PTE_RW | PTE_D;
+    }
+    if prot.user {
+        e |= PTE_US;
+    }
+    if prot.global {
+        e |= PTE_G;
+    }
+    if !prot.exec {
+        e |= PTE_NX;
+    }
+    if large {
+        e |= PTE_PS;
+    }
+    e
+}
+
+fn x86_decode(raw: u64, levels: &[Level], level: usize) -> Entry {
+    if raw & PTE_P == 0 {
+        return Entry::Invalid;
+    }
+    let last = level + 1 == levels.len();
+    if !last && raw & PTE_PS == 0 {
+        return Entry::Table(raw & PTE_ADDR);
+    }
+    // A large page's address starts at its own alignment (bit 12 is PAT there).
+    let mask = if last { PTE_ADDR } else { PTE_ADDR & !(levels[level].span() - 1) };
+    let mem = match raw & (PTE_PWT | PTE_PCD) {
+        0 => MemType::Normal,
+        PTE_PWT => MemType::WriteCombine,
+        _ => MemType::Device,
+    };
+    Entry::Leaf {
+        pa: raw & mask,
+        prot: Prot {
+            read: true,
+            write: raw & PTE_RW != 0,
+            exec: raw & PTE_NX == 0,
+            user: raw & PTE_US != 0,
+            global: raw & PTE_G != 0,
+            mem,
+        },
+    }
+}
+
+/// x86-64 paging: 4-level (48-bit canonical VA) or, with `LA57`, 5-level (57-bit);
+/// 4K pages, 2M and 1G pages.
+pub struct X86Paging<const LA57: bool>;
+
+/// 4-level paging.
+pub type X86_64Paging4 = X86Paging<false>;
+/// 5-level paging (LA57).
+pub type X86_64Paging5 = X86Paging<true>;
+
+impl<const LA57: bool> PagingMode for X86Paging<LA57> {
+    const NAME: &'static str = if LA57 { "x86_64-5level" } else { "x86_64-4level" };
+    const LEVELS: &'static [Level] = if LA57 { &X86_LEVELS_5 } else { &X86_LEVELS_4 };
+    const ENTRY_SIZE: u64 = 8;
+    const VA_BITS: u32 = if LA57 { 57 } else { 48 };
+    const VA_RANGE: VaRange = VaRange::Canonical;
+    const PA_BITS: u32 = 52;
+    fn table_entry(pa: u64, _level: usize) -> u64 {
+        PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D | (pa & PTE_ADDR)
+    }
+    fn leaf_entry(pa: u64, prot: Prot, level: usize) -> u64 {
+        x86_leaf(pa, prot, level + 1 < Self::LEVELS.len())
+    }
+    fn decode(raw: u64, level: usize) -> Entry {
+        x86_decode(raw, Self::LEVELS, level)
+    }
+    fn check_prot(prot: Prot) -> Result<(), PgError> {
+        if !prot.read {
+            return Err(PgError::UnsupportedProt("x86 pages are always readable"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,935 @@
+//! Page tables, defined once.
+//!
+//! Linux defines `pgd_offset()` 31 times and `pXd_index()`, `pXd_offset()`,
+//! `pte_alloc_one()` nearly as often. Here there is one definition of each, generic over a
+//! [`PagingMode`]: the geometry of each level ([`Level`]: the index's shift and width and
+//! whether a leaf ("block", "huge page", "megapage", "section") may sit there) and the entry
+//! encoding (three functions). Levels a mode does not have are simply absent: a mode lists
+//! its real levels from the root down, which is what Linux's pgtable-nop4d/nopud/nopmd
+//! folding achieves with macros. One walker serves 2- to 5-level tables.
+//!
+//! # The protocol
+//! - A [`PageTable`] is a root table address plus the physical memory it lives in. It does
+//!   not own memory: table pages come from a [`TableAlloc`] passed to each operation
+//!   (memblock before the buddy allocator exists, the page allocator after; tables smaller
+//!   than a page are carved from pages by [`FragmentAlloc`], the powerpc/s390 "magic").
+//! - Every operation validates its whole request first (alignment, VA range and canonical
+//!   form, PA width, protection the mode can encode, overlap with existing mappings) and
+//!   returns a [`PgError`] with the tables unchanged.
+//! - Changes happen in two phases: first the table structure is prepared (tables
+//!   allocated, blocks that straddle the range's edges split; both leave every translation as
+//!   it was), then leaves are written, which cannot fail. If an allocation fails in the
+//!   first phase, the structure is restored (split blocks collapse again, new empty tables
+//!   are freed) and the error returned.
+//! - Tables that become empty are freed; with [`MapFlags::blocks`], tables whose entries
+//!   become one uniform, contiguous, aligned run are collapsed into a block.
+//! - Each operation reports the virtual range whose old translations became stale to a
+//!   [`TlbFlush`] once, batched (new mappings of previously invalid entries need no flush).
+
+use crate::physmem::PhysMem;
+use core::fmt;
+use core::marker::PhantomData;
+
+/// Deepest table hierarchy any mode has (x86 LA57, riscv Sv57, s390x region-first).
+pub const MAX_LEVELS: usize = 5;
+
+/// One level of a table hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Level {
+    /// The virtual-address bit where this level's index starts.
+    pub shift: u32,
+    /// Width of the index: the table has `1 << bits` entries.
+    pub bits: u32,
+    /// A leaf may sit at this level (always true for the last level).
+    pub leaf: bool,
+}
+
+impl Level {
+    /// Bytes mapped by one entry of this level.
+    pub const fn span(&self) -> u64 {
+        1u64 << self.shift
+    }
+    /// Entries in a table of this level.
+    pub const fn entries(&self) -> u64 {
+        1u64 << self.bits
+    }
+}
+
+/// Memory types a mapping can have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MemType {
+    /// Normal write-back cacheable memory.
+    #[default]
+    Normal,
+    /// Normal memory, not cacheable (write-combining).
+    WriteCombine,
+    /// Strongly ordered / uncached device memory.
+    Device,
+}
+
+/// Access rights and attributes of a mapping, independent of any encoding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prot {
+    /// Readable.
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub exec: bool,
+    /// Accessible from user mode.
+    pub user: bool,
+    /// Global (not tagged with an address-space id).
+    pub global: bool,
+    /// Memory type.
+    pub mem: MemType,
+}
+
+impl Prot {
+    /// Kernel read-write data, non-executable, global: the linear map.
+    pub const KERNEL_RW: Prot = Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Normal };
+    /// Kernel read-only, non-executable.
+    pub const KERNEL_RO: Prot = Prot { read: true, write: false, exec: false, user: false, global: true, mem: MemType::Normal };
+    /// Kernel text: read and execute.
+    pub const KERNEL_RX: Prot = Prot { read: true, write: false, exec: true, user: false, global: true, mem: MemType::Normal };
+    /// Kernel device memory (MMIO).
+    pub const KERNEL_DEVICE: Prot = Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Device };
+    /// User read-write data.
+    pub const USER_RW: Prot = Prot { read: true, write: true, exec: false, user: true, global: false, mem: MemType::Normal };
+}
+
+impl fmt::Display for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}{}{}{} {:?}",
+            if self.read { 'r' } else { '-' },
+            if self.write { 'w' } else { '-' },
+            if self.exec { 'x' } else { '-' },
+            if self.user { 'u' } else { 'k' },
+            if self.global { 'g' } else { '-' },
+            self.mem
+        )
+    }
+}
+
+/// What an entry means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Not valid: translation faults here.
+    Invalid,
+    /// Points to the next level's table at this physical address.
+    Table(u64),
+    /// Maps a page or block at this physical address.
+    Leaf {
+        /// Physical address of the page or block.
+        pa: u64,
+        /// Its protection.
+        prot: Prot,
+    },
+}
+
+/// Which virtual addresses a mode translates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VaRange {
+    /// `[0, 2^bits)` only (32-bit arches; arm64 TTBR0).
+    Low,
+    /// `[2^64 - 2^bits, 2^64)` only (arm64 TTBR1, the kernel half).
+    High,
+    /// Both, sign-extended from bit `bits - 1` (x86-64, riscv, loongarch...).
+    Canonical,
+}
+
+/// An entry encoding and geometry: the only things an architecture mode describes.
+pub trait PagingMode: 'static {
+    /// Name as `archmm arches` lists it (`x86_64-4level`, `arm64-4k-48`, ...).
+    const NAME: &'static str;
+    /// Levels, root first.
+    const LEVELS: &'static [Level];
+    /// Bytes per entry (4 or 8).
+    const ENTRY_SIZE: u64;
+    /// Translated virtual address bits.
+    const VA_BITS: u32;
+    /// Which part of the address space the root translates.
+    const VA_RANGE: VaRange;
+    /// Physical address bits an entry can hold.
+    const PA_BITS: u32;
+    /// Base page size (the last level's span).
+    const PAGE_SIZE: u64 = 1 << Self::LEVELS[Self::LEVELS.len() - 1].shift;
+
+    /// Encode a pointer to a next-level table at `pa`, stored at `level`.
+    fn table_entry(pa: u64, level: usize) -> u64;
+    /// Encode a leaf at `level` mapping `pa` with `prot`. Called only with a `prot` that
+    /// [`PagingMode::check_prot`] accepted and a `pa` aligned to the level's span.
+    fn leaf_entry(pa: u64, prot: Prot, level: usize) -> u64;
+    /// Decode a raw entry found at `level`.
+    fn decode(raw: u64, level: usize) -> Entry;
+    /// Whether this mode can express `prot`; `Err` names why not.
+    fn check_prot(prot: Prot) -> Result<(), PgError> {
+        if !prot.read && !prot.write && !prot.exec {
+            return Err(PgError::UnsupportedProt("no access at all: unmap instead"));
+        }
+        Ok(())
+    }
+    /// Bytes of a table at `level` (may be smaller or larger than a page).
+    fn table_bytes(level: usize) -> u64 {
+        Self::LEVELS[level].entries() * Self::ENTRY_SIZE
+    }
+    /// Linux's names of the real levels, root first (folded levels are absent).
+    fn level_names() -> &'static [&'static str] {
+        match Self::LEVELS.len() {
+            5 => &["pgd", "p4d", "pud", "pmd", "pte"],
+            4 => &["pgd", "pud", "pmd", "pte"],
+            3 => &["pgd", "pmd", "pte"],
+            2 => &["pgd", "pte"],
+            _ => &["pgd"],
+        }
+    }
+}
+
+/// Why a page-table operation was refused. The tables are unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PgError {
+    /// An address or size is not a multiple of the page size.
+    Unaligned {
+        /// The offending value.
+        value: u64,
+        /// Required alignment.
+        align: u64,
+    },
+    /// A virtual address outside what the mode translates (beyond its VA bits, in the
+    /// other half, or non-canonical).
+    VaOutOfRange(u64),
+    /// A physical address beyond what the mode's entries can hold.
+    PaOutOfRange(u64),
+    /// `va + size` (or `pa + size`) wraps past the top of the address space.
+    Wraps,
+    /// Part of the range is already mapped and replacing was not asked for.
+    AlreadyMapped(u64),
+    /// Part of the range is not mapped (for operations on existing mappings).
+    NotMapped(u64),
+    /// A table could not be allocated.
+    NoMemory,
+    /// The mode cannot encode the requested protection.
+    UnsupportedProt(&'static str),
+}
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgError::Unaligned { value, align } => write!(f, "{value:#x} is not aligned to {align:#x}"),
+            PgError::VaOutOfRange(v) => write!(f, "virtual address {v:#x} is outside the mode's range or not canonical"),
+            PgError::PaOutOfRange(p) => write!(f, "physical address {p:#x} is beyond the mode's physical address width"),
+            PgError::Wraps => write!(f, "the range wraps past the top of the address space"),
+            PgError::AlreadyMapped(v) => write!(f, "{v:#x} is already mapped"),
+            PgError::NotMapped(v) => write!(f, "{v:#x} is not mapped"),
+            PgError::NoMemory => write!(f, "no memory for a page table"),
+            PgError::UnsupportedProt(why) => write!(f, "unsupported protection: {why}"),
+        }
+    }
+}
+
+/// Where table memory comes from (Linux's pte_alloc_one / pte_alloc_one_kernel /
+/// pXd_alloc_one and their frees, one interface for every level).
+pub trait TableAlloc {
+    /// Allocate `bytes` of zeroed memory aligned to `bytes` (at least 4 bytes) for a table
+    /// at `level`; `None` when out of memory.
+    fn alloc_table(&mut self, bytes: u64, level: usize) -> Option<u64>;
+    /// Return a table allocated by [`TableAlloc::alloc_table`] (it is all zero again).
+    fn free_table(&mut self, pa: u64, bytes: u64, level: usize);
+}
+
+/// TLB maintenance, batched per operation.
+pub trait TlbFlush {
+    /// Translations in `[start, end)` may be stale.
+    fn flush_range(&mut self, start: u64, end: u64);
+}
+
+/// A [`TlbFlush`] that only records, for tests and for tables not yet live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushLog {
+    /// Calls made.
+    pub calls: u64,
+    /// Union of all flushed ranges `(start, end)`, if any.
+    pub range: Option<(u64, u64)>,
+}
+
+impl TlbFlush for FlushLog {
+    fn flush_range(&mut self, start: u64, end: u64) {
+        self.calls += 1;
+        self.range = Some(match self.range {
+            None => (start, end),
+            Some((s, e)) => (s.min(start), e.max(end)),
+        });
+    }
+}
+
+/// Options of [`PageTable::map`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapFlags {
+    /// Replace existing mappings in the range instead of refusing.
+    pub replace: bool,
+    /// Use the largest blocks alignment allows, and collapse uniform tables into blocks.
+    pub blocks: bool,
+}
+
+impl Default for MapFlags {
+    fn default() -> Self {
+        Self { replace: false, blocks: true }
+    }
+}
+
+/// One step of a walk, for `archmm walk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkStep {
+    /// Level (0 = root).
+    pub level: usize,
+    /// Index into the table.
+    pub index: u64,
+    /// The table's physical address.
+    pub table: u64,
+    /// The entry's physical address.
+    pub entry_pa: u64,
+    /// The raw entry.
+    pub raw: u64,
+    /// What it means.
+    pub entry: Entry,
+}
+
+/// A translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The physical address `va` translates to.
+    pub pa: u64,
+    /// Protection of the mapping.
+    pub prot: Prot,
+    /// Level of the leaf.
+    pub level: usize,
+    /// Size of the page or block.
+    pub size: u64,
+}
+
+/// A page-table hierarchy of mode `Mo` in physical memory `P`.
+pub struct PageTable<'p, Mo: PagingMode, P: PhysMem> {
+    root: u64,
+    mem: &'p P,
+    _mode: PhantomData<Mo>,
+}
+
+/// pXd_index(): the index of `va` in a table of `level`. One definition for every level
+/// of every mode.
+#[inline]
+pub fn index<Mo: PagingMode>(level: usize, va: u64) -> u64 {
+    let l = Mo::LEVELS[level];
+    (va >> l.shift) & (l.entries() - 1)
+}
+
+/// pXd_offset() / pgd_offset(): the physical address of `va`'s entry in `table`.
+#[inline]
+pub fn entry_addr<Mo: PagingMode>(table: u64, level: usize, va: u64) -> u64 {
+    table + index::<Mo>(level, va) * Mo::ENTRY_SIZE
+}
+
+/// Whether `va` is translated by the mode at all.
+pub fn va_ok<Mo: PagingMode>(va: u64) -> bool {
+    let bits = Mo::VA_BITS;
+    if bits >= 64 {
+        return true;
+    }
+    match Mo::VA_RANGE {
+        VaRange::Low => va >> bits == 0,
+        VaRange::High => va >> bits == (u64::MAX >> bits),
+        VaRange::Canonical => {
+            let top = va >> (bits - 1);
+            top == 0 || top == (u64::MAX >> (bits - 1))
+        }
+    }
+}
+
+/// Last virtual address of the half of the space that contains `va` (for range checks:
+/// a range must not cross from the low canonical half into the hole).
+fn va_range_ok<Mo: PagingMode>(va: u64, size: u64) -> Result<u64, PgError> {
+    let last = va.checked_add(size - 1).ok_or(PgError::Wraps)?;
+    if !va_ok::<Mo>(va) {
+        return Err(PgError::VaOutOfRange(va));
+    }
+    if !va_ok::<Mo>(last) {
+        return Err(PgError::VaOutOfRange(last));
+    }
+    // Both ends valid; a canonical range must not span the non-canonical hole.
+    if Mo::VA_RANGE == VaRange::Canonical && Mo::VA_BITS < 64 && (va >> 63) != (last >> 63) {
+        return Err(PgError::VaOutOfRange(va));
+    }
+    Ok(last)
+}
+
+impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
+    /// Allocate an empty root table.
+    ///
+    /// # Errors
+    /// [`PgError::NoMemory`].
+    pub fn new(mem: &'p P, alloc: &mut impl TableAlloc) -> Result<Self, PgError> {
+        let root = alloc.alloc_table(Mo::table_bytes(0), 0).ok_or(PgError::NoMemory)?;
+        Ok(Self { root, mem, _mode: PhantomData })
+    }
+
+    /// Use an existing root table at `root`.
+    pub fn from_root(mem: &'p P, root: u64) -> Self {
+        Self { root, mem, _mode: PhantomData }
+    }
+
+    /// The root table's physical address (what goes into CR3/TTBR/satp).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    fn read(&self, pa: u64) -> u64 {
+        if Mo::ENTRY_SIZE == 8 {
+            self.mem.read_u64(crate::addr::PhysAddr(pa))
+        } else {
+            self.mem.read_u32(crate::addr::PhysAddr(pa)) as u64
+        }
+    }
+
+    fn write(&self, pa: u64, v: u64) {
+        if Mo::ENTRY_SIZE == 8 {
+            self.mem.write_u64(crate::addr::PhysAddr(pa), v)
+        } else {
+            self.mem.write_u32(crate::addr::PhysAddr(pa), v as u32)
+        }
+    }
+
+    /// The walk of `va`, level by level, up to the first leaf or invalid entry.
+    /// Returns the steps and how many are filled.
+    pub fn walk(&self, va: u64) -> ([Option<WalkStep>; MAX_LEVELS], usize) {
+        let mut steps = [None; MAX_LEVELS];
+        let mut n = 0;
+        if !va_ok::<Mo>(va) {
+            return (steps, 0);
+        }
+        let mut table = self.root;
+        for level in 0..Mo::LEVELS.len() {
+            let ea = entry_addr::<Mo>(table, level, va);
+            let raw = self.read(ea);
+            let entry = Mo::decode(raw, level);
+            steps[n] = Some(WalkStep { level, index: index::<Mo>(level, va), table, entry_pa: ea, raw, entry });
+            n += 1;
+            match entry {
+                Entry::Table(t) if level + 1 < Mo::LEVELS.len() => table = t,
+                _ => break,
+            }
+        }
+        (steps, n)
+    }
+
+    /// Translate `va`: the physical address, protection and leaf level, or `None`.
+    pub fn translate(&self, va: u64) -> Option<Translation> {
+        let (steps, n) = self.walk(va);
+        let last = steps[n.checked_sub(1)?]?;
+        match last.entry {
+            Entry::Leaf { pa, prot } => {
+                let size = Mo::LEVELS[last.level].span();
+                Some(Translation { pa: pa + (va & (size - 1)), prot, level: last.level, size })
+            }
+            _ => None,
+        }
+    }
+
+    fn check_pages(va: u64, size: u64) -> Result<u64, PgError> {
+        let page = Mo::PAGE_SIZE;
+        for v in [va, size] {
+            if v & (page - 1) != 0 {
+                return Err(PgError::Unaligned { value: v, align: page });
+            }
+        }
+        if size == 0 {
+            return Ok(va);
+        }
+        va_range_ok::<Mo>(va, size)
+    }
+
+    /// Visit every valid leaf intersecting `[va, last]` (inclusive): `f(leaf_va, level,
+    /// pa, prot)`; stops early when `f` returns `true`.
+    fn scan(&self, table: u64, level: usize, base: u64, va: u64, last: u64, f: &mut dyn FnMut(u64, usize, u64, Prot) -> bool) -> bool {
+        let l = Mo::LEVELS[level];
+        let span = l.span();
+        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
+        let mut i = i0;
+        loop {
+            let ea = table + i * Mo::ENTRY_SIZE;
+            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+            match Mo::decode(self.read(ea), level) {
+                Entry::Invalid => {}
+                Entry::Leaf { pa, prot } => {
+                    if f(ev, level, pa, prot) {
+                        return true;
+                    }
+                }
+                Entry::Table(t) => {
+                    if level + 1 < Mo::LEVELS.len() && self.scan(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), f) {
+                        return true;
+                    }
+                }
+            }
+            if i == i1 {
+                return false;
+            }
+            i += 1;
+        }
+    }
+
+    /// Base VA of the table slot containing `va` at the root: the root covers the whole
+    /// range, so its base is `va` with every index bit cleared.
+    fn root_base(va: u64) -> u64 {
+        let l = Mo::LEVELS[0];
+        let covered = l.shift + l.bits;
+        if covered >= 64 {
+            0
+        } else {
+            va & !((1u64 << covered) - 1)
+        }
+    }
+
+    fn first_mapped(&self, va: u64, last: u64) -> Option<u64> {
+        let mut found = None;
+        self.scan(self.root, 0, Self::root_base(va), va, last, &mut |lva, _, _, _| {
+            found = Some(lva.max(va));
+            true
+        });
+        found
+    }
+
+    fn first_unmapped(&self, va: u64, last: u64) -> Option<u64> {
+        let mut next = va;
+        let mut hole = None;
+        self.scan(self.root, 0, Self::root_base(va), va, last, &mut |lva, level, _, _| {
+            if lva > next {
+                hole = Some(next);
+                return true;
+            }
+            next = lva.wrapping_add(Mo::LEVELS[level].span());
+            next == 0
+        });
+        if hole.is_none() && next != 0 && next <= last {
+            hole = Some(next);
+        }
+        hole
+    }
+
+    /// The largest level a chunk at `va`/`pa` with `left` bytes to go can be a leaf at.
+    fn chunk_level(va: u64, pa: u64, left: u64, blocks: bool) -> usize {
+        let n = Mo::LEVELS.len();
+        if blocks {
+            for (lvl, l) in Mo::LEVELS.iter().enumerate() {
+                let s = l.span();
+                if l.leaf && (va | pa) & (s - 1) == 0 && left >= s {
+                    return lvl;
+                }
+            }
+        }
+        n - 1
+    }
+
+    /// Walk to the table at `target` level for `va`, creating tables (and, when
+    /// `split`, splitting blocks on the way). Returns the table address, or `None` when
+    /// allocation failed.
+    fn descend(&self, va: u64, target: usize, alloc: &mut impl TableAlloc, split: bool, stats: &mut Stats) -> Result<u64, PgError> {
+        let mut table = self.root;
+        for level in 0..target {
+            let ea = entry_addr::<Mo>(table, level, va);
+            let raw = self.read(ea);
+            table = match Mo::decode(raw, level) {
+                Entry::Table(t) => t,
+                Entry::Invalid => {
+                    let bytes = Mo::table_bytes(level + 1);
+                    let t = alloc.alloc_table(bytes, level + 1).ok_or(PgError::NoMemory)?;
+                    self.write(ea, Mo::table_entry(t, level));
+                    stats.created += 1;
+                    t
+                }
+                Entry::Leaf { pa, prot } => {
+                    if !split {
+                        return Err(PgError::AlreadyMapped(va));
+                    }
+                    let t = self.split_block(ea, level, pa, prot, alloc)?;
+                    stats.split += 1;
+                    t
+                }
+            };
+        }
+        Ok(table)
+    }
+
+    /// Replace the block at entry `ea` (level `level`) by a next-level table of leaves that
+    /// translate identically.
+    fn split_block(&self, ea: u64, level: usize, pa: u64, prot: Prot, alloc: &mut impl TableAlloc) -> Result<u64, PgError> {
+        let next = level + 1;
+        let bytes = Mo::table_bytes(next);
+        let t = alloc.alloc_table(bytes, next).ok_or(PgError::NoMemory)?;
+        let l = Mo::LEVELS[next];
+        for i in 0..l.entries() {
+            self.write(t + i * Mo::ENTRY_SIZE, Mo::leaf_entry(pa + i * l.span(), prot, next));
+        }
+        self.write(ea, Mo::table_entry(t, level));
+        Ok(t)
+    }
+
+    /// If the table `t` below entry `ea` at `level` holds only invalid entries, free it
+    /// and clear `ea`; if it holds one contiguous aligned run of identical leaves and
+    /// `collapse` is set and `level` allows leaves, replace it by a block. Returns true if
+    /// the entry changed.
+    fn tidy(&self, ea: u64, level: usize, t: u64, collapse: bool, alloc: &mut impl TableAlloc) -> bool {
+        let next = level + 1;
+        let l = Mo::LEVELS[next];
+        let first = Mo::decode(self.read(t), next);
+        let uniform_leaf = match first {
+            Entry::Leaf { pa, prot } if collapse && Mo::LEVELS[level].leaf && pa & (Mo::LEVELS[level].span() - 1) == 0 => Some((pa, prot)),
+            _ => None,
+        };
+        let mut empty = first == Entry::Invalid;
+        let mut uniform = uniform_leaf.is_some();
+        for i in 1..l.entries() {
+            if !empty && !uniform {
+                return false;
+            }
+            let e = Mo::decode(self.read(t + i * Mo::ENTRY_SIZE), next);
+            if e != Entry::Invalid {
+                empty = false;
+            }
+            if let Some((pa, prot)) = uniform_leaf {
+                if e != (Entry::Leaf { pa: pa + i * l.span(), prot }) {
+                    uniform = false;
+                }
+            }
+        }
+        if empty {
+            self.write(ea, 0);
+        } else if let (true, Some((pa, prot))) = (uniform, uniform_leaf) {
+            self.write(ea, Mo::leaf_entry(pa, prot, level));
+        } else {
+            return false;
+        }
+        self.mem.zero(crate::addr::PhysAddr(t), Mo::table_bytes(next));
+        alloc.free_table(t, Mo::table_bytes(next), next);
+        true
+    }
+
+    /// Bottom-up pass over the tables covering `[va, last]`: free empty tables, collapse
+    /// uniform ones when `collapse`. Returns true if any entry changed.
+    fn tidy_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, collapse: bool, alloc: &mut impl TableAlloc) -> bool {
+        if level + 1 >= Mo::LEVELS.len() {
+            return false;
+        }
+        let span = Mo::LEVELS[level].span();
+        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
+        let mut changed = false;
+        let mut i = i0;
+        loop {
+            let ea = table + i * Mo::ENTRY_SIZE;
+            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+            if let Entry::Table(t) = Mo::decode(self.read(ea), level) {
+                changed |= self.tidy_range(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), collapse, alloc);
+                changed |= self.tidy(ea, level, t, collapse, alloc);
+            }
+            if i == i1 {
+                return changed;
+            }
+            i += 1;
+        }
+    }
+
+    /// Map `[va, va + size)` to `[pa, pa + size)` with `prot`.
+    ///
+    /// With `flags.blocks`, each piece uses the largest leaf level alignment and size allow,
+    /// and uniform tables collapse into blocks afterwards; without, only base pages.
+    ///
+    /// # Errors
+    /// Unaligned or out-of-range addresses, a protection the mode cannot encode, an
+    /// existing mapping in the range (unless `flags.replace`), or no memory for a table.
+    /// On error nothing changed.
+    pub fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+        let last = Self::check_pages(va, size)?;
+        Self::check_pages(pa, 0)?;
+        if size == 0 {
+            return Ok(());
+        }
+        let pa_last = pa.checked_add(size - 1).ok_or(PgError::Wraps)?;
+        if Mo::PA_BITS < 64 && pa_last >> Mo::PA_BITS != 0 {
+            return Err(PgError::PaOutOfRange(if pa >> Mo::PA_BITS != 0 { pa } else { pa_last }));
+        }
+        Mo::check_prot(prot)?;
+        if !flags.replace {
+            if let Some(v) = self.first_mapped(va, last) {
+                return Err(PgError::AlreadyMapped(v));
+            }
+        }
+        // Phase 1: structure.
+        let mut stats = Stats::default();
+        let mut off = 0u64;
+        while off < size {
+            let lvl = Self::chunk_level(va + off, pa + off, size - off, flags.blocks);
+            if let Err(e) = self.descend(va + off, lvl, alloc, flags.replace, &mut stats) {
+                // Undo: collapse what was split, free what was created empty.
+                self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
+                return Err(e);
+            }
+            off += Mo::LEVELS[lvl].span();
+        }
+        // Phase 2: leaves (cannot fail: every table on the way exists now).
+        let mut stale = false;
+        let mut off = 0u64;
+        while off < size {
+            let lvl = Self::chunk_level(va + off, pa + off, size - off, flags.blocks);
+            // Every table on the way exists after phase 1, so this allocates nothing.
+            let table = self.descend(va + off, lvl, alloc, true, &mut stats)?;
+            let ea = entry_addr::<Mo>(table, lvl, va + off);
+            let old = Mo::decode(self.read(ea), lvl);
+            match old {
+                Entry::Invalid => {}
+                Entry::Leaf { .. } => stale = true,
+                Entry::Table(t) => {
+                    stale = true;
+                    self.free_subtree(t, lvl + 1, alloc);
+                }
+            }
+            self.write(ea, Mo::leaf_entry(pa + off, prot, lvl));
+            off += Mo::LEVELS[lvl].span();
+        }
+        if flags.blocks && self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc) {
+            stale = true;
+        }
+        if stale || stats.split > 0 {
+            tlb.flush_range(va, last.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    fn free_subtree(&self, t: u64, level: usize, alloc: &mut impl TableAlloc) {
+        if level + 1 < Mo::LEVELS.len() {
+            for i in 0..Mo::LEVELS[level].entries() {
+                if let Entry::Table(c) = Mo::decode(self.read(t + i * Mo::ENTRY_SIZE), level) {
+                    self.free_subtree(c, level + 1, alloc);
+                }
+            }
+        }
+        self.mem.zero(crate::addr::PhysAddr(t), Mo::table_bytes(level));
+        alloc.free_table(t, Mo::table_bytes(level), level);
+    }
+
+    /// Split blocks straddling `va` and `last + 1` so the range's edges fall on leaf
+    /// boundaries. Translations are unchanged.
+    fn split_edges(&self, va: u64, last: u64, alloc: &mut impl TableAlloc) -> Result<bool, PgError> {
+        let mut split = false;
+        for edge in [va, last.wrapping_add(1)] {
+            if edge == 0 && edge != va {
+                continue; // the range ends at the top of the address space
+            }
+            if !va_ok::<Mo>(edge) {
+                continue;
+            }
+            loop {
+                let (steps, n) = self.walk(edge);
+                let Some(Some(s)) = steps.get(n.wrapping_sub(1)).copied() else { break };
+                match s.entry {
+                    Entry::Leaf { pa, prot } if edge & (Mo::LEVELS[s.level].span() - 1) != 0 => {
+                        self.split_block(s.entry_pa, s.level, pa, prot, alloc)?;
+                        split = true;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(split)
+    }
+
+    /// Unmap `[va, va + size)`. Holes in the range are allowed. Blocks that straddle the
+    /// range's edges are split; tables that become empty are freed.
+    ///
+    /// # Errors
+    /// Unaligned or out-of-range addresses; no memory to split a block at an edge (then
+    /// nothing changed).
+    pub fn unmap(&mut self, va: u64, size: u64, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+        let last = Self::check_pages(va, size)?;
+        if size == 0 {
+            return Ok(());
+        }
+        if let Err(e) = self.split_edges(va, last, alloc) {
+            self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
+            return Err(e);
+        }
+        let mut stale = false;
+        self.clear_range(self.root, 0, Self::root_base(va), va, last, alloc, &mut stale);
+        self.tidy_range(self.root, 0, Self::root_base(va), va, last, false, alloc);
+        if stale {
+            tlb.flush_range(va, last.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn clear_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, alloc: &mut impl TableAlloc, stale: &mut bool) {
+        let span = Mo::LEVELS[level].span();
+        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
+        let mut i = i0;
+        loop {
+            let ea = table + i * Mo::ENTRY_SIZE;
+            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+            let ev_last = ev.wrapping_add(span - 1);
+            match Mo::decode(self.read(ea), level) {
+                Entry::Invalid => {}
+                Entry::Leaf { .. } => {
+                    // After split_edges every leaf here lies wholly inside the range.
+                    self.write(ea, 0);
+                    *stale = true;
+                }
+                Entry::Table(t) => {
+                    if ev >= va && ev_last <= last {
+                        self.write(ea, 0);
+                        self.free_subtree(t, level + 1, alloc);
+                        *stale = true;
+                    } else if level + 1 < Mo::LEVELS.len() {
+                        self.clear_range(t, level + 1, ev, va.max(ev), last.min(ev_last), alloc, stale);
+                    }
+                }
+            }
+            if i == i1 {
+                return;
+            }
+            i += 1;
+        }
+    }
+
+    /// Change the protection of every mapping in `[va, va + size)` to `prot`, splitting
+    /// blocks at the edges and collapsing uniform tables afterwards.
+    ///
+    /// # Errors
+    /// Unaligned or out-of-range addresses, a hole in the range ([`PgError::NotMapped`]), a
+    /// protection the mode cannot encode, or no memory to split (then nothing changed).
+    pub fn protect(&mut self, va: u64, size: u64, prot: Prot, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+        let last = Self::check_pages(va, size)?;
+        if size == 0 {
+            return Ok(());
+        }
+        Mo::check_prot(prot)?;
+        if let Some(v) = self.first_unmapped(va, last) {
+            return Err(PgError::NotMapped(v));
+        }
+        if let Err(e) = self.split_edges(va, last, alloc) {
+            self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
+            return Err(e);
+        }
+        self.reprotect(self.root, 0, Self::root_base(va), va, last, prot);
+        self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
+        tlb.flush_range(va, last.wrapping_add(1));
+        Ok(())
+    }
+
+    fn reprotect(&self, table: u64, level: usize, base: u64, va: u64, last: u64, prot: Prot) {
+        let span = Mo::LEVELS[level].span();
+        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
+        let mut i = i0;
+        loop {
+            let ea = table + i * Mo::ENTRY_SIZE;
+            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+            match Mo::decode(self.read(ea), level) {
+                Entry::Invalid => {}
+                Entry::Leaf { pa, .. } => self.write(ea, Mo::leaf_entry(pa, prot, level)),
+                Entry::Table(t) => {
+                    if level + 1 < Mo::LEVELS.len() {
+                        self.reprotect(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), prot);
+                    }
+                }
+            }
+            if i == i1 {
+                return;
+            }
+            i += 1;
+        }
+    }
+
+    /// Call `f(va, size, pa, prot)` for every leaf in `[va, va + size)` in address order.
+    pub fn for_each_leaf(&self, va: u64, size: u64, mut f: impl FnMut(u64, u64, u64, Prot)) {
+        if size == 0 || va_range_ok::<Mo>(va, size).is_err() {
+            return;
+        }
+        let last = va + (size - 1);
+        self.scan(self.root, 0, Self::root_base(va), va, last, &mut |lva, level, pa, prot| {
+            f(lva, Mo::LEVELS[level].span(), pa, prot);
+            false
+        });
+    }
+
+    /// Free every table of the hierarchy, root included (the mappings' memory is not
+    /// touched).
+    pub fn destroy(self, alloc: &mut impl TableAlloc) {
+        self.free_subtree(self.root, 0, alloc);
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    created: u64,
+    split: u64,
+}
+
+/// Carves tables smaller than a page out of whole pages from `A`: what powerpc and s390
+/// (2K page tables) and arm32 (1K second-level tables) do in Linux with per-arch code
+/// (pte_fragment_alloc, page_table_alloc). Generic here: up to `SLOTS` partially used
+/// pages are tracked; when that list is full a fragment simply costs a fresh page.
+pub struct FragmentAlloc<A: TableAlloc, const SLOTS: usize = 16> {
+    inner: A,
+    page: u64,
+    /// (page address, fragment size, bitmap of used fragments)
+    partial: [(u64, u64, u64); SLOTS],
+}
+
+impl<A: TableAlloc, const SLOTS: usize> FragmentAlloc<A, SLOTS> {
+    /// Wrap `inner`, whose allocations of `page` bytes are whole pages.
+    pub fn new(inner: A, page: u64) -> Self {
+        Self { inner, page, partial: [(0, 0, 0); SLOTS] }
+    }
+    /// The wrapped allocator.
+    pub fn inner(&mut self) -> &mut A {
+        &mut self.inner
+    }
+}
+
+impl<A: TableAlloc, const SLOTS: usize> TableAlloc for FragmentAlloc<A, SLOTS> {
+    fn alloc_table(&mut self, bytes: u64, level: usize) -> Option<u64> {
+        if bytes >= self.page || bytes == 0 || self.page / bytes > 64 {
+            return self.inner.alloc_table(bytes, level);
+        }
+        let per = self.page / bytes;
+        let full = if per == 64 { u64::MAX } else { (1u64 << per) - 1 };
+        for slot in self.partial.iter_mut() {
+            let (pg, sz, used) = *slot;
+            if pg != 0 && sz == bytes && used != full {
+                let i = (!used).trailing_zeros() as u64;
+                slot.2 |= 1 << i;
+                return Some(pg + i * bytes);
+            }
+        }
+        let pg = self.inner.alloc_table(self.page, level)?;
+        if let Some(slot) = self.partial.iter_mut().find(|s| s.0 == 0) {
+            *slot = (pg, bytes, 1);
+        }
+        Some(pg)
+    }
+
+    fn free_table(&mut self, pa: u64, bytes: u64, level: usize) {
+        if bytes >= self.page || bytes == 0 || self.page / bytes > 64 {
+            return self.inner.free_table(pa, bytes, level);
+        }
+        let pg = pa & !(self.page - 1);
+        let page = self.page;
+        if let Some(slot) = self.partial.iter_mut().find(|s| s.0 == pg && s.1 == bytes) {
+            slot.2 &= !(1 << ((pa - pg) / bytes));
+            if slot.2 == 0 {
+                *slot = (0, 0, 0);
+                self.inner.free_table(pg, page, level);
+            }
+        } else {
+            // Untracked (the list was full when it was carved): it is alone in its page.
+            self.inner.free_table(pg, page, level);
+        }
+    }
+}

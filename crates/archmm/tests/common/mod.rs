@@ -1,0 +1,333 @@
+//! Shared harness for the page-table model tests: sparse memory, a tracking table
+//! allocator, random operation sequences against a plain map of pages, out-of-memory
+//! cleanliness, refused requests, block sizes. Each `pgtable_*.rs` test file instantiates
+//! it for its modes with `mode_tests!`.
+#![allow(dead_code)]
+
+use archmm::addr::PhysAddr;
+use archmm::pgtable::{Entry, FlushLog, MapFlags, MemType, PageTable, PagingMode, PgError, Prot, TableAlloc};
+use archmm::physmem::PhysMem;
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Sparse memory, 4K pages.
+#[derive(Default)]
+pub struct Mem(RefCell<HashMap<u64, Box<[u8; 4096]>>>);
+impl PhysMem for Mem {
+    fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
+        let m = self.0.borrow();
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = pa.0 + i as u64;
+            *b = m.get(&(a >> 12)).map_or(0, |p| p[(a & 0xfff) as usize]);
+        }
+    }
+    fn write(&self, pa: PhysAddr, buf: &[u8]) {
+        let mut m = self.0.borrow_mut();
+        for (i, b) in buf.iter().enumerate() {
+            let a = pa.0 + i as u64;
+            m.entry(a >> 12).or_insert_with(|| Box::new([0; 4096]))[(a & 0xfff) as usize] = *b;
+        }
+    }
+}
+
+/// A bump allocator of table memory at 16 GiB+ that tracks what is live, and can be told
+/// to fail after N more allocations.
+pub struct Alloc {
+    next: u64,
+    pub live: BTreeMap<u64, u64>,
+    pub fail_after: Option<usize>,
+}
+impl Default for Alloc {
+    fn default() -> Self {
+        Self { next: 0x4_0000_0000, live: BTreeMap::new(), fail_after: None }
+    }
+}
+impl TableAlloc for Alloc {
+    fn alloc_table(&mut self, bytes: u64, _level: usize) -> Option<u64> {
+        if let Some(n) = self.fail_after.as_mut() {
+            if *n == 0 {
+                return None;
+            }
+            *n -= 1;
+        }
+        let align = bytes.max(8);
+        let pa = (self.next + align - 1) & !(align - 1);
+        self.next = pa + bytes;
+        self.live.insert(pa, bytes);
+        Some(pa)
+    }
+    fn free_table(&mut self, pa: u64, bytes: u64, _level: usize) {
+        assert_eq!(self.live.remove(&pa), Some(bytes), "freeing {pa:#x} that is not a live table");
+    }
+}
+
+/// Every table reachable from the root, with its size.
+fn reachable<Mo: PagingMode>(pt: &PageTable<'_, Mo, Mem>, mem: &Mem) -> BTreeMap<u64, u64> {
+    fn rec<Mo: PagingMode>(mem: &Mem, t: u64, level: usize, out: &mut BTreeMap<u64, u64>) {
+        assert!(out.insert(t, Mo::table_bytes(level)).is_none(), "table {t:#x} reachable twice");
+        for i in 0..Mo::LEVELS[level].entries() {
+            let a = PhysAddr(t + i * Mo::ENTRY_SIZE);
+            let raw = if Mo::ENTRY_SIZE == 8 { mem.read_u64(a) } else { mem.read_u32(a) as u64 };
+            if let Entry::Table(c) = Mo::decode(raw, level) {
+                if level + 1 < Mo::LEVELS.len() {
+                    rec::<Mo>(mem, c, level + 1, out);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    rec::<Mo>(mem, pt.root(), 0, &mut out);
+    out
+}
+
+fn snapshot(mem: &Mem, alloc: &Alloc) -> Vec<(u64, Vec<u8>)> {
+    alloc
+        .live
+        .iter()
+        .map(|(&pa, &sz)| {
+            let mut b = vec![0u8; sz as usize];
+            mem.read(PhysAddr(pa), &mut b);
+            (pa, b)
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Map { va: u64, pages: u64, pa: u64, prot: u8, replace: bool, blocks: bool },
+    Unmap { va: u64, pages: u64 },
+    Protect { va: u64, pages: u64, prot: u8 },
+}
+
+fn prot_of<Mo: PagingMode>(k: u8) -> Prot {
+    let ps = [Prot::KERNEL_RW, Prot::KERNEL_RO, Prot::KERNEL_RX, Prot::USER_RW, Prot::KERNEL_DEVICE,
+        Prot { mem: MemType::WriteCombine, ..Prot::KERNEL_RW }];
+    let p = ps[k as usize % ps.len()];
+    if Mo::check_prot(p).is_ok() { p } else { Prot::KERNEL_RW }
+}
+
+/// Run `ops` on a fresh table of mode `Mo` whose window starts at `base` and compare with
+/// the model after every operation.
+pub fn run_ops<Mo: PagingMode>(base: u64, ops: &[Op]) {
+    let mem = Mem::default();
+    let mut alloc = Alloc::default();
+    let mut tlb = FlushLog::default();
+    let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
+    let page = Mo::PAGE_SIZE;
+    let mut model: BTreeMap<u64, (u64, Prot)> = BTreeMap::new();
+    for (n, op) in ops.iter().enumerate() {
+        let before = snapshot(&mem, &alloc);
+        let res = match *op {
+            Op::Map { va, pages, pa, prot, replace, blocks } => {
+                let (va, pa, size, prot) = (base + va * page, pa * page, pages * page, prot_of::<Mo>(prot));
+                let r = pt.map(va, pa, size, prot, MapFlags { replace, blocks }, &mut alloc, &mut tlb);
+                let conflict = (0..pages).any(|i| model.contains_key(&(va + i * page)));
+                if !replace && conflict {
+                    assert!(matches!(r, Err(PgError::AlreadyMapped(_))), "op {n}: {op:?}: {r:?}");
+                } else {
+                    assert_eq!(r, Ok(()), "op {n}: {op:?}");
+                    for i in 0..pages {
+                        model.insert(va + i * page, (pa + i * page, prot));
+                    }
+                }
+                r
+            }
+            Op::Unmap { va, pages } => {
+                let (va, size) = (base + va * page, pages * page);
+                let r = pt.unmap(va, size, &mut alloc, &mut tlb);
+                assert_eq!(r, Ok(()), "op {n}: {op:?}");
+                for i in 0..pages {
+                    model.remove(&(va + i * page));
+                }
+                r
+            }
+            Op::Protect { va, pages, prot } => {
+                let (va, size, prot) = (base + va * page, pages * page, prot_of::<Mo>(prot));
+                let r = pt.protect(va, size, prot, &mut alloc, &mut tlb);
+                let hole = (0..pages).any(|i| !model.contains_key(&(va + i * page)));
+                if hole {
+                    assert!(matches!(r, Err(PgError::NotMapped(_))), "op {n}: {op:?}: {r:?}");
+                } else {
+                    assert_eq!(r, Ok(()), "op {n}: {op:?}");
+                    for i in 0..pages {
+                        model.get_mut(&(va + i * page)).expect("mapped").1 = prot;
+                    }
+                }
+                r
+            }
+        };
+        if res.is_err() {
+            assert_eq!(snapshot(&mem, &alloc), before, "op {n}: {op:?} failed but changed the tables");
+        }
+        check::<Mo>(&pt, &mem, &alloc, &model, base);
+    }
+    pt.destroy(&mut alloc);
+    assert!(alloc.live.is_empty(), "tables leaked after destroy");
+}
+
+fn check<Mo: PagingMode>(pt: &PageTable<'_, Mo, Mem>, mem: &Mem, alloc: &Alloc, model: &BTreeMap<u64, (u64, Prot)>, base: u64) {
+    assert_eq!(reachable(pt, mem), alloc.live, "reachable tables differ from live tables");
+    // Every modelled page translates; leaves cover nothing else.
+    for (&va, &(pa, prot)) in model {
+        let t = pt.translate(va).unwrap_or_else(|| panic!("{va:#x} should be mapped"));
+        assert_eq!((t.pa, t.prot), (pa, prot), "{va:#x}");
+        let t2 = pt.translate(va + Mo::PAGE_SIZE - 8).expect("same page");
+        assert_eq!(t2.pa, pa + Mo::PAGE_SIZE - 8);
+    }
+    let mut covered = BTreeSet::new();
+    pt.for_each_leaf(base, WINDOW_PAGES * Mo::PAGE_SIZE, |va, size, _, _| {
+        let mut a = va;
+        while a < va + size {
+            covered.insert(a);
+            a += Mo::PAGE_SIZE;
+        }
+    });
+    let want: BTreeSet<u64> = model.keys().copied().collect();
+    assert_eq!(covered, want, "leaves cover pages the model does not have (or miss some)");
+}
+
+/// The window random operations work in, in pages: room for a few level-1-below-leaf
+/// blocks (2M on x86 with 4K pages).
+pub const WINDOW_PAGES: u64 = 4096;
+
+pub fn ops_strategy(block_pages: u64) -> impl Strategy<Value = Vec<Op>> {
+    let blocks = WINDOW_PAGES / block_pages;
+    let unit = prop_oneof![
+        3 => (0..WINDOW_PAGES - 64, 1..64u64),
+        1 => (0..blocks, 1..3u64).prop_map(move |(b, n)| (b * block_pages, (n * block_pages).min(WINDOW_PAGES - b * block_pages))),
+    ];
+    let op = prop_oneof![
+        4 => (unit.clone(), 0..8u64, any::<u8>(), prop::bool::weighted(0.3), prop::bool::weighted(0.8))
+            .prop_map(move |((va, pages), pab, prot, replace, blocks)| Op::Map { va, pages, pa: 0x10_0000 + pab * block_pages + va, prot, replace, blocks }),
+        2 => unit.clone().prop_map(|(va, pages)| Op::Unmap { va, pages }),
+        2 => (unit, any::<u8>()).prop_map(|((va, pages), prot)| Op::Protect { va, pages, prot }),
+    ];
+    proptest::collection::vec(op, 1..40)
+}
+
+/// Allocation failure in the middle of an operation leaves the tables as they were.
+pub fn oom_is_clean<Mo: PagingMode>(base: u64) {
+    let page = Mo::PAGE_SIZE;
+    let block = Mo::LEVELS[Mo::LEVELS.len() - 2].span();
+    for fail_after in 0..6 {
+        let mem = Mem::default();
+        let mut alloc = Alloc::default();
+        let mut tlb = FlushLog::default();
+        let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
+        pt.map(base, 0x4000_0000, 4 * block, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
+        let before = snapshot(&mem, &alloc);
+        alloc.fail_after = Some(fail_after);
+        // Needs splits at both edges and new tables further on.
+        let r1 = pt.protect(base + page, block, Prot::KERNEL_RO, &mut alloc, &mut tlb);
+        if r1.is_err() {
+            assert_eq!(r1, Err(PgError::NoMemory));
+            assert_eq!(snapshot(&mem, &alloc), before, "protect failed with fail_after={fail_after}");
+        }
+        let before = snapshot(&mem, &alloc);
+        let r2 = pt.map(base + 8 * block + page, 0x8000_0000, 3 * block, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb);
+        if r2.is_err() {
+            assert_eq!(r2, Err(PgError::NoMemory));
+            assert_eq!(snapshot(&mem, &alloc), before, "map failed with fail_after={fail_after}");
+        }
+        alloc.fail_after = None;
+        assert_eq!(reachable(&pt, &mem), alloc.live);
+    }
+}
+
+/// Requests the mode must refuse.
+pub fn bad_requests<Mo: PagingMode>(base: u64) {
+    let mem = Mem::default();
+    let mut alloc = Alloc::default();
+    let mut tlb = FlushLog::default();
+    let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
+    let p = Mo::PAGE_SIZE;
+    pt.map(base, 0x10_0000, 4 * p, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
+    let before = snapshot(&mem, &alloc);
+    let f = MapFlags::default();
+    assert!(matches!(pt.map(base + 1, 0, p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::Unaligned { .. })));
+    assert!(matches!(pt.map(base, 3, p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::Unaligned { .. })));
+    assert!(matches!(pt.map(base + 2 * p, 0, 4 * p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::AlreadyMapped(_))));
+    if Mo::PA_BITS < 64 {
+        assert!(matches!(pt.map(base + 16 * p, 1u64 << Mo::PA_BITS, p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::PaOutOfRange(_))));
+    }
+    if Mo::VA_BITS < 63 {
+        let bad = match Mo::VA_RANGE {
+            archmm::pgtable::VaRange::High => 0x1000,
+            _ => 1u64 << (Mo::VA_BITS + 1),
+        };
+        assert!(matches!(pt.map(bad, 0, p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::VaOutOfRange(_))));
+    }
+    assert!(matches!(pt.protect(base + 2 * p, 4 * p, Prot::KERNEL_RO, &mut alloc, &mut tlb), Err(PgError::NotMapped(_))));
+    assert!(matches!(pt.map(u64::MAX & !(p - 1), 0, 2 * p, Prot::KERNEL_RW, f, &mut alloc, &mut tlb), Err(PgError::Wraps | PgError::VaOutOfRange(_))));
+    assert_eq!(snapshot(&mem, &alloc), before);
+}
+
+/// One block of the largest size maps, translates at its ends, and splits cleanly.
+pub fn blocks<Mo: PagingMode>(base: u64) {
+    let mem = Mem::default();
+    let mut alloc = Alloc::default();
+    let mut tlb = FlushLog::default();
+    let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
+    for (lvl, l) in Mo::LEVELS.iter().enumerate() {
+        if !l.leaf || l.span() > (1 << 40) {
+            continue;
+        }
+        let va = (base + l.span() * 4) & !(l.span() - 1);
+        let pa = l.span() * 3;
+        if Mo::PA_BITS < 64 && (pa + l.span()) >> Mo::PA_BITS != 0 {
+            continue;
+        }
+        pt.map(va, pa, l.span(), Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb).expect("block");
+        let t = pt.translate(va + l.span() - 1).expect("mapped");
+        assert_eq!((t.level, t.pa), (lvl, pa + l.span() - 1), "level {lvl}");
+        if lvl + 1 == Mo::LEVELS.len() {
+            pt.unmap(va, l.span(), &mut alloc, &mut tlb).expect("unmap");
+            continue;
+        }
+        // Protect one page in the middle: split, then collapse back when undone.
+        let tables = alloc.live.len();
+        pt.protect(va + l.span() / 2, Mo::PAGE_SIZE, Prot::KERNEL_RO, &mut alloc, &mut tlb).expect("protect");
+        assert_eq!(pt.translate(va + l.span() / 2).expect("mapped").prot, Prot::KERNEL_RO);
+        assert_eq!(pt.translate(va).expect("mapped").prot, Prot::KERNEL_RW);
+        pt.protect(va + l.span() / 2, Mo::PAGE_SIZE, Prot::KERNEL_RW, &mut alloc, &mut tlb).expect("protect");
+        assert_eq!(pt.translate(va).expect("mapped").level, lvl, "collapsed back into one block");
+        assert_eq!(alloc.live.len(), tables);
+        pt.unmap(va, l.span(), &mut alloc, &mut tlb).expect("unmap");
+        assert!(pt.translate(va).is_none());
+    }
+    assert_eq!(alloc.live.len(), 1, "only the root is left");
+}
+
+#[macro_export]
+macro_rules! mode_tests {
+    ($name:ident, $mode:ty, $base:expr) => {
+        mod $name {
+            use $crate::common::*;
+            use archmm::pgtable::PagingMode;
+            use proptest::prelude::*;
+            type Mo = $mode;
+            const BASE: u64 = $base;
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+                #[test]
+                fn random_ops_match_model(ops in ops_strategy(Mo::LEVELS[Mo::LEVELS.len() - 2].span() / Mo::PAGE_SIZE)) {
+                    run_ops::<Mo>(BASE, &ops);
+                }
+            }
+            #[test]
+            fn oom() {
+                oom_is_clean::<Mo>(BASE);
+            }
+            #[test]
+            fn refused() {
+                bad_requests::<Mo>(BASE);
+            }
+            #[test]
+            fn block_sizes() {
+                blocks::<Mo>(BASE);
+            }
+        }
+    };
+}
+
