@@ -90,6 +90,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Survey a Linux source tree: every definition of arch symbols, grouped by body (the
+    /// talk's quiz: how many definitions are there, how many are needed).
+    Survey(archmm_survey::SurveyArgs),
     /// Print the hook table: each generic hook, which arches override it, and why.
     Hooks {
         /// Only this arch's overrides.
@@ -294,6 +297,10 @@ fn main() -> ExitCode {
         }
         Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
         Cmd::Arches { json } => cmd_arches(json),
+        Cmd::Survey(a) => {
+            let code = archmm_survey::run(&a, &mut std::io::stdout().lock(), &mut std::io::stderr());
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
         Cmd::Hooks { arch, json } => cmd_hooks(arch, json),
     }
 }
