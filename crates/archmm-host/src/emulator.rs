@@ -8,6 +8,7 @@ use archmm::arch::{arm64::Arm64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId}
 use archmm::boot::{boot, BootError, BootOptions, Booted};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
 use archmm::physmem::PhysMem;
+use archmm::pgtable::{Entry, PageTable, PagingMode};
 use archmm::zone::{ZoneType, MAX_NR_ZONES};
 use serde::Serialize;
 
@@ -34,6 +35,33 @@ pub struct BootReport {
     pub nodes: Vec<NodeReport>,
     /// Unavailable-range records.
     pub holes: Vec<HoleReport>,
+    /// The kernel page table's root, once the linear map exists.
+    pub pgd: Option<u64>,
+    /// Levels of a walk asked for with [`run_walk`].
+    pub walk: Vec<WalkLevel>,
+}
+
+/// One level of a walk, as `archmm walk` prints it.
+#[derive(Debug, Serialize)]
+pub struct WalkLevel {
+    /// Linux's name of the level (pgd, p4d, pud, pmd, pte).
+    pub level: &'static str,
+    /// Index into the table.
+    pub index: u64,
+    /// Table address.
+    pub table: u64,
+    /// Entry address.
+    pub entry_pa: u64,
+    /// Raw entry.
+    pub raw: u64,
+    /// Decoded: "invalid", "table", or "leaf".
+    pub kind: &'static str,
+    /// Next table or page address.
+    pub target: Option<u64>,
+    /// Size a leaf maps.
+    pub size: Option<u64>,
+    /// Protection of a leaf (rwx, user/kernel, global, memory type).
+    pub prot: Option<String>,
 }
 
 /// One memblock region.
@@ -166,18 +194,41 @@ pub fn install_logger() {
 
 /// Boot `m` as arch `arch`; `Err` carries the log up to the failure and the error.
 pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootReport, (Vec<String>, BootError)> {
+    run_walk(arch, m, opts, None)
+}
+
+/// Boot, then (with `va`) walk `va` through the kernel page table the boot built.
+pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, va: Option<u64>) -> Result<BootReport, (Vec<String>, BootError)> {
     match arch {
-        ArchId::X86_64 => run::<X86_64>(m, opts),
-        ArchId::Arm64 => run::<Arm64>(m, opts),
-        ArchId::Riscv64 => run::<Riscv64>(m, opts),
+        ArchId::X86_64 => run::<X86_64, archmm::arch::x86_64::X86_64Paging4>(m, opts, va),
+        ArchId::Arm64 => run::<Arm64, archmm::arch::x86_64::X86_64Paging4>(m, opts, None),
+        ArchId::Riscv64 => run::<Riscv64, archmm::arch::x86_64::X86_64Paging4>(m, opts, None),
     }
+}
+
+fn walk_levels<Mo: PagingMode>(mem: &SparseMem, root: u64, va: u64) -> Vec<WalkLevel> {
+    let pt = PageTable::<Mo, SparseMem>::from_root(mem, root);
+    let (steps, n) = pt.walk(va);
+    let names = Mo::level_names();
+    steps[..n]
+        .iter()
+        .flatten()
+        .map(|s| {
+            let (kind, target, size, prot) = match s.entry {
+                Entry::Invalid => ("invalid", None, None, None),
+                Entry::Table(t) => ("table", Some(t), None, None),
+                Entry::Leaf { pa, prot } => ("leaf", Some(pa), Some(Mo::LEVELS[s.level].span()), Some(prot.to_string())),
+            };
+            WalkLevel { level: names.get(s.level).copied().unwrap_or("?"), index: s.index, table: s.table, entry_pa: s.entry_pa, raw: s.raw, kind, target, size, prot }
+        })
+        .collect()
 }
 
 fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
 
-fn run<A: Arch>(m: &Machine, opts: BootOptions) -> Result<BootReport, (Vec<String>, BootError)> {
+fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>) -> Result<BootReport, (Vec<String>, BootError)> {
     let mem = SparseMem::new();
     if let Some(bda) = m.bda {
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
@@ -253,6 +304,11 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions) -> Result<BootReport, (Vec<Strin
         zones,
         nodes,
         holes,
+        pgd: b.ctx.pgd,
+        walk: match (b.ctx.pgd, va) {
+            (Some(root), Some(va)) => walk_levels::<Mo>(&mem, root, va),
+            _ => Vec::new(),
+        },
     };
     drop(b);
     Ok(BootReport { log: lines(&take()), ..report })

@@ -2,7 +2,7 @@
 
 use archmm::arch::{ArchId, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
-use archmm_host::emulator::{run_boot, BootReport};
+use archmm_host::emulator::{run_walk, BootReport, WalkLevel};
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
@@ -30,6 +30,43 @@ fn parse_size(s: &str) -> Result<u64, String> {
     parse_num(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 8G, 512M, 0x40000000)"))
 }
 
+/// Which machine to boot.
+#[derive(clap::Args)]
+struct MachineArgs {
+    /// Architecture (Linux's name; Rust's spelling accepted).
+    #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+    arch: ArchId,
+    /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
+    #[arg(long, value_parser = parse_size, default_value = "8G")]
+    mem: u64,
+    /// Split the built-in machine's memory over N equal NUMA nodes.
+    #[arg(long, default_value_t = 1)]
+    numa: u32,
+    /// QEMU x86 machine type of the built-in machine.
+    #[arg(long, value_enum, default_value = "pc")]
+    x86_machine: X86MachineType,
+    /// An e820 table in Linux's dmesg format (`BIOS-e820: [mem ...] usable` lines,
+    /// optional `ACPI: SRAT: Node ...` lines; other lines are ignored).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dtb", "machine", "uefi_memmap"])]
+    e820: Option<PathBuf>,
+    /// A flattened device tree blob (e.g. from QEMU's `-M virt,dumpdtb=FILE`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["machine", "uefi_memmap"])]
+    dtb: Option<PathBuf>,
+    /// A UEFI memory map: raw descriptors (see --uefi-desc-size) or Linux's
+    /// `efi: mem..` dmesg lines.
+    #[arg(long, value_name = "FILE", conflicts_with = "machine")]
+    uefi_memmap: Option<PathBuf>,
+    /// Descriptor size of a raw UEFI memory map.
+    #[arg(long, default_value_t = 48)]
+    uefi_desc_size: usize,
+    /// A machine description in TOML (banks, nodes, reserved ranges, kernel, initrd).
+    #[arg(long, value_name = "FILE.toml")]
+    machine: Option<PathBuf>,
+    /// Boot with `numa=off`.
+    #[arg(long)]
+    numa_off: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the mm bring-up on a machine and print what Linux prints.
@@ -37,42 +74,24 @@ enum Cmd {
     /// With no machine flags it boots the built-in default: x86_64, 8 GiB, as QEMU's pc
     /// machine and SeaBIOS describe it.
     Boot {
-        /// Architecture (Linux's name; Rust's spelling accepted).
-        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
-        arch: ArchId,
-        /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
-        #[arg(long, value_parser = parse_size, default_value = "8G")]
-        mem: u64,
-        /// Split the built-in machine's memory over N equal NUMA nodes.
-        #[arg(long, default_value_t = 1)]
-        numa: u32,
-        /// QEMU x86 machine type of the built-in machine.
-        #[arg(long, value_enum, default_value = "pc")]
-        x86_machine: X86MachineType,
-        /// An e820 table in Linux's dmesg format (`BIOS-e820: [mem ...] usable` lines,
-        /// optional `ACPI: SRAT: Node ...` lines; other lines are ignored).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["dtb", "machine", "uefi_memmap"])]
-        e820: Option<PathBuf>,
-        /// A flattened device tree blob (e.g. from QEMU's `-M virt,dumpdtb=FILE`).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["machine", "uefi_memmap"])]
-        dtb: Option<PathBuf>,
-        /// A UEFI memory map: raw descriptors (see --uefi-desc-size) or Linux's
-        /// `efi: mem..` dmesg lines.
-        #[arg(long, value_name = "FILE", conflicts_with = "machine")]
-        uefi_memmap: Option<PathBuf>,
-        /// Descriptor size of a raw UEFI memory map.
-        #[arg(long, default_value_t = 48)]
-        uefi_desc_size: usize,
-        /// A machine description in TOML (banks, nodes, reserved ranges, kernel, initrd).
-        #[arg(long, value_name = "FILE.toml")]
-        machine: Option<PathBuf>,
-        /// Boot with `numa=off`.
-        #[arg(long)]
-        numa_off: bool,
+        #[command(flatten)]
+        m: MachineArgs,
         /// Boot with `memblock=debug`: trace memblock calls and dump memblock.
         #[arg(long)]
         memblock_debug: bool,
         /// Print the results as JSON instead of Linux's lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Boot a machine, then walk a virtual address through the kernel page table level by
+    /// level (index, table, raw entry, decoded bits), as one would trace it by hand.
+    Walk {
+        /// The virtual address (e.g. 0xffff888100000000, the linear map on x86_64).
+        #[arg(value_parser = parse_size)]
+        va: u64,
+        #[command(flatten)]
+        m: MachineArgs,
+        /// JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -118,77 +137,112 @@ fn read_text(p: &PathBuf) -> Result<String, String> {
     String::from_utf8(b).map_err(|_| format!("{}: not a text file (invalid UTF-8)", p.display()))
 }
 
-fn print_boot(r: &BootReport, json: bool) -> std::io::Result<()> {
+fn print_boot(r: &BootReport, json: bool) -> std::io::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, r)?;
-        writeln!(out)
+        writeln!(out)?;
     } else {
         for l in &r.log {
             writeln!(out, "{l}")?;
         }
-        Ok(())
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cmd_boot(
-    arch: ArchId,
-    mem: u64,
-    numa: u32,
-    x86: X86MachineType,
-    e820: Option<PathBuf>,
-    dtb: Option<PathBuf>,
-    uefi: Option<PathBuf>,
-    uefi_desc_size: usize,
-    machine: Option<PathBuf>,
-    opts: BootOptions,
-    json: bool,
-) -> ExitCode {
-    let (m, arch) = if let Some(p) = &e820 {
+fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
+    let arch = a.arch;
+    if let Some(p) = &a.e820 {
         if arch != ArchId::X86_64 {
-            return fail(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
+            return Err(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
         }
-        match read_text(p).and_then(|t| Machine::from_e820_text(&t).map_err(|e| format!("{}: {e}", p.display()))) {
-            Ok(m) => (m, arch),
-            Err(e) => return fail(e),
-        }
-    } else if let Some(p) = &dtb {
+        let t = read_text(p)?;
+        return Machine::from_e820_text(&t).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
+    }
+    if let Some(p) = &a.dtb {
         if arch == ArchId::X86_64 {
-            return fail("--dtb describes a device-tree machine; give --arch arm64 or riscv64");
+            return Err("--dtb describes a device-tree machine; give --arch arm64 or riscv64".into());
         }
-        match read_file(p).and_then(|b| Machine::from_dtb(&b, arch).map_err(|e| format!("{}: {e}", p.display()))) {
-            Ok(m) => (m, arch),
-            Err(e) => return fail(e),
-        }
-    } else if let Some(p) = &uefi {
-        match read_file(p).and_then(|b| Machine::from_uefi(&b, uefi_desc_size, arch).map_err(|e| format!("{}: {e}", p.display()))) {
-            Ok(m) => (m, arch),
-            Err(e) => return fail(e),
-        }
-    } else if let Some(p) = &machine {
-        match read_text(p).and_then(|t| Machine::from_toml(&t, arch).map_err(|e| format!("{}: {e}", p.display()))) {
-            Ok((m, file_arch)) => (m, file_arch.unwrap_or(arch)),
-            Err(e) => return fail(e),
-        }
-    } else {
-        match Machine::qemu(arch, mem, numa, x86) {
-            Ok(m) => (m, arch),
-            Err(e) => return fail(e),
-        }
+        let b = read_file(p)?;
+        return Machine::from_dtb(&b, arch).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
+    }
+    if let Some(p) = &a.uefi_memmap {
+        let b = read_file(p)?;
+        return Machine::from_uefi(&b, a.uefi_desc_size, arch).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
+    }
+    if let Some(p) = &a.machine {
+        let t = read_text(p)?;
+        return Machine::from_toml(&t, arch)
+            .map(|(m, file_arch)| (m, file_arch.unwrap_or(arch)))
+            .map_err(|e| format!("{}: {e}", p.display()));
+    }
+    Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m, arch)).map_err(|e| e.to_string())
+}
+
+fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>) -> ExitCode {
+    let (m, arch) = match load_machine(a) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
     };
-    match run_boot(arch, &m, opts) {
-        Ok(r) => match print_boot(&r, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        },
+    let opts = BootOptions { numa_off: a.numa_off, memblock_debug };
+    match run_walk(arch, &m, opts, walk) {
+        Ok(r) => {
+            let res = match walk {
+                Some(va) => print_walk(&r, va, json),
+                None => print_boot(&r, json),
+            };
+            match res {
+                Ok(code) => code,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
         Err((log, e)) => {
             for l in log {
                 println!("{l}");
             }
             fail(format!("boot failed: {e}"))
         }
+    }
+}
+
+fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"va": va, "pgd": r.pgd, "walk": r.walk}))?;
+        writeln!(out)?;
+    } else {
+        let Some(pgd) = r.pgd else {
+            writeln!(out, "{}: no kernel page table was built", r.arch)?;
+            return Ok(ExitCode::from(1));
+        };
+        writeln!(out, "walk of {va:#018x} on {} ({}), root at {pgd:#x}", r.arch, r.machine)?;
+        for l in &r.walk {
+            write!(out, "  {:<4}[{:>4}] table {:#014x} entry@{:#014x} = {:#018x}  ", l.level, l.index, l.table, l.entry_pa, l.raw)?;
+            match (l.kind, l.target, l.size, &l.prot) {
+                ("table", Some(t), _, _) => writeln!(out, "table -> {t:#x}")?,
+                ("leaf", Some(pa), Some(sz), Some(p)) => writeln!(out, "leaf {} page at {pa:#x} [{p}]", human(sz))?,
+                _ => writeln!(out, "not present")?,
+            }
+        }
+        match r.walk.last() {
+            Some(WalkLevel { kind: "leaf", target: Some(pa), size: Some(sz), .. }) => {
+                writeln!(out, "  => {va:#018x} -> {:#x}", pa + (va & (sz - 1)))?;
+            }
+            _ => {
+                writeln!(out, "  => {va:#018x} is not mapped (the walk faults here)")?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human(sz: u64) -> String {
+    match sz {
+        s if s >= 1 << 30 => format!("{}G", s >> 30),
+        s if s >= 1 << 20 => format!("{}M", s >> 20),
+        s => format!("{}K", s >> 10),
     }
 }
 
@@ -291,10 +345,8 @@ fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Boot { arch, mem, numa, x86_machine, e820, dtb, uefi_memmap, uefi_desc_size, machine, numa_off, memblock_debug, json } => {
-            let opts = BootOptions { numa_off, memblock_debug };
-            cmd_boot(arch, mem, numa, x86_machine, e820, dtb, uefi_memmap, uefi_desc_size, machine, opts, json)
-        }
+        Cmd::Boot { m, memblock_debug, json } => cmd_boot(&m, memblock_debug, json, None),
+        Cmd::Walk { va, m, json } => cmd_boot(&m, false, json, Some(va)),
         Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
         Cmd::Arches { json } => cmd_arches(json),
         Cmd::Survey(a) => {

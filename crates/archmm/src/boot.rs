@@ -19,6 +19,7 @@
 use crate::arch::Arch;
 use crate::memblock::{Memblock, MemblockError};
 use crate::numa::NumaMeminfo;
+use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, Prot};
 use crate::physmem::PhysMem;
 use crate::zone::{ModelParams, ZoneError, ZoneLayout};
 use archmm_firmware::e820::dmesg::SratMemAffinity;
@@ -138,6 +139,8 @@ pub enum BootError {
     },
     /// The zone layout could not be computed.
     Zone(ZoneError),
+    /// Building the linear map failed.
+    PageTable(PgError),
     /// Writing the log failed.
     Log,
 }
@@ -172,6 +175,7 @@ impl fmt::Display for BootError {
             BootError::TooManyNumaBlocks => write!(f, "too many NUMA memory blocks"),
             BootError::NumaOverlap { a, b } => write!(f, "memory of NUMA nodes {a} and {b} overlaps"),
             BootError::Zone(e) => write!(f, "zones: {e}"),
+            BootError::PageTable(e) => write!(f, "linear map: {e}"),
             BootError::Log => write!(f, "the boot log could not be written"),
         }
     }
@@ -197,6 +201,8 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub numa: NumaMeminfo,
     /// Memory-model parameters.
     pub model: ModelParams,
+    /// The kernel page table's root (init_mm.pgd), once the linear map is built.
+    pub pgd: Option<u64>,
 }
 
 impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
@@ -219,6 +225,7 @@ impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
                 pageblock_order: A::PAGEBLOCK_ORDER,
                 page_shift: A::PAGE_SHIFT,
             },
+            pgd: None,
         }
     }
 
@@ -249,7 +256,7 @@ pub struct Booted<'a, A: Arch, M: PhysMem> {
 ///
 /// # Errors
 /// A [`BootError`] naming what in the input is wrong; nothing panics on bad input.
-pub fn boot<'a, A: Arch, M: PhysMem>(
+pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     mem: M,
     fw: FirmwareMap<'a>,
     options: BootOptions,
@@ -374,4 +381,52 @@ pub fn generic_setup_arch<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -> R
     ctx.max_pfn = crate::addr::pfn_down(end, A::PAGE_SHIFT);
     ctx.max_low_pfn = ctx.max_pfn;
     Ok(())
+}
+
+/// Build the kernel's linear (direct) map: every memblock memory region that is not NOMAP
+/// (and `extra`, e.g. x86's first MiB) mapped at `page_offset + pa`, read-write, no-execute,
+/// global, with the largest blocks alignment allows (or base pages only when `blocks` is
+/// false, as arm64's rodata_full wants). Tables come from memblock. Linux:
+/// init_mem_mapping() (x86), map_mem() (arm64), create_linear_mapping_page_table() (riscv).
+///
+/// Returns the root table's physical address, also kept in `ctx.pgd`.
+///
+/// # Errors
+/// [`BootError::PageTable`] when memblock runs out of memory for tables or a region does
+/// not fit the mode's address ranges.
+pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    page_offset: u64,
+    extra: Option<(u64, u64)>,
+    blocks: bool,
+) -> Result<u64, BootError> {
+    let mem = *ctx.memblock.mem();
+    let mut tlb = FlushLog::default();
+    let mut pt = match ctx.pgd {
+        Some(root) => PageTable::<Mo, M>::from_root(&mem, root),
+        None => PageTable::<Mo, M>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?,
+    };
+    let page = Mo::PAGE_SIZE;
+    let flags = MapFlags { replace: true, blocks };
+    let mut map = |pt: &mut PageTable<'_, Mo, M>, mb: &mut Memblock<M>, base: u64, end: u64| -> Result<(), BootError> {
+        let (s, e) = (crate::addr::align_up_saturating(base, page), crate::addr::align_down(end, page));
+        if e <= s {
+            return Ok(());
+        }
+        let va = page_offset.checked_add(s).ok_or(BootError::PageTable(PgError::Wraps))?;
+        pt.map(va, s, e - s, Prot::KERNEL_RW, flags, mb, &mut tlb).map_err(BootError::PageTable)
+    };
+    if let Some((s, e)) = extra {
+        map(&mut pt, &mut ctx.memblock, s, e)?;
+    }
+    let n = ctx.memblock.cnt(crate::memblock::RegionType::Memory);
+    for i in 0..n {
+        let r = ctx.memblock.region(crate::memblock::RegionType::Memory, i);
+        if r.size == 0 || r.flags.contains(crate::memblock::MemblockFlags::NOMAP) {
+            continue;
+        }
+        map(&mut pt, &mut ctx.memblock, r.base, r.end())?;
+    }
+    ctx.pgd = Some(pt.root());
+    Ok(pt.root())
 }

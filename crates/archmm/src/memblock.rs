@@ -1165,6 +1165,20 @@ impl<M: PhysMem> Memblock<M> {
     }
 }
 
+/// Early page tables come from memblock (Linux's early_pgtable_alloc / alloc_low_pages):
+/// zeroed, aligned to their size (at least a page), below the current limit.
+impl<M: PhysMem> crate::pgtable::TableAlloc for Memblock<M> {
+    fn alloc_table(&mut self, bytes: u64, _level: usize) -> Option<u64> {
+        let align = bytes.max(MEMBLOCK_PAGE_SIZE).next_power_of_two();
+        self.alloc(bytes, align)
+    }
+    fn free_table(&mut self, pa: u64, bytes: u64, _level: usize) {
+        // If memblock cannot split its array to free this, the range stays reserved: early
+        // memory is lost, never handed out twice.
+        let _ = self.phys_free(pa, bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

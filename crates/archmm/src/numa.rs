@@ -160,7 +160,7 @@ impl NumaMeminfo {
 
 /// The generic arch_numa_init(): node ids from the device tree's memory nodes; if none
 /// carries `numa-node-id` (or NUMA is off), one fake node over all of memblock's memory.
-pub fn generic_numa_init<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     let mut mi = NumaMeminfo::default();
     if !ctx.options.numa_off {
         for b in ctx.banks() {

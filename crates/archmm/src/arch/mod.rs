@@ -162,28 +162,28 @@ pub trait Arch: Sized + 'static {
 
     /// Reserve what is in use before memory is detected: the kernel image, the initrd and
     /// the device tree blob.
-    fn early_reserve_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_early_reserve(ctx)
     }
 
     /// Convert the firmware's description of memory to memblock memory.
-    fn detect_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_detect_memory(ctx)
     }
 
     /// The arch's fix-ups of the usable map and its memory limits.
-    fn setup_arch<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_setup_arch(ctx)
     }
 
     /// Assign NUMA node ids to memblock memory and print what Linux prints.
-    fn numa_init<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::numa::generic_numa_init(ctx)
     }
 
     /// Linux's `max_zone_pfns[]`: the exclusive upper pfn of each zone (0 for zones the
     /// arch does not have).
-    fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         let mut z = [0u64; MAX_NR_ZONES];
         let end = ctx.memblock.end_of_dram();
         z[ZoneType::Dma32 as usize] = crate::addr::pfn_down(end.min(crate::addr::SZ_4G), Self::PAGE_SHIFT);

@@ -22,6 +22,8 @@ pub struct X86_64;
 pub const MAX_DMA_PFN: u64 = (16 << 20) >> 12;
 /// MAX_DMA32_PFN: 4 GiB.
 pub const MAX_DMA32_PFN: u64 = 1 << (32 - 12);
+/// PAGE_OFFSET with 4-level paging and no KASLR: where the linear map starts.
+pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// BIOS_BEGIN..BIOS_END: the legacy VGA/ROM hole, never RAM.
 pub const ISA_START: u64 = 0xa0000;
 /// End of the legacy hole.
@@ -73,13 +75,13 @@ impl Arch for X86_64 {
     ];
     type State = X86State;
 
-    fn early_reserve_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_early_reserve(ctx)?;
         ctx.memblock.reserve(0, 0x10000)?;
         reserve_bios_regions(ctx)
     }
 
-    fn detect_memory<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         // e820__memory_setup_default: copy, sanitise, print.
         let mut t = E820Table::new();
         for e in ctx.fw.e820 {
@@ -140,9 +142,11 @@ impl Arch for X86_64 {
         Ok(())
     }
 
-    fn setup_arch<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         // reserve_real_mode(): the whole first MiB stays the BIOS's and the trampoline's.
         ctx.memblock.reserve(0, ISA_END)?;
+        // init_mem_mapping(): the first MiB (ISA range) and all of RAM at PAGE_OFFSET.
+        crate::boot::map_linear::<X86_64Paging4, Self, M>(ctx, PAGE_OFFSET, Some((0, ISA_END)), true)?;
         // init_mem_mapping(): on 64-bit everything is directly mapped.
         if ctx.max_pfn > ctx.max_low_pfn {
             ctx.max_low_pfn = ctx.max_pfn;
@@ -150,7 +154,7 @@ impl Arch for X86_64 {
         Ok(())
     }
 
-    fn numa_init<M: PhysMem>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         // x86_numa_init(): SRAT first, then the dummy node.
         if !ctx.options.numa_off && !ctx.fw.srat.is_empty() {
             let mut mi = NumaMeminfo::default();
@@ -193,7 +197,7 @@ impl Arch for X86_64 {
         Ok(())
     }
 
-    fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         let mut z = [0u64; MAX_NR_ZONES];
         z[ZoneType::Dma as usize] = MAX_DMA_PFN.min(ctx.max_low_pfn);
         z[ZoneType::Dma32 as usize] = MAX_DMA32_PFN.min(ctx.max_low_pfn);
@@ -204,7 +208,7 @@ impl Arch for X86_64 {
 
 /// reserve_bios_regions(): read base memory size and the EBDA segment from the BIOS data
 /// area and reserve from there to 1 MiB.
-fn reserve_bios_regions<M: PhysMem>(ctx: &mut BootCtx<'_, X86_64, M>) -> Result<(), BootError> {
+fn reserve_bios_regions<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, X86_64, M>) -> Result<(), BootError> {
     const BIOS_START_MIN: u64 = 0x20000;
     const BIOS_START_MAX: u64 = 0x9f000;
     let mut w = [0u8; 2];
