@@ -170,6 +170,13 @@ pub trait PagingMode: 'static {
         }
         Ok(())
     }
+    /// The raw value of an empty (invalid) entry at `level`: what a new table is filled
+    /// with and what unmapping writes; [`PagingMode::decode`] must read it as
+    /// [`Entry::Invalid`]. 0 for formats with a valid bit; s390 marks invalid entries with an
+    /// invalid bit (and the table type), where an all-zero entry would be a valid one.
+    fn empty_entry(_level: usize) -> u64 {
+        0
+    }
     /// Bytes of a table at `level` (may be smaller or larger than a page).
     fn table_bytes(level: usize) -> u64 {
         Self::LEVELS[level].entries() * Self::ENTRY_SIZE
@@ -369,7 +376,20 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// [`PgError::NoMemory`].
     pub fn new(mem: &'p P, alloc: &mut impl TableAlloc) -> Result<Self, PgError> {
         let root = alloc.alloc_table(Mo::table_bytes(0), 0).ok_or(PgError::NoMemory)?;
-        Ok(Self { root, mem, _mode: PhantomData })
+        let pt = Self { root, mem, _mode: PhantomData };
+        pt.init_table(root, 0);
+        Ok(pt)
+    }
+
+    /// Fill a freshly allocated (zeroed) table at `level` with empty entries, for formats
+    /// whose empty entry is not 0.
+    fn init_table(&self, t: u64, level: usize) {
+        let empty = Mo::empty_entry(level);
+        if empty != 0 {
+            for i in 0..Mo::LEVELS[level].entries() {
+                self.write(t + i * Mo::ENTRY_SIZE, empty);
+            }
+        }
     }
 
     /// Use an existing root table at `root`.
@@ -423,15 +443,21 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
 
     /// Translate `va`: the physical address, protection and leaf level, or `None`.
     pub fn translate(&self, va: u64) -> Option<Translation> {
-        let (steps, n) = self.walk(va);
-        let last = steps[n.checked_sub(1)?]?;
-        match last.entry {
-            Entry::Leaf { pa, prot } => {
-                let size = Mo::LEVELS[last.level].span();
-                Some(Translation { pa: pa + (va & (size - 1)), prot, level: last.level, size })
-            }
-            _ => None,
+        if !va_ok::<Mo>(va) {
+            return None;
         }
+        let mut table = self.root;
+        for level in 0..Mo::LEVELS.len() {
+            match Mo::decode(self.read(entry_addr::<Mo>(table, level, va)), level) {
+                Entry::Table(t) if level + 1 < Mo::LEVELS.len() => table = t,
+                Entry::Leaf { pa, prot } => {
+                    let size = Mo::LEVELS[level].span();
+                    return Some(Translation { pa: pa + (va & (size - 1)), prot, level, size });
+                }
+                _ => return None,
+            }
+        }
+        None
     }
 
     fn check_pages(va: u64, size: u64) -> Result<u64, PgError> {
@@ -542,6 +568,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 Entry::Invalid => {
                     let bytes = Mo::table_bytes(level + 1);
                     let t = alloc.alloc_table(bytes, level + 1).ok_or(PgError::NoMemory)?;
+                    self.init_table(t, level + 1);
                     self.write(ea, Mo::table_entry(t, level));
                     stats.created += 1;
                     t
@@ -602,7 +629,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             }
         }
         if empty {
-            self.write(ea, 0);
+            self.write(ea, Mo::empty_entry(level));
         } else if let (true, Some((pa, prot))) = (uniform, uniform_leaf) {
             self.write(ea, Mo::leaf_entry(pa, prot, level));
         } else {
@@ -662,25 +689,38 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 return Err(PgError::AlreadyMapped(v));
             }
         }
-        // Phase 1: structure.
+        // Phase 1: structure. Consecutive chunks in the same table reuse the walk.
         let mut stats = Stats::default();
+        let mut cursor = Cursor::default();
         let mut off = 0u64;
         while off < size {
             let lvl = Self::chunk_level(va + off, pa + off, size - off, flags.blocks);
-            if let Err(e) = self.descend(va + off, lvl, alloc, flags.replace, &mut stats) {
-                // Undo: collapse what was split, free what was created empty.
-                self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
-                return Err(e);
+            if !cursor.hit::<Mo>(lvl, va + off) {
+                match self.descend(va + off, lvl, alloc, flags.replace, &mut stats) {
+                    Ok(t) => cursor.set::<Mo>(lvl, va + off, t),
+                    Err(e) => {
+                        // Undo: collapse what was split, free what was created empty.
+                        self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
+                        return Err(e);
+                    }
+                }
             }
             off += Mo::LEVELS[lvl].span();
         }
         // Phase 2: leaves (cannot fail: every table on the way exists now).
         let mut stale = false;
+        let mut cursor = Cursor::default();
         let mut off = 0u64;
         while off < size {
             let lvl = Self::chunk_level(va + off, pa + off, size - off, flags.blocks);
-            // Every table on the way exists after phase 1, so this allocates nothing.
-            let table = self.descend(va + off, lvl, alloc, true, &mut stats)?;
+            let table = if cursor.hit::<Mo>(lvl, va + off) {
+                cursor.table
+            } else {
+                // Every table on the way exists after phase 1, so this allocates nothing.
+                let t = self.descend(va + off, lvl, alloc, true, &mut stats)?;
+                cursor.set::<Mo>(lvl, va + off, t);
+                t
+            };
             let ea = entry_addr::<Mo>(table, lvl, va + off);
             let old = Mo::decode(self.read(ea), lvl);
             match old {
@@ -778,12 +818,12 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 Entry::Invalid => {}
                 Entry::Leaf { .. } => {
                     // After split_edges every leaf here lies wholly inside the range.
-                    self.write(ea, 0);
+                    self.write(ea, Mo::empty_entry(level));
                     *stale = true;
                 }
                 Entry::Table(t) => {
                     if ev >= va && ev_last <= last {
-                        self.write(ea, 0);
+                        self.write(ea, Mo::empty_entry(level));
                         self.free_subtree(t, level + 1, alloc);
                         *stale = true;
                     } else if level + 1 < Mo::LEVELS.len() {
@@ -865,6 +905,34 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     }
 }
 
+/// The last table a map operation descended to, to skip walks for neighbours.
+#[derive(Default)]
+struct Cursor {
+    valid: bool,
+    level: usize,
+    key: u64,
+    table: u64,
+}
+
+impl Cursor {
+    /// The key of the table that holds `va`'s entry at `level`: the address bits above it.
+    fn key<Mo: PagingMode>(level: usize, va: u64) -> u64 {
+        let l = Mo::LEVELS[level];
+        let above = l.shift + l.bits;
+        if above >= 64 {
+            0
+        } else {
+            va >> above
+        }
+    }
+    fn hit<Mo: PagingMode>(&self, level: usize, va: u64) -> bool {
+        self.valid && self.level == level && self.key == Self::key::<Mo>(level, va)
+    }
+    fn set<Mo: PagingMode>(&mut self, level: usize, va: u64, table: u64) {
+        *self = Cursor { valid: true, level, key: Self::key::<Mo>(level, va), table };
+    }
+}
+
 #[derive(Default)]
 struct Stats {
     created: u64,
@@ -874,18 +942,25 @@ struct Stats {
 /// Carves tables smaller than a page out of whole pages from `A`: what powerpc and s390
 /// (2K page tables) and arm32 (1K second-level tables) do in Linux with per-arch code
 /// (pte_fragment_alloc, page_table_alloc). Generic here: up to `SLOTS` partially used
-/// pages are tracked; when that list is full a fragment simply costs a fresh page.
+/// pages are tracked; when that list is full a fragment simply costs a fresh page. A page
+/// holds up to [`FRAG_MAX`] fragments (powerpc radix with 64K pages: 256 PTE tables of 256
+/// bytes, Linux's RADIX_PTE_FRAG_NR); smaller tables still take a `FRAG_MAX`th of a page.
+/// `A` only ever sees requests for whole pages.
 pub struct FragmentAlloc<A: TableAlloc, const SLOTS: usize = 16> {
     inner: A,
     page: u64,
     /// (page address, fragment size, bitmap of used fragments)
-    partial: [(u64, u64, u64); SLOTS],
+    partial: [(u64, u64, FragMap); SLOTS],
 }
+
+/// Most fragments [`FragmentAlloc`] carves from one page.
+pub const FRAG_MAX: u64 = 256;
+type FragMap = [u64; (FRAG_MAX / 64) as usize];
 
 impl<A: TableAlloc, const SLOTS: usize> FragmentAlloc<A, SLOTS> {
     /// Wrap `inner`, whose allocations of `page` bytes are whole pages.
     pub fn new(inner: A, page: u64) -> Self {
-        Self { inner, page, partial: [(0, 0, 0); SLOTS] }
+        Self { inner, page, partial: [(0, 0, [0; (FRAG_MAX / 64) as usize]); SLOTS] }
     }
     /// The wrapped allocator.
     pub fn inner(&mut self) -> &mut A {
@@ -893,38 +968,51 @@ impl<A: TableAlloc, const SLOTS: usize> FragmentAlloc<A, SLOTS> {
     }
 }
 
+/// The first unused fragment of `used` among the first `per`.
+fn first_free(used: &FragMap, per: u64) -> Option<u64> {
+    used.iter().enumerate().find_map(|(w, &bits)| {
+        let base = w as u64 * 64;
+        let n = per.saturating_sub(base).min(64);
+        let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let free = !bits & mask;
+        (free != 0).then(|| base + free.trailing_zeros() as u64)
+    })
+}
+
 impl<A: TableAlloc, const SLOTS: usize> TableAlloc for FragmentAlloc<A, SLOTS> {
     fn alloc_table(&mut self, bytes: u64, level: usize) -> Option<u64> {
-        if bytes >= self.page || bytes == 0 || self.page / bytes > 64 {
+        if bytes >= self.page || bytes == 0 {
             return self.inner.alloc_table(bytes, level);
         }
-        let per = self.page / bytes;
-        let full = if per == 64 { u64::MAX } else { (1u64 << per) - 1 };
+        let per = (self.page / bytes).min(FRAG_MAX);
         for slot in self.partial.iter_mut() {
-            let (pg, sz, used) = *slot;
-            if pg != 0 && sz == bytes && used != full {
-                let i = (!used).trailing_zeros() as u64;
-                slot.2 |= 1 << i;
-                return Some(pg + i * bytes);
+            if slot.0 != 0 && slot.1 == bytes {
+                if let Some(i) = first_free(&slot.2, per) {
+                    slot.2[(i / 64) as usize] |= 1 << (i % 64);
+                    return Some(slot.0 + i * bytes);
+                }
             }
         }
         let pg = self.inner.alloc_table(self.page, level)?;
         if let Some(slot) = self.partial.iter_mut().find(|s| s.0 == 0) {
-            *slot = (pg, bytes, 1);
+            let mut used = [0; (FRAG_MAX / 64) as usize];
+            used[0] = 1;
+            *slot = (pg, bytes, used);
         }
         Some(pg)
     }
 
     fn free_table(&mut self, pa: u64, bytes: u64, level: usize) {
-        if bytes >= self.page || bytes == 0 || self.page / bytes > 64 {
+        if bytes >= self.page || bytes == 0 {
             return self.inner.free_table(pa, bytes, level);
         }
         let pg = pa & !(self.page - 1);
         let page = self.page;
         if let Some(slot) = self.partial.iter_mut().find(|s| s.0 == pg && s.1 == bytes) {
-            slot.2 &= !(1 << ((pa - pg) / bytes));
-            if slot.2 == 0 {
-                *slot = (0, 0, 0);
+            let i = (pa - pg) / bytes;
+            slot.2[(i / 64) as usize] &= !(1 << (i % 64));
+            if slot.2.iter().all(|&w| w == 0) {
+                *slot = (0, 0, [0; (FRAG_MAX / 64) as usize]);
                 self.inner.free_table(pg, page, level);
             }
         } else {
