@@ -85,10 +85,9 @@ impl fmt::Display for Multiboot2Error {
                 f,
                 "multiboot2 total_size {total_size} is below 8 or not a multiple of 8"
             ),
-            Self::BadTag { offset } => write!(
-                f,
-                "multiboot2 tag at offset {offset:#x} has a bad size"
-            ),
+            Self::BadTag { offset } => {
+                write!(f, "multiboot2 tag at offset {offset:#x} has a bad size")
+            }
             Self::MissingEndTag => f.write_str("multiboot2 info has no end tag"),
             Self::NoMmapTag => f.write_str("multiboot2 info has no memory map tag"),
             Self::BadEntrySize { entry_size } => write!(
@@ -96,7 +95,10 @@ impl fmt::Display for Multiboot2Error {
                 "multiboot2 memory map entry_size {entry_size} is below 24 or not a multiple of 8"
             ),
             Self::UnsupportedVersion { version } => {
-                write!(f, "multiboot2 memory map entry_version {version}, expected 0")
+                write!(
+                    f,
+                    "multiboot2 memory map entry_version {version}, expected 0"
+                )
             }
         }
     }
@@ -224,7 +226,8 @@ pub fn find_mmap(info: &[u8]) -> Result<MmapEntries<'_>, Multiboot2Error> {
     let (_, payload) = tags(info)?
         .find(|&(t, _)| t == TAG_TYPE_MMAP)
         .ok_or(Multiboot2Error::NoMmapTag)?;
-    let entry_size = bytes::le_u32(payload, 0).ok_or(Multiboot2Error::BadEntrySize { entry_size: 0 })?;
+    let entry_size =
+        bytes::le_u32(payload, 0).ok_or(Multiboot2Error::BadEntrySize { entry_size: 0 })?;
     let version = bytes::le_u32(payload, 4).ok_or(Multiboot2Error::BadEntrySize { entry_size })?;
     let es = usize::try_from(entry_size).unwrap_or(usize::MAX);
     if es < MMAP_ENTRY_SIZE || es % 8 != 0 {
@@ -281,11 +284,32 @@ mod tests {
 
     #[test]
     fn finds_mmap() {
-        let b = info(&[tag(1, b"cmdline\0"), mmap(24, &[(0, 0x9fc00, 1), (0x100000, 0x7ee0000, 1), (0xfffc0000, 0x40000, 2)])]);
+        let b = info(&[
+            tag(1, b"cmdline\0"),
+            mmap(
+                24,
+                &[
+                    (0, 0x9fc00, 1),
+                    (0x100000, 0x7ee0000, 1),
+                    (0xfffc0000, 0x40000, 2),
+                ],
+            ),
+        ]);
         let v: Vec<_> = find_mmap(&b).unwrap().collect();
         assert_eq!(v.len(), 3);
-        assert_eq!(v[1], MmapEntry { base_addr: 0x100000, length: 0x7ee0000, ty: 1, reserved: 0 });
-        assert_eq!(v[2].to_e820(), E820Entry::new(0xfffc0000, 0x40000, E820Type::RESERVED));
+        assert_eq!(
+            v[1],
+            MmapEntry {
+                base_addr: 0x100000,
+                length: 0x7ee0000,
+                ty: 1,
+                reserved: 0
+            }
+        );
+        assert_eq!(
+            v[2].to_e820(),
+            E820Entry::new(0xfffc0000, 0x40000, E820Type::RESERVED)
+        );
         assert_eq!(tags(&b).unwrap().count(), 2);
         // Wider entries are stepped over.
         let b = info(&[mmap(32, &[(0, 0x1000, 1), (0x1000, 0x1000, 3)])]);
@@ -295,14 +319,35 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(find_mmap(&[0; 2]).unwrap_err(), Multiboot2Error::Truncated { needed: 8, actual: 2 });
-        assert_eq!(find_mmap(&[8, 0, 0, 0]).unwrap_err(), Multiboot2Error::Truncated { needed: 8, actual: 4 });
+        assert_eq!(
+            find_mmap(&[0; 2]).unwrap_err(),
+            Multiboot2Error::Truncated {
+                needed: 8,
+                actual: 2
+            }
+        );
+        assert_eq!(
+            find_mmap(&[8, 0, 0, 0]).unwrap_err(),
+            Multiboot2Error::Truncated {
+                needed: 8,
+                actual: 4
+            }
+        );
         let b = info(&[tag(1, b"x\0")]);
         assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::NoMmapTag);
-        assert_eq!(find_mmap(&b[..b.len() - 8]).unwrap_err(), Multiboot2Error::Truncated { needed: b.len(), actual: b.len() - 8 });
+        assert_eq!(
+            find_mmap(&b[..b.len() - 8]).unwrap_err(),
+            Multiboot2Error::Truncated {
+                needed: b.len(),
+                actual: b.len() - 8
+            }
+        );
         let mut c = b.clone();
         c[0] = 12;
-        assert!(matches!(find_mmap(&c), Err(Multiboot2Error::BadTotalSize { .. })));
+        assert!(matches!(
+            find_mmap(&c),
+            Err(Multiboot2Error::BadTotalSize { .. })
+        ));
         // End tag removed: total_size shrunk so it is not inside.
         let mut c = b.clone();
         let n = (c.len() - 8) as u32;
@@ -310,17 +355,32 @@ mod tests {
         assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::MissingEndTag);
         let mut c = b.clone();
         c[12..16].copy_from_slice(&4u32.to_le_bytes());
-        assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::BadTag { offset: 8 });
+        assert_eq!(
+            find_mmap(&c).unwrap_err(),
+            Multiboot2Error::BadTag { offset: 8 }
+        );
         let mut c = b.clone();
         c[12..16].copy_from_slice(&0x1000u32.to_le_bytes());
-        assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::BadTag { offset: 8 });
+        assert_eq!(
+            find_mmap(&c).unwrap_err(),
+            Multiboot2Error::BadTag { offset: 8 }
+        );
         let b = info(&[mmap(20, &[])]);
-        assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::BadEntrySize { entry_size: 20 });
+        assert_eq!(
+            find_mmap(&b).unwrap_err(),
+            Multiboot2Error::BadEntrySize { entry_size: 20 }
+        );
         let mut b = info(&[mmap(24, &[(0, 1, 1)])]);
         b[20..24].copy_from_slice(&1u32.to_le_bytes());
-        assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::UnsupportedVersion { version: 1 });
+        assert_eq!(
+            find_mmap(&b).unwrap_err(),
+            Multiboot2Error::UnsupportedVersion { version: 1 }
+        );
         let b = info(&[tag(6, &[1, 0, 0])]);
-        assert!(matches!(find_mmap(&b), Err(Multiboot2Error::BadEntrySize { .. })));
+        assert!(matches!(
+            find_mmap(&b),
+            Err(Multiboot2Error::BadEntrySize { .. })
+        ));
         assert!(!Multiboot2Error::NoMmapTag.to_string().is_empty());
     }
 }

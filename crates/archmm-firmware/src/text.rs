@@ -132,12 +132,9 @@ pub(crate) fn marker_end(line: &str, marker: &str, from: usize) -> Option<usize>
 /// Iterates over the lines of `text` with 1-based line numbers; a trailing
 /// `\r` is removed from each line.
 pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n').enumerate().map(|(i, l)| {
-        (
-            i.saturating_add(1),
-            l.strip_suffix('\r').unwrap_or(l),
-        )
-    })
+    text.split('\n')
+        .enumerate()
+        .map(|(i, l)| (i.saturating_add(1), l.strip_suffix('\r').unwrap_or(l)))
 }
 
 #[cfg(test)]
@@ -168,7 +165,10 @@ mod tests {
         assert_eq!(c.rest(), ")");
         assert_eq!(Cursor::new("4294967296").dec_u32(), None);
         assert_eq!(Cursor::new("x").dec_u32(), None);
-        assert_eq!(Cursor::new("18446744073709551615").dec_u64(), Some(u64::MAX));
+        assert_eq!(
+            Cursor::new("18446744073709551615").dec_u64(),
+            Some(u64::MAX)
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@
 pub mod addr;
 pub mod arch;
 pub mod boot;
+pub mod buddy;
 pub mod memblock;
+pub mod memmap;
 pub mod numa;
 pub mod pgtable;
 pub mod physmem;

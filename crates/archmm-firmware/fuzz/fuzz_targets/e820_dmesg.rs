@@ -2,7 +2,9 @@
 //! accept must print and re-parse to the same table.
 #![no_main]
 
-use archmm_firmware::e820::dmesg::{parse_bios_e820, parse_e820_lines, parse_srat, SratMemAffinity};
+use archmm_firmware::e820::dmesg::{
+    parse_bios_e820, parse_e820_lines, parse_srat, SratMemAffinity,
+};
 use archmm_firmware::e820::E820Table;
 use archmm_firmware::FixedVec;
 use libfuzzer_sys::fuzz_target;

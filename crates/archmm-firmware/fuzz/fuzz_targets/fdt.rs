@@ -20,13 +20,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     walk(fdt.root(), 0);
-    for p in ["/", "/chosen", "/reserved-memory", "/memory", "/a/b/c", "//"] {
+    for p in [
+        "/",
+        "/chosen",
+        "/reserved-memory",
+        "/memory",
+        "/a/b/c",
+        "//",
+    ] {
         let _ = fdt.find_node(p);
     }
     if let Ok(m) = scan(&fdt) {
         let _ = m.static_reserved().count();
         for n in m.reserved_nodes.iter() {
-            if let archmm_firmware::fdt::memory::ReservedMemKind::Dynamic { alloc_ranges: Some(r), .. } = n.kind {
+            if let archmm_firmware::fdt::memory::ReservedMemKind::Dynamic {
+                alloc_ranges: Some(r),
+                ..
+            } = n.kind
+            {
                 let _ = r.count();
             }
         }

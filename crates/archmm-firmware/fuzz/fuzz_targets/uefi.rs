@@ -3,8 +3,8 @@
 
 use archmm_firmware::e820::E820Table;
 use archmm_firmware::uefi::{
-    add_x86_efi_memmap, generic_region, write_generic_memmap_line, write_x86_memmap_line, x86_e820_type,
-    MemoryMap,
+    add_x86_efi_memmap, generic_region, write_generic_memmap_line, write_x86_memmap_line,
+    x86_e820_type, MemoryMap,
 };
 use libfuzzer_sys::fuzz_target;
 

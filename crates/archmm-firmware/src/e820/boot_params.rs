@@ -186,7 +186,8 @@ impl<const N: usize> E820Table<N> {
             if super::last_byte_wraps(e.addr, e.size) {
                 return Err(BootParamsError::EntryWraps { index });
             }
-            t.add(e.addr, e.size, e.ty).map_err(BootParamsError::Table)?;
+            t.add(e.addr, e.size, e.ty)
+                .map_err(BootParamsError::Table)?;
         }
         Ok(t)
     }
@@ -256,7 +257,10 @@ mod tests {
         );
         let t: E820Table = E820Table::from_boot_params(&zp).unwrap();
         assert_eq!(t.len(), 6);
-        assert_eq!(t.entries()[3], E820Entry::new(0x100000, 0x7fee0000, E820Type::RAM));
+        assert_eq!(
+            t.entries()[3],
+            E820Entry::new(0x100000, 0x7fee0000, E820Type::RAM)
+        );
         let mut s = String::new();
         t.write_table(&mut s, "BIOS-e820").unwrap();
         assert!(s.contains("BIOS-e820: [mem 0x0000000000100000-0x000000007ffdffff] usable\n"));
@@ -294,13 +298,19 @@ mod tests {
     fn short_inputs() {
         assert_eq!(
             zero_page_entries(&[0u8; 10]).unwrap_err(),
-            BootParamsError::TooShort { needed: 0x1e9, actual: 10 }
+            BootParamsError::TooShort {
+                needed: 0x1e9,
+                actual: 10
+            }
         );
         let mut zp = vec![0u8; 0x2d0 + 20];
         zp[E820_ENTRIES_OFFSET] = 2;
         assert_eq!(
             zero_page_entries(&zp).unwrap_err(),
-            BootParamsError::TooShort { needed: 0x2d0 + 40, actual: 0x2d0 + 20 }
+            BootParamsError::TooShort {
+                needed: 0x2d0 + 40,
+                actual: 0x2d0 + 20
+            }
         );
     }
 

@@ -470,11 +470,7 @@ impl<const N: usize> E820Table<N> {
         let mut truncated: Option<u64> = None;
         // The open output range: (start, type).
         let mut open: Option<(u64, E820Type)> = None;
-        let mut point = entries
-            .iter()
-            .filter(|e| e.size != 0)
-            .map(|e| e.addr)
-            .min();
+        let mut point = entries.iter().filter(|e| e.size != 0).map(|e| e.addr).min();
 
         while let Some(p) = point {
             // The next distinct change point above p.
@@ -849,8 +845,15 @@ pub fn write_remove_line<W: fmt::Write>(
 
 /// Writes the line `e820_end_pfn()` logs:
 /// `last_pfn = 0x240000 max_arch_pfn = 0x400000000`.
-pub fn write_end_pfn_line<W: fmt::Write>(w: &mut W, last_pfn: u64, max_arch_pfn: u64) -> fmt::Result {
-    writeln!(w, "last_pfn = {last_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}")
+pub fn write_end_pfn_line<W: fmt::Write>(
+    w: &mut W,
+    last_pfn: u64,
+    max_arch_pfn: u64,
+) -> fmt::Result {
+    writeln!(
+        w,
+        "last_pfn = {last_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}"
+    )
 }
 
 #[cfg(test)]
@@ -935,7 +938,12 @@ mod tests {
 
     #[test]
     fn update_table_merges_and_drops_empty() {
-        let mut t = table(&[e(0x1000, 0x1000, 1), e(0, 0x1000, 1), e(0x5000, 0, 2), e(0x2000, 0x1000, 1)]);
+        let mut t = table(&[
+            e(0x1000, 0x1000, 1),
+            e(0, 0x1000, 1),
+            e(0x5000, 0, 2),
+            e(0x2000, 0x1000, 1),
+        ]);
         t.update_table().unwrap();
         assert_eq!(t.entries(), &[e(0, 0x3000, 1)]);
     }
@@ -948,7 +956,12 @@ mod tests {
         // starts or ends inside it.
         assert_eq!(
             t.entries(),
-            &[e(0, 0x800, 12), e(0x800, 0x100, 12), e(0x900, 0x700, 12), e(0x1000, 0x1000, 12)]
+            &[
+                e(0, 0x800, 12),
+                e(0x800, 0x100, 12),
+                e(0x900, 0x700, 12),
+                e(0x1000, 0x1000, 12)
+            ]
         );
         let mut t = table(&[e(0, 0x1000, 0xefff_ffff), e(0x1000, 0x1000, 0xefff_ffff)]);
         t.update_table().unwrap();
@@ -958,14 +971,27 @@ mod tests {
     #[test]
     fn update_table_bails_like_linux() {
         let mut t = table(&[e(0, 0x1000, 1)]);
-        assert_eq!(t.update_table(), Err(E820UpdateError::TooFewEntries { count: 1 }));
+        assert_eq!(
+            t.update_table(),
+            Err(E820UpdateError::TooFewEntries { count: 1 })
+        );
         let mut t: E820Table<4> = E820Table::new();
-        assert_eq!(t.update_table(), Err(E820UpdateError::TooFewEntries { count: 0 }));
+        assert_eq!(
+            t.update_table(),
+            Err(E820UpdateError::TooFewEntries { count: 0 })
+        );
         // An entry ending exactly at 2^64 is accepted by `add` but makes
         // update_table bail, as Linux's `addr + size < addr` check does.
-        let v = [e(0x2000, 0x1000, 1), e(0x1000, 0x1000, 1), e(u64::MAX - 0xfff, 0x1000, 2)];
+        let v = [
+            e(0x2000, 0x1000, 1),
+            e(0x1000, 0x1000, 1),
+            e(u64::MAX - 0xfff, 0x1000, 2),
+        ];
         let mut t = table(&v);
-        assert_eq!(t.update_table(), Err(E820UpdateError::EntryWraps { index: 2 }));
+        assert_eq!(
+            t.update_table(),
+            Err(E820UpdateError::EntryWraps { index: 2 })
+        );
         assert_eq!(t.entries(), &v);
     }
 
@@ -976,9 +1002,15 @@ mod tests {
             E820Table::from_entries(&[e(0, 100, 1), e(10, 10, 2), e(50, 10, 2)]).unwrap();
         assert_eq!(
             t.update_table(),
-            Err(E820UpdateError::Truncated { capacity: 4, dropped_from: 60 })
+            Err(E820UpdateError::Truncated {
+                capacity: 4,
+                dropped_from: 60
+            })
         );
-        assert_eq!(t.entries(), &[e(0, 10, 1), e(10, 10, 2), e(20, 30, 1), e(50, 10, 2)]);
+        assert_eq!(
+            t.entries(),
+            &[e(0, 10, 1), e(10, 10, 2), e(20, 30, 1), e(50, 10, 2)]
+        );
     }
 
     #[test]
@@ -993,36 +1025,71 @@ mod tests {
         let mut t: E820Table<1> = E820Table::new();
         assert_eq!(
             t.add(u64::MAX, 2, E820Type::RAM),
-            Err(E820TableError::EntryWraps { addr: u64::MAX, size: 2 })
+            Err(E820TableError::EntryWraps {
+                addr: u64::MAX,
+                size: 2
+            })
         );
         t.add(u64::MAX, 1, E820Type::RAM).unwrap();
         assert_eq!(
             t.add(0, 1, E820Type::RAM),
-            Err(E820TableError::Full { addr: 0, size: 1, capacity: 1 })
+            Err(E820TableError::Full {
+                addr: 0,
+                size: 1,
+                capacity: 1
+            })
         );
-        assert!(E820TableError::Full { addr: 0, size: 1, capacity: 1 }
-            .to_string()
-            .contains("ignoring [mem 0x00000000-0x00000000]"));
+        assert!(E820TableError::Full {
+            addr: 0,
+            size: 1,
+            capacity: 1
+        }
+        .to_string()
+        .contains("ignoring [mem 0x00000000-0x00000000]"));
     }
 
     #[test]
     fn range_update_splits_like_linux() {
         let mut t = table(&[e(0, 0x10000, 1)]);
         // Strictly inside: head shrinks, new range and tail appended.
-        assert_eq!(t.range_update(0x4000, 0x1000, E820Type::RAM, E820Type::RESERVED), Ok(0x1000));
-        assert_eq!(t.entries(), &[e(0, 0x4000, 1), e(0x4000, 0x1000, 2), e(0x5000, 0xb000, 1)]);
-        // Partial overlap of the head of an entry.
-        assert_eq!(t.range_update(0x3000, 0x3000, E820Type::RAM, E820Type::ACPI), Ok(0x2000));
+        assert_eq!(
+            t.range_update(0x4000, 0x1000, E820Type::RAM, E820Type::RESERVED),
+            Ok(0x1000)
+        );
         assert_eq!(
             t.entries(),
-            &[e(0, 0x3000, 1), e(0x4000, 0x1000, 2), e(0x6000, 0xa000, 1), e(0x3000, 0x1000, 3), e(0x5000, 0x1000, 3)]
+            &[e(0, 0x4000, 1), e(0x4000, 0x1000, 2), e(0x5000, 0xb000, 1)]
+        );
+        // Partial overlap of the head of an entry.
+        assert_eq!(
+            t.range_update(0x3000, 0x3000, E820Type::RAM, E820Type::ACPI),
+            Ok(0x2000)
+        );
+        assert_eq!(
+            t.entries(),
+            &[
+                e(0, 0x3000, 1),
+                e(0x4000, 0x1000, 2),
+                e(0x6000, 0xa000, 1),
+                e(0x3000, 0x1000, 3),
+                e(0x5000, 0x1000, 3)
+            ]
         );
         // Fully covered entries change type in place.
-        assert_eq!(t.range_update(0, 0x100000, E820Type::ACPI, E820Type::NVS), Ok(0x2000));
+        assert_eq!(
+            t.range_update(0, 0x100000, E820Type::ACPI, E820Type::NVS),
+            Ok(0x2000)
+        );
         t.update_table().unwrap();
         assert_eq!(
             t.entries(),
-            &[e(0, 0x3000, 1), e(0x3000, 0x1000, 4), e(0x4000, 0x1000, 2), e(0x5000, 0x1000, 4), e(0x6000, 0xa000, 1)]
+            &[
+                e(0, 0x3000, 1),
+                e(0x3000, 0x1000, 4),
+                e(0x4000, 0x1000, 2),
+                e(0x5000, 0x1000, 4),
+                e(0x6000, 0xa000, 1)
+            ]
         );
         assert_eq!(
             t.range_update(0, 1, E820Type::RAM, E820Type::RAM),
@@ -1033,10 +1100,15 @@ mod tests {
     #[test]
     fn range_update_clamps_size() {
         let mut t = table(&[e(0x1000, u64::MAX - 0x1000, 1)]);
-        let n = t.range_update(0x2000, u64::MAX, E820Type::RAM, E820Type::RESERVED).unwrap();
+        let n = t
+            .range_update(0x2000, u64::MAX, E820Type::RAM, E820Type::RESERVED)
+            .unwrap();
         // The byte at u64::MAX is never part of the range.
         assert_eq!(n, u64::MAX - 0x2000);
-        assert_eq!(t.entries(), &[e(0x1000, 0x1000, 1), e(0x2000, u64::MAX - 0x2000, 2)]);
+        assert_eq!(
+            t.entries(),
+            &[e(0x1000, 0x1000, 1), e(0x2000, u64::MAX - 0x2000, 2)]
+        );
     }
 
     #[test]
@@ -1044,37 +1116,78 @@ mod tests {
         let mut t: E820Table<1> = E820Table::from_entries(&[e(0, 0x3000, 1)]).unwrap();
         assert_eq!(
             t.range_update(0x1000, 0x1000, E820Type::RAM, E820Type::RESERVED),
-            Err(E820RangeError::TableFull { dropped: 2, changed: 0x1000 })
+            Err(E820RangeError::TableFull {
+                dropped: 2,
+                changed: 0x1000
+            })
         );
         assert_eq!(t.entries(), &[e(0, 0x1000, 1)]);
     }
 
     #[test]
     fn range_remove_like_linux() {
-        let mut t = table(&[e(0, 0x9f000, 1), e(0x9f000, 0x1000, 2), e(0x100000, 0x100000, 1)]);
+        let mut t = table(&[
+            e(0, 0x9f000, 1),
+            e(0x9f000, 0x1000, 2),
+            e(0x100000, 0x100000, 1),
+        ]);
         // Removes the RAM entry at 0 entirely (zeroed in place) and the
         // head of the one at 1 MiB; the reserved entry is untouched.
-        assert_eq!(t.range_remove(0, 0x180000, E820Type::RAM, true), Ok(0x9f000 + 0x80000));
-        assert_eq!(t.entries(), &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x80000, 1)]);
-        // Without type check, split the last one.
-        assert_eq!(t.range_remove(0x190000, 0x10000, E820Type(0), false), Ok(0x10000));
+        assert_eq!(
+            t.range_remove(0, 0x180000, E820Type::RAM, true),
+            Ok(0x9f000 + 0x80000)
+        );
         assert_eq!(
             t.entries(),
-            &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x10000, 1), e(0x1a0000, 0x60000, 1)]
+            &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x80000, 1)]
+        );
+        // Without type check, split the last one.
+        assert_eq!(
+            t.range_remove(0x190000, 0x10000, E820Type(0), false),
+            Ok(0x10000)
+        );
+        assert_eq!(
+            t.entries(),
+            &[
+                e(0, 0, 0),
+                e(0x9f000, 0x1000, 2),
+                e(0x180000, 0x10000, 1),
+                e(0x1a0000, 0x60000, 1)
+            ]
         );
         t.update_table().unwrap();
-        assert_eq!(t.entries(), &[e(0x9f000, 0x1000, 2), e(0x180000, 0x10000, 1), e(0x1a0000, 0x60000, 1)]);
+        assert_eq!(
+            t.entries(),
+            &[
+                e(0x9f000, 0x1000, 2),
+                e(0x180000, 0x10000, 1),
+                e(0x1a0000, 0x60000, 1)
+            ]
+        );
         // mem=1G style: remove everything from 0x1b0000 up.
-        let n = t.range_remove(0x1b0000, u64::MAX - 0x1b0000, E820Type::RAM, true).unwrap();
+        let n = t
+            .range_remove(0x1b0000, u64::MAX - 0x1b0000, E820Type::RAM, true)
+            .unwrap();
         assert_eq!(n, 0x50000);
         assert_eq!(t.entries()[2], e(0x1a0000, 0x10000, 1));
     }
 
     #[test]
     fn end_pfn_like_linux() {
-        let t = table(&[e(0, 0x9f000, 1), e(0x100000, 0xbff00000, 1), e(0x100000000, 0x40000000, 1), e(0xc0000000, 0x1000, 2)]);
-        assert_eq!(t.end_pfn(MAX_ARCH_PFN_X86_64, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0x140000);
-        assert_eq!(t.end_pfn(1 << 20, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0xc0000);
+        let t = table(&[
+            e(0, 0x9f000, 1),
+            e(0x100000, 0xbff00000, 1),
+            e(0x100000000, 0x40000000, 1),
+            e(0xc0000000, 0x1000, 2),
+        ]);
+        assert_eq!(
+            t.end_pfn(MAX_ARCH_PFN_X86_64, E820Type::RAM, MAX_ARCH_PFN_X86_64),
+            0x140000
+        );
+        assert_eq!(
+            t.end_pfn(1 << 20, E820Type::RAM, MAX_ARCH_PFN_X86_64),
+            0xc0000
+        );
         assert_eq!(t.end_pfn(0x100, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0x9f);
         assert_eq!(t.end_pfn(1 << 40, E820Type::RAM, 0x100), 0x100);
         // The first entry crossing the limit stops the walk.
@@ -1097,7 +1210,13 @@ mod tests {
 
     #[test]
     fn print_lines_match_linux() {
-        let t = table(&[e(0, 0x9fc00, 1), e(0x9fc00, 0x400, 2), e(0x100000, 0xbfee0000, 1), e(0xfd00000000, 0x300000000, 0xefff_ffff), e(5, 0, 13)]);
+        let t = table(&[
+            e(0, 0x9fc00, 1),
+            e(0x9fc00, 0x400, 2),
+            e(0x100000, 0xbfee0000, 1),
+            e(0xfd00000000, 0x300000000, 0xefff_ffff),
+            e(5, 0, 13),
+        ]);
         let mut s = String::new();
         t.write_table(&mut s, "BIOS-e820").unwrap();
         assert_eq!(
@@ -1125,7 +1244,10 @@ mod tests {
         assert_eq!(e(u64::MAX, 1, 1).end(), None);
         assert_eq!(e(u64::MAX, 1, 1).last(), Some(u64::MAX));
         assert_eq!(e(5, 0, 1).last(), None);
-        assert_eq!(e(u64::MAX, u64::MAX, 1).end_u128(), 2 * u128::from(u64::MAX));
+        assert_eq!(
+            e(u64::MAX, u64::MAX, 1).end_u128(),
+            2 * u128::from(u64::MAX)
+        );
         assert!(E820Type::PRAM.is_nomerge() && !E820Type::PMEM.is_nomerge());
     }
 

@@ -388,7 +388,13 @@ mod tests {
         assert_eq!(si.modlist_paddr, Some(0x6000));
         assert_eq!(si.cmdline_paddr, Some(0x7000));
         assert_eq!(si.rsdp_paddr, None);
-        assert_eq!(si.memmap, Some(PvhMemmapLocation { paddr: 0x5000, entries: 3 }));
+        assert_eq!(
+            si.memmap,
+            Some(PvhMemmapLocation {
+                paddr: 0x5000,
+                entries: 3
+            })
+        );
         let si = parse_start_info(&start_info(0, (0x5000, 3))[..40]).unwrap();
         assert_eq!(si.memmap, None);
         let si = parse_start_info(&start_info(1, (0x5000, 0))).unwrap();
@@ -399,28 +405,55 @@ mod tests {
     fn start_info_errors() {
         assert_eq!(
             parse_start_info(&start_info(1, (0, 0))[..40]),
-            Err(PvhError::TooShort { needed: 56, actual: 40 })
+            Err(PvhError::TooShort {
+                needed: 56,
+                actual: 40
+            })
         );
-        assert_eq!(parse_start_info(&[]), Err(PvhError::TooShort { needed: 40, actual: 0 }));
+        assert_eq!(
+            parse_start_info(&[]),
+            Err(PvhError::TooShort {
+                needed: 40,
+                actual: 0
+            })
+        );
         let mut b = start_info(1, (0, 0));
         b[0] ^= 1;
-        assert!(matches!(parse_start_info(&b), Err(PvhError::BadMagic { .. })));
+        assert!(matches!(
+            parse_start_info(&b),
+            Err(PvhError::BadMagic { .. })
+        ));
         assert!(parse_start_info(&b[..20]).is_err());
     }
 
     #[test]
     fn memmap_to_e820_like_linux() {
-        let m = memmap(&[(0, 0x9fc00, 1), (0x100000, 0x7ff00000, 1), (0xfeffc000, 0x4000, 2)]);
+        let m = memmap(&[
+            (0, 0x9fc00, 1),
+            (0x100000, 0x7ff00000, 1),
+            (0xfeffc000, 0x4000, 2),
+        ]);
         let entries = parse_memmap(&m, 3).unwrap();
         assert_eq!(entries.len(), 3);
         let mut t: E820Table = pvh_e820_table(entries).unwrap();
         assert_eq!(t.len(), 4);
-        assert_eq!(t.entries()[3], E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED));
+        assert_eq!(
+            t.entries()[3],
+            E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED)
+        );
         t.update_table().unwrap();
-        assert_eq!(t.entries()[1], E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED));
+        assert_eq!(
+            t.entries()[1],
+            E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED)
+        );
         // One entry plus the ISA hole is enough for Linux.
         let m = memmap(&[(0, 0x9fc00, 1)]);
-        assert_eq!(pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap()).unwrap().len(), 2);
+        assert_eq!(
+            pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap())
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(parse_memmap(&m, 2).is_err());
         assert!(parse_memmap(&m, u32::MAX).is_err());
     }
@@ -434,8 +467,18 @@ mod tests {
             PvhError::TooManyEntries { count: 129 }
         );
         // 127 entries: no room for the ISA hole, as in Linux.
-        assert_eq!(pvh_e820_table::<512>(parse_memmap(&m, 127).unwrap()).unwrap().len(), 127);
-        assert_eq!(pvh_e820_table::<512>(parse_memmap(&m, 126).unwrap()).unwrap().len(), 127);
+        assert_eq!(
+            pvh_e820_table::<512>(parse_memmap(&m, 127).unwrap())
+                .unwrap()
+                .len(),
+            127
+        );
+        assert_eq!(
+            pvh_e820_table::<512>(parse_memmap(&m, 126).unwrap())
+                .unwrap()
+                .len(),
+            127
+        );
         let m = memmap(&[(2, u64::MAX, 1)]);
         assert_eq!(
             pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap()).unwrap_err(),
@@ -450,7 +493,14 @@ mod tests {
         b[8..16].copy_from_slice(&0x2000u64.to_le_bytes());
         b[48..56].copy_from_slice(&0x9000u64.to_le_bytes());
         let mods: Vec<_> = parse_modlist(&b, 2).unwrap().collect();
-        assert_eq!(mods[0], HvmModule { paddr: 0x100000, size: 0x2000, cmdline_paddr: None });
+        assert_eq!(
+            mods[0],
+            HvmModule {
+                paddr: 0x100000,
+                size: 0x2000,
+                cmdline_paddr: None
+            }
+        );
         assert_eq!(mods[1].cmdline_paddr, Some(0x9000));
         assert!(parse_modlist(&b, 3).is_err());
     }

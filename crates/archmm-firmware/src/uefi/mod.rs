@@ -361,7 +361,11 @@ impl<'a> MemoryMap<'a> {
     ///
     /// # Errors
     /// The [`MemoryMapError`] naming the broken rule.
-    pub fn new(bytes: &'a [u8], desc_size: usize, desc_version: u32) -> Result<Self, MemoryMapError> {
+    pub fn new(
+        bytes: &'a [u8],
+        desc_size: usize,
+        desc_version: u32,
+    ) -> Result<Self, MemoryMapError> {
         if desc_size < EFI_MEMORY_DESCRIPTOR_SIZE {
             return Err(MemoryMapError::DescriptorTooSmall { desc_size });
         }
@@ -519,7 +523,11 @@ pub fn add_x86_efi_memmap<const N: usize>(
         }
         let size = md.size().unwrap_or(0);
         table
-            .add(md.phys_start, size, x86_e820_type(&md, soft_reserve_enabled))
+            .add(
+                md.phys_start,
+                size,
+                x86_e820_type(&md, soft_reserve_enabled),
+            )
             .map_err(X86EfiError::Table)?;
     }
     match table.update_table() {
@@ -625,7 +633,9 @@ pub fn generic_region(
     let end_up = end.checked_add(mask).ok_or(overflow)? & !mask;
     let size = end_up.saturating_sub(base);
     let a = md.attribute;
-    let disposition = if !a.intersects(EfiMemoryAttribute::WB | EfiMemoryAttribute::WT | EfiMemoryAttribute::WC) {
+    let disposition = if !a
+        .intersects(EfiMemoryAttribute::WB | EfiMemoryAttribute::WT | EfiMemoryAttribute::WC)
+    {
         GenericDisposition::NotMemory
     } else if soft_reserve_enabled && a.intersects(EfiMemoryAttribute::SP) {
         GenericDisposition::SoftReserved
@@ -676,7 +686,11 @@ pub fn write_typeattr<W: fmt::Write>(w: &mut W, md: &MemoryDescriptor) -> fmt::R
 /// Writes the line x86's `efi_print_memmap()` logs with `efi=debug`:
 /// `efi: mem%02u: %s range=[0x%016llx-0x%016llx] (%lluMB)` (end is
 /// `phys + (pages << 12) - 1` in wrapping arithmetic, MB is `pages >> 8`).
-pub fn write_x86_memmap_line<W: fmt::Write>(w: &mut W, index: usize, md: &MemoryDescriptor) -> fmt::Result {
+pub fn write_x86_memmap_line<W: fmt::Write>(
+    w: &mut W,
+    index: usize,
+    md: &MemoryDescriptor,
+) -> fmt::Result {
     write!(w, "efi: mem{index:02}: ")?;
     write_typeattr(w, md)?;
     writeln!(
@@ -737,12 +751,24 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map.iter().collect::<Vec<_>>(), vec![a, b]);
         assert_eq!((&map).into_iter().count(), 2);
-        assert_eq!(MemoryMap::new(&bytes, 32, 1).unwrap_err(), MemoryMapError::DescriptorTooSmall { desc_size: 32 });
-        assert_eq!(MemoryMap::new(&bytes, 44, 1).unwrap_err(), MemoryMapError::DescriptorMisaligned { desc_size: 44 });
-        assert_eq!(MemoryMap::new(&bytes, 48, 2).unwrap_err(), MemoryMapError::UnsupportedVersion { version: 2 });
+        assert_eq!(
+            MemoryMap::new(&bytes, 32, 1).unwrap_err(),
+            MemoryMapError::DescriptorTooSmall { desc_size: 32 }
+        );
+        assert_eq!(
+            MemoryMap::new(&bytes, 44, 1).unwrap_err(),
+            MemoryMapError::DescriptorMisaligned { desc_size: 44 }
+        );
+        assert_eq!(
+            MemoryMap::new(&bytes, 48, 2).unwrap_err(),
+            MemoryMapError::UnsupportedVersion { version: 2 }
+        );
         assert_eq!(
             MemoryMap::new(&bytes[..95], 48, 1).unwrap_err(),
-            MemoryMapError::TrailingBytes { len: 95, desc_size: 48 }
+            MemoryMapError::TrailingBytes {
+                len: 95,
+                desc_size: 48
+            }
         );
         assert!(MemoryMap::new(&[], 40, 1).unwrap().is_empty());
     }
@@ -751,8 +777,14 @@ mod tests {
     fn type_names() {
         assert_eq!(EfiMemoryType(7).to_string(), "Conventional");
         assert_eq!(EfiMemoryType(15).to_string(), "type=15");
-        assert_eq!(EfiMemoryType::from_linux_name("ACPI Mem NVS"), Some(EfiMemoryType(10)));
-        assert_eq!(EfiMemoryType::from_linux_name("type=99"), Some(EfiMemoryType(99)));
+        assert_eq!(
+            EfiMemoryType::from_linux_name("ACPI Mem NVS"),
+            Some(EfiMemoryType(10))
+        );
+        assert_eq!(
+            EfiMemoryType::from_linux_name("type=99"),
+            Some(EfiMemoryType(99))
+        );
         assert_eq!(EfiMemoryType::from_linux_name("type=+9"), None);
         assert_eq!(EfiMemoryType::from_linux_name("Bogus"), None);
     }
@@ -761,10 +793,25 @@ mod tests {
     fn typeattr_format_matches_linux() {
         let mut s = String::new();
         write_typeattr(&mut s, &md(7, 0, 0, WB_ALL)).unwrap();
-        assert_eq!(s, "[Conventional|   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]");
+        assert_eq!(
+            s,
+            "[Conventional|   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]"
+        );
         let mut s = String::new();
-        write_typeattr(&mut s, &md(5, 0, 0, EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0x8)).unwrap();
-        assert_eq!(s, "[Runtime Code|RUN|  |  |  |  |  |XP|  |  |  |   |WB|  |  |  ]");
+        write_typeattr(
+            &mut s,
+            &md(
+                5,
+                0,
+                0,
+                EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0x8,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            "[Runtime Code|RUN|  |  |  |  |  |XP|  |  |  |   |WB|  |  |  ]"
+        );
         let mut s = String::new();
         write_typeattr(&mut s, &md(42, 0, 0, 0x40)).unwrap();
         assert_eq!(s, "[type=42|attr=0x0000000000000040]");
@@ -795,7 +842,11 @@ mod tests {
         let cases = [
             (md(7, 0, 1, WB_ALL), false, E820Type::RAM),
             (md(3, 0, 1, WB_ALL), false, E820Type::RAM),
-            (md(7, 0, 1, EfiMemoryAttribute::UC), false, E820Type::RESERVED),
+            (
+                md(7, 0, 1, EfiMemoryAttribute::UC),
+                false,
+                E820Type::RESERVED,
+            ),
             (md(7, 0, 1, sp), true, E820Type::SOFT_RESERVED),
             (md(7, 0, 1, sp), false, E820Type::RAM),
             (md(9, 0, 1, WB_ALL), false, E820Type::ACPI),
@@ -831,22 +882,70 @@ mod tests {
             ]
         );
         let mut t: E820Table<1> = E820Table::new();
-        assert!(matches!(add_x86_efi_memmap(&mut t, map, false), Err(X86EfiError::Table(_))));
+        assert!(matches!(
+            add_x86_efi_memmap(&mut t, map, false),
+            Err(X86EfiError::Table(_))
+        ));
     }
 
     #[test]
     fn generic_dispositions() {
         let g = |d: MemoryDescriptor, sr| generic_region(&d, 12, sr).unwrap().disposition;
         use GenericDisposition::*;
-        assert_eq!(g(md(7, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: false });
-        assert_eq!(g(md(7, 0, 1, EfiMemoryAttribute::WT), false), Memory { nomap: true, reserved: false });
-        assert_eq!(g(md(9, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: true });
-        assert_eq!(g(md(5, 0, 1, WB_ALL | EfiMemoryAttribute::RUNTIME), false), Memory { nomap: true, reserved: false });
-        assert_eq!(g(md(0, 0, 1, WB_ALL), false), Memory { nomap: true, reserved: false });
+        assert_eq!(
+            g(md(7, 0, 1, WB_ALL), false),
+            Memory {
+                nomap: false,
+                reserved: false
+            }
+        );
+        assert_eq!(
+            g(md(7, 0, 1, EfiMemoryAttribute::WT), false),
+            Memory {
+                nomap: true,
+                reserved: false
+            }
+        );
+        assert_eq!(
+            g(md(9, 0, 1, WB_ALL), false),
+            Memory {
+                nomap: false,
+                reserved: true
+            }
+        );
+        assert_eq!(
+            g(md(5, 0, 1, WB_ALL | EfiMemoryAttribute::RUNTIME), false),
+            Memory {
+                nomap: true,
+                reserved: false
+            }
+        );
+        assert_eq!(
+            g(md(0, 0, 1, WB_ALL), false),
+            Memory {
+                nomap: true,
+                reserved: false
+            }
+        );
         assert_eq!(g(md(11, 0, 1, EfiMemoryAttribute::UC), false), NotMemory);
-        assert_eq!(g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), true), SoftReserved);
-        assert_eq!(g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), false), Memory { nomap: false, reserved: false });
-        assert_eq!(g(md(14, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: false });
+        assert_eq!(
+            g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), true),
+            SoftReserved
+        );
+        assert_eq!(
+            g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), false),
+            Memory {
+                nomap: false,
+                reserved: false
+            }
+        );
+        assert_eq!(
+            g(md(14, 0, 1, WB_ALL), false),
+            Memory {
+                nomap: false,
+                reserved: false
+            }
+        );
     }
 
     #[test]

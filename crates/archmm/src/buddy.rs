@@ -1,0 +1,687 @@
+//! The buddy page allocator: zones, free lists per order, per-CPU page lists.
+//!
+//! # The protocol
+//! - Memory is handed over at boot in the largest aligned blocks ([`PageAlloc::free_boot_range`],
+//!   Linux's __free_pages_memory); reserved pages never enter.
+//! - Free blocks are kept per zone in one list per order, linked through their head page's
+//!   metadata ([`crate::memmap::PageMeta`]); a free head carries `PG_BUDDY` and its order.
+//!   Freeing merges a block with its buddy (`pfn ^ (1 << order)`) while the buddy is a free
+//!   head of the same order in the same zone; allocating splits larger blocks.
+//! - Orders up to [`PCP_MAX_ORDER`] go through a per-CPU cache first (Linux's pcp lists):
+//!   refilled from the zone `batch` pages at a time, drained back when above `high`.
+//! - Locking: each zone's free lists are behind the zone's spin lock; each CPU's cache is
+//!   behind its own lock (so draining another CPU's cache is safe). Metadata of a free page is
+//!   only touched under the lock of the list it is on; metadata of an allocated page belongs
+//!   to its owner until it is freed.
+//! - Freeing validates what it is told: a page that is not the head of an allocated block of
+//!   that order (double free, reserved page, wrong order, a hole) is refused with a typed
+//!   [`FreeError`], a Linux-like "Bad page state" line is logged, and nothing changes.
+//! - Every page frame is exactly one of: absent (no memmap), reserved, free in the buddy
+//!   lists, free on a per-CPU list, or allocated ([`PageAlloc::page_state`]).
+
+use crate::memmap::{Memmap, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_PCP, PG_RESERVED};
+use crate::pgtable::PagingMode;
+use crate::physmem::PhysMem;
+use crate::zone::ZoneType;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Largest MAX_ORDER any arch uses (arm64 with 64K pages: 14).
+pub const MAX_ORDER_LIMIT: usize = 16;
+/// Highest order cached per CPU (Linux's PAGE_ALLOC_COSTLY_ORDER).
+pub const PCP_MAX_ORDER: usize = 3;
+/// Most CPUs the allocator serves.
+pub const MAX_CPUS: usize = 16;
+/// Most (node, zone) pairs.
+pub const MAX_ZONES: usize = 32;
+
+/// A spin lock for the no_std core.
+pub struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is serialised by `locked` (acquire on lock, release on unlock),
+// so sharing the lock between threads is sound whenever the value may move between them.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    /// A lock around `v`.
+    pub const fn new(v: T) -> Self {
+        Self { locked: AtomicBool::new(false), value: UnsafeCell::new(v) }
+    }
+    /// Run `f` with the value locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            core::hint::spin_loop();
+        }
+        // SAFETY: the compare-exchange above made us the only holder until the release
+        // store below, so no other reference to the value exists meanwhile.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.locked.store(false, Ordering::Release);
+        r
+    }
+}
+
+/// GFP-like allocation flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gfp(pub u32);
+
+impl Gfp {
+    /// ZONE_DMA only.
+    pub const DMA: Gfp = Gfp(0x1);
+    /// ZONE_DMA32 and below.
+    pub const DMA32: Gfp = Gfp(0x2);
+    /// HighMem allowed.
+    pub const HIGHMEM: Gfp = Gfp(0x4);
+    /// Movable allocation (ZONE_MOVABLE allowed; the page may be migrated).
+    pub const MOVABLE: Gfp = Gfp(0x8);
+    /// Zero the memory.
+    pub const ZERO: Gfp = Gfp(0x100);
+    /// Only from the preferred node.
+    pub const THISNODE: Gfp = Gfp(0x200);
+    /// GFP_KERNEL: Normal and below.
+    pub const KERNEL: Gfp = Gfp(0);
+    /// GFP_HIGHUSER_MOVABLE.
+    pub const HIGHUSER_MOVABLE: Gfp = Gfp(0x4 | 0x8);
+
+    /// Union.
+    pub const fn or(self, o: Gfp) -> Gfp {
+        Gfp(self.0 | o.0)
+    }
+    /// Has all bits of `o`.
+    pub const fn has(self, o: Gfp) -> bool {
+        self.0 & o.0 == o.0
+    }
+    /// gfp_zone(): the highest zone these flags allow.
+    pub const fn highest_zone(self) -> ZoneType {
+        if self.has(Gfp::DMA) {
+            ZoneType::Dma
+        } else if self.has(Gfp::DMA32) {
+            ZoneType::Dma32
+        } else if self.has(Gfp::HIGHMEM) && self.has(Gfp::MOVABLE) {
+            ZoneType::Movable
+        } else if self.has(Gfp::HIGHMEM) {
+            ZoneType::HighMem
+        } else {
+            ZoneType::Normal
+        }
+    }
+}
+
+/// Why an allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    /// No zone the flags allow has a free block of this order above its watermark.
+    NoMemory {
+        /// The order asked for.
+        order: u32,
+    },
+    /// An order at or above MAX_ORDER.
+    BadOrder(u32),
+    /// A CPU number the allocator does not serve.
+    BadCpu(usize),
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::NoMemory { order } => write!(f, "no free block of order {order}"),
+            AllocError::BadOrder(o) => write!(f, "order {o} is at or above MAX_ORDER"),
+            AllocError::BadCpu(c) => write!(f, "cpu {c} is not served (at most {MAX_CPUS})"),
+        }
+    }
+}
+
+/// Why a free was refused (nothing changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    /// The pfn has no memmap (a hole, or beyond memory).
+    NoPage(u64),
+    /// The page is reserved, never given to the allocator.
+    Reserved(u64),
+    /// The page is not the head of an allocated block: already free (double free) or never
+    /// allocated.
+    NotAllocated(u64),
+    /// Freed with another order than it was allocated with.
+    WrongOrder {
+        /// The page.
+        pfn: u64,
+        /// Order it was allocated with.
+        allocated: u32,
+        /// Order given to free.
+        freed: u32,
+    },
+    /// The page is still referenced elsewhere (refcount above 1).
+    InUse(u64),
+    /// A CPU number the allocator does not serve.
+    BadCpu(usize),
+}
+
+impl fmt::Display for FreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FreeError::NoPage(p) => write!(f, "pfn {p:#x} has no struct page"),
+            FreeError::Reserved(p) => write!(f, "pfn {p:#x} is reserved"),
+            FreeError::NotAllocated(p) => write!(f, "pfn {p:#x} is not an allocated block (double free?)"),
+            FreeError::WrongOrder { pfn, allocated, freed } => {
+                write!(f, "pfn {pfn:#x} was allocated with order {allocated}, freed with order {freed}")
+            }
+            FreeError::InUse(p) => write!(f, "pfn {p:#x} is still referenced"),
+            FreeError::BadCpu(c) => write!(f, "cpu {c} is not served"),
+        }
+    }
+}
+
+/// A zone's free lists.
+#[derive(Clone, Copy, Debug, Default)]
+struct FreeArea {
+    /// Head pfn + 1 per order (0: empty).
+    head: [u64; MAX_ORDER_LIMIT],
+    /// Blocks per order.
+    nr_free: [u64; MAX_ORDER_LIMIT],
+}
+
+/// A CPU's cache for one zone.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pcp {
+    head: [u64; PCP_MAX_ORDER + 1],
+    /// Pages (not blocks) cached.
+    count: u64,
+}
+
+/// One zone of one node.
+pub struct Zone {
+    /// Which zone.
+    pub kind: ZoneType,
+    /// Its node.
+    pub nid: usize,
+    /// First pfn.
+    pub start_pfn: u64,
+    /// Pages spanned.
+    pub spanned: u64,
+    /// Pages present.
+    pub present: u64,
+    /// Pages managed by the buddy allocator.
+    pub managed: AtomicU64,
+    /// Free pages in the buddy lists (Linux's NR_FREE_PAGES; per-CPU caches excluded).
+    pub free: AtomicU64,
+    /// Watermarks min, low, high (pages).
+    pub wmark: [AtomicU64; 3],
+    /// Per-CPU batch and high.
+    pub pcp_batch: AtomicU64,
+    /// See `pcp_batch`.
+    pub pcp_high: AtomicU64,
+    lists: SpinLock<FreeArea>,
+    pcp: [SpinLock<Pcp>; MAX_CPUS],
+}
+
+impl Zone {
+    fn new(kind: ZoneType, nid: usize, start_pfn: u64, spanned: u64, present: u64) -> Self {
+        Self {
+            kind,
+            nid,
+            start_pfn,
+            spanned,
+            present,
+            managed: AtomicU64::new(0),
+            free: AtomicU64::new(0),
+            wmark: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            pcp_batch: AtomicU64::new(1),
+            pcp_high: AtomicU64::new(6),
+            lists: SpinLock::new(FreeArea::default()),
+            pcp: [const { SpinLock::new(Pcp { head: [0; PCP_MAX_ORDER + 1], count: 0 }) }; MAX_CPUS],
+        }
+    }
+    fn contains(&self, pfn: u64) -> bool {
+        pfn >= self.start_pfn && pfn - self.start_pfn < self.spanned
+    }
+    /// Free blocks per order (for /proc/buddyinfo).
+    pub fn nr_free(&self) -> [u64; MAX_ORDER_LIMIT] {
+        self.lists.with(|l| l.nr_free)
+    }
+}
+
+/// What a page frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageState {
+    /// No memmap.
+    Absent,
+    /// Reserved.
+    Reserved,
+    /// In a free block of the buddy lists.
+    Free,
+    /// In a free block on a per-CPU list.
+    PcpFree,
+    /// In an allocated block.
+    Allocated,
+}
+
+/// The page allocator of one machine.
+pub struct PageAlloc<Mo: PagingMode, M: PhysMem> {
+    mem: M,
+    memmap: Memmap,
+    max_order: u32,
+    zones: [Option<Zone>; MAX_ZONES],
+    nzones: usize,
+    cpus: usize,
+    /// Zone index order per node: own node high to low, then other nodes.
+    _mode: PhantomData<Mo>,
+}
+
+// SAFETY: all mutable state is behind SpinLocks or atomics; `mem` is required to be Sync
+// (the host store locks internally; a kernel's linear map is plain memory).
+unsafe impl<Mo: PagingMode, M: PhysMem + Sync> Sync for PageAlloc<Mo, M> {}
+
+impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
+    /// An allocator with no zones, for `cpus` CPUs and buddy orders below `max_order`.
+    pub fn new(mem: M, memmap: Memmap, max_order: u32, cpus: usize) -> Self {
+        Self {
+            mem,
+            memmap,
+            max_order: max_order.clamp(1, MAX_ORDER_LIMIT as u32),
+            zones: [const { None }; MAX_ZONES],
+            nzones: 0,
+            cpus: cpus.clamp(1, MAX_CPUS),
+            _mode: PhantomData,
+        }
+    }
+
+    /// Register a zone (in the order zonelists should list it: by node, low to high).
+    /// Returns false when the table is full.
+    pub fn add_zone(&mut self, kind: ZoneType, nid: usize, start_pfn: u64, spanned: u64, present: u64) -> bool {
+        if self.nzones >= MAX_ZONES {
+            return false;
+        }
+        self.zones[self.nzones] = Some(Zone::new(kind, nid, start_pfn, spanned, present));
+        self.nzones += 1;
+        true
+    }
+
+    /// The zones.
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.zones[..self.nzones].iter().flatten()
+    }
+
+    /// MAX_ORDER.
+    pub fn max_order(&self) -> u32 {
+        self.max_order
+    }
+
+    /// The memmap.
+    pub fn memmap(&self) -> &Memmap {
+        &self.memmap
+    }
+
+    /// The physical memory.
+    pub fn mem(&self) -> &M {
+        &self.mem
+    }
+
+    fn zone_of(&self, pfn: u64) -> Option<&Zone> {
+        self.zones().find(|z| z.contains(pfn))
+    }
+
+    fn meta(&self, pfn: u64) -> Option<PageMeta> {
+        self.memmap.get::<Mo, M>(&self.mem, pfn)
+    }
+
+    fn set_meta(&self, pfn: u64, m: PageMeta) {
+        self.memmap.set::<Mo, M>(&self.mem, pfn, m);
+    }
+
+    /// Mark `[start, end)` reserved in the memmap (reserve_bootmem_region).
+    pub fn mark_reserved(&self, start_pfn: u64, end_pfn: u64) {
+        for pfn in start_pfn..end_pfn {
+            if let Some(mut m) = self.meta(pfn) {
+                m.flags |= PG_RESERVED;
+                self.set_meta(pfn, m);
+            }
+        }
+    }
+
+    // ----- free lists (callers hold the zone lock) ------------------------------------
+
+    fn list_add(&self, fa: &mut FreeArea, pfn: u64, order: u32) {
+        let o = order as usize;
+        let old = fa.head[o];
+        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_BUDDY, order), refcount: 0, next: old, prev: 0, private: 0 });
+        if old != 0 {
+            if let Some(mut n) = self.meta(old - 1) {
+                n.prev = pfn + 1;
+                self.set_meta(old - 1, n);
+            }
+        }
+        fa.head[o] = pfn + 1;
+        fa.nr_free[o] += 1;
+    }
+
+    fn list_del(&self, fa: &mut FreeArea, pfn: u64, m: &PageMeta) {
+        let o = m.order() as usize;
+        if m.prev == 0 {
+            fa.head[o] = m.next;
+        } else if let Some(mut p) = self.meta(m.prev - 1) {
+            p.next = m.next;
+            self.set_meta(m.prev - 1, p);
+        }
+        if m.next != 0 {
+            if let Some(mut n) = self.meta(m.next - 1) {
+                n.prev = m.prev;
+                self.set_meta(m.next - 1, n);
+            }
+        }
+        fa.nr_free[o] -= 1;
+        // The page becomes a plain (zero) tail until someone writes its new state.
+        self.set_meta(pfn, PageMeta::default());
+    }
+
+    /// __free_one_page: put `[pfn, pfn + 2^order)` on the lists, merging with buddies.
+    fn free_one(&self, z: &Zone, fa: &mut FreeArea, mut pfn: u64, mut order: u32) {
+        while order + 1 < self.max_order {
+            let buddy = pfn ^ (1u64 << order);
+            if !z.contains(buddy) {
+                break;
+            }
+            match self.meta(buddy) {
+                Some(b) if b.flags & PG_BUDDY != 0 && b.order() == order => {
+                    self.list_del(fa, buddy, &b);
+                    pfn = pfn.min(buddy);
+                    order += 1;
+                }
+                _ => break,
+            }
+        }
+        self.list_add(fa, pfn, order);
+    }
+
+    /// Take a block of exactly `order` from the lists, splitting a larger one.
+    fn take(&self, fa: &mut FreeArea, order: u32) -> Option<u64> {
+        let mut o = order;
+        while o < self.max_order && fa.head[o as usize] == 0 {
+            o += 1;
+        }
+        if o >= self.max_order {
+            return None;
+        }
+        let pfn = fa.head[o as usize] - 1;
+        let m = self.meta(pfn)?;
+        self.list_del(fa, pfn, &m);
+        while o > order {
+            o -= 1;
+            self.list_add(fa, pfn + (1u64 << o), o);
+        }
+        Some(pfn)
+    }
+
+    /// Hand `[start_pfn, end_pfn)` to the allocator in the largest aligned blocks
+    /// (Linux's __free_pages_memory / __free_pages_core). Pages outside every zone are
+    /// skipped. Returns how many pages were added.
+    pub fn free_boot_range(&self, start_pfn: u64, end_pfn: u64) -> u64 {
+        let mut pfn = start_pfn;
+        let mut added = 0;
+        while pfn < end_pfn {
+            let Some(z) = self.zone_of(pfn) else {
+                pfn += 1;
+                continue;
+            };
+            let lim = end_pfn.min(z.start_pfn + z.spanned);
+            let mut order = (self.max_order - 1).min(if pfn == 0 { 63 } else { pfn.trailing_zeros() });
+            while pfn + (1u64 << order) > lim {
+                order -= 1;
+            }
+            z.lists.with(|fa| self.free_one(z, fa, pfn, order));
+            z.managed.fetch_add(1 << order, Ordering::Relaxed);
+            z.free.fetch_add(1 << order, Ordering::Relaxed);
+            added += 1u64 << order;
+            pfn += 1u64 << order;
+        }
+        added
+    }
+
+    // ----- allocation -------------------------------------------------------------------
+
+    /// Allocate `2^order` contiguous pages on behalf of `cpu`, preferring node `nid`.
+    ///
+    /// The zonelist is: on the preferred node, the highest zone `gfp` allows down to DMA;
+    /// then the other nodes (unless THISNODE) in id order. A zone is used when its free
+    /// pages stay above the low watermark (then, failing everywhere, the min watermark).
+    /// Orders up to [`PCP_MAX_ORDER`] come from the CPU's cache. With [`Gfp::ZERO`] the
+    /// pages are zeroed.
+    ///
+    /// # Errors
+    /// [`AllocError`].
+    pub fn alloc(&self, cpu: usize, gfp: Gfp, order: u32, nid: usize) -> Result<u64, AllocError> {
+        if order >= self.max_order {
+            return Err(AllocError::BadOrder(order));
+        }
+        if cpu >= self.cpus {
+            return Err(AllocError::BadCpu(cpu));
+        }
+        let top = gfp.highest_zone();
+        for wm in [1usize, 0] {
+            for pass in 0..2 {
+                // Highest zone first, as Linux's zonelists order them.
+                for z in self.zones[..self.nzones].iter().rev().flatten() {
+                    let local = z.nid == nid;
+                    if (pass == 0) != local || (!local && gfp.has(Gfp::THISNODE)) {
+                        continue;
+                    }
+                    if z.kind > top || (z.kind == ZoneType::Movable && !gfp.has(Gfp::MOVABLE)) {
+                        continue;
+                    }
+                    let free = z.free.load(Ordering::Relaxed);
+                    let mark = z.wmark[wm].load(Ordering::Relaxed);
+                    if free < mark + (1u64 << order) && order as usize > PCP_MAX_ORDER {
+                        continue;
+                    }
+                    if let Some(pfn) = self.alloc_from(z, cpu, order, mark) {
+                        let flags = PageMeta::with_order(PG_HEAD, order) | if gfp.has(Gfp::MOVABLE) { PG_MOVABLE } else { 0 };
+                        self.set_meta(pfn, PageMeta { flags, refcount: 1, next: 0, prev: 0, private: 0 });
+                        if gfp.has(Gfp::ZERO) {
+                            self.mem.zero(crate::addr::PhysAddr(pfn << Mo::LEVELS[Mo::LEVELS.len() - 1].shift), (1u64 << order) * Mo::PAGE_SIZE);
+                        }
+                        return Ok(pfn);
+                    }
+                }
+            }
+        }
+        Err(AllocError::NoMemory { order })
+    }
+
+    fn alloc_from(&self, z: &Zone, cpu: usize, order: u32, mark: u64) -> Option<u64> {
+        if order as usize <= PCP_MAX_ORDER {
+            let got = z.pcp[cpu].with(|pcp| {
+                let o = order as usize;
+                if pcp.head[o] == 0 {
+                    // rmqueue_bulk: refill `batch` pages' worth, above the watermark.
+                    let batch = z.pcp_batch.load(Ordering::Relaxed).max(1);
+                    let want = (batch >> order).max(1);
+                    z.lists.with(|fa| {
+                        for _ in 0..want {
+                            let free = z.free.load(Ordering::Relaxed);
+                            if free < mark + (1u64 << order) {
+                                break;
+                            }
+                            match self.take(fa, order) {
+                                Some(pfn) => {
+                                    z.free.fetch_sub(1 << order, Ordering::Relaxed);
+                                    self.pcp_push(pcp, pfn, order);
+                                }
+                                None => break,
+                            }
+                        }
+                    });
+                }
+                self.pcp_pop(pcp, order)
+            });
+            return got;
+        }
+        z.lists.with(|fa| {
+            let pfn = self.take(fa, order)?;
+            z.free.fetch_sub(1 << order, Ordering::Relaxed);
+            Some(pfn)
+        })
+    }
+
+    fn pcp_push(&self, pcp: &mut Pcp, pfn: u64, order: u32) {
+        let o = order as usize;
+        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_PCP, order), refcount: 0, next: pcp.head[o], prev: 0, private: 0 });
+        pcp.head[o] = pfn + 1;
+        pcp.count += 1 << order;
+    }
+
+    fn pcp_pop(&self, pcp: &mut Pcp, order: u32) -> Option<u64> {
+        let o = order as usize;
+        let pfn = pcp.head[o].checked_sub(1)?;
+        let m = self.meta(pfn)?;
+        pcp.head[o] = m.next;
+        pcp.count -= 1 << order;
+        self.set_meta(pfn, PageMeta::default());
+        Some(pfn)
+    }
+
+    /// Free the block of `2^order` pages at `pfn` on behalf of `cpu`.
+    ///
+    /// # Errors
+    /// [`FreeError`] when `pfn` is not the head of an allocated block of that order (logs
+    /// Linux's "BUG: Bad page state" line); nothing changes then.
+    pub fn free(&self, cpu: usize, pfn: u64, order: u32) -> Result<(), FreeError> {
+        if cpu >= self.cpus {
+            return Err(FreeError::BadCpu(cpu));
+        }
+        let m = self.meta(pfn).ok_or(FreeError::NoPage(pfn))?;
+        let err = if m.flags & PG_RESERVED != 0 {
+            Some(FreeError::Reserved(pfn))
+        } else if m.flags & PG_HEAD == 0 {
+            Some(FreeError::NotAllocated(pfn))
+        } else if m.order() != order {
+            Some(FreeError::WrongOrder { pfn, allocated: m.order(), freed: order })
+        } else if m.refcount != 1 {
+            Some(FreeError::InUse(pfn))
+        } else {
+            None
+        };
+        if let Some(e) = err {
+            log::error!("BUG: Bad page state: pfn:{pfn:#x} flags:{:#x} refcount:{} order:{order}: {e}", m.flags, m.refcount);
+            return Err(e);
+        }
+        let z = self.zone_of(pfn).ok_or(FreeError::NoPage(pfn))?;
+        self.set_meta(pfn, PageMeta::default());
+        if order as usize <= PCP_MAX_ORDER {
+            z.pcp[cpu].with(|pcp| {
+                self.pcp_push(pcp, pfn, order);
+                if pcp.count > z.pcp_high.load(Ordering::Relaxed) {
+                    self.drain_locked(z, pcp, z.pcp_batch.load(Ordering::Relaxed).max(1));
+                }
+            });
+        } else {
+            z.lists.with(|fa| self.free_one(z, fa, pfn, order));
+            z.free.fetch_add(1 << order, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// free_pcppages_bulk: move at least `pages` pages from a CPU cache to the zone.
+    fn drain_locked(&self, z: &Zone, pcp: &mut Pcp, pages: u64) {
+        let mut moved = 0;
+        z.lists.with(|fa| {
+            for o in (0..=PCP_MAX_ORDER as u32).rev() {
+                while moved < pages {
+                    let Some(pfn) = self.pcp_pop(pcp, o) else { break };
+                    self.free_one(z, fa, pfn, o);
+                    z.free.fetch_add(1 << o, Ordering::Relaxed);
+                    moved += 1 << o;
+                }
+            }
+        });
+    }
+
+    /// drain_all_pages for one CPU: return everything it caches to the zones.
+    pub fn drain_cpu(&self, cpu: usize) {
+        if cpu >= self.cpus {
+            return;
+        }
+        for z in self.zones() {
+            z.pcp[cpu].with(|pcp| self.drain_locked(z, pcp, u64::MAX));
+        }
+    }
+
+    /// Pages cached on per-CPU lists of all CPUs.
+    pub fn pcp_pages(&self) -> u64 {
+        self.zones().map(|z| (0..self.cpus).map(|c| z.pcp[c].with(|p| p.count)).sum::<u64>()).sum()
+    }
+
+    /// nr_free_pages(): free pages in the buddy lists of all zones.
+    pub fn nr_free_pages(&self) -> u64 {
+        self.zones().map(|z| z.free.load(Ordering::Relaxed)).sum()
+    }
+
+    /// totalram_pages(): pages managed by the allocator.
+    pub fn totalram_pages(&self) -> u64 {
+        self.zones().map(|z| z.managed.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The state of every pfn in `[start, end)`, for audits: `f(pfn, state)`. Walks the
+    /// free lists of every zone and CPU, so it needs quiescence (no concurrent alloc/free).
+    pub fn for_each_state(&self, start: u64, end: u64, mut f: impl FnMut(u64, PageState)) {
+        let mut pfn = start;
+        while pfn < end {
+            let Some(m) = self.meta(pfn) else {
+                f(pfn, PageState::Absent);
+                pfn += 1;
+                continue;
+            };
+            let (state, n) = if m.flags & PG_RESERVED != 0 {
+                (PageState::Reserved, 1)
+            } else if m.flags & PG_BUDDY != 0 {
+                (PageState::Free, 1u64 << m.order())
+            } else if m.flags & PG_PCP != 0 {
+                (PageState::PcpFree, 1u64 << m.order())
+            } else if m.flags & PG_HEAD != 0 {
+                (PageState::Allocated, 1u64 << m.order())
+            } else {
+                // A zero page outside any block head's reach: not handed to the allocator.
+                (PageState::Absent, 1)
+            };
+            for p in pfn..(pfn + n).min(end) {
+                f(p, state);
+            }
+            pfn += n;
+        }
+    }
+
+    /// Set the per-CPU batch/high and the watermarks of every zone from `min_free_kbytes`
+    /// as Linux's zone_batchsize() and __setup_per_zone_wmarks() compute them
+    /// (watermark_scale_factor 10, no highmem special case for lowmem zones).
+    pub fn setup_watermarks(&self, min_free_kbytes: u64, page_shift: u32) {
+        let pages_min = min_free_kbytes >> (page_shift - 10);
+        let lowmem: u64 = self.zones().filter(|z| z.kind != ZoneType::HighMem && z.kind != ZoneType::Movable).map(|z| z.managed.load(Ordering::Relaxed)).sum();
+        for z in self.zones() {
+            let managed = z.managed.load(Ordering::Relaxed);
+            let min = if z.kind == ZoneType::HighMem || z.kind == ZoneType::Movable {
+                (managed / 1024).clamp(32, 128)
+            } else if lowmem == 0 {
+                0
+            } else {
+                pages_min * managed / lowmem
+            };
+            let scale = (managed * 10 / 10000).max(min / 4);
+            z.wmark[0].store(min, Ordering::Relaxed);
+            z.wmark[1].store(min + scale, Ordering::Relaxed);
+            z.wmark[2].store(min + 2 * scale, Ordering::Relaxed);
+            // zone_batchsize(): 1/1024 of the zone up to 1 MiB, a quarter of that, rounded
+            // to a power of two minus one.
+            let mut batch = (managed >> 10).min((1 << 20) >> page_shift) / 4;
+            if batch < 1 {
+                batch = 1;
+            }
+            let b = batch + batch / 2;
+            let batch = (1u64 << (63 - b.leading_zeros())) - 1;
+            let batch = batch.max(1);
+            z.pcp_batch.store(batch, Ordering::Relaxed);
+            z.pcp_high.store(6 * batch, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Per-page metadata ("struct page") and the memory models that lay it out.
+//!
+//! # The metadata
+//! [`PageMeta`] is 32 bytes (Linux's struct page is 64): flags (reserved, buddy head, order,
+//! allocated head, on a per-CPU list), a reference count, two list links and a private word.
+//! Zone and node are not stored per page: they follow from the pfn and the zone layout, so
+//! the all-zero value means "a free page inside a buddy block". That choice lets the memmap
+//! of free memory stay untouched: memmap initialisation writes only pages that are not
+//! plain free tails (reserved pages, holes, block heads), which is what makes a 1 TiB
+//! emulated machine cheap.
+//!
+//! # The models (Linux's FLATMEM, SPARSEMEM, SPARSEMEM_VMEMMAP)
+//! - [`MemoryModel::Flat`]: one array from the first to the last pfn, holes included.
+//! - [`MemoryModel::Sparse`]: memory is cut in sections of `2^SECTION_SIZE_BITS` bytes;
+//!   each section that has memory gets its own array; a two-level section table (Linux's
+//!   SPARSEMEM_EXTREME roots of 256 sections) finds it. Both levels live in memory memblock
+//!   allocates; absent sections cost nothing and hotplug can add sections later.
+//! - [`MemoryModel::SparseVmemmap`]: one virtually contiguous array at the arch's
+//!   `VMEMMAP_START`, mapped with the page-table engine only where sections have memory, with
+//!   PMD-sized blocks when possible (vmemmap_populate_hugepages). `pfn_to_page` is
+//!   `VMEMMAP_START + pfn * 32`; the host reaches the bytes by translating through the
+//!   tables, a kernel by dereferencing.
+
+use crate::addr::PhysAddr;
+use crate::arch::MemoryModel;
+use crate::memblock::{Memblock, MemblockError};
+use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, Prot};
+use crate::physmem::PhysMem;
+use core::fmt;
+
+/// Bytes of one [`PageMeta`].
+pub const PAGE_META_SIZE: u64 = 32;
+/// Sections per root of the sparse section table (SPARSEMEM_EXTREME's SECTIONS_PER_ROOT
+/// for a 4K page of 16-byte entries; ours are 8 bytes, we keep 256 per root).
+pub const SECTIONS_PER_ROOT: u64 = 256;
+
+/// PageReserved: not managed by the page allocator.
+pub const PG_RESERVED: u32 = 1 << 0;
+/// PageBuddy: head of a free block on a buddy free list (order in the order bits).
+pub const PG_BUDDY: u32 = 1 << 1;
+/// Head of an allocated block (order in the order bits).
+pub const PG_HEAD: u32 = 1 << 2;
+/// On a per-CPU list (free, order in the order bits).
+pub const PG_PCP: u32 = 1 << 3;
+/// Shift of the 5-bit order field.
+pub const PG_ORDER_SHIFT: u32 = 8;
+/// Mask of the order field (after shifting).
+pub const PG_ORDER_MASK: u32 = 0x1f;
+/// The page's contents may be moved (hotplug migration), set by the owner at allocation.
+pub const PG_MOVABLE: u32 = 1 << 16;
+
+/// Per-page metadata, stored little-endian in physical memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageMeta {
+    /// `PG_*` flags and the order field.
+    pub flags: u32,
+    /// Reference count of an allocated head.
+    pub refcount: i32,
+    /// Next pfn + 1 on a free list (0: none).
+    pub next: u64,
+    /// Previous pfn + 1 on a free list (0: none).
+    pub prev: u64,
+    /// Owner's word (e.g. a migration handle).
+    pub private: u64,
+}
+
+impl PageMeta {
+    /// The order field.
+    pub const fn order(&self) -> u32 {
+        (self.flags >> PG_ORDER_SHIFT) & PG_ORDER_MASK
+    }
+    /// Flags with the order field set to `order`.
+    pub const fn with_order(flags: u32, order: u32) -> u32 {
+        (flags & !(PG_ORDER_MASK << PG_ORDER_SHIFT)) | ((order & PG_ORDER_MASK) << PG_ORDER_SHIFT)
+    }
+    fn to_bytes(self) -> [u8; PAGE_META_SIZE as usize] {
+        let mut b = [0u8; PAGE_META_SIZE as usize];
+        b[0..4].copy_from_slice(&self.flags.to_le_bytes());
+        b[4..8].copy_from_slice(&self.refcount.to_le_bytes());
+        b[8..16].copy_from_slice(&self.next.to_le_bytes());
+        b[16..24].copy_from_slice(&self.prev.to_le_bytes());
+        b[24..32].copy_from_slice(&self.private.to_le_bytes());
+        b
+    }
+    fn from_bytes(b: &[u8; PAGE_META_SIZE as usize]) -> Self {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(x)
+        };
+        Self { flags: u32_at(0), refcount: u32_at(4) as i32, next: u64_at(8), prev: u64_at(16), private: u64_at(24) }
+    }
+}
+
+/// Why the memmap could not be set up or extended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemmapError {
+    /// memblock had no memory for the metadata or the section table.
+    NoMemory,
+    /// memblock refused a call.
+    Memblock(MemblockError),
+    /// Mapping the vmemmap failed.
+    PageTable(PgError),
+    /// A pfn beyond the model's reach (MAX_PHYSMEM_BITS, or FLATMEM's fixed range).
+    OutOfRange(u64),
+}
+
+impl fmt::Display for MemmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemmapError::NoMemory => write!(f, "no memory for the memmap"),
+            MemmapError::Memblock(e) => write!(f, "memblock: {e}"),
+            MemmapError::PageTable(e) => write!(f, "vmemmap: {e}"),
+            MemmapError::OutOfRange(p) => write!(f, "pfn {p:#x} is outside the memory model's range"),
+        }
+    }
+}
+
+/// Geometry of a memmap.
+#[derive(Clone, Copy, Debug)]
+pub struct MemmapGeometry {
+    /// The model.
+    pub model: MemoryModel,
+    /// log2 page size.
+    pub page_shift: u32,
+    /// log2 section size (sparse models).
+    pub section_size_bits: u32,
+    /// log2 of the physical address space (bounds the section table).
+    pub max_physmem_bits: u32,
+    /// Start of the virtual memmap (vmemmap model).
+    pub vmemmap_start: u64,
+}
+
+impl MemmapGeometry {
+    /// Pages per section.
+    pub const fn pages_per_section(&self) -> u64 {
+        1 << (self.section_size_bits - self.page_shift)
+    }
+    fn nr_sections(&self) -> u64 {
+        1 << (self.max_physmem_bits - self.section_size_bits)
+    }
+    fn nr_roots(&self) -> u64 {
+        self.nr_sections().div_ceil(SECTIONS_PER_ROOT)
+    }
+}
+
+/// The memmap of one machine: where each pfn's [`PageMeta`] lives.
+#[derive(Clone, Copy, Debug)]
+pub struct Memmap {
+    geo: MemmapGeometry,
+    /// Flat: array base and first pfn / end pfn. Sparse: root table address.
+    base: u64,
+    start_pfn: u64,
+    end_pfn: u64,
+    /// Vmemmap: the page-table root the vmemmap is mapped in.
+    pgd: u64,
+    /// Bytes of metadata allocated.
+    bytes: u64,
+}
+
+impl Memmap {
+    /// Geometry.
+    pub fn geometry(&self) -> &MemmapGeometry {
+        &self.geo
+    }
+    /// Bytes of metadata (and section tables) allocated so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Build the memmap for every section (or the whole span, for FLATMEM) that holds
+    /// memblock memory (NOMAP included: its pages get metadata marked reserved). Metadata
+    /// comes from memblock, zeroed; the vmemmap is mapped into the page table at `pgd`.
+    ///
+    /// # Errors
+    /// [`MemmapError`] when memblock runs out or a mapping fails; memblock may then hold
+    /// the reservations made so far (boot cannot continue anyway).
+    pub fn init<Mo: PagingMode, M: PhysMem + Copy>(mb: &mut Memblock<M>, geo: MemmapGeometry, pgd: Option<u64>) -> Result<Memmap, MemmapError> {
+        let ps = geo.page_shift;
+        let start_pfn = crate::addr::pfn_down(mb.start_of_dram(), ps);
+        let end_pfn = crate::addr::pfn_up(mb.end_of_dram(), ps);
+        let mut mm = Memmap { geo, base: 0, start_pfn, end_pfn, pgd: pgd.unwrap_or(0), bytes: 0 };
+        match geo.model {
+            MemoryModel::Flat => {
+                let bytes = (end_pfn - start_pfn) * PAGE_META_SIZE;
+                mm.base = mb.alloc(bytes, 1 << ps).ok_or(MemmapError::NoMemory)?;
+                mm.bytes = bytes;
+            }
+            MemoryModel::Sparse | MemoryModel::SparseVmemmap => {
+                if geo.model == MemoryModel::Sparse {
+                    let bytes = geo.nr_roots() * 8;
+                    mm.base = mb.alloc(bytes, 1 << ps).ok_or(MemmapError::NoMemory)?;
+                    mm.bytes = bytes;
+                } else if pgd.is_none() {
+                    return Err(MemmapError::PageTable(PgError::NoMemory));
+                }
+                let pps = geo.pages_per_section();
+                let mut sec = u64::MAX;
+                let mut err = None;
+                let n = mb.cnt(crate::memblock::RegionType::Memory);
+                for i in 0..n {
+                    let r = mb.region(crate::memblock::RegionType::Memory, i);
+                    if r.size == 0 {
+                        continue;
+                    }
+                    let (s, e) = (crate::addr::pfn_down(r.base, ps), crate::addr::pfn_up(r.end(), ps));
+                    let mut p = s & !(pps - 1);
+                    while p < e {
+                        let this = p / pps;
+                        if this != sec {
+                            if let Err(x) = mm.add_section::<Mo, M>(mb, this) {
+                                err = Some(x);
+                                break;
+                            }
+                            sec = this;
+                        }
+                        p += pps;
+                    }
+                    if err.is_some() {
+                        break;
+                    }
+                }
+                if let Some(e) = err {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(mm)
+    }
+
+    /// Give section `sec` a memmap (sparse models; idempotent). Used at boot and by
+    /// memory hotplug.
+    ///
+    /// # Errors
+    /// [`MemmapError`] when memory runs out or the section is beyond MAX_PHYSMEM_BITS.
+    pub fn add_section<Mo: PagingMode, M: PhysMem + Copy>(&mut self, mb: &mut Memblock<M>, sec: u64) -> Result<(), MemmapError> {
+        let geo = self.geo;
+        let pps = geo.pages_per_section();
+        if sec >= geo.nr_sections() {
+            return Err(MemmapError::OutOfRange(sec * pps));
+        }
+        let mem = *mb.mem();
+        match geo.model {
+            MemoryModel::Flat => Ok(()),
+            MemoryModel::Sparse => {
+                let root_slot = self.base + (sec / SECTIONS_PER_ROOT) * 8;
+                let mut root = mem.read_u64(PhysAddr(root_slot));
+                if root == 0 {
+                    root = mb.alloc(SECTIONS_PER_ROOT * 8, 8).ok_or(MemmapError::NoMemory)?;
+                    mem.write_u64(PhysAddr(root_slot), root);
+                    self.bytes += SECTIONS_PER_ROOT * 8;
+                }
+                let slot = root + (sec % SECTIONS_PER_ROOT) * 8;
+                if mem.read_u64(PhysAddr(slot)) == 0 {
+                    let bytes = pps * PAGE_META_SIZE;
+                    let map = mb.alloc(bytes, 1 << geo.page_shift).ok_or(MemmapError::NoMemory)?;
+                    mem.write_u64(PhysAddr(slot), map);
+                    self.bytes += bytes;
+                }
+                Ok(())
+            }
+            MemoryModel::SparseVmemmap => {
+                let va = geo.vmemmap_start + sec * pps * PAGE_META_SIZE;
+                let len = pps * PAGE_META_SIZE;
+                let mut pt = PageTable::<Mo, M>::from_root(&mem, self.pgd);
+                let mut tlb = FlushLog::default();
+                // vmemmap_populate_hugepages: a PMD-sized block per PMD of vmemmap when
+                // memblock has one, else base pages.
+                let block = Mo::LEVELS[Mo::LEVELS.len() - 2].span();
+                let use_block = Mo::LEVELS[Mo::LEVELS.len() - 2].leaf && block <= 4 << 20;
+                let step = if use_block { block } else { Mo::PAGE_SIZE };
+                let mut v = va & !(step - 1);
+                while v < va + len {
+                    if pt.translate(v).is_none() {
+                        let (pa, sz) = match mb.alloc(step, step) {
+                            Some(pa) => (pa, step),
+                            None => (mb.alloc(Mo::PAGE_SIZE, Mo::PAGE_SIZE).ok_or(MemmapError::NoMemory)?, Mo::PAGE_SIZE),
+                        };
+                        pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb)
+                            .map_err(MemmapError::PageTable)?;
+                        self.bytes += sz;
+                        v += sz;
+                    } else {
+                        v += Mo::PAGE_SIZE;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where `pfn`'s metadata lives, or `None` if the pfn has no memmap (pfn_valid false).
+    /// `Mo` is the mode the vmemmap is mapped with (ignored by the other models).
+    pub fn meta_pa<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<u64> {
+        match self.geo.model {
+            MemoryModel::Flat => (pfn >= self.start_pfn && pfn < self.end_pfn).then(|| self.base + (pfn - self.start_pfn) * PAGE_META_SIZE),
+            MemoryModel::Sparse => {
+                let pps = self.geo.pages_per_section();
+                let sec = pfn / pps;
+                if sec >= self.geo.nr_sections() {
+                    return None;
+                }
+                let root = mem.read_u64(PhysAddr(self.base + (sec / SECTIONS_PER_ROOT) * 8));
+                if root == 0 {
+                    return None;
+                }
+                let map = mem.read_u64(PhysAddr(root + (sec % SECTIONS_PER_ROOT) * 8));
+                (map != 0).then(|| map + (pfn % pps) * PAGE_META_SIZE)
+            }
+            MemoryModel::SparseVmemmap => {
+                if pfn >= self.geo.nr_sections() * self.geo.pages_per_section() {
+                    return None;
+                }
+                let pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
+                pt.translate(self.pfn_to_page(pfn)).map(|t| t.pa)
+            }
+        }
+    }
+
+    /// pfn_to_page for the vmemmap model: the metadata's virtual address.
+    pub fn pfn_to_page(&self, pfn: u64) -> u64 {
+        self.geo.vmemmap_start + pfn * PAGE_META_SIZE
+    }
+    /// page_to_pfn for the vmemmap model.
+    pub fn page_to_pfn(&self, page: u64) -> u64 {
+        (page - self.geo.vmemmap_start) / PAGE_META_SIZE
+    }
+
+    /// Read `pfn`'s metadata (`None`: no memmap).
+    pub fn get<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<PageMeta> {
+        let pa = self.meta_pa::<Mo, M>(mem, pfn)?;
+        let mut b = [0u8; PAGE_META_SIZE as usize];
+        mem.read(PhysAddr(pa), &mut b);
+        Some(PageMeta::from_bytes(&b))
+    }
+
+    /// Write `pfn`'s metadata; `false` if the pfn has no memmap.
+    pub fn set<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64, m: PageMeta) -> bool {
+        match self.meta_pa::<Mo, M>(mem, pfn) {
+            Some(pa) => {
+                mem.write(PhysAddr(pa), &m.to_bytes());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_roundtrip_and_zero_is_free_tail() {
+        let m = PageMeta { flags: PageMeta::with_order(PG_BUDDY, 10), refcount: -1, next: 5, prev: 7, private: 9 };
+        assert_eq!(PageMeta::from_bytes(&m.to_bytes()), m);
+        assert_eq!(m.order(), 10);
+        assert_eq!(PageMeta::from_bytes(&[0; 32]), PageMeta::default());
+    }
+}
