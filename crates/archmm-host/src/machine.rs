@@ -10,7 +10,7 @@
 //! - a TOML description.
 
 use archmm::arch::{ArchId, FirmwareKind};
-use archmm::boot::{DynamicResv, FirmwareMap, MemBank, ResvRange};
+use archmm::boot::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange};
 use archmm::firmware::e820::dmesg::SratMemAffinity;
 use archmm::firmware::e820::{E820Entry, E820Type};
 use serde::Deserialize;
@@ -51,6 +51,20 @@ pub struct Machine {
     pub dtb: Option<(u64, u64)>,
     /// x86 BIOS data area contents.
     pub bda: Option<BiosDataArea>,
+    /// The kernel image's section sizes (for the `Memory:` line).
+    pub sections: KernelSections,
+}
+
+/// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` lines in
+/// tests/data/linux); riscv64, which Debian 12 does not ship, gets sizes of the same order
+/// as arm64's (an assumption, stated here).
+pub fn default_sections(arch: ArchId) -> KernelSections {
+    const K: u64 = 1024;
+    match arch {
+        ArchId::X86_64 => KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K },
+        ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K },
+        ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K },
+    }
 }
 
 /// Why a machine description was refused.
@@ -94,6 +108,7 @@ impl Machine {
             kernel: self.kernel,
             initrd: self.initrd,
             dtb: self.dtb,
+            sections: self.sections,
         }
     }
 
@@ -117,11 +132,12 @@ impl Machine {
         if nodes > 64 || !mem.is_multiple_of(nodes as u64) || !(mem / nodes as u64).is_multiple_of(2 * MIB) {
             return err(format!("--numa {nodes}: {mem:#x} bytes do not split into {nodes} nodes of 2 MiB multiples"));
         }
-        match arch {
-            ArchId::X86_64 => Ok(Self::qemu_x86(mem, nodes, x86)),
-            ArchId::Arm64 => Ok(Self::qemu_virt_dt(arch, mem, nodes)),
-            ArchId::Riscv64 => Ok(Self::qemu_virt_dt(arch, mem, nodes)),
-        }
+        let mut m = match arch {
+            ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
+            ArchId::Arm64 | ArchId::Riscv64 => Self::qemu_virt_dt(arch, mem, nodes),
+        };
+        m.sections = default_sections(arch);
+        Ok(m)
     }
 
     fn qemu_x86(mem: u64, nodes: u32, ty: X86MachineType) -> Machine {
@@ -283,6 +299,7 @@ impl Machine {
             srat: srat.as_slice().to_vec(),
             kernel: Some(X86_KERNEL),
             bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
+            sections: default_sections(ArchId::X86_64),
             ..Default::default()
         })
     }
@@ -297,7 +314,7 @@ impl Machine {
     pub fn from_dtb(blob: &[u8], arch: ArchId) -> Result<Machine, MachineError> {
         use archmm::firmware::fdt::memory::{scan_blob, ReservedMemKind};
         let map = scan_blob(blob).map_err(|e| MachineError(format!("bad device tree: {e}")))?;
-        let mut m = Machine { name: "device tree".into(), ..Default::default() };
+        let mut m = Machine { name: "device tree".into(), sections: default_sections(arch), ..Default::default() };
         for b in map.banks.iter() {
             m.banks.push(MemBank { base: b.base, size: b.size, nid: b.numa_node_id, hotplug: b.hotpluggable });
         }
@@ -368,7 +385,7 @@ impl Machine {
         if descs.is_empty() {
             return err("the UEFI memory map has no descriptors");
         }
-        let mut m = Machine { name: format!("UEFI memory map ({} descriptors)", descs.len()), ..Default::default() };
+        let mut m = Machine { name: format!("UEFI memory map ({} descriptors)", descs.len()), sections: default_sections(arch), ..Default::default() };
         if arch.info().firmware == FirmwareKind::E820 {
             let mut t: archmm::firmware::e820::E820Table = archmm::firmware::e820::E820Table::new();
             let invalid = uefi::add_x86_efi_memmap(&mut t, descs.iter().copied(), false)
@@ -454,6 +471,7 @@ impl Machine {
         };
         let mut m = Machine {
             name: "machine description".into(),
+            sections: default_sections(arch),
             kernel: range(&d.kernel, "kernel")?,
             initrd: range(&d.initrd, "initrd")?,
             dtb: range(&d.dtb, "dtb")?,

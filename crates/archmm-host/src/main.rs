@@ -65,6 +65,12 @@ struct MachineArgs {
     /// Boot with `numa=off`.
     #[arg(long)]
     numa_off: bool,
+    /// CPUs.
+    #[arg(long, default_value_t = 1)]
+    smp: usize,
+    /// `cma=SIZE`: CMA reserved at boot (default: the arch's reference kernel config).
+    #[arg(long, value_parser = parse_size)]
+    cma: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -184,7 +190,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let opts = BootOptions { numa_off: a.numa_off, memblock_debug };
+    let opts = BootOptions { numa_off: a.numa_off, memblock_debug, cpus: a.smp, cma: a.cma };
     match run_walk(arch, &m, opts, walk) {
         Ok(r) => {
             let res = match walk {

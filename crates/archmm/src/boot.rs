@@ -21,6 +21,8 @@ use crate::memblock::{Memblock, MemblockError};
 use crate::numa::NumaMeminfo;
 use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, Prot};
 use crate::physmem::PhysMem;
+use crate::buddy::PageAlloc;
+use crate::memmap::{Memmap, MemmapGeometry};
 use crate::zone::{ModelParams, ZoneError, ZoneLayout};
 use archmm_firmware::e820::dmesg::SratMemAffinity;
 use archmm_firmware::e820::E820Entry;
@@ -80,6 +82,23 @@ impl DynamicResv {
     }
 }
 
+/// Sizes of the kernel image's sections, for the `Memory:` line (Linux takes them from
+/// the linker symbols _stext/_etext, _sdata/_edata, __start_rodata/__end_rodata,
+/// __init_begin/__init_end, __bss_start/__bss_stop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelSections {
+    /// Text bytes.
+    pub text: u64,
+    /// Read-write data bytes.
+    pub rwdata: u64,
+    /// Read-only data bytes.
+    pub rodata: u64,
+    /// Init sections (code and data) bytes.
+    pub init: u64,
+    /// BSS bytes.
+    pub bss: u64,
+}
+
 /// Everything the firmware and the boot loader told the kernel about memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FirmwareMap<'a> {
@@ -99,6 +118,8 @@ pub struct FirmwareMap<'a> {
     pub initrd: Option<(u64, u64)>,
     /// The device tree blob `[start, end)` as placed in memory.
     pub dtb: Option<(u64, u64)>,
+    /// The kernel image's section sizes.
+    pub sections: KernelSections,
 }
 
 /// Command-line options that change the bring-up.
@@ -108,6 +129,10 @@ pub struct BootOptions {
     pub numa_off: bool,
     /// `memblock=debug`: trace every memblock call and dump memblock where Linux does.
     pub memblock_debug: bool,
+    /// CPUs (0 counts as 1).
+    pub cpus: usize,
+    /// `cma=`: bytes of CMA to reserve at boot (None: the arch's default).
+    pub cma: Option<u64>,
 }
 
 /// Why the bring-up stopped. Each names the rule the input broke.
@@ -141,6 +166,8 @@ pub enum BootError {
     Zone(ZoneError),
     /// Building the linear map failed.
     PageTable(PgError),
+    /// Building the memmap failed.
+    Memmap(crate::memmap::MemmapError),
     /// Writing the log failed.
     Log,
 }
@@ -176,6 +203,7 @@ impl fmt::Display for BootError {
             BootError::NumaOverlap { a, b } => write!(f, "memory of NUMA nodes {a} and {b} overlaps"),
             BootError::Zone(e) => write!(f, "zones: {e}"),
             BootError::PageTable(e) => write!(f, "linear map: {e}"),
+            BootError::Memmap(e) => write!(f, "memmap: {e}"),
             BootError::Log => write!(f, "the boot log could not be written"),
         }
     }
@@ -234,6 +262,14 @@ impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
         self.fw.banks.iter().copied()
     }
 
+    /// The memblock dump arm64's bootmem_init() prints after the zones (memblock=debug).
+    pub fn memblock_dump_all_late(&mut self) -> Result<(), BootError> {
+        if A::FIRMWARE == crate::arch::FirmwareKind::DeviceTree {
+            return self.memblock_dump_all();
+        }
+        Ok(())
+    }
+
     /// memblock_dump_all(): printed only with `memblock=debug`, as in Linux.
     pub fn memblock_dump_all(&mut self) -> Result<(), BootError> {
         if self.options.memblock_debug {
@@ -249,6 +285,27 @@ pub struct Booted<'a, A: Arch, M: PhysMem> {
     pub ctx: BootCtx<'a, A, M>,
     /// The zone layout.
     pub zones: ZoneLayout,
+    /// The page allocator.
+    pub pages: PageAlloc<A::Paging, M>,
+    /// The numbers of the `Memory:` line.
+    pub report: MemReport,
+}
+
+/// The numbers Linux's mem_init_print_info() and build_all_zonelists() print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemReport {
+    /// Pages present in all nodes (get_num_physpages()).
+    pub physpages: u64,
+    /// Free pages after memblock_free_all().
+    pub free: u64,
+    /// Pages managed by the allocator (totalram_pages()).
+    pub totalram: u64,
+    /// Pages reserved for CMA.
+    pub cma: u64,
+    /// The `Total pages:` estimate of build_all_zonelists().
+    pub zonelist_pages: u64,
+    /// Bytes of page metadata (the memmap).
+    pub memmap_bytes: u64,
 }
 
 /// Run the bring-up for arch `A` on memory `mem` with firmware map `fw`, writing Linux's
@@ -276,7 +333,216 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     let limits = A::zone_limits(&ctx);
     let zones = ZoneLayout::compute(&ctx.memblock, &limits, A::ZONES, &ctx.model)?;
     zones.write_report(&ctx.memblock, ctx.log)?;
-    Ok(Booted { ctx, zones })
+    let dma_reserve = A::dma_reserve(&ctx);
+    let cma = reserve_cma(&mut ctx)?;
+    ctx.memblock_dump_all_late()?;
+    let (pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
+    let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
+    A::arch_pre_mm_init(&mut ctx)?;
+    memblock_free_all(&mut ctx, &pages);
+    let report = MemReport {
+        physpages: zones.online_nodes().map(|(_, n)| n.zones.iter().map(|z| z.present).sum::<u64>()).sum(),
+        free: pages.nr_free_pages(),
+        totalram: pages.totalram_pages(),
+        cma,
+        zonelist_pages,
+        memmap_bytes,
+    };
+    print_memory_line::<A, M>(&mut ctx, &report)?;
+    // init_per_zone_wmark_min(): min_free_kbytes from lowmem, then the watermarks.
+    let lowmem_kb = pages
+        .zones()
+        .filter(|z| z.kind <= crate::zone::ZoneType::Normal)
+        .map(|z| z.managed.load(core::sync::atomic::Ordering::Relaxed))
+        .sum::<u64>()
+        << (A::PAGE_SHIFT - 10);
+    let min_free_kbytes = isqrt(lowmem_kb * 16).clamp(128, 262_144);
+    pages.setup_watermarks(min_free_kbytes, A::PAGE_SHIFT);
+    A::arch_post_mm_init(&mut ctx)?;
+    Ok(Booted { ctx, zones, pages, report })
+}
+
+/// Integer square root (Linux's int_sqrt).
+fn isqrt(x: u64) -> u64 {
+    if x < 2 {
+        return x;
+    }
+    // Newton's iteration from above converges to floor(sqrt(x)).
+    let mut r = x;
+    let mut y = r.div_ceil(2);
+    while y < r {
+        r = y;
+        y = (r + x / r) / 2;
+    }
+    r
+}
+
+/// dma_contiguous_reserve(): the boot CMA area, top-down below the arch's limit, aligned to
+/// the larger of a MAX_ORDER block and a pageblock. Returns its pages.
+fn reserve_cma<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<u64, BootError> {
+    let size = ctx.options.cma.unwrap_or(A::DEFAULT_CMA_BYTES);
+    if size == 0 {
+        return Ok(0);
+    }
+    let align = 1u64 << ((A::MAX_ORDER - 1).max(A::PAGEBLOCK_ORDER) + A::PAGE_SHIFT);
+    let size = crate::addr::align_up_saturating(size, align);
+    let limit = A::cma_limit(ctx);
+    match ctx.memblock.alloc_range_nid(size, align, 0, limit, crate::memblock::NUMA_NO_NODE, true) {
+        Some(base) => {
+            writeln!(ctx.log, "cma: Reserved {} MiB at {:#018x}", size >> 20, base)?;
+            Ok(size >> A::PAGE_SHIFT)
+        }
+        None => {
+            writeln!(ctx.log, "cma: Failed to reserve {} MiB", size >> 20)?;
+            Ok(0)
+        }
+    }
+}
+
+/// memmap_init(): metadata for every section with memory, the page allocator's zones, and
+/// the holes inside sections marked reserved (init_unavailable_range).
+fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &ZoneLayout) -> Result<(PageAlloc<A::Paging, M>, u64), BootError> {
+    let geo = MemmapGeometry {
+        model: ctx.model.model,
+        page_shift: A::PAGE_SHIFT,
+        section_size_bits: A::SECTION_SIZE_BITS,
+        max_physmem_bits: A::MAX_PHYSMEM_BITS,
+        vmemmap_start: A::VMEMMAP_START,
+    };
+    let mm = Memmap::init::<A::Paging, M>(&mut ctx.memblock, geo, ctx.pgd).map_err(BootError::Memmap)?;
+    let bytes = mm.bytes();
+    let mem = *ctx.memblock.mem();
+    let mut pages = PageAlloc::<A::Paging, M>::new(mem, mm, A::MAX_ORDER, ctx.options.cpus.max(1));
+    for (nid, node) in zones.online_nodes() {
+        for z in crate::zone::ZoneType::ALL {
+            let nz = node.zones[z as usize];
+            if nz.spanned != 0 && !pages.add_zone(z, nid, nz.start_pfn, nz.spanned, nz.present) {
+                return Err(BootError::Zone(ZoneError::NodeOutOfRange(nid as i32)));
+            }
+        }
+    }
+    // Holes between memory ranges (and up to section ends) that have metadata.
+    let ps = A::PAGE_SHIFT;
+    let pps = geo.pages_per_section();
+    let mut prev_end: Option<u64> = None;
+    let mut holes = [(0u64, 0u64); 64];
+    let mut n = 0;
+    ctx.memblock.for_each_mem_pfn_range(crate::memblock::MAX_NUMNODES, ps, |s, e, _| {
+        let hole_start = match prev_end {
+            Some(p) => p,
+            None => s & !(pps - 1),
+        };
+        if hole_start < s && n < holes.len() {
+            holes[n] = (hole_start, s);
+            n += 1;
+        }
+        prev_end = Some(e);
+    });
+    if let Some(p) = prev_end {
+        if n < holes.len() {
+            holes[n] = (p, crate::addr::round_up_wrapping(p, pps));
+            n += 1;
+        }
+    }
+    for &(s, e) in &holes[..n] {
+        // Only pages that have metadata: whole absent sections are skipped quickly.
+        let mut pfn = s;
+        while pfn < e {
+            if pages.memmap().meta_pa::<A::Paging, M>(&mem, pfn).is_none() {
+                pfn = (pfn | (pps - 1)) + 1;
+                continue;
+            }
+            pages.mark_reserved(pfn, pfn + 1);
+            pfn += 1;
+        }
+    }
+    Ok((pages, bytes))
+}
+
+/// build_all_zonelists()'s lines: the number of zonelists, whether pages are grouped by
+/// mobility, and the `Total pages:` estimate (present pages minus what the memmap would take
+/// with Linux's 64-byte struct page, minus the DMA reserve), then `Policy zone:`.
+fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn Write) -> Result<u64, BootError> {
+    const LINUX_STRUCT_PAGE: u64 = 64;
+    const MIGRATE_TYPES: u64 = 6;
+    let page = 1u64 << A::PAGE_SHIFT;
+    let mut total = 0u64;
+    let mut nodes = 0;
+    let mut policy = None;
+    let lowest = A::ZONES.first().copied();
+    for (_, n) in zones.online_nodes() {
+        nodes += 1;
+        for z in crate::zone::ZoneType::ALL {
+            let nz = n.zones[z as usize];
+            let (spanned, present) = (nz.spanned, nz.present);
+            let pages = if spanned > present + (present >> 4) { present } else { spanned };
+            let memmap = (pages * LINUX_STRUCT_PAGE).div_ceil(page);
+            let mut free = present;
+            if z != crate::zone::ZoneType::HighMem && free >= memmap {
+                free -= memmap;
+            }
+            if Some(z) == lowest && free > dma_reserve {
+                free -= dma_reserve;
+            }
+            if present != 0 {
+                total += free;
+                if z != crate::zone::ZoneType::Movable && policy.is_none_or(|p| z > p) {
+                    policy = Some(z);
+                }
+            }
+        }
+    }
+    let grouping = if total < (1u64 << A::PAGEBLOCK_ORDER) * MIGRATE_TYPES { "off" } else { "on" };
+    writeln!(log, "Built {nodes} zonelists, mobility grouping {grouping}.  Total pages: {total}")?;
+    if let Some(p) = policy {
+        writeln!(log, "Policy zone: {}", p.name())?;
+    }
+    Ok(total)
+}
+
+/// memblock_free_all(): mark reserved (and NOMAP) memory reserved in the memmap, then hand
+/// every free range below max_low_pfn to the page allocator in the largest aligned blocks.
+fn memblock_free_all<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) {
+    let ps = A::PAGE_SHIFT;
+    use crate::memblock::{MemblockFlags, RegionType};
+    for r in ctx.memblock.real_regions(RegionType::Reserved) {
+        pages.mark_reserved(crate::addr::pfn_down(r.base, ps), crate::addr::pfn_up(r.end(), ps));
+    }
+    for r in ctx.memblock.real_regions(RegionType::Memory) {
+        if r.flags.contains(MemblockFlags::NOMAP) {
+            pages.mark_reserved(crate::addr::pfn_down(r.base, ps), crate::addr::pfn_up(r.end(), ps));
+        }
+    }
+    let max_low = ctx.max_low_pfn;
+    ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, MemblockFlags::NONE, false, |s, e, _| {
+        let sp = crate::addr::pfn_up(s, ps);
+        let ep = crate::addr::pfn_down(e, ps).min(max_low);
+        if sp < ep {
+            pages.free_boot_range(sp, ep);
+        }
+        false
+    });
+}
+
+/// mem_init_print_info()'s `Memory:` line.
+fn print_memory_line<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>, r: &MemReport) -> Result<(), BootError> {
+    let k = |pages: u64| pages << (A::PAGE_SHIFT - 10);
+    let s = ctx.fw.sections;
+    let reserved = r.physpages.saturating_sub(r.totalram).saturating_sub(r.cma);
+    writeln!(
+        ctx.log,
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved)",
+        k(r.free),
+        k(r.physpages),
+        s.text >> 10,
+        s.rwdata >> 10,
+        s.rodata >> 10,
+        s.init >> 10,
+        s.bss >> 10,
+        k(reserved),
+        k(r.cma)
+    )?;
+    Ok(())
 }
 
 // ----- generic hook definitions --------------------------------------------------------
@@ -372,14 +638,16 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
 }
 
 /// Generic `setup_arch`: drop memory beyond the physical address width; the kernel maps
-/// all memory directly, so `max_pfn == max_low_pfn == PFN_DOWN(end of DRAM)`.
-pub fn generic_setup_arch<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+/// all memory directly, so `max_pfn == max_low_pfn == PFN_DOWN(end of DRAM)`; build the
+/// linear map.
+pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     if A::MAX_PHYSMEM_BITS < 64 {
         ctx.memblock.remove(1u64 << A::MAX_PHYSMEM_BITS, u64::MAX)?;
     }
     let end = ctx.memblock.end_of_dram();
     ctx.max_pfn = crate::addr::pfn_down(end, A::PAGE_SHIFT);
     ctx.max_low_pfn = ctx.max_pfn;
+    map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@
 //!   that order (double free, reserved page, wrong order, a hole) is refused with a typed
 //!   [`FreeError`], a Linux-like "Bad page state" line is logged, and nothing changes.
 //! - Every page frame is exactly one of: absent (no memmap), reserved, free in the buddy
-//!   lists, free on a per-CPU list, or allocated ([`PageAlloc::page_state`]).
+//!   lists, free on a per-CPU list, or allocated ([`PageAlloc::for_each_state`]).
 
 use crate::memmap::{Memmap, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_PCP, PG_RESERVED};
 use crate::pgtable::PagingMode;
@@ -662,10 +662,8 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             let managed = z.managed.load(Ordering::Relaxed);
             let min = if z.kind == ZoneType::HighMem || z.kind == ZoneType::Movable {
                 (managed / 1024).clamp(32, 128)
-            } else if lowmem == 0 {
-                0
             } else {
-                pages_min * managed / lowmem
+                (pages_min * managed).checked_div(lowmem).unwrap_or(0)
             };
             let scale = (managed * 10 / 10000).max(min / 4);
             z.wmark[0].store(min, Ordering::Relaxed);

@@ -177,6 +177,11 @@ pub trait PagingMode: 'static {
     fn empty_entry(_level: usize) -> u64 {
         0
     }
+    /// Whether a table at `level` may live at `pa` (the default: within the physical
+    /// address width; e.g. a PAE root must sit below 4 GiB because CR3 is 32 bits).
+    fn table_pa_ok(pa: u64, _level: usize) -> bool {
+        Self::PA_BITS >= 64 || pa.checked_add(Self::table_bytes(0).max(1) - 1).is_some_and(|end| end >> Self::PA_BITS == 0)
+    }
     /// Bytes of a table at `level` (may be smaller or larger than a page).
     fn table_bytes(level: usize) -> u64 {
         Self::LEVELS[level].entries() * Self::ENTRY_SIZE
@@ -322,6 +327,19 @@ pub struct PageTable<'p, Mo: PagingMode, P: PhysMem> {
     _mode: PhantomData<Mo>,
 }
 
+/// Allocate a table for `level` and check that its address can be stored where it has to
+/// go (an entry of the level above, or the root register); a table the mode cannot point
+/// to is given back and refused.
+fn alloc_checked<Mo: PagingMode>(alloc: &mut impl TableAlloc, level: usize) -> Result<u64, PgError> {
+    let bytes = Mo::table_bytes(level);
+    let t = alloc.alloc_table(bytes, level).ok_or(PgError::NoMemory)?;
+    if !Mo::table_pa_ok(t, level) {
+        alloc.free_table(t, bytes, level);
+        return Err(PgError::PaOutOfRange(t));
+    }
+    Ok(t)
+}
+
 /// pXd_index(): the index of `va` in a table of `level`. One definition for every level
 /// of every mode.
 #[inline]
@@ -375,7 +393,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// # Errors
     /// [`PgError::NoMemory`].
     pub fn new(mem: &'p P, alloc: &mut impl TableAlloc) -> Result<Self, PgError> {
-        let root = alloc.alloc_table(Mo::table_bytes(0), 0).ok_or(PgError::NoMemory)?;
+        let root = alloc_checked::<Mo>(alloc, 0)?;
         let pt = Self { root, mem, _mode: PhantomData };
         pt.init_table(root, 0);
         Ok(pt)
@@ -566,8 +584,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             table = match Mo::decode(raw, level) {
                 Entry::Table(t) => t,
                 Entry::Invalid => {
-                    let bytes = Mo::table_bytes(level + 1);
-                    let t = alloc.alloc_table(bytes, level + 1).ok_or(PgError::NoMemory)?;
+                    let t = alloc_checked::<Mo>(alloc, level + 1)?;
                     self.init_table(t, level + 1);
                     self.write(ea, Mo::table_entry(t, level));
                     stats.created += 1;
@@ -590,8 +607,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// translate identically.
     fn split_block(&self, ea: u64, level: usize, pa: u64, prot: Prot, alloc: &mut impl TableAlloc) -> Result<u64, PgError> {
         let next = level + 1;
-        let bytes = Mo::table_bytes(next);
-        let t = alloc.alloc_table(bytes, next).ok_or(PgError::NoMemory)?;
+        let t = alloc_checked::<Mo>(alloc, next)?;
         let l = Mo::LEVELS[next];
         for i in 0..l.entries() {
             self.write(t + i * Mo::ENTRY_SIZE, Mo::leaf_entry(pa + i * l.span(), prot, next));
@@ -642,6 +658,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
 
     /// Bottom-up pass over the tables covering `[va, last]`: free empty tables, collapse
     /// uniform ones when `collapse`. Returns true if any entry changed.
+    #[allow(clippy::too_many_arguments)]
     fn tidy_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, collapse: bool, alloc: &mut impl TableAlloc) -> bool {
         if level + 1 >= Mo::LEVELS.len() {
             return false;
@@ -673,6 +690,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// Unaligned or out-of-range addresses, a protection the mode cannot encode, an
     /// existing mapping in the range (unless `flags.replace`), or no memory for a table.
     /// On error nothing changed.
+    #[allow(clippy::too_many_arguments)] // the request (5) plus where tables and flushes go
     pub fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
         Self::check_pages(pa, 0)?;

@@ -203,7 +203,7 @@ fn smp_stress_keeps_every_page_accounted() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    if x % 3 != 0 || mine.is_empty() {
+                    if !x.is_multiple_of(3) || mine.is_empty() {
                         let order = (x >> 8) as u32 % 5;
                         if let Ok(p) = pa.alloc(cpu, Gfp::KERNEL, order, 0) {
                             mine.push((p, order));

@@ -22,12 +22,18 @@
 //! - [`Arch::zone_limits`]: the highest pfn (exclusive) of each zone, Linux's
 //!   `max_zone_pfns[]`, from the limits computed by `setup_arch`.
 
+pub mod arm;
 pub mod arm64;
+pub mod i386;
+pub mod loongarch64;
 pub mod modes;
+pub mod powerpc;
 pub mod riscv64;
+pub mod s390;
 pub mod x86_64;
 
 use crate::boot::{BootCtx, BootError};
+use crate::pgtable::PagingMode;
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -109,10 +115,35 @@ pub const HOOKS: &[HookDoc] = &[
                   PFN_DOWN(memblock_end_of_DRAM())",
     },
     HookDoc {
+        hook: "LINEAR_MAP_BLOCKS",
+        linux: "init_mem_mapping() / map_mem() / create_linear_mapping_page_table()",
+        generic: "map all of memory at PAGE_OFFSET with the largest blocks alignment allows",
+    },
+    HookDoc {
         hook: "numa_init",
         linux: "arch_numa_init() (drivers/base/arch_numa.c), x86_numa_init()",
         generic: "node ids from the firmware (device tree numa-node-id); else \
                   'NUMA: No NUMA configuration found' and one fake node over all memory",
+    },
+    HookDoc {
+        hook: "dma_reserve",
+        linux: "set_dma_reserve() (x86: memblock_find_dma_reserve())",
+        generic: "no ZONE_DMA pages are held back from the managed-page estimate",
+    },
+    HookDoc {
+        hook: "cma_limit",
+        linux: "dma_contiguous_reserve(limit)",
+        generic: "place the boot CMA area below the end of ZONE_DMA32 (all memory without one)",
+    },
+    HookDoc {
+        hook: "arch_pre_mm_init",
+        linux: "arch_pre_mm_init() (RFC)",
+        generic: "nothing",
+    },
+    HookDoc {
+        hook: "arch_post_mm_init",
+        linux: "arch_post_mm_init() (RFC)",
+        generic: "nothing",
     },
     HookDoc {
         hook: "zone_limits",
@@ -154,6 +185,19 @@ pub trait Arch: Sized + 'static {
     const OVERRIDES: &'static [Override] = &[];
     /// Per-architecture bring-up state (e.g. x86's e820 table).
     type State: Default;
+    /// The kernel's paging mode (the format of init_mm's page table).
+    type Paging: PagingMode;
+    /// Where the linear map starts (PAGE_OFFSET).
+    const PAGE_OFFSET: u64;
+    /// Where the virtual memmap starts (VMEMMAP_START).
+    const VMEMMAP_START: u64;
+    /// MAX_ORDER of the buddy allocator (orders `0..MAX_ORDER`).
+    const MAX_ORDER: u32 = 11;
+    /// The linear map uses the largest blocks alignment allows (false: base pages only).
+    const LINEAR_MAP_BLOCKS: bool = true;
+    /// CMA reserved at boot by the reference kernel's configuration
+    /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
+    const DEFAULT_CMA_BYTES: u64 = 0;
 
     /// Page size in bytes.
     fn page_size() -> u64 {
@@ -179,6 +223,36 @@ pub trait Arch: Sized + 'static {
     /// Assign NUMA node ids to memblock memory and print what Linux prints.
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::numa::generic_numa_init(ctx)
+    }
+
+    /// Pages of ZONE_DMA memblock holds reserved when zones are sized (Linux's
+    /// set_dma_reserve()); they are not counted as managed in the early estimate that
+    /// `Total pages:` prints.
+    fn dma_reserve<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+        0
+    }
+
+    /// Physical limit below which the boot CMA area is placed (dma_contiguous_reserve's
+    /// argument): the end of the DMA32 zone, or all memory where there is none.
+    fn cma_limit<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        let z = Self::zone_limits(ctx);
+        let dma32 = z[ZoneType::Dma32 as usize];
+        if dma32 != 0 {
+            dma32 << Self::PAGE_SHIFT
+        } else {
+            ctx.memblock.end_of_dram()
+        }
+    }
+
+    /// Last arch step before the memmap is handed to the page allocator
+    /// (arch_pre_mm_init of the RFC).
+    fn arch_pre_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        Ok(())
+    }
+
+    /// First arch step once the page allocator is up (arch_post_mm_init of the RFC).
+    fn arch_post_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        Ok(())
     }
 
     /// Linux's `max_zone_pfns[]`: the exclusive upper pfn of each zone (0 for zones the

@@ -72,8 +72,16 @@ impl Arch for X86_64 {
             hook: "zone_limits",
             reason: "ISA DMA reaches only 16 MiB: ZONE_DMA ends there, DMA32 at 4 GiB",
         },
+        Override {
+            hook: "dma_reserve",
+            reason: "the BIOS area below 1 MiB is reserved but lies in the small ISA DMA zone, \
+                     so x86 holds those pages back from the zone's estimate",
+        },
     ];
     type State = X86State;
+    type Paging = X86_64Paging4;
+    const PAGE_OFFSET: u64 = PAGE_OFFSET;
+    const VMEMMAP_START: u64 = 0xffff_ea00_0000_0000;
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_early_reserve(ctx)?;
@@ -146,7 +154,7 @@ impl Arch for X86_64 {
         // reserve_real_mode(): the whole first MiB stays the BIOS's and the trampoline's.
         ctx.memblock.reserve(0, ISA_END)?;
         // init_mem_mapping(): the first MiB (ISA range) and all of RAM at PAGE_OFFSET.
-        crate::boot::map_linear::<X86_64Paging4, Self, M>(ctx, PAGE_OFFSET, Some((0, ISA_END)), true)?;
+        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET, Some((0, ISA_END)), true)?;
         // init_mem_mapping(): on 64-bit everything is directly mapped.
         if ctx.max_pfn > ctx.max_low_pfn {
             ctx.max_low_pfn = ctx.max_pfn;
@@ -195,6 +203,23 @@ impl Arch for X86_64 {
         mi.apply(ctx)?;
         ctx.numa = mi;
         Ok(())
+    }
+
+    fn dma_reserve<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        // memblock_find_dma_reserve(): pages below 16 MiB minus the free ones.
+        let mut pages = 0;
+        ctx.memblock.for_each_mem_pfn_range(crate::memblock::MAX_NUMNODES, Self::PAGE_SHIFT, |s, e, _| {
+            pages += e.min(MAX_DMA_PFN) - s.min(MAX_DMA_PFN);
+        });
+        let mut free = 0;
+        ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
+            let (s, e) = (crate::addr::pfn_up(s, 12).min(MAX_DMA_PFN), crate::addr::pfn_down(e, 12).min(MAX_DMA_PFN));
+            if s < e {
+                free += e - s;
+            }
+            false
+        });
+        pages - free
     }
 
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
@@ -277,7 +302,7 @@ fn x86_memtype_bits(m: MemType) -> u64 {
     }
 }
 
-fn x86_leaf(pa: u64, prot: Prot, large: bool) -> u64 {
+pub(crate) fn x86_leaf(pa: u64, prot: Prot, large: bool) -> u64 {
     let mut e = PTE_P | PTE_A | (pa & PTE_ADDR) | x86_memtype_bits(prot.mem);
     if prot.write {
         e |= PTE_RW | PTE_D;
@@ -297,7 +322,7 @@ fn x86_leaf(pa: u64, prot: Prot, large: bool) -> u64 {
     e
 }
 
-fn x86_decode(raw: u64, levels: &[Level], level: usize) -> Entry {
+pub(crate) fn x86_decode(raw: u64, levels: &[Level], level: usize) -> Entry {
     if raw & PTE_P == 0 {
         return Entry::Invalid;
     }
@@ -325,6 +350,24 @@ fn x86_decode(raw: u64, levels: &[Level], level: usize) -> Entry {
     }
 }
 
+/// A pointer to a next-level table: present, writable, user, accessed and dirty (Linux's
+/// `_PAGE_TABLE`), so that the leaves alone decide permissions.
+pub(crate) fn x86_table(pa: u64) -> u64 {
+    PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D | (pa & PTE_ADDR)
+}
+
+/// What x86 leaves cannot express: a page that is not readable, and (without the
+/// execute-disable bit, `nx == false`) a page that is not executable.
+pub(crate) fn x86_check_prot(prot: Prot, nx: bool) -> Result<(), PgError> {
+    if !prot.read {
+        return Err(PgError::UnsupportedProt("x86 pages are always readable"));
+    }
+    if !nx && !prot.exec {
+        return Err(PgError::UnsupportedProt("32-bit paging has no execute-disable bit: every page is executable"));
+    }
+    Ok(())
+}
+
 /// x86-64 paging: 4-level (48-bit canonical VA) or, with `LA57`, 5-level (57-bit);
 /// 4K pages, 2M and 1G pages.
 pub struct X86Paging<const LA57: bool>;
@@ -342,7 +385,7 @@ impl<const LA57: bool> PagingMode for X86Paging<LA57> {
     const VA_RANGE: VaRange = VaRange::Canonical;
     const PA_BITS: u32 = 52;
     fn table_entry(pa: u64, _level: usize) -> u64 {
-        PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D | (pa & PTE_ADDR)
+        x86_table(pa)
     }
     fn leaf_entry(pa: u64, prot: Prot, level: usize) -> u64 {
         x86_leaf(pa, prot, level + 1 < Self::LEVELS.len())
@@ -351,9 +394,6 @@ impl<const LA57: bool> PagingMode for X86Paging<LA57> {
         x86_decode(raw, Self::LEVELS, level)
     }
     fn check_prot(prot: Prot) -> Result<(), PgError> {
-        if !prot.read {
-            return Err(PgError::UnsupportedProt("x86 pages are always readable"));
-        }
-        Ok(())
+        x86_check_prot(prot, true)
     }
 }

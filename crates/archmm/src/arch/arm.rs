@@ -1,0 +1,344 @@
+//! arm (AArch32, ARMv7-A): a page of the architecture manual and of Linux's arch/arm/mm.
+//!
+//! - Physical addresses: 32 bits with the short-descriptor format (40 through
+//!   supersections, not modelled here), 40 with LPAE (`PHYS_MASK_SHIFT`).
+//! - Firmware: a flattened device tree (legacy boards: ATAGs).
+//! - Zones: DMA only on platforms with a DMA limit, Normal for lowmem (directly mapped
+//!   below `VMALLOC_START`), HighMem above it.
+//! - Paging: two formats of the Virtual Memory System Architecture (ARM DDI 0406C B3),
+//!   [`ArmPaging`]: the short-descriptor format (`arm-short`, 2 levels of 4-byte entries)
+//!   and the Large Physical Address Extension's long-descriptor format (`arm-lpae`, 3
+//!   levels of 8-byte entries, the format AArch64 grew from; it shares its encoder with
+//!   [`super::arm64`]).
+//!
+//! # Short-descriptor format (B3.5)
+//! TTBCR.N = 0: one first-level table of 4096 4-byte entries (16 KiB), each covering 1 MiB;
+//! second-level tables of 256 entries (1 KiB, carved from pages by
+//! [`crate::pgtable::FragmentAlloc`]), each entry 4 KiB.
+//!
+//! First-level descriptors (B3.5.1), by bits 1:0:
+//! - 0b00 fault.
+//! - 0b01 page table: bits 31:10 the second-level table, bits 8:5 the domain (0 here,
+//!   Linux's DOMAIN_KERNEL, a client domain: permissions are checked), bit 3 NS, bit 2
+//!   PXNTable (left 0).
+//! - 0b1x section (bit 18 = 0): bits 31:20 the 1 MiB frame; nG 17, S 16, `AP[2]` 15,
+//!   `TEX[2:0]` 14:12, `AP[1:0]` 11:10, domain 8:5, XN 4, C 3, B 2, PXN 0 (only on
+//!   implementations with LPAE; left 0).
+//! - 0b1x with bit 18 = 1: a supersection, 16 MiB with PA bits 39:32 in 23:20 and 8:5.
+//!   It must be repeated in 16 consecutive aligned entries, which the engine's
+//!   one-entry-per-leaf model cannot express: never written, and read as invalid.
+//!
+//! Second-level descriptors (B3.5.1), by bits 1:0:
+//! - 0b00 fault.
+//! - 0b01 large page (64 KiB, repeated in 16 entries): not modelled, read as invalid.
+//! - 0b1x small page: bits 31:12 the frame; nG 11, S 10, `AP[2]` 9, `TEX[2:0]` 8:6, `AP[1:0]`
+//!   5:4, C 3, B 2, XN 0.
+//!
+//! Access permissions (B3.7.1, SCTLR.AFE = 0 as Linux runs): `AP[2:0]` = 0b001 PL1 RW;
+//! 0b011 PL1 and PL0 RW; 0b101 PL1 RO; 0b111 PL1 and PL0 RO (0b000 no access, 0b010 PL0
+//! RO/PL1 RW and 0b110 are not produced). `AP[0]` is therefore always 1, as Linux's
+//! `cpu_v7_set_pte_ext` makes it. XN forbids execution at every privilege level.
+//!
+//! Memory types (B3.8.3, TEX remap, SCTLR.TRE = 1 as Linux's proc-v7 sets it): `TEX[0]:C:B`
+//! is an index n into PRRR/NMRR, which Linux programs ([`LINUX_ARM_PRRR`],
+//! [`LINUX_ARM_NMRR`]) so that 7 is Normal write-back write-allocate, 1 Normal
+//! non-cacheable, 4 Device, 0 Strongly-ordered. S = 1 makes Normal memory Inner Shareable
+//! (PRRR.NS1) and Device memory shareable (PRRR.DS1); Linux sets it on SMP, and so does
+//! this mode. `TEX[2:1]` are free for the OS under remap and stay 0.
+//!
+//! # LPAE long-descriptor format (B3.6)
+//! TTBCR.T0SZ = 0: a first-level table of 4 entries (32 bytes, 1 GiB each), second- and
+//! third-level tables of 512 entries (2 MiB and 4 KiB each); blocks at levels 1 and 2.
+//! The layout is AArch64's with a 4K granule and 40-bit output addresses (bits 39:12):
+//! bits 1:0 0b11 table/page, 0b01 block; AttrIndx 4:2, NS 5, `AP[2:1]` 7:6, SH 9:8, AF 10,
+//! nG 11, Contiguous 52, PXN 53, XN 54. `AP[2:1]` (B3.7.1): 0b00 PL1 RW, 0b01 PL1/PL0 RW,
+//! 0b10 PL1 RO, 0b11 PL1/PL0 RO. AttrIndx selects a byte of MAIR0/MAIR1, which Linux
+//! programs ([`LINUX_ARM_LPAE_MAIR0`], [`LINUX_ARM_LPAE_MAIR1`]) to the same indices as
+//! the short format's remap. Leaves get AF = 1 and SH = Inner Shareable (Linux's
+//! `L_PTE_SHARED`); a user mapping gets PXN = 1 (the kernel never executes user memory:
+//! Linux sets PXNTable on user tables for the same reason).
+//!
+//! # What [`Prot`] cannot say here
+//! PL1 reads every valid mapping, and an instruction fetch needs read permission at the
+//! fetching privilege level, so every protection must include `read`; `check_prot`
+//! refuses the others. Execute permission of a user mapping is also kernel execute
+//! permission in the short format (XN binds both levels, and PXN exists only on some
+//! implementations); with LPAE a user mapping is never kernel-executable.
+
+use super::arm64::{AttrLayout, LongFormat};
+use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
+
+/// Linux's PRRR under TEX remap (arch/arm/mm/proc-v7-2level.S): TR0 = Strongly-ordered,
+/// TR1..3 = Normal, TR4 = Device, TR5..6 = Strongly-ordered, TR7 = Normal; DS1 = NS1 = 1.
+pub const LINUX_ARM_PRRR: u32 = 0xff0a_81a8;
+/// Linux's NMRR: inner/outer attributes IR/OR of index 1 non-cacheable, 2 write-through,
+/// 3 write-back, 7 write-back write-allocate.
+pub const LINUX_ARM_NMRR: u32 = 0x40e0_40e0;
+/// Linux's LPAE MAIR0 (proc-v7-3level.S): Attr0 = 0x00 Strongly-ordered, Attr1 = 0x44
+/// Normal non-cacheable, Attr2 = 0xaa write-through, Attr3 = 0xee write-back.
+pub const LINUX_ARM_LPAE_MAIR0: u32 = 0xeeaa_4400;
+/// Linux's LPAE MAIR1: Attr4 = 0x04 Device, Attr5..6 = 0x00, Attr7 = 0xff write-back
+/// write-allocate.
+pub const LINUX_ARM_LPAE_MAIR1: u32 = 0xff00_0004;
+
+/// Linux's arm memory-type indices, the same for `TEX[0]:C:B` under remap and for LPAE's
+/// AttrIndx: `L_PTE_MT_WRITEALLOC` 7, `L_PTE_MT_BUFFERABLE` / `L_PTE_MT_DEV_WC` 1
+/// (write-combine), `L_PTE_MT_DEV_SHARED` 4.
+pub const LINUX_ARM_ATTRS: AttrLayout = AttrLayout {
+    index: [7, 1, 4],
+    types: [
+        MemType::Device,
+        MemType::WriteCombine,
+        MemType::Normal,
+        MemType::Normal,
+        MemType::Device,
+        MemType::Device,
+        MemType::Device,
+        MemType::Normal,
+    ],
+};
+
+/// Short descriptor bits 1:0 of a first-level page-table pointer.
+pub const SHORT_L1_TABLE: u64 = 0b01;
+/// Short descriptor bit 1: a section (first level) or small page (second level).
+pub const SHORT_LEAF: u64 = 0b10;
+/// Short descriptor B (bufferable), bit 2: TEX remap index bit 0.
+pub const SHORT_B: u64 = 1 << 2;
+/// Short descriptor C (cacheable), bit 3: TEX remap index bit 1.
+pub const SHORT_C: u64 = 1 << 3;
+/// First-level bit 18: a supersection rather than a section.
+pub const SHORT_SUPERSECTION: u64 = 1 << 18;
+/// Second-level table address, bits 31:10.
+pub const SHORT_L2_TABLE_ADDR: u64 = 0xffff_fc00;
+
+/// Where a short leaf keeps each field: sections and small pages hold the same fields
+/// at different bits.
+#[derive(Clone, Copy)]
+struct ShortLeaf {
+    /// Frame address bits.
+    addr: u64,
+    /// XN.
+    xn: u32,
+    /// `AP[1:0]` (two bits).
+    ap: u32,
+    /// `TEX[2:0]` (`TEX[0]` is the remap index's bit 2).
+    tex: u32,
+    /// `AP[2]` (APX).
+    apx: u32,
+    /// S.
+    s: u32,
+    /// nG.
+    ng: u32,
+}
+
+/// A section (first-level leaf, 1 MiB).
+const SECTION: ShortLeaf = ShortLeaf { addr: 0xfff0_0000, xn: 4, ap: 10, tex: 12, apx: 15, s: 16, ng: 17 };
+/// A small page (second-level leaf, 4 KiB).
+const SMALL_PAGE: ShortLeaf = ShortLeaf { addr: 0xffff_f000, xn: 0, ap: 4, tex: 6, apx: 9, s: 10, ng: 11 };
+
+impl ShortLeaf {
+    fn encode(&self, pa: u64, prot: Prot) -> u64 {
+        let n = LINUX_ARM_ATTRS.index_of(prot.mem);
+        let mut d = SHORT_LEAF | (pa & self.addr) | ((n & 3) << 2) | ((n >> 2) << self.tex) | (1 << self.s) | (1 << self.ap);
+        if prot.user {
+            d |= 2 << self.ap;
+        }
+        if !prot.write {
+            d |= 1 << self.apx;
+        }
+        if !prot.exec {
+            d |= 1 << self.xn;
+        }
+        if !prot.global {
+            d |= 1 << self.ng;
+        }
+        d
+    }
+
+    /// Decode a leaf; `pxn` is a section's PXN bit (bits 1:0 = 0b11).
+    fn decode(&self, raw: u64, pxn: bool) -> Entry {
+        let bit = |b: u32| (raw >> b) & 1 != 0;
+        let ap = (raw >> self.ap) & 3;
+        let user = ap & 2 != 0;
+        let read = ap != 0;
+        Entry::Leaf {
+            pa: raw & self.addr,
+            prot: Prot {
+                read,
+                write: read && !bit(self.apx) && (!user || ap == 3),
+                exec: read && !bit(self.xn) && (user || !pxn),
+                user,
+                global: !bit(self.ng),
+                mem: LINUX_ARM_ATTRS.type_of(((raw >> 2) & 3) | (((raw >> self.tex) & 1) << 2)),
+            },
+        }
+    }
+}
+
+const SHORT_LEVELS: [Level; 2] = [Level { shift: 20, bits: 12, leaf: true }, Level { shift: 12, bits: 8, leaf: true }];
+const LPAE_LEVELS: [Level; 3] = [
+    Level { shift: 30, bits: 2, leaf: true },
+    Level { shift: 21, bits: 9, leaf: true },
+    Level { shift: 12, bits: 9, leaf: true },
+];
+/// LPAE: the long-descriptor format with a 4K granule, 40-bit output addresses, XN for
+/// every privilege level and Linux's arm MAIR.
+const LPAE_FORMAT: LongFormat = LongFormat { granule: 12, pa_bits: 40, uxn: false, attrs: LINUX_ARM_ATTRS };
+
+/// ARMv7-A stage-1 translation of the 32-bit address space through TTBR0 with
+/// TTBCR.N/T0SZ = 0: the short-descriptor format, or with `LPAE` the long-descriptor
+/// format (see the module documentation for every bit).
+///
+/// | mode      | levels                 | leaves             | entry | VA | PA |
+/// |-----------|------------------------|--------------------|-------|----|----|
+/// | arm-short | 4096 × 1M, 256 × 4K    | 1M sections, 4K    | 4     | 32 | 32 |
+/// | arm-lpae  | 4 × 1G, 512 × 2M, 512 × 4K | 1G, 2M blocks, 4K | 8  | 32 | 40 |
+pub struct ArmPaging<const LPAE: bool>;
+
+/// The short-descriptor format (`arm-short`).
+pub type ArmShort = ArmPaging<false>;
+/// The LPAE long-descriptor format (`arm-lpae`).
+pub type ArmLpae = ArmPaging<true>;
+
+impl<const LPAE: bool> PagingMode for ArmPaging<LPAE> {
+    const NAME: &'static str = if LPAE { "arm-lpae" } else { "arm-short" };
+    const LEVELS: &'static [Level] = if LPAE { &LPAE_LEVELS } else { &SHORT_LEVELS };
+    const ENTRY_SIZE: u64 = if LPAE { 8 } else { 4 };
+    const VA_BITS: u32 = 32;
+    const VA_RANGE: VaRange = VaRange::Low;
+    const PA_BITS: u32 = if LPAE { 40 } else { 32 };
+
+    fn table_entry(pa: u64, _level: usize) -> u64 {
+        if LPAE {
+            LPAE_FORMAT.table(pa)
+        } else {
+            (pa & SHORT_L2_TABLE_ADDR) | SHORT_L1_TABLE
+        }
+    }
+
+    fn leaf_entry(pa: u64, prot: Prot, level: usize) -> u64 {
+        if LPAE {
+            LPAE_FORMAT.leaf(pa, prot, level + 1 == LPAE_LEVELS.len())
+        } else if level == 0 {
+            SECTION.encode(pa, prot)
+        } else {
+            SMALL_PAGE.encode(pa, prot)
+        }
+    }
+
+    fn decode(raw: u64, level: usize) -> Entry {
+        if LPAE {
+            return LPAE_FORMAT.decode(raw, &LPAE_LEVELS, level);
+        }
+        match (level, raw & 3) {
+            (_, 0) => Entry::Invalid,
+            (0, 1) => Entry::Table(raw & SHORT_L2_TABLE_ADDR),
+            (0, _) if raw & SHORT_SUPERSECTION != 0 => Entry::Invalid,
+            (0, t) => SECTION.decode(raw, t == 3),
+            // A large page (0b01) is not modelled.
+            (_, 1) => Entry::Invalid,
+            _ => SMALL_PAGE.decode(raw, false),
+        }
+    }
+
+    fn check_prot(prot: Prot) -> Result<(), PgError> {
+        if !prot.read {
+            return Err(PgError::UnsupportedProt("arm: PL1 reads every valid mapping and execution needs read permission"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KERNEL_RWX: Prot = Prot { exec: true, ..Prot::KERNEL_RW };
+
+    #[test]
+    fn memory_types_follow_linux_prrr_nmrr_and_mair() {
+        for n in 0..8u64 {
+            // PRRR.TRn: 0b00 Strongly-ordered, 0b01 Device, 0b10 Normal; NMRR.IRn 0b00 is
+            // non-cacheable.
+            let tr = (LINUX_ARM_PRRR >> (2 * n)) & 3;
+            let ir = (LINUX_ARM_NMRR >> (2 * n)) & 3;
+            let short = match (tr, ir) {
+                (2, 0) => MemType::WriteCombine,
+                (2, _) => MemType::Normal,
+                _ => MemType::Device,
+            };
+            assert_eq!(LINUX_ARM_ATTRS.type_of(n), short, "short index {n}");
+            // MAIRn: high nibble 0 Device/SO, 0x44 non-cacheable, else cacheable Normal.
+            let mair = ((LINUX_ARM_LPAE_MAIR0 as u64 | (LINUX_ARM_LPAE_MAIR1 as u64) << 32) >> (8 * n)) & 0xff;
+            let lpae = match mair {
+                0x00..=0x0f => MemType::Device,
+                0x44 => MemType::WriteCombine,
+                _ => MemType::Normal,
+            };
+            assert_eq!(LINUX_ARM_ATTRS.type_of(n), lpae, "lpae index {n}");
+        }
+    }
+
+    /// Linux's v7 PAGE_KERNEL pte as `cpu_v7_set_pte_ext` writes it to the hardware table,
+    /// for L_PTE_PRESENT | L_PTE_YOUNG | L_PTE_DIRTY | L_PTE_MT_WRITEALLOC | L_PTE_SHARED |
+    /// L_PTE_XN: small page 0x2, `AP[0]` 0x10 (always), `TEX[0]` 0x40 and C|B 0xc (index 7),
+    /// S 0x400, XN 0x1 = 0x45f.
+    #[test]
+    fn short_small_pages_match_linux() {
+        let pa = 0x1234_5000;
+        assert_eq!(ArmShort::leaf_entry(pa, Prot::KERNEL_RW, 1), pa | 0x45f);
+        // PAGE_KERNEL_EXEC: no XN.
+        assert_eq!(ArmShort::leaf_entry(pa, KERNEL_RWX, 1), pa | 0x45e);
+        // Read-only: APX 0x200.
+        assert_eq!(ArmShort::leaf_entry(pa, Prot::KERNEL_RO, 1), pa | 0x65f);
+        // User RW (PAGE_SHARED, dirty): AP[1] 0x20, nG 0x800.
+        assert_eq!(ArmShort::leaf_entry(pa, Prot::USER_RW, 1), pa | 0xc7f);
+        // MT_DEVICE: index 4 is TEX[0] alone.
+        assert_eq!(ArmShort::leaf_entry(pa, Prot::KERNEL_DEVICE, 1), pa | 0x453);
+        // Write-combine: B alone.
+        assert_eq!(ArmShort::leaf_entry(pa, Prot { mem: MemType::WriteCombine, ..Prot::KERNEL_RW }, 1), pa | 0x417);
+    }
+
+    /// Linux's MT_MEMORY_RW section on SMP v7: PMD_TYPE_SECT 0x2 | PMD_SECT_AP_WRITE
+    /// (`AP[0]`) 0x400 | PMD_SECT_XN 0x10 | PMD_SECT_WBWA (TEX(1) 0x1000 | C | B) | PMD_SECT_S
+    /// 0x10000 = 0x1141e; the first-level table pointer is the L2 table | 0b01 (domain 0).
+    #[test]
+    fn short_sections_and_tables_match_linux() {
+        assert_eq!(ArmShort::leaf_entry(0x8000_0000, Prot::KERNEL_RW, 0), 0x8001_141e);
+        assert_eq!(ArmShort::leaf_entry(0x8000_0000, Prot::USER_RW, 0), 0x8003_1c1e);
+        assert_eq!(ArmShort::table_entry(0x8765_4c00, 0), 0x8765_4c01);
+        assert_eq!(ArmShort::decode(0x8765_4c01, 0), Entry::Table(0x8765_4c00));
+        // A supersection and a large page are not modelled: invalid.
+        assert_eq!(ArmShort::decode(0x8004_141e, 0), Entry::Invalid);
+        assert_eq!(ArmShort::decode(0x8000_0015, 1), Entry::Invalid);
+    }
+
+    /// Linux's LPAE PAGE_KERNEL: L_PTE_PRESENT 0x3 | L_PTE_MT_WRITEALLOC 0x1c | L_PTE_SHARED
+    /// 0x300 | L_PTE_YOUNG (AF) 0x400 | L_PTE_XN bit 54, without the software dirty bit 55:
+    /// 0x0040_0000_0000_071f.
+    #[test]
+    fn lpae_descriptors_match_linux() {
+        let pa = 0xab_cdef_f000;
+        assert_eq!(ArmLpae::leaf_entry(pa, Prot::KERNEL_RW, 2), 0x0040_0000_0000_071f | pa);
+        assert_eq!(ArmLpae::leaf_entry(pa, KERNEL_RWX, 2), 0x71f | pa);
+        // User RW: AP[1] 0x40, nG 0x800, PXN bit 53.
+        assert_eq!(ArmLpae::leaf_entry(pa, Prot::USER_RW, 2), 0x0060_0000_0000_0f5f | pa);
+        // A 2M block at level 2: bits 1:0 = 0b01; device index 4.
+        assert_eq!(ArmLpae::leaf_entry(0x40_0020_0000, Prot::KERNEL_DEVICE, 1), 0x0040_0040_0020_0711);
+        // Tables: 0b11 and the address.
+        assert_eq!(ArmLpae::table_entry(0xff_ffff_f000, 0), 0xff_ffff_f003);
+        assert_eq!(ArmLpae::decode(0xff_ffff_f003, 1), Entry::Table(0xff_ffff_f000));
+        // A block descriptor at the last level is reserved: invalid.
+        assert_eq!(ArmLpae::decode(0x0040_0000_0000_0711, 2), Entry::Invalid);
+    }
+
+    #[test]
+    fn unreadable_protections_are_refused() {
+        for mode_check in [ArmShort::check_prot, ArmLpae::check_prot] {
+            let exec_only = Prot { read: false, write: false, exec: true, ..Prot::USER_RW };
+            assert!(mode_check(exec_only).is_err());
+            assert!(mode_check(Prot { read: false, ..Prot::KERNEL_RW }).is_err());
+            assert!(mode_check(Prot::USER_RW).is_ok());
+        }
+    }
+}
