@@ -39,6 +39,29 @@ pub struct BootReport {
     pub pgd: Option<u64>,
     /// Levels of a walk asked for with [`run_walk`].
     pub walk: Vec<WalkLevel>,
+    /// The Memory line's numbers.
+    pub memory: MemoryReport,
+    /// /proc-style views by name (buddyinfo, zoneinfo, meminfo, memblock).
+    pub views: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// The numbers behind `Memory:` and `Total pages:`.
+#[derive(Debug, Serialize)]
+pub struct MemoryReport {
+    /// Present pages.
+    pub physpages: u64,
+    /// Free pages after the hand-off.
+    pub free_pages: u64,
+    /// Managed pages.
+    pub totalram_pages: u64,
+    /// CMA pages.
+    pub cma_pages: u64,
+    /// The zonelist estimate.
+    pub zonelist_pages: u64,
+    /// Bytes of page metadata.
+    pub memmap_bytes: u64,
+    /// Bytes per page of metadata.
+    pub page_meta_bytes: u64,
 }
 
 /// One level of a walk, as `archmm walk` prints it.
@@ -305,6 +328,16 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
         nodes,
         holes,
         pgd: b.ctx.pgd,
+        memory: MemoryReport {
+            physpages: b.report.physpages,
+            free_pages: b.report.free,
+            totalram_pages: b.report.totalram,
+            cma_pages: b.report.cma,
+            zonelist_pages: b.report.zonelist_pages,
+            memmap_bytes: b.report.memmap_bytes,
+            page_meta_bytes: archmm::memmap::PAGE_META_SIZE,
+        },
+        views: views::<A, Mo>(&b),
         walk: match (b.ctx.pgd, va) {
             (Some(root), Some(va)) => walk_levels::<Mo>(&mem, root, va),
             _ => Vec::new(),
@@ -312,4 +345,66 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
     };
     drop(b);
     Ok(BootReport { log: lines(&take()), ..report })
+}
+
+/// The /proc and debugfs views of a booted machine, in Linux's formats.
+fn views<A: Arch, Mo: PagingMode>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&'static str, String> {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut v = std::collections::BTreeMap::new();
+    let pa = &b.pages;
+    let k = |pages: u64| pages << (A::PAGE_SHIFT - 10);
+    // /proc/buddyinfo: populated zones, free blocks per order.
+    let mut s = String::new();
+    for z in pa.zones().filter(|z| z.present > 0) {
+        let _ = write!(s, "Node {}, zone {:>8} ", z.nid, z.kind.name());
+        for n in z.nr_free().iter().take(pa.max_order() as usize) {
+            let _ = write!(s, "{n:>6} ");
+        }
+        s.push('\n');
+    }
+    v.insert("buddyinfo", s);
+    // /proc/zoneinfo: the per-zone block (per-node and vm counters are not modelled).
+    let mut s = String::new();
+    for z in pa.zones() {
+        let _ = writeln!(s, "Node {}, zone {:>8}", z.nid, z.kind.name());
+        let _ = writeln!(s, "  pages free     {}", z.free.load(Relaxed));
+        let _ = writeln!(s, "        boost    0");
+        let _ = writeln!(s, "        min      {}", z.wmark[0].load(Relaxed));
+        let _ = writeln!(s, "        low      {}", z.wmark[1].load(Relaxed));
+        let _ = writeln!(s, "        high     {}", z.wmark[2].load(Relaxed));
+        let _ = writeln!(s, "        spanned  {}", z.spanned);
+        let _ = writeln!(s, "        present  {}", z.present);
+        let _ = writeln!(s, "        managed  {}", z.managed.load(Relaxed));
+        let _ = writeln!(s, "        cma      0");
+        let _ = writeln!(s, "      nr_free_pages {}", z.free.load(Relaxed));
+        let _ = writeln!(s, "  pagesets");
+        for cpu in 0..b.ctx.options.cpus.max(1) {
+            let _ = writeln!(s, "    cpu: {cpu}");
+            let _ = writeln!(s, "              count: {}", z.pcp_count(cpu));
+            let _ = writeln!(s, "              high:  {}", z.pcp_high.load(Relaxed));
+            let _ = writeln!(s, "              batch: {}", z.pcp_batch.load(Relaxed));
+        }
+        let _ = writeln!(s, "  start_pfn:           {}", z.start_pfn);
+    }
+    v.insert("zoneinfo", s);
+    // /proc/meminfo: the counters the bring-up defines.
+    let mut s = String::new();
+    let free = pa.nr_free_pages();
+    for (name, pages) in [
+        ("MemTotal:", pa.totalram_pages()),
+        ("MemFree:", free),
+        ("CmaTotal:", b.report.cma),
+    ] {
+        let _ = writeln!(s, "{name:<16}{:>8} kB", k(pages));
+    }
+    v.insert("meminfo", s);
+    // /sys/kernel/debug/memblock/{memory,reserved}.
+    let mut s = String::new();
+    for t in [RegionType::Memory, RegionType::Reserved] {
+        let _ = writeln!(s, "# /sys/kernel/debug/memblock/{}", t.name());
+        let _ = b.ctx.memblock.write_debugfs(t, &mut s);
+    }
+    v.insert("memblock", s);
+    v
 }

@@ -30,6 +30,30 @@ fn parse_size(s: &str) -> Result<u64, String> {
     parse_num(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 8G, 512M, 0x40000000)"))
 }
 
+/// The views `archmm boot --show` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum View {
+    /// /proc/buddyinfo.
+    Buddyinfo,
+    /// /proc/zoneinfo (the per-zone block).
+    Zoneinfo,
+    /// /proc/meminfo (the counters the bring-up defines).
+    Meminfo,
+    /// /sys/kernel/debug/memblock/{memory,reserved}.
+    Memblock,
+}
+
+impl View {
+    fn key(self) -> (&'static str, &'static str) {
+        match self {
+            View::Buddyinfo => ("buddyinfo", "/proc/buddyinfo"),
+            View::Zoneinfo => ("zoneinfo", "/proc/zoneinfo"),
+            View::Meminfo => ("meminfo", "/proc/meminfo"),
+            View::Memblock => ("memblock", "memblock debugfs"),
+        }
+    }
+}
+
 /// Which machine to boot.
 #[derive(clap::Args)]
 struct MachineArgs {
@@ -85,6 +109,10 @@ enum Cmd {
         /// Boot with `memblock=debug`: trace memblock calls and dump memblock.
         #[arg(long)]
         memblock_debug: bool,
+        /// After the boot lines, show these views (comma-separated): buddyinfo, zoneinfo,
+        /// meminfo, memblock.
+        #[arg(long, value_delimiter = ',', value_enum)]
+        show: Vec<View>,
         /// Print the results as JSON instead of Linux's lines.
         #[arg(long)]
         json: bool,
@@ -129,6 +157,26 @@ enum Cmd {
     },
 }
 
+/// `println!` into a buffer (written at once by [`emit`], which tolerates a closed pipe).
+macro_rules! outln {
+    ($buf:expr) => {{
+        $buf.push('\n');
+    }};
+    ($buf:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($buf, $($arg)*);
+    }};
+}
+
+/// Write `buf` to standard output; a reader that went away (`| head`) is not an error.
+fn emit(buf: &str) -> ExitCode {
+    match std::io::stdout().lock().write_all(buf.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("archmm: {msg}");
     ExitCode::from(2)
@@ -143,7 +191,7 @@ fn read_text(p: &PathBuf) -> Result<String, String> {
     String::from_utf8(b).map_err(|_| format!("{}: not a text file (invalid UTF-8)", p.display()))
 }
 
-fn print_boot(r: &BootReport, json: bool) -> std::io::Result<ExitCode> {
+fn print_boot(r: &BootReport, json: bool, show: &[View]) -> std::io::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, r)?;
@@ -151,6 +199,11 @@ fn print_boot(r: &BootReport, json: bool) -> std::io::Result<ExitCode> {
     } else {
         for l in &r.log {
             writeln!(out, "{l}")?;
+        }
+        for v in show {
+            let (key, title) = v.key();
+            writeln!(out, "\n# {title}")?;
+            write!(out, "{}", r.views.get(key).map(String::as_str).unwrap_or(""))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -185,7 +238,7 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
     Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m, arch)).map_err(|e| e.to_string())
 }
 
-fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>) -> ExitCode {
+fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>, show: &[View]) -> ExitCode {
     let (m, arch) = match load_machine(a) {
         Ok(x) => x,
         Err(e) => return fail(e),
@@ -195,7 +248,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         Ok(r) => {
             let res = match walk {
                 Some(va) => print_walk(&r, va, json),
-                None => print_boot(&r, json),
+                None => print_boot(&r, json, show),
             };
             match res {
                 Ok(code) => code,
@@ -204,9 +257,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
             }
         }
         Err((log, e)) => {
-            for l in log {
-                println!("{l}");
-            }
+            let _ = emit(&log.iter().map(|l| format!("{l}\n")).collect::<String>());
             fail(format!("boot failed: {e}"))
         }
     }
@@ -269,48 +320,88 @@ fn cmd_memblock(script: PathBuf, debug: bool) -> ExitCode {
         archmm_host::emulator::install_logger();
     }
     let out = ScriptRunner::new(debug).run(&text);
-    print!("{}", out.output);
+    let _ = emit(&out.output);
     ExitCode::from(out.exit_code() as u8)
 }
 
 fn cmd_arches(json: bool) -> ExitCode {
+    let mut buf = String::new();
+    use archmm::arch::modes::MODES;
+    let human = |b: u64| match b {
+        b if b >= 1 << 40 => format!("{}T", b >> 40),
+        b if b >= 1 << 30 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 => format!("{}M", b >> 20),
+        b => format!("{}K", b >> 10),
+    };
     if json {
-        let v: Vec<_> = ARCHES
+        let arches: Vec<_> = ARCHES
             .iter()
             .map(|a| {
                 serde_json::json!({
-                    "name": a.name,
-                    "aliases": a.aliases,
-                    "page_shift": a.page_shift,
-                    "max_physmem_bits": a.max_physmem_bits,
-                    "section_size_bits": a.section_size_bits,
-                    "firmware": format!("{:?}", a.firmware),
-                    "memory_model": a.default_model.name(),
-                    "zones": a.zones.iter().map(|z| z.name()).collect::<Vec<_>>(),
+                    "name": a.name, "aliases": a.aliases, "page_shift": a.page_shift,
+                    "max_physmem_bits": a.max_physmem_bits, "section_size_bits": a.section_size_bits,
+                    "firmware": format!("{:?}", a.firmware), "memory_model": a.default_model.name(),
+                    "zones": a.zones.iter().map(|z| z.name()).collect::<Vec<_>>(), "boots": true,
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return ExitCode::SUCCESS;
+        let modes: Vec<_> = MODES
+            .iter()
+            .map(|m| {
+                let names = (m.level_names)();
+                serde_json::json!({
+                    "name": m.name, "arch": m.arch, "va_bits": m.va_bits, "pa_bits": m.pa_bits,
+                    "va_range": format!("{:?}", m.va_range), "entry_size": m.entry_size,
+                    "levels": m.levels.iter().enumerate().map(|(i, l)| serde_json::json!({
+                        "name": names.get(i).copied().unwrap_or("?"), "shift": l.shift, "bits": l.bits,
+                        "leaf": l.leaf, "table_bytes": (m.table_bytes)(i)})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        outln!(buf, "{}", serde_json::to_string_pretty(&serde_json::json!({"arches": arches, "modes": modes})).unwrap_or_default());
+        return emit(&buf);
     }
-    println!("{:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} zones", "arch", "aliases", "page", "pa-bits", "section", "firmware", "memory model");
+    outln!(buf, "Architectures that boot on the host emulator:");
+    outln!(buf, "  {:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} zones", "arch", "aliases", "page", "pa-bits", "section", "firmware", "memory model");
     for a in ARCHES {
-        println!(
-            "{:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} {}",
+        outln!(buf, 
+            "  {:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} {}",
             a.name,
             a.aliases.join(","),
-            format!("{}K", (1u64 << a.page_shift) / 1024),
+            human(1 << a.page_shift),
             a.max_physmem_bits,
-            format!("{}M", (1u64 << a.section_size_bits) >> 20),
+            human(1 << a.section_size_bits),
             format!("{:?}", a.firmware),
             a.default_model.name(),
             a.zones.iter().map(|z| z.name()).collect::<Vec<_>>().join(",")
         );
     }
-    ExitCode::SUCCESS
+    outln!(buf, "\nPaging modes ({}), one generic engine; levels root first as name:index bits, * = leaves allowed:", MODES.len());
+    outln!(buf, "  {:<24} {:<12} {:>3} {:>3} {:<10} {:>5}  levels (leaf sizes)", "mode", "arch", "va", "pa", "va range", "entry");
+    for m in MODES {
+        let names = (m.level_names)();
+        let levels: Vec<String> = m
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{}:{}{}", names.get(i).copied().unwrap_or("?"), l.bits, if l.leaf { format!("*{}", human(l.span())) } else { String::new() }))
+            .collect();
+        outln!(buf, 
+            "  {:<24} {:<12} {:>3} {:>3} {:<10} {:>5}  {}",
+            m.name,
+            m.arch,
+            m.va_bits,
+            m.pa_bits,
+            format!("{:?}", m.va_range),
+            m.entry_size,
+            levels.join(" ")
+        );
+    }
+    emit(&buf)
 }
 
 fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
+    let mut buf = String::new();
     let arches: Vec<_> = ARCHES.iter().filter(|a| only.is_none_or(|o| o == a.id)).collect();
     if json {
         let v: Vec<_> = HOOKS
@@ -324,35 +415,35 @@ fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
                     "definitions": 1 + ov.len(), "overrides": ov})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return ExitCode::SUCCESS;
+        outln!(buf, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return emit(&buf);
     }
-    println!("{} arches ({}); one generic definition per hook, overrides only with a reason.\n",
+    outln!(buf, "{} arches ({}); one generic definition per hook, overrides only with a reason.\n",
         arches.len(), arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "));
-    println!("{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
+    outln!(buf, "{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
     for h in HOOKS {
         let by: Vec<_> = arches.iter().filter(|a| a.overrides.iter().any(|o| o.hook == h.hook)).map(|a| a.name).collect();
-        println!("{:<22} {:>5}  {}", h.hook, 1 + by.len(), if by.is_empty() { "-".to_string() } else { by.join(", ") });
+        outln!(buf, "{:<22} {:>5}  {}", h.hook, 1 + by.len(), if by.is_empty() { "-".to_string() } else { by.join(", ") });
     }
-    println!();
+    outln!(buf);
     for h in HOOKS {
-        println!("{}  (Linux: {})", h.hook, h.linux);
-        println!("  generic: {}", h.generic);
+        outln!(buf, "{}  (Linux: {})", h.hook, h.linux);
+        outln!(buf, "  generic: {}", h.generic);
         for a in &arches {
             for o in a.overrides.iter().filter(|o| o.hook == h.hook) {
-                println!("  {:<8} {}", a.name, o.reason);
+                outln!(buf, "  {:<8} {}", a.name, o.reason);
             }
         }
-        println!();
+        outln!(buf);
     }
-    ExitCode::SUCCESS
+    emit(&buf)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Boot { m, memblock_debug, json } => cmd_boot(&m, memblock_debug, json, None),
-        Cmd::Walk { va, m, json } => cmd_boot(&m, false, json, Some(va)),
+        Cmd::Boot { m, memblock_debug, show, json } => cmd_boot(&m, memblock_debug, json, None, &show),
+        Cmd::Walk { va, m, json } => cmd_boot(&m, false, json, Some(va), &[]),
         Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
         Cmd::Arches { json } => cmd_arches(json),
         Cmd::Survey(a) => {

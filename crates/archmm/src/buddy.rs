@@ -238,6 +238,10 @@ impl Zone {
     fn contains(&self, pfn: u64) -> bool {
         pfn >= self.start_pfn && pfn - self.start_pfn < self.spanned
     }
+    /// Pages on `cpu`'s cache (0 for a CPU the zone does not serve).
+    pub fn pcp_count(&self, cpu: usize) -> u64 {
+        self.pcp.get(cpu).map_or(0, |p| p.with(|p| p.count))
+    }
     /// Free blocks per order (for /proc/buddyinfo).
     pub fn nr_free(&self) -> [u64; MAX_ORDER_LIMIT] {
         self.lists.with(|l| l.nr_free)

@@ -89,8 +89,39 @@ pub struct HookDoc {
     pub generic: &'static str,
 }
 
-/// Every hook of [`Arch`] with a generic default, for `archmm hooks`.
+/// Every hook of [`Arch`] with a generic default, and the generic page-table helpers that
+/// Linux copies per architecture, for `archmm hooks`.
 pub const HOOKS: &[HookDoc] = &[
+    HookDoc {
+        hook: "pgd_offset",
+        linux: "pgd_offset() (31 definitions in 5.0, 28 identical)",
+        generic: "pgtable::entry_addr(root, 0, va): the root table plus the index of va; s390's \
+                  'own magic' (the root's type follows the address-space size) is geometry: \
+                  each s390x mode has its own root level",
+    },
+    HookDoc {
+        hook: "pXd_index",
+        linux: "pgd_index(), p4d_index(), pud_index(), pmd_index(), pte_index()",
+        generic: "pgtable::index(level, va) = (va >> shift) & (entries - 1), from the mode's levels",
+    },
+    HookDoc {
+        hook: "pXd_offset",
+        linux: "p4d_offset(), pud_offset(), pmd_offset(), pte_offset_kernel()",
+        generic: "pgtable::entry_addr(table, level, va); folded levels do not exist in the \
+                  mode's level list, so no nop4d/nopud/nopmd variants are needed",
+    },
+    HookDoc {
+        hook: "pte_alloc_one",
+        linux: "pte_alloc_one(), pte_alloc_one_kernel(), pXd_alloc_one() (28 definitions in 5.0)",
+        generic: "TableAlloc::alloc_table(bytes, level): memblock before the page allocator, \
+                  pages after; tables smaller than a page (s390 2K, powerpc 64K-page PTE \
+                  fragments, arm 1K) are carved by the generic FragmentAlloc",
+    },
+    HookDoc {
+        hook: "pte_free",
+        linux: "pte_free(), pte_free_kernel(), pXd_free()",
+        generic: "TableAlloc::free_table; the engine frees tables that become empty",
+    },
     HookDoc {
         hook: "early_reserve_memory",
         linux: "early_reserve_memory() (RFC), memblock_reserve of kernel/initrd/dtb in setup_arch()",
