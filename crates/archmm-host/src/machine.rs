@@ -90,6 +90,9 @@ pub enum X86MachineType {
     Q35,
 }
 
+/// QEMU's AMD_HT_START: the HyperTransport window below 1 TiB.
+const AMD_HT_START: u64 = 0xfd_0000_0000;
+
 /// The Debian 6.1 kernel's placement with `nokaslr` (from the captures in tests/data).
 const X86_KERNEL: (u64, u64) = (0x100_0000, 0x441_1000);
 const ARM64_KERNEL: (u64, u64) = (0x4021_0000, 0x4220_b000);
@@ -178,11 +181,14 @@ impl Machine {
             e.push(E820Entry::new(0xfed1_c000, 0x4000, res)); // RCBA
         }
         e.push(E820Entry::new(0xfffc_0000, 0x4_0000, res)); // BIOS ROM
+        // pc_memory_init(): RAM above 4 GiB that would run into the AMD HyperTransport hole
+        // below 1 TiB starts at 1 TiB instead (QEMU >= 7.1, with enough phys-bits).
+        let above_start = if (1u64 << 32) + above > AMD_HT_START { 1u64 << 40 } else { 1u64 << 32 };
         if above > 0 {
-            e.push(E820Entry::new(1 << 32, above, ram));
+            e.push(E820Entry::new(above_start, above, ram));
         }
         // QEMU >= 7.1 with an AMD CPU model (qemu64): the HyperTransport hole below 1 TiB.
-        e.push(E820Entry::new(0xfd_0000_0000, 0x3_0000_0000, res));
+        e.push(E820Entry::new(AMD_HT_START, 0x3_0000_0000, res));
 
         // acpi-build.c build_srat(): node memory laid out in RAM order, 640K first, the
         // PCI hole cut out.
@@ -206,7 +212,7 @@ impl Machine {
                     if len > 0 {
                         push(i, base, len);
                     }
-                    base = 1 << 32;
+                    base = above_start;
                     len = next - below;
                     next = base + len;
                 }

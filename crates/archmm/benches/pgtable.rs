@@ -20,12 +20,14 @@ struct FlatMem {
 
 impl FlatMem {
     fn new(bytes: usize) -> Self {
-        Self { buf: UnsafeCell::new(vec![0u64; bytes / 8]) }
+        Self { buf: UnsafeCell::new(vec![0u64; (bytes + 4096) / 8]) }
     }
+    /// The buffer's first 4K-aligned byte (page tables must be page-aligned).
     fn base(&self) -> *mut u8 {
         // SAFETY: the Vec is never resized after creation; handing out its pointer for the
         // x86_64 crate's OffsetPageTable is the same aliasing our own accesses have.
-        unsafe { (*self.buf.get()).as_mut_ptr() as *mut u8 }
+        let p = unsafe { (*self.buf.get()).as_mut_ptr() as *mut u8 };
+        p.wrapping_add(p.align_offset(4096))
     }
     fn clear(&self) {
         // SAFETY: single-threaded benchmark; no reference into the buffer is live.
