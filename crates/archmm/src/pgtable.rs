@@ -494,31 +494,26 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// Visit every valid leaf intersecting `[va, last]` (inclusive): `f(leaf_va, level,
     /// pa, prot)`; stops early when `f` returns `true`.
     fn scan(&self, table: u64, level: usize, base: u64, va: u64, last: u64, f: &mut dyn FnMut(u64, usize, u64, Prot) -> bool) -> bool {
-        let l = Mo::LEVELS[level];
-        let span = l.span();
+        self.each_entry(table, level, base, va, last, |ea, ev, ev_last| match Mo::decode(self.read(ea), level) {
+            Entry::Invalid => false,
+            Entry::Leaf { pa, prot } => f(ev, level, pa, prot),
+            Entry::Table(t) => level + 1 < Mo::LEVELS.len() && self.scan(t, level + 1, ev, va.max(ev), last.min(ev_last), f),
+        })
+    }
+
+    /// Visit the entries of `table` (at `level`, covering VAs from `base`) that intersect
+    /// `[va, last]`, in order: `f(entry_pa, entry_va, entry_last_va)`; stops when `f`
+    /// returns true (and returns true then).
+    fn each_entry(&self, table: u64, level: usize, base: u64, va: u64, last: u64, mut f: impl FnMut(u64, u64, u64) -> bool) -> bool {
+        let span = Mo::LEVELS[level].span();
         let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
-        let mut i = i0;
-        loop {
-            let ea = table + i * Mo::ENTRY_SIZE;
-            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
-            match Mo::decode(self.read(ea), level) {
-                Entry::Invalid => {}
-                Entry::Leaf { pa, prot } => {
-                    if f(ev, level, pa, prot) {
-                        return true;
-                    }
-                }
-                Entry::Table(t) => {
-                    if level + 1 < Mo::LEVELS.len() && self.scan(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), f) {
-                        return true;
-                    }
-                }
+        for i in i0..=i1 {
+            let ev = base.wrapping_add(i.wrapping_mul(span));
+            if f(table + i * Mo::ENTRY_SIZE, ev, ev.wrapping_add(span - 1)) {
+                return true;
             }
-            if i == i1 {
-                return false;
-            }
-            i += 1;
         }
+        false
     }
 
     /// Base VA of the table slot containing `va` at the root: the root covers the whole
@@ -663,22 +658,15 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         if level + 1 >= Mo::LEVELS.len() {
             return false;
         }
-        let span = Mo::LEVELS[level].span();
-        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
         let mut changed = false;
-        let mut i = i0;
-        loop {
-            let ea = table + i * Mo::ENTRY_SIZE;
-            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+        self.each_entry(table, level, base, va, last, |ea, ev, ev_last| {
             if let Entry::Table(t) = Mo::decode(self.read(ea), level) {
-                changed |= self.tidy_range(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), collapse, alloc);
+                changed |= self.tidy_range(t, level + 1, ev, va.max(ev), last.min(ev_last), collapse, alloc);
                 changed |= self.tidy(ea, level, t, collapse, alloc);
             }
-            if i == i1 {
-                return changed;
-            }
-            i += 1;
-        }
+            false
+        });
+        changed
     }
 
     /// Map `[va, va + size)` to `[pa, pa + size)` with `prot`.
@@ -825,13 +813,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
 
     #[allow(clippy::too_many_arguments)]
     fn clear_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, alloc: &mut impl TableAlloc, stale: &mut bool) {
-        let span = Mo::LEVELS[level].span();
-        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
-        let mut i = i0;
-        loop {
-            let ea = table + i * Mo::ENTRY_SIZE;
-            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
-            let ev_last = ev.wrapping_add(span - 1);
+        self.each_entry(table, level, base, va, last, |ea, ev, ev_last| {
             match Mo::decode(self.read(ea), level) {
                 Entry::Invalid => {}
                 Entry::Leaf { .. } => {
@@ -849,11 +831,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                     }
                 }
             }
-            if i == i1 {
-                return;
-            }
-            i += 1;
-        }
+            false
+        });
     }
 
     /// Change the protection of every mapping in `[va, va + size)` to `prot`, splitting
@@ -882,26 +861,18 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     }
 
     fn reprotect(&self, table: u64, level: usize, base: u64, va: u64, last: u64, prot: Prot) {
-        let span = Mo::LEVELS[level].span();
-        let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
-        let mut i = i0;
-        loop {
-            let ea = table + i * Mo::ENTRY_SIZE;
-            let ev = base.wrapping_add(i.wrapping_sub(index::<Mo>(level, base)).wrapping_mul(span));
+        self.each_entry(table, level, base, va, last, |ea, ev, ev_last| {
             match Mo::decode(self.read(ea), level) {
                 Entry::Invalid => {}
                 Entry::Leaf { pa, .. } => self.write(ea, Mo::leaf_entry(pa, prot, level)),
                 Entry::Table(t) => {
                     if level + 1 < Mo::LEVELS.len() {
-                        self.reprotect(t, level + 1, ev, va.max(ev), last.min(ev.wrapping_add(span - 1)), prot);
+                        self.reprotect(t, level + 1, ev, va.max(ev), last.min(ev_last), prot);
                     }
                 }
             }
-            if i == i1 {
-                return;
-            }
-            i += 1;
-        }
+            false
+        });
     }
 
     /// Call `f(va, size, pa, prot)` for every leaf in `[va, va + size)` in address order.
