@@ -337,7 +337,7 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
             memmap_bytes: b.report.memmap_bytes,
             page_meta_bytes: archmm::memmap::PAGE_META_SIZE,
         },
-        views: views::<A, Mo>(&b),
+        views: views::<A>(&b),
         walk: match (b.ctx.pgd, va) {
             (Some(root), Some(va)) => walk_levels::<Mo>(&mem, root, va),
             _ => Vec::new(),
@@ -348,7 +348,7 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
 }
 
 /// The /proc and debugfs views of a booted machine, in Linux's formats.
-fn views<A: Arch, Mo: PagingMode>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&'static str, String> {
+fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&'static str, String> {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering::Relaxed;
     let mut v = std::collections::BTreeMap::new();

@@ -84,7 +84,9 @@ impl DynamicResv {
 
 /// Sizes of the kernel image's sections, for the `Memory:` line (Linux takes them from
 /// the linker symbols _stext/_etext, _sdata/_edata, __start_rodata/__end_rodata,
-/// __init_begin/__init_end, __bss_start/__bss_stop).
+/// __init_begin/__init_end, __bss_start/__bss_stop). The image is taken to hold them in
+/// that order from its start, each page-aligned: text, rodata, rwdata, init, bss (x86-64's
+/// and arm64's vmlinux.lds order), which is where free_initmem() finds the init sections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelSections {
     /// Text bytes.
@@ -359,7 +361,46 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     let min_free_kbytes = isqrt(lowmem_kb * 16).clamp(128, 262_144);
     pages.setup_watermarks(min_free_kbytes, A::PAGE_SHIFT);
     A::arch_post_mm_init(&mut ctx)?;
+    free_initmem(&mut ctx, &pages)?;
+    free_initrd_mem(&mut ctx, &pages)?;
+    A::arch_finalize_boot(&mut ctx)?;
     Ok(Booted { ctx, zones, pages, report })
+}
+
+/// Linux's POISON_FREE_INITMEM.
+pub const POISON_FREE_INITMEM: u8 = 0xcc;
+
+/// free_reserved_area(): the whole pages inside `[start, end)`, poisoned, to the page
+/// allocator; prints `Freeing <what> memory: NK`.
+fn free_reserved_area<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, start: u64, end: u64, what: &str) -> Result<(), BootError> {
+    let ps = A::PAGE_SHIFT;
+    let (s, e) = (crate::addr::pfn_up(start, ps), crate::addr::pfn_down(end, ps));
+    let freed = if s < e { pages.free_reserved_range(s, e, Some(POISON_FREE_INITMEM)) } else { 0 };
+    writeln!(ctx.log, "Freeing {what} memory: {}K", freed << (ps - 10))?;
+    Ok(())
+}
+
+/// free_initmem(): the kernel image's init sections (laid out after text, rodata and data,
+/// each page-aligned; see [`KernelSections`]) go to the page allocator.
+fn free_initmem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) -> Result<(), BootError> {
+    let Some((kstart, kend)) = ctx.fw.kernel else { return Ok(()) };
+    let page = A::page_size();
+    let sec = ctx.fw.sections;
+    let up = |x: u64| crate::addr::align_up_saturating(x, page);
+    let init_start = kstart.saturating_add(up(sec.text) + up(sec.rodata) + up(sec.rwdata));
+    let init_end = init_start.saturating_add(up(sec.init)).min(kend);
+    if sec.init == 0 || init_start >= init_end {
+        return Ok(());
+    }
+    free_reserved_area(ctx, pages, init_start, init_end, A::INITMEM_LABEL)
+}
+
+/// free_initrd_mem(): the initrd, once unpacked, goes to the page allocator.
+fn free_initrd_mem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) -> Result<(), BootError> {
+    match ctx.fw.initrd {
+        Some((s, e)) if e > s => free_reserved_area(ctx, pages, s, e, "initrd"),
+        _ => Ok(()),
+    }
 }
 
 /// Integer square root (Linux's int_sqrt).

@@ -444,6 +444,52 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         added
     }
 
+    /// Linux's free_reserved_area(): give reserved pages `[start_pfn, end_pfn)` to the
+    /// allocator (they become managed), after filling them with `poison` if given. Pages
+    /// that are not reserved (already free or allocated) are skipped, so calling it twice
+    /// frees nothing twice. Returns the pages freed.
+    pub fn free_reserved_range(&self, start_pfn: u64, end_pfn: u64, poison: Option<u8>) -> u64 {
+        let page = Mo::PAGE_SIZE;
+        let mut freed = 0;
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
+            // Runs of reserved pages are freed in the largest aligned blocks.
+            let run_start = pfn;
+            while pfn < end_pfn && self.meta(pfn).is_some_and(|m| m.flags & PG_RESERVED != 0) {
+                let mut m = self.meta(pfn).unwrap_or_default();
+                m.flags &= !PG_RESERVED;
+                self.set_meta(pfn, m);
+                if let Some(byte) = poison {
+                    let buf = [byte; 256];
+                    let mut off = 0;
+                    while off < page {
+                        self.mem.write(crate::addr::PhysAddr(pfn * page + off), &buf);
+                        off += buf.len() as u64;
+                    }
+                }
+                pfn += 1;
+            }
+            if pfn > run_start {
+                freed += self.free_boot_range(run_start, pfn);
+            } else {
+                pfn += 1;
+            }
+        }
+        freed
+    }
+
+    /// What the page heading a block at `pfn` is: reserved, the head of an allocated block,
+    /// on a per-CPU list, free (in the buddy lists, or a tail inside some block), or absent.
+    pub fn page_state(&self, pfn: u64) -> PageState {
+        match self.meta(pfn) {
+            None => PageState::Absent,
+            Some(m) if m.flags & PG_RESERVED != 0 => PageState::Reserved,
+            Some(m) if m.flags & PG_HEAD != 0 => PageState::Allocated,
+            Some(m) if m.flags & PG_PCP != 0 => PageState::PcpFree,
+            Some(_) => PageState::Free,
+        }
+    }
+
     // ----- allocation -------------------------------------------------------------------
 
     /// Allocate `2^order` contiguous pages on behalf of `cpu`, preferring node `nid`.

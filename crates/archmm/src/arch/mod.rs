@@ -177,6 +177,17 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "nothing",
     },
     HookDoc {
+        hook: "INITMEM_LABEL",
+        linux: "free_initmem() / free_initmem_default()",
+        generic: "poison the init sections and give them to the page allocator as \
+                  'Freeing unused kernel memory: NK'; the initrd likewise as 'Freeing initrd memory'",
+    },
+    HookDoc {
+        hook: "arch_finalize_boot",
+        linux: "arch_finalize_boot() (RFC; pti_finalize() on x86)",
+        generic: "nothing",
+    },
+    HookDoc {
         hook: "zone_limits",
         linux: "zone_sizes_init() / get_zone_limits() (RFC)",
         generic: "DMA32 up to min(4 GiB, end of memory), Normal up to max_low_pfn, \
@@ -278,6 +289,15 @@ pub trait Arch: Sized + 'static {
     /// Last arch step before the memmap is handed to the page allocator
     /// (arch_pre_mm_init of the RFC).
     fn arch_pre_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        Ok(())
+    }
+
+    /// What free_initmem() calls the init sections in its `Freeing ... memory: NK` line.
+    const INITMEM_LABEL: &'static str = "unused kernel";
+
+    /// The last arch callback of the boot, after init memory is freed (the RFC's
+    /// arch_finalize_boot(), where Linux's x86 finalises PTI).
+    fn arch_finalize_boot<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         Ok(())
     }
 

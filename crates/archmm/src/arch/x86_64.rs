@@ -73,6 +73,11 @@ impl Arch for X86_64 {
             reason: "ISA DMA reaches only 16 MiB: ZONE_DMA ends there, DMA32 at 4 GiB",
         },
         Override {
+            hook: "INITMEM_LABEL",
+            reason: "x86 frees several parts of its image separately (init sections, the \
+                     text/rodata and rodata/data gaps) and names each",
+        },
+        Override {
             hook: "dma_reserve",
             reason: "the BIOS area below 1 MiB is reserved but lies in the small ISA DMA zone, \
                      so x86 holds those pages back from the zone's estimate",
@@ -82,6 +87,7 @@ impl Arch for X86_64 {
     type Paging = X86_64Paging4;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
     const VMEMMAP_START: u64 = 0xffff_ea00_0000_0000;
+    const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_early_reserve(ctx)?;

@@ -1,0 +1,88 @@
+//! One allocation API across the hand-off: memblock before, the buddy allocator after, and
+//! early memory freed late goes to the buddy allocator.
+
+use archmm::addr::PhysAddr;
+use archmm::arch::x86_64::X86_64Paging4;
+use archmm::arch::MemoryModel;
+use archmm::buddy::{PageAlloc, PageState};
+use archmm::early::MmAlloc;
+use archmm::memblock::{Memblock, RegionType};
+use archmm::memmap::{Memmap, MemmapGeometry};
+use archmm::pgtable::{FlushLog, MapFlags, PageTable, Prot};
+use archmm::physmem::PhysMem;
+use archmm::zone::ZoneType;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Mem(Mutex<HashMap<u64, u8>>);
+impl PhysMem for Mem {
+    fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
+        let m = self.0.lock().unwrap();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = *m.get(&(pa.0 + i as u64)).unwrap_or(&0);
+        }
+    }
+    fn write(&self, pa: PhysAddr, buf: &[u8]) {
+        let mut m = self.0.lock().unwrap();
+        for (i, b) in buf.iter().enumerate() {
+            m.insert(pa.0 + i as u64, *b);
+        }
+    }
+}
+
+#[test]
+fn same_api_before_and_after_the_hand_off() {
+    let mem = Mem::default();
+    let memref = &mem;
+    let mut mb = Memblock::new(memref);
+    mb.add(0x10_0000, 0x100_0000).unwrap(); // 16 MiB at 1 MiB: pfns 0x100..0x1100
+    // Before: memblock serves, page tables included.
+    let (early, table_root) = {
+        let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, None, 0);
+        assert!(!a.buddy_is_up());
+        let early = a.alloc(0x3000, 0x1000, -1).expect("early");
+        let mut pt = PageTable::<X86_64Paging4, &Mem>::new(&memref, &mut a).expect("root");
+        pt.map(0xffff_8880_0000_0000, 0x20_0000, 0x1000, Prot::KERNEL_RW, MapFlags::default(), &mut a, &mut FlushLog::default()).unwrap();
+        (early, pt.root())
+    };
+    assert!(mb.is_reserved(early) && mb.is_reserved(table_root));
+    let reserved_before = mb.total_size(RegionType::Reserved);
+
+    // The hand-off.
+    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
+    let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 1);
+    pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
+    for r in mb.real_regions(RegionType::Reserved) {
+        pa.mark_reserved(r.base >> 12, r.end().div_ceil(0x1000));
+    }
+    let mut free_ranges = Vec::new();
+    mb.for_each_free_range(-1, archmm::memblock::MemblockFlags::NONE, false, |s, e, _| {
+        free_ranges.push((s.div_ceil(0x1000), e >> 12));
+        false
+    });
+    for (s, e) in free_ranges {
+        pa.free_boot_range(s, e);
+    }
+    let managed = pa.totalram_pages();
+    assert_eq!(managed, 0x1000 - reserved_before.div_ceil(0x1000) - (mb.total_size(RegionType::Reserved) - reserved_before).div_ceil(0x1000));
+
+    // After: the same API allocates from the buddy allocator...
+    let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, Some(&pa), 0);
+    assert!(a.buddy_is_up());
+    let free0 = pa.nr_free_pages() + pa.pcp_pages();
+    let late = a.alloc(0x3000, 0x1000, 0).expect("late");
+    assert_eq!(pa.page_state(late >> 12), PageState::Allocated);
+    assert_eq!(pa.nr_free_pages() + pa.pcp_pages(), free0 - 4, "3 pages round up to an order-2 block");
+    assert!(mem.is_zero(PhysAddr(late), 0x3000));
+    a.free(late, 0x3000);
+    assert_eq!(pa.nr_free_pages() + pa.pcp_pages(), free0);
+    // ...and memory memblock handed out early becomes managed when freed late.
+    a.free(early, 0x3000);
+    assert_eq!(pa.totalram_pages(), managed + 3);
+    assert_eq!(pa.page_state(early >> 12), PageState::Free);
+    // Freeing it again frees nothing twice.
+    a.free(early, 0x3000);
+    assert_eq!(pa.totalram_pages(), managed + 3);
+}
