@@ -5,4 +5,5 @@
 pub mod backing;
 pub mod emulator;
 pub mod machine;
+pub mod refwalk;
 pub mod script;

@@ -209,6 +209,11 @@ impl<const PAGE_SHIFT: u32> PagingMode for RadixPaging<PAGE_SHIFT> {
         if prot.global == prot.user {
             return Err(PgError::UnsupportedProt("radix has no global bit: privileged (kernel, PID 0) pages are global, user pages per PID"));
         }
+        if prot.exec && prot.mem == MemType::Device {
+            // Power ISA 3.0B Book III: non-idempotent I/O (ATT=0b10) is Guarded storage, and
+            // instruction fetch from Guarded storage raises an Instruction Storage interrupt.
+            return Err(PgError::UnsupportedProt("device (guarded) storage is never executable on radix"));
+        }
         Ok(())
     }
 }
