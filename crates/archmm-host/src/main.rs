@@ -2,6 +2,7 @@
 
 use archmm::arch::{ArchId, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
+use archmm::zone::CoreSize;
 use archmm_host::emulator::{run_walk, BootReport, WalkLevel};
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
@@ -95,6 +96,26 @@ struct MachineArgs {
     /// `cma=SIZE`: CMA reserved at boot (default: the arch's reference kernel config).
     #[arg(long, value_parser = parse_size)]
     cma: Option<u64>,
+    /// `kernelcore=SIZE|N%`: memory for any allocation; the rest of each node's highest
+    /// zone becomes ZONE_MOVABLE.
+    #[arg(long, value_parser = parse_core)]
+    kernelcore: Option<CoreSize>,
+    /// `movablecore=SIZE|N%`: memory that must be ZONE_MOVABLE.
+    #[arg(long, value_parser = parse_core)]
+    movablecore: Option<CoreSize>,
+    /// `movable_node`: hotpluggable memory becomes ZONE_MOVABLE.
+    #[arg(long)]
+    movable_node: bool,
+}
+
+fn parse_core(s: &str) -> Result<CoreSize, String> {
+    if let Some(p) = s.strip_suffix('%') {
+        return match p.parse::<u32>() {
+            Ok(v) if v <= 100 => Ok(CoreSize::Percent(v)),
+            _ => Err(format!("`{s}`: a percentage must be 0-100%")),
+        };
+    }
+    parse_size(s).map(|b| CoreSize::Pages(b >> 12))
 }
 
 #[derive(Subcommand)]
@@ -243,7 +264,15 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let opts = BootOptions { numa_off: a.numa_off, memblock_debug, cpus: a.smp, cma: a.cma };
+    let opts = BootOptions {
+        numa_off: a.numa_off,
+        memblock_debug,
+        cpus: a.smp,
+        cma: a.cma,
+        kernelcore: a.kernelcore.unwrap_or_default(),
+        movablecore: a.movablecore.unwrap_or_default(),
+        movable_node: a.movable_node,
+    };
     match run_walk(arch, &m, opts, walk) {
         Ok(r) => {
             let res = match walk {

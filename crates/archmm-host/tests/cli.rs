@@ -169,3 +169,30 @@ nomap = true
     assert!(s.contains("  node   0: [mem 0x0000000090000000-0x00000000900fffff]"), "{s}");
     assert!(s.contains("  node   1: [mem 0x0000000100000000-0x000000017fffffff]"), "{s}");
 }
+
+/// ZONE_MOVABLE from kernelcore=/movablecore=, by Linux's find_zone_movable_pfns_for_nodes
+/// on QEMU's 8 GiB pc map (2097022 present pages; DMA+DMA32 hold 786302 of them):
+/// - kernelcore=4G: 1048576 - 786302 = 262274 pages of Normal stay, Normal starts at
+///   0x100000, so ZONE_MOVABLE starts at 0x140082, aligned up to 1024 pages: 0x140400;
+/// - kernelcore=50%: 2097022 * 50% = 1048511 -> 0x100000 + 262209 = 0x140041 -> 0x140400;
+/// - movablecore=2G: 524288 movable pages, kernelcore 1572734 -> 0x100000 + 786432 = 0x1c0000.
+#[test]
+fn movable_zone_from_kernelcore_and_movablecore() {
+    for (args, start) in [
+        (&["--kernelcore", "4G"][..], "0x0000000140400000"),
+        (&["--kernelcore", "50%"][..], "0x0000000140400000"),
+        (&["--movablecore", "2G"][..], "0x00000001c0000000"),
+    ] {
+        let mut a = vec!["boot", "--show", "zoneinfo"];
+        a.extend_from_slice(args);
+        let o = archmm(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains(&format!("Movable zone start for each node\n  Node 0: {start}\n")), "{args:?}: {s}");
+        let movable = s.split("zone  Movable").nth(1).expect("a Movable zone in zoneinfo");
+        let start_pfn = u64::from_str_radix(&start[2..], 16).unwrap() >> 12;
+        assert!(movable.contains(&format!("spanned  {}", 0x240000 - start_pfn)), "{movable}");
+    }
+    let bad = archmm(&["boot", "--kernelcore", "150%"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

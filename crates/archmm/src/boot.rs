@@ -135,6 +135,13 @@ pub struct BootOptions {
     pub cpus: usize,
     /// `cma=`: bytes of CMA to reserve at boot (None: the arch's default).
     pub cma: Option<u64>,
+    /// `kernelcore=`.
+    pub kernelcore: crate::zone::CoreSize,
+    /// `movablecore=`.
+    pub movablecore: crate::zone::CoreSize,
+    /// `movable_node`: hotpluggable memory becomes ZONE_MOVABLE and is not used for early
+    /// allocations.
+    pub movable_node: bool,
 }
 
 /// Why the bring-up stopped. Each names the rule the input broke.
@@ -240,6 +247,7 @@ impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
     pub fn new(mem: M, fw: FirmwareMap<'a>, options: BootOptions, log: &'a mut dyn Write) -> Self {
         let mut memblock = Memblock::new(mem);
         memblock.set_debug(options.memblock_debug);
+        memblock.movable_node = options.movable_node;
         Self {
             memblock,
             fw,
@@ -333,7 +341,13 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     }
     A::numa_init(&mut ctx)?;
     let limits = A::zone_limits(&ctx);
-    let zones = ZoneLayout::compute(&ctx.memblock, &limits, A::ZONES, &ctx.model)?;
+    let policy = crate::zone::MovablePolicy {
+        kernelcore: ctx.options.kernelcore,
+        movablecore: ctx.options.movablecore,
+        movable_node: ctx.options.movable_node,
+        max_order_nr_pages: 1 << (A::MAX_ORDER - 1),
+    };
+    let zones = ZoneLayout::compute(&ctx.memblock, &limits, A::ZONES, &ctx.model, &policy)?;
     zones.write_report(&ctx.memblock, ctx.log)?;
     let dma_reserve = A::dma_reserve(&ctx);
     let cma = reserve_cma(&mut ctx)?;

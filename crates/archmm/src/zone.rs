@@ -138,6 +138,32 @@ pub struct ZoneLayout {
     pub page_shift: u32,
 }
 
+/// A `kernelcore=` / `movablecore=` value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CoreSize {
+    /// Not given.
+    #[default]
+    Unset,
+    /// A number of pages.
+    Pages(u64),
+    /// A percentage of all memory (`nn%`).
+    Percent(u32),
+}
+
+/// How ZONE_MOVABLE is carved out (Linux's kernelcore=, movablecore=, movable_node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MovablePolicy {
+    /// `kernelcore=`: memory usable for any allocation; the rest of each node's high zone
+    /// becomes ZONE_MOVABLE.
+    pub kernelcore: CoreSize,
+    /// `movablecore=`: memory that must be ZONE_MOVABLE.
+    pub movablecore: CoreSize,
+    /// `movable_node`: hotpluggable memory (SRAT/DT) becomes ZONE_MOVABLE.
+    pub movable_node: bool,
+    /// MAX_ORDER_NR_PAGES: ZONE_MOVABLE starts aligned to it.
+    pub max_order_nr_pages: u64,
+}
+
 /// Parameters of the memory model that decide `pfn_valid()`.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelParams {
@@ -202,6 +228,7 @@ impl ZoneLayout {
         max_zone_pfn: &[u64; MAX_NR_ZONES],
         configured_zones: &[ZoneType],
         p: &ModelParams,
+        movable: &MovablePolicy,
     ) -> Result<ZoneLayout, ZoneError> {
         let mut configured = [false; MAX_NR_ZONES];
         for z in configured_zones {
@@ -255,18 +282,20 @@ impl ZoneLayout {
             return Err(e);
         }
 
+        if configured[ZoneType::Movable as usize] {
+            l.find_zone_movable_pfns(mb, p, movable);
+        }
+
         // Zone spans and present pages per node.
         for n in 0..MAX_NODES {
             if !l.nodes[n].online {
                 continue;
             }
-            let (ns, ne) = (l.nodes[n].start_pfn, l.nodes[n].end_pfn);
             for z in ZoneType::ALL {
-                if !configured[z as usize] || z == ZoneType::Movable {
+                if !configured[z as usize] {
                     continue;
                 }
-                let zs = clamp(ns, l.lowest[z as usize], l.highest[z as usize]);
-                let ze = clamp(ne, l.lowest[z as usize], l.highest[z as usize]);
+                let (zs, ze) = l.zone_span_in_node(n, z);
                 let mut present = 0;
                 mb.for_each_mem_pfn_range(MAX_NUMNODES, p.page_shift, |s, e, nid| {
                     if node_index(nid) == Some(n) {
@@ -280,6 +309,137 @@ impl ZoneLayout {
 
         l.count_holes(mb, p);
         Ok(l)
+    }
+
+    /// The highest zone below ZONE_MOVABLE that has a range (find_usable_zone_for_movable).
+    fn movable_zone(&self) -> ZoneType {
+        for z in ZoneType::ALL.iter().rev() {
+            if *z != ZoneType::Movable && self.configured[*z as usize] && self.highest[*z as usize] > self.lowest[*z as usize] {
+                return *z;
+            }
+        }
+        ZoneType::Dma
+    }
+
+    /// zone_spanned_pages_in_node() with adjust_zone_range_for_zone_movable(): the span of
+    /// zone `z` on node `n`, clipped to the node.
+    fn zone_span_in_node(&self, n: usize, z: ZoneType) -> (u64, u64) {
+        let (ns, ne) = (self.nodes[n].start_pfn, self.nodes[n].end_pfn);
+        let (lo, hi) = if z == ZoneType::Movable { (0, 0) } else { (self.lowest[z as usize], self.highest[z as usize]) };
+        let (mut zs, mut ze) = (clamp(ns, lo, hi), clamp(ne, lo, hi));
+        let mv = self.movable_pfn[n];
+        if mv != 0 {
+            if z == ZoneType::Movable {
+                zs = mv;
+                ze = ne.min(self.highest[self.movable_zone() as usize]);
+            } else if zs < mv && ze > mv {
+                ze = mv;
+            } else if zs >= mv {
+                zs = ze;
+            }
+        }
+        if ze < ns || zs > ne {
+            return (ns, ns);
+        }
+        let (zs, ze) = (zs.max(ns), ze.min(ne));
+        (zs, ze.max(zs))
+    }
+
+    /// find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node, from
+    /// movable_node (hotpluggable memory), or kernelcore=/movablecore= spread evenly over
+    /// the nodes with memory, each start aligned up to MAX_ORDER_NR_PAGES.
+    fn find_zone_movable_pfns<M: PhysMem>(&mut self, mb: &Memblock<M>, p: &ModelParams, pol: &MovablePolicy) {
+        let ps = p.page_shift;
+        let mut totalpages = 0u64;
+        mb.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, _| totalpages += e - s);
+        let mut zmp = [0u64; MAX_NODES];
+        let mut done = false;
+        if pol.movable_node {
+            for r in mb.real_regions(crate::memblock::RegionType::Memory) {
+                if !r.flags.contains(crate::memblock::MemblockFlags::HOTPLUG) {
+                    continue;
+                }
+                if let Some(n) = node_index(r.nid) {
+                    let start = r.base >> ps;
+                    zmp[n] = if zmp[n] != 0 { zmp[n].min(start) } else { start };
+                }
+            }
+            done = true;
+        }
+        if !done {
+            let pct = |c: CoreSize| match c {
+                CoreSize::Percent(x) => (totalpages * 100 * x as u64) / 10000,
+                CoreSize::Pages(x) => x,
+                CoreSize::Unset => 0,
+            };
+            let mut required_kernelcore = pct(pol.kernelcore);
+            let required_movablecore = pct(pol.movablecore);
+            if required_movablecore != 0 {
+                let mo = pol.max_order_nr_pages.max(1);
+                let movable = required_movablecore.div_ceil(mo).saturating_mul(mo).min(totalpages);
+                required_kernelcore = required_kernelcore.max(totalpages - movable);
+            }
+            if required_kernelcore == 0 || required_kernelcore >= totalpages {
+                return;
+            }
+            let usable_startpfn = self.lowest[self.movable_zone() as usize];
+            let nodes_with_memory: u64 = self.nodes.iter().filter(|n| n.online).count() as u64;
+            let mut usable_nodes = nodes_with_memory;
+            loop {
+                let mut kernelcore_node = required_kernelcore / usable_nodes.max(1);
+                for n in 0..MAX_NODES {
+                    if !self.nodes[n].online {
+                        continue;
+                    }
+                    if required_kernelcore < kernelcore_node {
+                        kernelcore_node = required_kernelcore / usable_nodes.max(1);
+                    }
+                    let mut remaining = kernelcore_node;
+                    let mut ranges = [(0u64, 0u64); 64];
+                    let mut nr = 0;
+                    mb.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, nid| {
+                        if node_index(nid) == Some(n) && nr < ranges.len() {
+                            ranges[nr] = (s, e);
+                            nr += 1;
+                        }
+                    });
+                    for &(s, e) in &ranges[..nr] {
+                        let mut start = s.max(zmp[n]);
+                        if start >= e {
+                            continue;
+                        }
+                        if start < usable_startpfn {
+                            let kernel_pages = e.min(usable_startpfn) - start;
+                            remaining -= kernel_pages.min(remaining);
+                            required_kernelcore -= kernel_pages.min(required_kernelcore);
+                            if e <= usable_startpfn {
+                                zmp[n] = e;
+                                continue;
+                            }
+                            start = usable_startpfn;
+                        }
+                        let size = (e - start).min(remaining);
+                        zmp[n] = start + size;
+                        required_kernelcore -= required_kernelcore.min(size);
+                        remaining -= size;
+                        if remaining == 0 {
+                            break;
+                        }
+                    }
+                }
+                usable_nodes = usable_nodes.saturating_sub(1);
+                if !(usable_nodes != 0 && required_kernelcore > usable_nodes) {
+                    break;
+                }
+            }
+        }
+        // Align each start to MAX_ORDER_NR_PAGES; a start at or past the node's end means
+        // no ZONE_MOVABLE there.
+        let mo = pol.max_order_nr_pages.max(1);
+        for (n, z) in zmp.iter().enumerate() {
+            let v = z.div_ceil(mo) * mo;
+            self.movable_pfn[n] = if self.nodes[n].online && v < self.nodes[n].end_pfn { v } else { 0 };
+        }
     }
 
     fn push_hole(&mut self, h: HoleLine) {
