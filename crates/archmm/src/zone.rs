@@ -387,6 +387,7 @@ impl ZoneLayout {
             let mut usable_nodes = nodes_with_memory;
             loop {
                 let mut kernelcore_node = required_kernelcore / usable_nodes.max(1);
+                #[allow(clippy::needless_range_loop)] // n indexes nodes, zmp and memblock's nids
                 for n in 0..MAX_NODES {
                     if !self.nodes[n].online {
                         continue;
