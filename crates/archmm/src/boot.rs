@@ -547,12 +547,49 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn 
             }
         }
     }
+    print_fallback_order(zones, log)?;
     let grouping = if total < (1u64 << A::PAGEBLOCK_ORDER) * MIGRATE_TYPES { "off" } else { "on" };
     writeln!(log, "Built {nodes} zonelists, mobility grouping {grouping}.  Total pages: {total}")?;
     if let Some(p) = policy {
         writeln!(log, "Policy zone: {}", p.name())?;
     }
     Ok(total)
+}
+
+/// build_zonelists()' `Fallback order for Node N:` lines: for each node, the nodes its
+/// allocations fall back to, nearest first (find_next_best_node: distance 10 local, 20
+/// remote without a SLIT; lower ids penalised by one; ties broken round-robin by node load).
+fn print_fallback_order(zones: &ZoneLayout, log: &mut dyn Write) -> Result<(), BootError> {
+    const MAX: usize = crate::zone::MAX_NODES;
+    let online: [bool; MAX] = core::array::from_fn(|i| zones.nodes[i].online);
+    let dist = |a: usize, b: usize| if a == b { 10u64 } else { 20 };
+    let mut load = [0u64; MAX];
+    for local in 0..MAX {
+        if !online[local] {
+            continue;
+        }
+        write!(log, "Fallback order for Node {local}: ")?;
+        let mut used = [false; MAX];
+        let mut prev = local;
+        loop {
+            let next = if !used[local] {
+                Some(local)
+            } else {
+                (0..MAX)
+                    .filter(|&n| online[n] && !used[n])
+                    .min_by_key(|&n| (dist(local, n) + (n < local) as u64) * crate::memblock::MAX_NUMNODES as u64 + load[n])
+            };
+            let Some(node) = next else { break };
+            used[node] = true;
+            if dist(local, node) != dist(local, prev) {
+                load[node] += 1;
+            }
+            write!(log, "{node} ")?;
+            prev = node;
+        }
+        writeln!(log)?;
+    }
+    Ok(())
 }
 
 /// memblock_free_all(): mark reserved (and NOMAP) memory reserved in the memmap, then hand
