@@ -658,38 +658,35 @@ pub fn generic_early_reserve<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
 pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     let page = A::page_size();
     for b in ctx.fw.banks {
-        // early_init_dt_add_memory_arch: page-align the bank, drop what is too small.
+        // early_init_dt_add_memory_arch: page-align the bank, drop what is too small or
+        // beyond the physical address width, cap what runs past it (and past 2^64).
         let mut base = b.base;
         let mut size = b.size;
         if base & (page - 1) != 0 {
             let skip = page - (base & (page - 1));
-            if size < skip {
-                continue;
+            match base.checked_add(skip) {
+                Some(b2) if size >= skip => {
+                    size -= skip;
+                    base = b2;
+                }
+                _ => {
+                    let _ = writeln!(ctx.log, "Ignoring memory block {:#x} - {:#x}", b.base, b.base.saturating_add(b.size));
+                    continue;
+                }
             }
-            size -= skip;
-            base += skip;
         }
         size &= !(page - 1);
+        size = size.min((u64::MAX - base) & !(page - 1));
         if size == 0 {
             continue;
         }
         let phys_limit = if A::MAX_PHYSMEM_BITS >= 64 { u64::MAX } else { (1u64 << A::MAX_PHYSMEM_BITS) - 1 };
         if base > phys_limit {
-            let _ = writeln!(
-                ctx.log,
-                "Ignoring memory block {:#x} - {:#x}",
-                base,
-                base.saturating_add(size)
-            );
+            let _ = writeln!(ctx.log, "Ignoring memory block {:#x} - {:#x}", base, base + size);
             continue;
         }
-        if base.saturating_add(size) - 1 > phys_limit {
-            let _ = writeln!(
-                ctx.log,
-                "Ignoring memory range {:#x} - {:#x}",
-                phys_limit + 1,
-                base.saturating_add(size)
-            );
+        if base + (size - 1) > phys_limit {
+            let _ = writeln!(ctx.log, "Ignoring memory range {:#x} - {:#x}", phys_limit + 1, base + size);
             size = phys_limit - base + 1;
         }
         ctx.memblock.add(base, size)?;

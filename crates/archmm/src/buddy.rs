@@ -328,20 +328,30 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         self.zones().find(|z| z.contains(pfn))
     }
 
+    #[inline]
     fn meta(&self, pfn: u64) -> Option<PageMeta> {
         self.memmap.get::<Mo, M>(&self.mem, pfn)
     }
 
+    #[inline]
     fn set_meta(&self, pfn: u64, m: PageMeta) {
         self.memmap.set::<Mo, M>(&self.mem, pfn, m);
     }
 
     /// Mark `[start, end)` reserved in the memmap (reserve_bootmem_region).
     pub fn mark_reserved(&self, start_pfn: u64, end_pfn: u64) {
-        for pfn in start_pfn..end_pfn {
-            if let Some(mut m) = self.meta(pfn) {
-                m.flags |= PG_RESERVED;
-                self.set_meta(pfn, m);
+        let pps = self.memmap.geometry().pages_per_section();
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
+            match self.meta(pfn) {
+                Some(mut m) => {
+                    m.flags |= PG_RESERVED;
+                    self.set_meta(pfn, m);
+                    pfn += 1;
+                }
+                // No metadata here: nothing in this section has any (or, for FLATMEM,
+                // nothing outside the array), so skip to the next section.
+                None => pfn = (pfn | (pps - 1)).saturating_add(1),
             }
         }
     }
@@ -427,7 +437,8 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         let mut added = 0;
         while pfn < end_pfn {
             let Some(z) = self.zone_of(pfn) else {
-                pfn += 1;
+                // Not in any zone: jump to the next zone that starts above, if any.
+                pfn = self.zones().map(|z| z.start_pfn).filter(|&s| s > pfn).min().unwrap_or(end_pfn);
                 continue;
             };
             let lim = end_pfn.min(z.start_pfn + z.spanned);

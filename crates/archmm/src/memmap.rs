@@ -73,6 +73,7 @@ impl PageMeta {
     pub const fn with_order(flags: u32, order: u32) -> u32 {
         (flags & !(PG_ORDER_MASK << PG_ORDER_SHIFT)) | ((order & PG_ORDER_MASK) << PG_ORDER_SHIFT)
     }
+    #[inline]
     fn to_bytes(self) -> [u8; PAGE_META_SIZE as usize] {
         let mut b = [0u8; PAGE_META_SIZE as usize];
         b[0..4].copy_from_slice(&self.flags.to_le_bytes());
@@ -82,6 +83,7 @@ impl PageMeta {
         b[24..32].copy_from_slice(&self.private.to_le_bytes());
         b
     }
+    #[inline]
     fn from_bytes(b: &[u8; PAGE_META_SIZE as usize]) -> Self {
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| {
@@ -292,6 +294,7 @@ impl Memmap {
 
     /// Where `pfn`'s metadata lives, or `None` if the pfn has no memmap (pfn_valid false).
     /// `Mo` is the mode the vmemmap is mapped with (ignored by the other models).
+    #[inline]
     pub fn meta_pa<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<u64> {
         match self.geo.model {
             MemoryModel::Flat => (pfn >= self.start_pfn && pfn < self.end_pfn).then(|| self.base + (pfn - self.start_pfn) * PAGE_META_SIZE),
@@ -328,6 +331,7 @@ impl Memmap {
     }
 
     /// Read `pfn`'s metadata (`None`: no memmap).
+    #[inline]
     pub fn get<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<PageMeta> {
         let pa = self.meta_pa::<Mo, M>(mem, pfn)?;
         let mut b = [0u8; PAGE_META_SIZE as usize];
@@ -336,6 +340,7 @@ impl Memmap {
     }
 
     /// Write `pfn`'s metadata; `false` if the pfn has no memmap.
+    #[inline]
     pub fn set<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64, m: PageMeta) -> bool {
         match self.meta_pa::<Mo, M>(mem, pfn) {
             Some(pa) => {

@@ -453,13 +453,16 @@ impl ZoneLayout {
     /// init_unavailable_range(): pages in `[spfn, epfn)` whose pageblock has a memmap.
     fn unavailable<M: PhysMem>(mb: &Memblock<M>, p: &ModelParams, spfn: u64, epfn: u64) -> u64 {
         let pb = 1u64 << p.pageblock_order;
+        let pps = if p.model == MemoryModel::Flat { pb } else { p.pages_per_section().max(pb) };
         let mut pfn = spfn;
         let mut cnt = 0;
         while pfn < epfn {
             let block = pfn & !(pb - 1);
-            let block_end = block + pb;
+            let block_end = block.saturating_add(pb);
             if !pfn_valid(mb, p, block) {
-                pfn = block_end;
+                // pfn_valid() answers per section: every pageblock of this section is
+                // invalid too, so step over the section at once.
+                pfn = if p.model == MemoryModel::Flat { block_end } else { (block | (pps - 1)).saturating_add(1) };
                 continue;
             }
             let upto = block_end.min(epfn);
