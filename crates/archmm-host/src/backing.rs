@@ -18,6 +18,7 @@ type Page = Box<[u8; PAGE as usize]>;
 /// Sparse physical memory for the emulator.
 pub struct SparseMem {
     shards: Vec<Mutex<HashMap<u64, Page>>>,
+    cleaned: std::sync::atomic::AtomicU64,
 }
 
 impl Default for SparseMem {
@@ -29,11 +30,16 @@ impl Default for SparseMem {
 impl SparseMem {
     /// An empty store: every byte reads as zero.
     pub fn new() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), cleaned: std::sync::atomic::AtomicU64::new(0) }
     }
 
     fn shard(&self, pfn: u64) -> &Mutex<HashMap<u64, Page>> {
         &self.shards[(pfn as usize) % SHARDS]
+    }
+
+    /// Bytes the core asked to clean from the (emulated, absent) data cache.
+    pub fn cleaned_bytes(&self) -> u64 {
+        self.cleaned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Number of 4 KiB pages that hold data (have been written).
@@ -56,6 +62,11 @@ impl SparseMem {
 }
 
 impl PhysMem for SparseMem {
+    fn clean_dcache(&self, _pa: PhysAddr, len: u64) {
+        // The host has no cache to clean; count, so tests can check the core asks.
+        self.cleaned.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         Self::pieces(pa, buf.len(), |pfn, off, n, at| {
             let shard = self.shard(pfn).lock().unwrap_or_else(|e| e.into_inner());

@@ -432,13 +432,30 @@ fn cmd_arches(json: bool) -> ExitCode {
 fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
     let mut buf = String::new();
     let arches: Vec<_> = ARCHES.iter().filter(|a| only.is_none_or(|o| o == a.id)).collect();
+    // Who overrides what: the bring-up arches and, for the page-table helpers, the modes.
+    let mut who: Vec<(&str, &archmm::arch::Override)> = Vec::new();
+    for a in &arches {
+        for o in a.overrides {
+            who.push((a.name, o));
+        }
+    }
+    if only.is_none() {
+        for m in archmm::arch::modes::MODES {
+            for o in m.overrides {
+                if !who.iter().any(|(n, x)| *n == m.arch && x.hook == o.hook) {
+                    who.push((m.arch, o));
+                }
+            }
+        }
+    }
     if json {
         let v: Vec<_> = HOOKS
             .iter()
             .map(|h| {
-                let ov: Vec<_> = arches
+                let ov: Vec<_> = who
                     .iter()
-                    .flat_map(|a| a.overrides.iter().filter(|o| o.hook == h.hook).map(|o| serde_json::json!({"arch": a.name, "reason": o.reason})))
+                    .filter(|(_, o)| o.hook == h.hook)
+                    .map(|(n, o)| serde_json::json!({"arch": n, "reason": o.reason}))
                     .collect();
                 serde_json::json!({"hook": h.hook, "linux": h.linux, "generic": h.generic,
                     "definitions": 1 + ov.len(), "overrides": ov})
@@ -447,21 +464,19 @@ fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
         outln!(buf, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return emit(&buf);
     }
-    outln!(buf, "{} arches ({}); one generic definition per hook, overrides only with a reason.\n",
-        arches.len(), arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "));
+    outln!(buf, "{} bring-up arches ({}) and {} paging modes; one generic definition per hook, overrides only with a reason.\n",
+        arches.len(), arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "), archmm::arch::modes::MODES.len());
     outln!(buf, "{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
     for h in HOOKS {
-        let by: Vec<_> = arches.iter().filter(|a| a.overrides.iter().any(|o| o.hook == h.hook)).map(|a| a.name).collect();
+        let by: Vec<_> = who.iter().filter(|(_, o)| o.hook == h.hook).map(|(n, _)| *n).collect();
         outln!(buf, "{:<22} {:>5}  {}", h.hook, 1 + by.len(), if by.is_empty() { "-".to_string() } else { by.join(", ") });
     }
     outln!(buf);
     for h in HOOKS {
         outln!(buf, "{}  (Linux: {})", h.hook, h.linux);
         outln!(buf, "  generic: {}", h.generic);
-        for a in &arches {
-            for o in a.overrides.iter().filter(|o| o.hook == h.hook) {
-                outln!(buf, "  {:<8} {}", a.name, o.reason);
-            }
+        for (n, o) in who.iter().filter(|(_, o)| o.hook == h.hook) {
+            outln!(buf, "  {:<8} {}", n, o.reason);
         }
         outln!(buf);
     }

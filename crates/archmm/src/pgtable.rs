@@ -182,6 +182,12 @@ pub trait PagingMode: 'static {
     fn table_pa_ok(pa: u64, _level: usize) -> bool {
         Self::PA_BITS >= 64 || pa.checked_add(Self::table_bytes(0).max(1) - 1).is_some_and(|end| end >> Self::PA_BITS == 0)
     }
+    /// The hardware's table walker does not snoop the data cache: every new table and
+    /// every changed entry must be cleaned to the point of unification (Linux's arm:
+    /// clean_pte_table() in pte_alloc_one(), flush_pmd_entry(), set_pte_ext()).
+    const CLEAN_TABLES: bool = false;
+    /// Where this mode overrides a generic page-table helper, and why (for `archmm hooks`).
+    const OVERRIDES: &'static [crate::arch::Override] = &[];
     /// Bytes of a table at `level` (may be smaller or larger than a page).
     fn table_bytes(level: usize) -> u64 {
         Self::LEVELS[level].entries() * Self::ENTRY_SIZE
@@ -408,6 +414,9 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 self.write(t + i * Mo::ENTRY_SIZE, empty);
             }
         }
+        if Mo::CLEAN_TABLES {
+            self.mem.clean_dcache(crate::addr::PhysAddr(t), Mo::table_bytes(level));
+        }
     }
 
     /// Use an existing root table at `root`.
@@ -433,6 +442,9 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             self.mem.write_u64(crate::addr::PhysAddr(pa), v)
         } else {
             self.mem.write_u32(crate::addr::PhysAddr(pa), v as u32)
+        }
+        if Mo::CLEAN_TABLES {
+            self.mem.clean_dcache(crate::addr::PhysAddr(pa), Mo::ENTRY_SIZE);
         }
     }
 

@@ -62,6 +62,12 @@ pub trait PhysMem {
         }
     }
 
+    /// Clean `len` bytes at `pa` from the data cache to the point where the page-table
+    /// walker reads (ARM's "point of unification"). Needed on CPUs whose table walker does
+    /// not snoop the data cache (many ARMv6/v7 cores); a no-op everywhere else.
+    #[inline]
+    fn clean_dcache(&self, _pa: PhysAddr, _len: u64) {}
+
     /// Read a little-endian `u64` at `pa`.
     #[inline]
     fn read_u64(&self, pa: PhysAddr) -> u64 {
@@ -126,6 +132,10 @@ impl<T: PhysMem + ?Sized> PhysMem for &T {
     #[inline]
     fn write_u64(&self, pa: PhysAddr, v: u64) {
         (**self).write_u64(pa, v)
+    }
+    #[inline]
+    fn clean_dcache(&self, pa: PhysAddr, len: u64) {
+        (**self).clean_dcache(pa, len)
     }
 }
 

@@ -207,6 +207,13 @@ impl<const LPAE: bool> PagingMode for ArmPaging<LPAE> {
     const VA_BITS: u32 = 32;
     const VA_RANGE: VaRange = VaRange::Low;
     const PA_BITS: u32 = if LPAE { 40 } else { 32 };
+    const CLEAN_TABLES: bool = true;
+    const OVERRIDES: &'static [super::Override] = &[super::Override {
+        hook: "pte_alloc_one",
+        reason: "ARMv6/v7 table walkers need not snoop the data cache: a new table and every \
+                 changed entry are cleaned to the point of unification (Linux: \
+                 clean_pte_table, flush_pmd_entry), through PhysMem::clean_dcache",
+    }];
 
     fn table_entry(pa: u64, _level: usize) -> u64 {
         if LPAE {

@@ -24,6 +24,8 @@ pub struct ModeInfo {
     pub level_names: fn() -> &'static [&'static str],
     /// Bytes of a table at each level.
     pub table_bytes: fn(usize) -> u64,
+    /// Generic page-table helpers this mode overrides, with reasons.
+    pub overrides: &'static [super::Override],
 }
 
 /// Facts of mode `M` of architecture `arch`.
@@ -38,6 +40,7 @@ pub const fn info<M: PagingMode>(arch: &'static str) -> ModeInfo {
         pa_bits: M::PA_BITS,
         level_names: M::level_names,
         table_bytes: M::table_bytes,
+        overrides: M::OVERRIDES,
     }
 }
 
