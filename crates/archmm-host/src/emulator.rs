@@ -35,8 +35,11 @@ pub struct BootReport {
     pub nodes: Vec<NodeReport>,
     /// Unavailable-range records.
     pub holes: Vec<HoleReport>,
-    /// The kernel page table's root, once the linear map exists.
+    /// The kernel page table's root, once the linear map exists (for a walk in another
+    /// mode: that table's root).
     pub pgd: Option<u64>,
+    /// The paging mode of `pgd`.
+    pub paging_mode: &'static str,
     /// Levels of a walk asked for with [`run_walk`].
     pub walk: Vec<WalkLevel>,
     /// The Memory line's numbers.
@@ -220,12 +223,78 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
     run_walk(arch, m, opts, None)
 }
 
-/// Boot, then (with `va`) walk `va` through the kernel page table the boot built.
-pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, va: Option<u64>) -> Result<BootReport, (Vec<String>, BootError)> {
+/// The linear map's start for a paging mode that is not the arch's kernel mode: the lowest
+/// address of the half the mode translates for the kernel (the bottom of the space for
+/// modes that translate only the low half).
+fn mode_linear_base<Mo: PagingMode>() -> u64 {
+    use archmm::pgtable::VaRange;
+    match Mo::VA_RANGE {
+        VaRange::High => 0u64.wrapping_sub(1u64 << Mo::VA_BITS),
+        VaRange::Canonical => 0u64.wrapping_sub(1u64 << (Mo::VA_BITS - 1)),
+        VaRange::Low => 0,
+    }
+}
+
+/// After a boot, build a second kernel page table in mode `M2` (tables from the page
+/// allocator through the one allocation API) mapping memblock's memory at the mode's
+/// linear base, and walk `va` in it.
+fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, &SparseMem>, va: u64) -> (Option<u64>, Vec<WalkLevel>) {
+    use archmm::memblock::MemblockFlags;
+    use archmm::pgtable::{FlushLog, MapFlags, Prot};
+    let regions: Vec<(u64, u64)> = b
+        .ctx
+        .memblock
+        .real_regions(RegionType::Memory)
+        .filter(|r| !r.flags.contains(MemblockFlags::NOMAP))
+        .map(|r| (r.base, r.end()))
+        .collect();
+    let mut alloc = archmm::early::MmAlloc::<A::Paging, &SparseMem>::new(&mut b.ctx.memblock, Some(&b.pages), 0);
+    let memref = mem;
+    let Ok(mut pt) = PageTable::<M2, SparseMem>::new(memref, &mut alloc) else { return (None, Vec::new()) };
+    let base = mode_linear_base::<M2>();
+    let page = M2::PAGE_SIZE;
+    for (s, e) in regions {
+        let (s, e) = (s.div_ceil(page) * page, e / page * page);
+        if e <= s || (M2::PA_BITS < 64 && e > 1u64 << M2::PA_BITS) {
+            continue;
+        }
+        let _ = pt.map(base.wrapping_add(s), s, e - s, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, &mut alloc, &mut FlushLog::default());
+    }
+    let root = pt.root();
+    (Some(root), walk_levels::<M2>(mem, root, va))
+}
+
+macro_rules! with_mode {
+    ($name:expr, $m:ident => $e:expr, $default:expr) => {{
+        use archmm::arch::{arm64::*, riscv64::*, x86_64::*};
+        match $name {
+            "x86_64-4level" => { type $m = X86_64Paging4; $e }
+            "x86_64-5level" => { type $m = X86_64Paging5; $e }
+            "arm64-4k-39" => { type $m = Arm64Paging4K39; $e }
+            "arm64-4k-48" => { type $m = Arm64Paging4K48; $e }
+            "arm64-4k-48-ttbr0" => { type $m = Arm64Paging4K48Ttbr0; $e }
+            "arm64-16k-36" => { type $m = Arm64Paging16K36; $e }
+            "arm64-16k-47" => { type $m = Arm64Paging16K47; $e }
+            "arm64-16k-48" => { type $m = Arm64Paging16K48; $e }
+            "arm64-64k-42" => { type $m = Arm64Paging64K42; $e }
+            "arm64-64k-48" => { type $m = Arm64Paging64K48; $e }
+            "arm64-64k-52" => { type $m = Arm64Paging64K52; $e }
+            "riscv64-sv39" => { type $m = Sv39; $e }
+            "riscv64-sv48" => { type $m = Sv48; $e }
+            "riscv64-sv57" => { type $m = Sv57; $e }
+            _ => $default,
+        }
+    }};
+}
+
+/// Boot, then (with `walk`) walk a virtual address through the kernel page table the boot
+/// built, or, when a paging mode other than the kernel's is named, through a table of that
+/// mode built after the boot over the same memory.
+pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
     match arch {
-        ArchId::X86_64 => run::<X86_64, archmm::arch::x86_64::X86_64Paging4>(m, opts, va),
-        ArchId::Arm64 => run::<Arm64, archmm::arch::x86_64::X86_64Paging4>(m, opts, None),
-        ArchId::Riscv64 => run::<Riscv64, archmm::arch::x86_64::X86_64Paging4>(m, opts, None),
+        ArchId::X86_64 => run::<X86_64>(m, opts, walk),
+        ArchId::Arm64 => run::<Arm64>(m, opts, walk),
+        ArchId::Riscv64 => run::<Riscv64>(m, opts, walk),
     }
 }
 
@@ -251,7 +320,7 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
 
-fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>) -> Result<BootReport, (Vec<String>, BootError)> {
+fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
     let mem = SparseMem::new();
     if let Some(bda) = m.bda {
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
@@ -262,7 +331,7 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
     let take = || SINK.with(|k| k.borrow_mut().take().unwrap_or_default());
     let mut log = Log;
     let res = boot::<A, &SparseMem>(&mem, m.firmware_map(), opts, &mut log);
-    let b: Booted<'_, A, &SparseMem> = match res {
+    let mut b: Booted<'_, A, &SparseMem> = match res {
         Ok(b) => b,
         Err(e) => return Err((lines(&take()), e)),
     };
@@ -327,7 +396,8 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
         zones,
         nodes,
         holes,
-        pgd: b.ctx.pgd,
+        pgd: None,
+        paging_mode: A::Paging::NAME,
         memory: MemoryReport {
             physpages: b.report.physpages,
             free_pages: b.report.free,
@@ -338,13 +408,22 @@ fn run<A: Arch, Mo: PagingMode>(m: &Machine, opts: BootOptions, va: Option<u64>)
             page_meta_bytes: archmm::memmap::PAGE_META_SIZE,
         },
         views: views::<A>(&b),
-        walk: match (b.ctx.pgd, va) {
-            (Some(root), Some(va)) => walk_levels::<Mo>(&mem, root, va),
-            _ => Vec::new(),
-        },
+        walk: Vec::new(),
+    };
+    let asked = walk;
+    let (pgd, walk) = match walk {
+        Some((va, Some(mode))) if mode != A::Paging::NAME => {
+            with_mode!(mode, M2 => walk_in_mode::<A, M2>(&mem, &mut b, va), (None, Vec::new()))
+        }
+        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va)).unwrap_or_default()),
+        None => (b.ctx.pgd, Vec::new()),
+    };
+    let paging_mode = match asked {
+        Some((_, Some(mode))) => archmm::arch::modes::mode_by_name(mode).map_or(report.paging_mode, |m| m.name),
+        _ => report.paging_mode,
     };
     drop(b);
-    Ok(BootReport { log: lines(&take()), ..report })
+    Ok(BootReport { log: lines(&take()), pgd, walk, paging_mode, ..report })
 }
 
 /// The /proc and debugfs views of a booted machine, in Linux's formats.

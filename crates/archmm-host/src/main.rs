@@ -27,6 +27,29 @@ fn parse_arch(s: &str) -> Result<ArchId, String> {
     })
 }
 
+/// An arch, possibly with one of its paging modes.
+#[derive(Clone, Copy, Debug)]
+struct ArchSel {
+    arch: ArchId,
+    mode: Option<&'static str>,
+}
+
+fn parse_arch_or_mode(s: &str) -> Result<ArchSel, String> {
+    if let Ok(arch) = parse_arch(s) {
+        return Ok(ArchSel { arch, mode: None });
+    }
+    match archmm::arch::modes::mode_by_name(s) {
+        Some(m) => match ArchId::from_name(m.arch) {
+            Some(arch) => Ok(ArchSel { arch, mode: Some(m.name) }),
+            None => Err(format!(
+                "mode `{s}` belongs to {}, whose bring-up does not run on the host yet (its paging mode is exercised by the test suite)",
+                m.arch
+            )),
+        },
+        None => parse_arch(s).map(|arch| ArchSel { arch, mode: None }),
+    }
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     parse_num(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 8G, 512M, 0x40000000)"))
 }
@@ -58,9 +81,10 @@ impl View {
 /// Which machine to boot.
 #[derive(clap::Args)]
 struct MachineArgs {
-    /// Architecture (Linux's name; Rust's spelling accepted).
-    #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
-    arch: ArchId,
+    /// Architecture (Linux's name; Rust's spelling accepted), or for `walk` a paging mode
+    /// of one (see `archmm arches`).
+    #[arg(long, value_parser = parse_arch_or_mode, default_value = "x86_64")]
+    arch: ArchSel,
     /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
     #[arg(long, value_parser = parse_size, default_value = "8G")]
     mem: u64,
@@ -231,7 +255,7 @@ fn print_boot(r: &BootReport, json: bool, show: &[View]) -> std::io::Result<Exit
 }
 
 fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
-    let arch = a.arch;
+    let arch = a.arch.arch;
     if let Some(p) = &a.e820 {
         if arch != ArchId::X86_64 {
             return Err(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
@@ -264,6 +288,9 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         Ok(x) => x,
         Err(e) => return fail(e),
     };
+    if let (Some(mode), None) = (a.arch.mode, walk) {
+        return fail(format!("boot runs {} with its kernel's paging mode; use `archmm walk --arch {mode} VADDR` to see that mode", arch.info().name));
+    }
     let opts = BootOptions {
         numa_off: a.numa_off,
         memblock_debug,
@@ -273,7 +300,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
     };
-    match run_walk(arch, &m, opts, walk) {
+    match run_walk(arch, &m, opts, walk.map(|va| (va, a.arch.mode))) {
         Ok(r) => {
             let res = match walk {
                 Some(va) => print_walk(&r, va, json),
@@ -295,14 +322,14 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
 fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"va": va, "pgd": r.pgd, "walk": r.walk}))?;
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"va": va, "mode": r.paging_mode, "pgd": r.pgd, "walk": r.walk}))?;
         writeln!(out)?;
     } else {
         let Some(pgd) = r.pgd else {
             writeln!(out, "{}: no kernel page table was built", r.arch)?;
             return Ok(ExitCode::from(1));
         };
-        writeln!(out, "walk of {va:#018x} on {} ({}), root at {pgd:#x}", r.arch, r.machine)?;
+        writeln!(out, "walk of {va:#018x} in {} on {} ({}), root at {pgd:#x}", r.paging_mode, r.arch, r.machine)?;
         for l in &r.walk {
             write!(out, "  {:<4}[{:>4}] table {:#014x} entry@{:#014x} = {:#018x}  ", l.level, l.index, l.table, l.entry_pa, l.raw)?;
             match (l.kind, l.target, l.size, &l.prot) {
