@@ -300,7 +300,8 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
     };
-    match run_walk(arch, &m, opts, walk.map(|va| (va, a.arch.mode))) {
+    let result = with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, a.arch.mode))));
+    match result {
         Ok(r) => {
             let res = match walk {
                 Some(va) => print_walk(&r, va, json),
@@ -317,6 +318,40 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
             fail(format!("boot failed: {e}"))
         }
     }
+}
+
+/// Run `f`; if it takes longer than a second, say on standard error that the boot is still
+/// going (once a second, on one line), so a long run (a 1 TiB machine) is not silent.
+fn with_progress<T: Send>(what: &str, f: impl FnOnce() -> T + Send) -> T {
+    use std::io::IsTerminal;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    if !std::io::stderr().is_terminal() {
+        return f();
+    }
+    use std::time::{Duration, Instant};
+    let (tx, rx) = channel::<()>();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let watcher = s.spawn(move || {
+            let mut shown = false;
+            loop {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        eprint!("\rarchmm: booting {what}: {:.0} s", start.elapsed().as_secs_f64());
+                        shown = true;
+                    }
+                    _ => break,
+                }
+            }
+            if shown {
+                eprintln!("\rarchmm: booting {what}: done in {:.1} s", start.elapsed().as_secs_f64());
+            }
+        });
+        let r = f();
+        let _ = tx.send(());
+        let _ = watcher.join();
+        r
+    })
 }
 
 fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> {
