@@ -334,14 +334,9 @@ fn with_progress<T: Send>(what: &str, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         let watcher = s.spawn(move || {
             let mut shown = false;
-            loop {
-                match rx.recv_timeout(Duration::from_secs(1)) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        eprint!("\rarchmm: booting {what}: {:.0} s", start.elapsed().as_secs_f64());
-                        shown = true;
-                    }
-                    _ => break,
-                }
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(1)) {
+                eprint!("\rarchmm: booting {what}: {:.0} s", start.elapsed().as_secs_f64());
+                shown = true;
             }
             if shown {
                 eprintln!("\rarchmm: booting {what}: done in {:.1} s", start.elapsed().as_secs_f64());
