@@ -330,6 +330,52 @@ impl Memmap {
         (page - self.geo.vmemmap_start) / PAGE_META_SIZE
     }
 
+    /// page_to_pfn() for every model, from where a [`PageMeta`] lives (its physical
+    /// address for FLATMEM and SPARSEMEM, its virtual address in the vmemmap for
+    /// SPARSEMEM_VMEMMAP). FLATMEM and VMEMMAP are arithmetic; SPARSEMEM finds the section
+    /// whose array holds the address (Linux keeps the section number in page->flags for
+    /// this; archmm's metadata has no room for it, so this walks the present sections).
+    /// `None` if no memmap holds `page`.
+    pub fn page_to_pfn_any<M: PhysMem>(&self, mem: &M, page: u64) -> Option<u64> {
+        match self.geo.model {
+            MemoryModel::Flat => {
+                let off = page.checked_sub(self.base)?;
+                let pfn = self.start_pfn + off / PAGE_META_SIZE;
+                (off % PAGE_META_SIZE == 0 && pfn < self.end_pfn).then_some(pfn)
+            }
+            MemoryModel::SparseVmemmap => {
+                let off = page.checked_sub(self.geo.vmemmap_start)?;
+                (off % PAGE_META_SIZE == 0).then_some(off / PAGE_META_SIZE)
+            }
+            MemoryModel::Sparse => {
+                let pps = self.geo.pages_per_section();
+                for r in 0..self.geo.nr_roots() {
+                    let root = mem.read_u64(PhysAddr(self.base + r * 8));
+                    if root == 0 {
+                        continue;
+                    }
+                    for i in 0..SECTIONS_PER_ROOT {
+                        let map = mem.read_u64(PhysAddr(root + i * 8));
+                        if map != 0 && page >= map && page < map + pps * PAGE_META_SIZE && (page - map) % PAGE_META_SIZE == 0 {
+                            return Some((r * SECTIONS_PER_ROOT + i) * pps + (page - map) / PAGE_META_SIZE);
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// pfn_to_page() for every model: where `pfn`'s metadata lives, in the address space
+    /// [`Memmap::page_to_pfn_any`] takes (physical for FLATMEM/SPARSEMEM, the vmemmap's
+    /// virtual address for SPARSEMEM_VMEMMAP). `None` if the pfn has no memmap.
+    pub fn pfn_to_page_any<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<u64> {
+        match self.geo.model {
+            MemoryModel::SparseVmemmap => self.meta_pa::<Mo, M>(mem, pfn).map(|_| self.pfn_to_page(pfn)),
+            _ => self.meta_pa::<Mo, M>(mem, pfn),
+        }
+    }
+
     /// Read `pfn`'s metadata (`None`: no memmap).
     #[inline]
     pub fn get<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<PageMeta> {
@@ -355,6 +401,59 @@ impl Memmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::x86_64::X86_64Paging4;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct TestMem(RefCell<HashMap<u64, u8>>);
+    impl PhysMem for TestMem {
+        fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
+            let m = self.0.borrow();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = *m.get(&(pa.0 + i as u64)).unwrap_or(&0);
+            }
+        }
+        fn write(&self, pa: PhysAddr, buf: &[u8]) {
+            let mut m = self.0.borrow_mut();
+            for (i, b) in buf.iter().enumerate() {
+                m.insert(pa.0 + i as u64, *b);
+            }
+        }
+    }
+
+    /// pfn_to_page and page_to_pfn are inverse in every model, holes have no page, and
+    /// metadata written through one pfn is read back through the same pfn only.
+    #[test]
+    fn every_model_maps_pfns_to_pages_and_back() {
+        for model in [MemoryModel::Flat, MemoryModel::Sparse, MemoryModel::SparseVmemmap] {
+            let mem = TestMem::default();
+            let memref = &mem;
+            let mut mb = Memblock::new(memref);
+            // Two banks with a hole of several sections between them.
+            mb.add(0x4000_0000, 0x1000_0000).unwrap();
+            mb.add(0x1_0000_0000, 0x800_0000).unwrap();
+            let geo = MemmapGeometry { model, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0xffff_ea00_0000_0000 };
+            let pgd = if model == MemoryModel::SparseVmemmap {
+                let pt = PageTable::<X86_64Paging4, &TestMem>::new(&memref, &mut mb).unwrap();
+                Some(pt.root())
+            } else {
+                None
+            };
+            let mm = Memmap::init::<X86_64Paging4, &TestMem>(&mut mb, geo, pgd).unwrap();
+            for pfn in [0x40000u64, 0x40001, 0x4ffff, 0x100000, 0x107fff] {
+                let page = mm.pfn_to_page_any::<X86_64Paging4, _>(&memref, pfn).unwrap_or_else(|| panic!("{model:?} {pfn:#x}"));
+                assert_eq!(mm.page_to_pfn_any(&memref, page), Some(pfn), "{model:?}");
+                assert!(mm.set::<X86_64Paging4, _>(&memref, pfn, PageMeta { private: pfn, ..PageMeta::default() }));
+            }
+            for pfn in [0x40000u64, 0x4ffff, 0x100000, 0x107fff] {
+                assert_eq!(mm.get::<X86_64Paging4, _>(&memref, pfn).unwrap().private, pfn, "{model:?}");
+            }
+            // A whole absent section has no metadata in the sparse models.
+            let hole = 0x80000u64;
+            assert_eq!(mm.pfn_to_page_any::<X86_64Paging4, _>(&memref, hole).is_none(), model != MemoryModel::Flat, "{model:?}");
+        }
+    }
 
     #[test]
     fn meta_roundtrip_and_zero_is_free_tail() {
