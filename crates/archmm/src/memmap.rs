@@ -341,11 +341,11 @@ impl Memmap {
             MemoryModel::Flat => {
                 let off = page.checked_sub(self.base)?;
                 let pfn = self.start_pfn + off / PAGE_META_SIZE;
-                (off % PAGE_META_SIZE == 0 && pfn < self.end_pfn).then_some(pfn)
+                (off.is_multiple_of(PAGE_META_SIZE) && pfn < self.end_pfn).then_some(pfn)
             }
             MemoryModel::SparseVmemmap => {
                 let off = page.checked_sub(self.geo.vmemmap_start)?;
-                (off % PAGE_META_SIZE == 0).then_some(off / PAGE_META_SIZE)
+                off.is_multiple_of(PAGE_META_SIZE).then_some(off / PAGE_META_SIZE)
             }
             MemoryModel::Sparse => {
                 let pps = self.geo.pages_per_section();
@@ -356,7 +356,7 @@ impl Memmap {
                     }
                     for i in 0..SECTIONS_PER_ROOT {
                         let map = mem.read_u64(PhysAddr(root + i * 8));
-                        if map != 0 && page >= map && page < map + pps * PAGE_META_SIZE && (page - map) % PAGE_META_SIZE == 0 {
+                        if map != 0 && page >= map && page < map + pps * PAGE_META_SIZE && (page - map).is_multiple_of(PAGE_META_SIZE) {
                             return Some((r * SECTIONS_PER_ROOT + i) * pps + (page - map) / PAGE_META_SIZE);
                         }
                     }
