@@ -223,6 +223,31 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
     run_walk(arch, m, opts, None)
 }
 
+/// Boot with the kernel in paging mode `mode` (e.g. `x86_64-5level`, `arm64-64k-42`,
+/// `riscv64-sv57`), walking `va` in its page table if given. `None` when the mode is not one
+/// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
+/// does not run on the host).
+pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+    use archmm::arch::{arm64::Arm64G, riscv64::Riscv, x86_64::X86};
+    let w = va.map(|v| (v, None));
+    Some(match mode {
+        "x86_64-4level" => run::<X86<false>>(m, opts, w),
+        "x86_64-5level" => run::<X86<true>>(m, opts, w),
+        "arm64-4k-39" => run::<Arm64G<4, 39>>(m, opts, w),
+        "arm64-4k-48" => run::<Arm64G<4, 48>>(m, opts, w),
+        "arm64-16k-36" => run::<Arm64G<16, 36>>(m, opts, w),
+        "arm64-16k-47" => run::<Arm64G<16, 47>>(m, opts, w),
+        "arm64-16k-48" => run::<Arm64G<16, 48>>(m, opts, w),
+        "arm64-64k-42" => run::<Arm64G<64, 42>>(m, opts, w),
+        "arm64-64k-48" => run::<Arm64G<64, 48>>(m, opts, w),
+        "arm64-64k-52" => run::<Arm64G<64, 52>>(m, opts, w),
+        "riscv64-sv39" => run::<Riscv<3>>(m, opts, w),
+        "riscv64-sv48" => run::<Riscv<4>>(m, opts, w),
+        "riscv64-sv57" => run::<Riscv<5>>(m, opts, w),
+        _ => return None,
+    })
+}
+
 /// The linear map's start for a paging mode that is not the arch's kernel mode: the lowest
 /// address of the half the mode translates for the kernel (the bottom of the space for
 /// modes that translate only the low half).

@@ -3,7 +3,7 @@
 use archmm::arch::{ArchId, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
-use archmm_host::emulator::{run_walk, BootReport, WalkLevel};
+use archmm_host::emulator::{run_mode, run_walk, BootReport, WalkLevel};
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
@@ -288,9 +288,6 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    if let (Some(mode), None) = (a.arch.mode, walk) {
-        return fail(format!("boot runs {} with its kernel's paging mode; use `archmm walk --arch {mode} VADDR` to see that mode", arch.info().name));
-    }
     let opts = BootOptions {
         numa_off: a.numa_off,
         memblock_debug,
@@ -300,7 +297,14 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
     };
-    let result = with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, a.arch.mode))));
+    let result = match a.arch.mode {
+        Some(mode) => match with_progress(&m.name, || run_mode(mode, &m, opts, walk)) {
+            Some(r) => r,
+            None if walk.is_some() => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, Some(mode))))),
+            None => return fail(format!("`{mode}` is not a mode {} kernels run in; `archmm walk --arch {mode} VADDR` shows it over a booted machine", arch.info().name)),
+        },
+        None => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, None)))),
+    };
     match result {
         Ok(r) => {
             let res = match walk {

@@ -12,8 +12,11 @@ use crate::boot::BootCtx;
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
-/// AArch64 with 4K pages and 48-bit VA (the distribution default).
-pub struct Arm64;
+/// AArch64 with a `GRANULE_KB` (4, 16 or 64) page granule and `VA`-bit kernel addresses.
+pub struct Arm64G<const GRANULE_KB: u32, const VA: u32>;
+
+/// AArch64 as distributions build it: 4K pages, 48-bit VA.
+pub type Arm64 = Arm64G<4, 48>;
 
 /// Linux's max_zone_phys(): the exclusive physical limit of a zone of `zone_bits` bits,
 /// moved up when RAM starts above it, capped at the end of RAM.
@@ -27,10 +30,26 @@ pub fn max_zone_phys(zone_bits: u32, dram_start: u64, dram_end: u64) -> u64 {
     mask.min(dram_end.wrapping_sub(1)).wrapping_add(1)
 }
 
-impl Arch for Arm64 {
+impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const NAME: &'static str = "arm64";
     const ALIASES: &'static [&'static str] = &["aarch64"];
-    const MAX_PHYSMEM_BITS: u32 = 48;
+    const PAGE_SHIFT: u32 = granule_shift(GRANULE_KB);
+    /// 52 only with 64K pages and FEAT_LPA; CONFIG_ARM64_PA_BITS=48 otherwise.
+    const MAX_PHYSMEM_BITS: u32 = if GRANULE_KB == 64 && VA == 52 { 52 } else { 48 };
+    /// 512 MiB sections with 64K pages (so a section holds a MAX_ORDER block), else 128 MiB.
+    const SECTION_SIZE_BITS: u32 = if GRANULE_KB == 64 { 29 } else { 27 };
+    /// ARCH_FORCE_MAX_ORDER: 14 with 64K pages, 12 with 16K, 11 with 4K.
+    const MAX_ORDER: u32 = match GRANULE_KB {
+        64 => 14,
+        16 => 12,
+        _ => 11,
+    };
+    /// min(HUGETLB_PAGE_ORDER (a PMD block), MAX_ORDER - 1).
+    const PAGEBLOCK_ORDER: u32 = match GRANULE_KB {
+        64 => 13,
+        16 => 11,
+        _ => 9,
+    };
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     const SMP_CACHE_BYTES: u64 = 64;
@@ -49,11 +68,11 @@ impl Arch for Arm64 {
         },
     ];
     type State = ();
-    type Paging = Arm64Paging4K48;
-    /// -(1 << VA_BITS) with 48-bit VA.
-    const PAGE_OFFSET: u64 = 0xffff_0000_0000_0000;
-    /// -(1 << (VA_BITS - (PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT))).
-    const VMEMMAP_START: u64 = 0xffff_fc00_0000_0000;
+    type Paging = Arm64Paging<GRANULE_KB, VA, false>;
+    /// -(1 << VA_BITS).
+    const PAGE_OFFSET: u64 = 0u64.wrapping_sub(1u64 << VA);
+    /// -(1 << (VA_BITS - (PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT))), STRUCT_PAGE_MAX_SHIFT = 6.
+    const VMEMMAP_START: u64 = 0u64.wrapping_sub(1u64 << (VA - (granule_shift(GRANULE_KB) - 6)));
     const LINEAR_MAP_BLOCKS: bool = false;
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
 

@@ -10,13 +10,16 @@
 use super::{Arch, FirmwareKind, Override};
 use crate::zone::ZoneType;
 
-/// RISC-V 64-bit (Sv39 by default; the mode matters for page tables, not for zones).
-pub struct Riscv64;
+/// RISC-V 64-bit with an `N`-level kernel page table (3: Sv39, 4: Sv48, 5: Sv57).
+pub struct Riscv<const N: usize>;
+
+/// RISC-V 64-bit with Sv39, the mode every RV64 MMU has.
+pub type Riscv64 = Riscv<3>;
 
 /// PMD_SIZE with 4K pages: the kernel's reservation is rounded up to it.
 const PMD_SIZE: u64 = 2 << 20;
 
-impl Arch for Riscv64 {
+impl<const N: usize> Arch for Riscv<N> {
     const NAME: &'static str = "riscv64";
     const ALIASES: &'static [&'static str] = &["riscv", "riscv64gc"];
     const MAX_PHYSMEM_BITS: u32 = 56;
@@ -29,11 +32,19 @@ impl Arch for Riscv64 {
                  reservation extends to the next 2 MiB boundary (setup_bootmem)",
     }];
     type State = ();
-    type Paging = Sv39;
-    /// Sv39's direct map (Documentation/riscv/vm-layout.rst).
-    const PAGE_OFFSET: u64 = 0xffff_ffd8_0000_0000;
-    /// Sv39's vmemmap.
-    const VMEMMAP_START: u64 = 0xffff_ffc7_0000_0000;
+    type Paging = RiscvPaging<N>;
+    /// PAGE_OFFSET_L3/L4/L5 (asm/page.h; Documentation/riscv/vm-layout.rst).
+    const PAGE_OFFSET: u64 = match N {
+        5 => 0xff60_0000_0000_0000,
+        4 => 0xffff_af80_0000_0000,
+        _ => 0xffff_ffd8_0000_0000,
+    };
+    /// The vmemmap of each layout.
+    const VMEMMAP_START: u64 = match N {
+        5 => 0xff1c_0000_0000_0000,
+        4 => 0xffff_8d80_0000_0000,
+        _ => 0xffff_ffc7_0000_0000,
+    };
 }
 
 // ----- paging (privileged architecture, 4.3-4.6: Sv39, Sv48, Sv57; Svpbmt) ----------------

@@ -15,8 +15,13 @@ use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 use archmm_firmware::e820::{self as e820, E820Table, E820Type};
 
-/// x86-64 with 4-level paging.
-pub struct X86_64;
+/// x86-64 with 4-level paging, or with `LA57` 5-level paging (57-bit VA, 52-bit PA).
+pub struct X86<const LA57: bool>;
+
+/// x86-64 as distribution kernels boot it on machines without LA57: 4-level paging.
+pub type X86_64 = X86<false>;
+/// x86-64 with 5-level paging.
+pub type X86_64La57 = X86<true>;
 
 /// MAX_DMA_PFN: ISA DMA reaches 16 MiB.
 pub const MAX_DMA_PFN: u64 = (16 << 20) >> 12;
@@ -24,6 +29,8 @@ pub const MAX_DMA_PFN: u64 = (16 << 20) >> 12;
 pub const MAX_DMA32_PFN: u64 = 1 << (32 - 12);
 /// PAGE_OFFSET with 4-level paging and no KASLR: where the linear map starts.
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+/// PAGE_OFFSET with 5-level paging and no KASLR.
+pub const PAGE_OFFSET_L5: u64 = 0xff11_0000_0000_0000;
 /// BIOS_BEGIN..BIOS_END: the legacy VGA/ROM hole, never RAM.
 pub const ISA_START: u64 = 0xa0000;
 /// End of the legacy hole.
@@ -40,10 +47,10 @@ pub struct X86State {
     pub e820: E820Table,
 }
 
-impl Arch for X86_64 {
+impl<const LA57: bool> Arch for X86<LA57> {
     const NAME: &'static str = "x86_64";
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
-    const MAX_PHYSMEM_BITS: u32 = 46;
+    const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     const OVERRIDES: &'static [Override] = &[
@@ -84,9 +91,10 @@ impl Arch for X86_64 {
         },
     ];
     type State = X86State;
-    type Paging = X86_64Paging4;
-    const PAGE_OFFSET: u64 = PAGE_OFFSET;
-    const VMEMMAP_START: u64 = 0xffff_ea00_0000_0000;
+    type Paging = X86Paging<LA57>;
+    const PAGE_OFFSET: u64 = if LA57 { PAGE_OFFSET_L5 } else { PAGE_OFFSET };
+    /// Documentation/x86/x86_64/mm.rst: ffffea0000000000 (4-level), ffd4000000000000 (5-level).
+    const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
     const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
@@ -125,7 +133,7 @@ impl Arch for X86_64 {
 
         // setup_arch's e820__end_of_ram_pfn() / e820__end_of_low_ram_pfn(): the limits come
         // from the e820 table, printed before memblock is populated.
-        let max_arch_pfn = e820::MAX_ARCH_PFN_X86_64;
+        let max_arch_pfn = if LA57 { e820::MAX_ARCH_PFN_X86_64_LA57 } else { e820::MAX_ARCH_PFN_X86_64 };
         let t = &ctx.state.e820;
         ctx.max_pfn = t.end_pfn(max_arch_pfn, E820Type::RAM, max_arch_pfn);
         e820::write_end_pfn_line(&mut ctx.log, ctx.max_pfn, max_arch_pfn)?;
@@ -160,7 +168,7 @@ impl Arch for X86_64 {
         // reserve_real_mode(): the whole first MiB stays the BIOS's and the trampoline's.
         ctx.memblock.reserve(0, ISA_END)?;
         // init_mem_mapping(): the first MiB (ISA range) and all of RAM at PAGE_OFFSET.
-        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET, Some((0, ISA_END)), true)?;
+        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, Self::PAGE_OFFSET, Some((0, ISA_END)), true)?;
         // init_mem_mapping(): on 64-bit everything is directly mapped.
         if ctx.max_pfn > ctx.max_low_pfn {
             ctx.max_low_pfn = ctx.max_pfn;
@@ -239,7 +247,7 @@ impl Arch for X86_64 {
 
 /// reserve_bios_regions(): read base memory size and the EBDA segment from the BIOS data
 /// area and reserve from there to 1 MiB.
-fn reserve_bios_regions<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, X86_64, M>) -> Result<(), BootError> {
+fn reserve_bios_regions<const LA57: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, X86<LA57>, M>) -> Result<(), BootError> {
     const BIOS_START_MIN: u64 = 0x20000;
     const BIOS_START_MAX: u64 = 0x9f000;
     let mut w = [0u8; 2];
