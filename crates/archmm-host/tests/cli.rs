@@ -197,8 +197,9 @@ fn movable_zone_from_kernelcore_and_movablecore() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-/// archmm walk: the kernel's own table after a boot, a table of another mode of the same
-/// arch built over the same memory, an unmapped address, a mode whose arch does not boot.
+/// archmm walk: the kernel's own table after a boot (in the default or a named kernel
+/// mode), a user-half mode's table built over the same memory, an unmapped address, a
+/// mode whose arch does not boot.
 #[test]
 fn walk_traces_levels() {
     let o = archmm(&["walk", "0xffff888100000000"]);
@@ -207,10 +208,15 @@ fn walk_traces_levels() {
     assert!(s.contains("in x86_64-4level"), "{s}");
     assert!(s.contains("pud [   4]") && s.contains("leaf 1G page at 0x100000000"), "{s}");
     assert!(s.contains("=> 0xffff888100000000 -> 0x100000000"), "{s}");
-    let o = archmm(&["walk", "--arch", "x86_64-5level", "0xff00000100000000"]);
+    // A kernel mode: the machine boots in it (5-level PAGE_OFFSET is 0xff11000000000000).
+    let o = archmm(&["walk", "--arch", "x86_64-5level", "0xff11000100000000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = stdout(&o);
-    assert!(s.contains("p4d [   0]") && s.contains("-> 0x100000000"), "{s}");
+    assert!(s.contains("in x86_64-5level") && s.contains("p4d [   0]") && s.contains("-> 0x100000000"), "{s}");
+    // A user-half mode: a table of that mode built over the booted machine's memory.
+    let o = archmm(&["walk", "--arch", "arm64-4k-48-ttbr0", "--mem", "2G", "0x50000000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("in arm64-4k-48-ttbr0") && stdout(&o).contains("-> 0x50000000"), "{}", stdout(&o));
     let o = archmm(&["walk", "--arch", "arm64", "--mem", "2G", "0xffff000050000123"]);
     assert!(stdout(&o).contains("leaf 4K page at 0x50000000") && stdout(&o).contains("-> 0x50000123"), "{}", stdout(&o));
     let o = archmm(&["walk", "0xffff888300000000"]);

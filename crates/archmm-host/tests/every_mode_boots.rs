@@ -16,9 +16,12 @@ fn total(log: &[String]) -> String {
     m.split('/').nth(1).and_then(|t| t.split('K').next()).expect("total").to_string()
 }
 
+/// An arch, a physical address its linear map must reach, and its modes with PAGE_OFFSET.
+type Group = (ArchId, u64, &'static [(&'static str, u64)]);
+
 #[test]
 fn every_kernel_mode_boots() {
-    let groups: [(ArchId, u64, &[(&str, u64)]); 3] = [
+    let groups: [Group; 3] = [
         (ArchId::X86_64, 0x1_0000_0000, &[("x86_64-4level", 0xffff_8880_0000_0000), ("x86_64-5level", 0xff11_0000_0000_0000)]),
         (
             ArchId::Arm64,
