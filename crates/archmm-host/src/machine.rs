@@ -55,15 +55,15 @@ pub struct Machine {
     pub sections: KernelSections,
 }
 
-/// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` lines in
+/// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` and `percpu:` lines in
 /// tests/data/linux); riscv64, which Debian 12 does not ship, gets sizes of the same order
 /// as arm64's (an assumption, stated here).
 pub fn default_sections(arch: ArchId) -> KernelSections {
     const K: u64 = 1024;
     match arch {
-        ArchId::X86_64 => KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K },
-        ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K },
-        ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K },
+        ArchId::X86_64 => KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K, percpu: 217_088 },
+        ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K, percpu: 87_272 },
+        ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 },
     }
 }
 

@@ -48,6 +48,9 @@ fn x86_extra(line: &str) -> bool {
         || line.starts_with("No NUMA configuration found")
         || line.starts_with("Faking a node at")
         || line.starts_with("Fallback order for Node")
+        || line.starts_with("setup_percpu:")
+        || line.starts_with("percpu: Embedded")
+        || line.starts_with("pcpu-alloc:")
 }
 
 fn linux_lines(capture: &str) -> Vec<String> {
@@ -74,13 +77,30 @@ fn linux_extra(capture: &str) -> Vec<String> {
     }
 }
 
+/// The boot options of a capture: its CPU count (`-smp N` in qemu-args.txt, else 1).
+fn options(capture: &str) -> BootOptions {
+    let args = std::fs::read_to_string(data(&format!("linux/{capture}/qemu-args.txt"))).unwrap_or_default();
+    let mut it = args.split_whitespace();
+    let mut cpus = 1;
+    while let Some(a) = it.next() {
+        if a == "-smp" {
+            cpus = it.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        }
+    }
+    BootOptions { cpus, ..BootOptions::default() }
+}
+
 fn ours(arch: ArchId, m: &Machine) -> Vec<String> {
-    let r = run_boot(arch, m, BootOptions::default()).unwrap_or_else(|(log, e)| panic!("boot failed: {e}\n{}", log.join("\n")));
+    ours_with(arch, m, BootOptions::default())
+}
+
+fn ours_with(arch: ArchId, m: &Machine, opts: BootOptions) -> Vec<String> {
+    let r = run_boot(arch, m, opts).unwrap_or_else(|(log, e)| panic!("boot failed: {e}\n{}", log.join("\n")));
     r.log.into_iter().filter(|l| emulated(l)).collect()
 }
 
 fn ours_for(capture: &str, arch: ArchId, m: &Machine) -> Vec<String> {
-    ours(arch, m).iter().map(|l| normalize(capture, l)).collect()
+    ours_with(arch, m, options(capture)).iter().map(|l| normalize(capture, l)).collect()
 }
 
 fn check(capture: &str, arch: ArchId, m: &Machine) {
@@ -95,7 +115,7 @@ fn check(capture: &str, arch: ArchId, m: &Machine) {
     let total = |l: &str| l.split('/').nth(1).and_then(|t| t.split('K').next()).map(str::to_string);
     let text = std::fs::read_to_string(data(&format!("linux/{capture}/keylines.txt"))).expect("capture");
     let linux_mem = text.lines().find(|l| l.starts_with("Memory: ")).expect("Memory line");
-    let r = run_boot(arch, m, BootOptions::default()).expect("boots");
+    let r = run_boot(arch, m, options(capture)).expect("boots");
     let ours_mem = r.log.iter().find(|l| l.starts_with("Memory: ")).expect("our Memory line");
     assert_eq!(total(ours_mem), total(linux_mem), "{capture}: {ours_mem} vs {linux_mem}");
     let got_extra: Vec<String> = r.log.into_iter().filter(|l| x86_extra(l)).collect();
@@ -214,7 +234,7 @@ fn x86_64_first_memblock_dump_is_linuxs() {
         let want = first_memblock_dump(&linux);
         assert!(want.len() >= 6, "{c}: no dump in capture");
         let m = Machine::from_e820_text(&std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820")).expect("parses");
-        let opts = BootOptions { memblock_debug: true, ..BootOptions::default() };
+        let opts = BootOptions { memblock_debug: true, ..options(c) };
         let r = run_boot(ArchId::X86_64, &m, opts).expect("boots");
         assert_eq!(first_memblock_dump(&r.log), want, "{c}");
     }

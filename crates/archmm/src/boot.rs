@@ -99,6 +99,8 @@ pub struct KernelSections {
     pub init: u64,
     /// BSS bytes.
     pub bss: u64,
+    /// Static per-CPU data bytes (__per_cpu_end - __per_cpu_start).
+    pub percpu: u64,
 }
 
 /// Everything the firmware and the boot loader told the kernel about memory.
@@ -177,6 +179,8 @@ pub enum BootError {
     PageTable(PgError),
     /// Building the memmap failed.
     Memmap(crate::memmap::MemmapError),
+    /// The first per-CPU chunk could not be set up.
+    Percpu(crate::percpu::PercpuError),
     /// Writing the log failed.
     Log,
 }
@@ -213,6 +217,7 @@ impl fmt::Display for BootError {
             BootError::Zone(e) => write!(f, "zones: {e}"),
             BootError::PageTable(e) => write!(f, "linear map: {e}"),
             BootError::Memmap(e) => write!(f, "memmap: {e}"),
+            BootError::Percpu(e) => write!(f, "percpu: {e}"),
             BootError::Log => write!(f, "the boot log could not be written"),
         }
     }
@@ -353,6 +358,7 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     let cma = reserve_cma(&mut ctx)?;
     ctx.memblock_dump_all_late()?;
     let (pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
+    setup_per_cpu_areas(&mut ctx)?;
     let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
     A::arch_pre_mm_init(&mut ctx)?;
     memblock_free_all(&mut ctx, &pages);
@@ -452,6 +458,30 @@ fn reserve_cma<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Resul
             Ok(0)
         }
     }
+}
+
+/// setup_per_cpu_areas(): the first per-CPU chunk, embedded in memblock memory on each
+/// CPU's node (CPU i on node i mod the number of nodes with memory).
+fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    let cpus = ctx.options.cpus.max(1);
+    let mut nodes = [0u16; crate::zone::MAX_NODES];
+    let mut nr_nodes = 0usize;
+    for b in ctx.numa.blocks() {
+        let n = b.nid as u16;
+        if !nodes[..nr_nodes].contains(&n) && nr_nodes < nodes.len() {
+            nodes[nr_nodes] = n;
+            nr_nodes += 1;
+        }
+    }
+    let nr_nodes = nr_nodes.max(1);
+    nodes[..nr_nodes].sort_unstable();
+    A::percpu_banner(ctx, cpus, nr_nodes)?;
+    let page = A::page_size();
+    let layout = crate::percpu::PcpuLayout::build(ctx.fw.sections.percpu.max(1), A::PERCPU_ATOM_SIZE.max(page), page, cpus, |c| nodes[c % nr_nodes])
+        .map_err(BootError::Percpu)?;
+    layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
+    layout.write_report(page, ctx.log)?;
+    Ok(())
 }
 
 /// memmap_init(): metadata for every section with memory, the page allocator's zones, and

@@ -26,6 +26,7 @@ pub mod early;
 pub mod memblock;
 pub mod memmap;
 pub mod numa;
+pub mod percpu;
 pub mod pgtable;
 pub mod physmem;
 pub mod zone;

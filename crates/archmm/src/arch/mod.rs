@@ -167,6 +167,16 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "place the boot CMA area below the end of ZONE_DMA32 (all memory without one)",
     },
     HookDoc {
+        hook: "PERCPU_ATOM_SIZE",
+        linux: "setup_per_cpu_areas() / pcpu_embed_first_chunk(atom_size)",
+        generic: "embed the first per-CPU chunk in page-sized atoms, one group per node",
+    },
+    HookDoc {
+        hook: "percpu_banner",
+        linux: "setup_per_cpu_areas() (x86's own)",
+        generic: "nothing before the percpu: lines",
+    },
+    HookDoc {
         hook: "arch_pre_mm_init",
         linux: "arch_pre_mm_init() (RFC)",
         generic: "nothing",
@@ -219,6 +229,10 @@ pub trait Arch: Sized + 'static {
     /// Zones this architecture's reference kernel configures, in Linux's order. Decides
     /// which lines `Zone ranges:` prints (ZONE_MOVABLE is never printed there).
     const ZONES: &'static [ZoneType];
+    /// Allocation granule of the first per-CPU chunk (pcpu_embed_first_chunk's atom_size).
+    const PERCPU_ATOM_SIZE: u64 = 1 << Self::PAGE_SHIFT;
+    /// Lowest physical address per-CPU memory comes from (__pa(MAX_DMA_ADDRESS)).
+    const PERCPU_MIN_ADDR: u64 = 0;
     /// The kernel image's reservation is rounded up to this (1: no rounding).
     const KERNEL_END_ALIGN: u64 = 1;
     /// Cache line size used for memblock allocations without an alignment.
@@ -284,6 +298,11 @@ pub trait Arch: Sized + 'static {
         } else {
             ctx.memblock.end_of_dram()
         }
+    }
+
+    /// Lines an arch prints before laying out per-CPU areas (x86's `setup_percpu:` line).
+    fn percpu_banner<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>, _cpus: usize, _nodes: usize) -> Result<(), BootError> {
+        Ok(())
     }
 
     /// Last arch step before the memmap is handed to the page allocator

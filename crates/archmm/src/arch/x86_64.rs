@@ -80,6 +80,16 @@ impl<const LA57: bool> Arch for X86<LA57> {
             reason: "ISA DMA reaches only 16 MiB: ZONE_DMA ends there, DMA32 at 4 GiB",
         },
         Override {
+            hook: "PERCPU_ATOM_SIZE",
+            reason: "x86-64 embeds per-CPU units in PMD-sized (2 MiB) atoms so the area can \
+                     be mapped with large pages",
+        },
+        Override {
+            hook: "percpu_banner",
+            reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the \
+                     CPU and node id ranges first",
+        },
+        Override {
             hook: "INITMEM_LABEL",
             reason: "x86 frees several parts of its image separately (init sections, the \
                      text/rodata and rodata/data gaps) and names each",
@@ -96,6 +106,10 @@ impl<const LA57: bool> Arch for X86<LA57> {
     /// Documentation/x86/x86_64/mm.rst: ffffea0000000000 (4-level), ffd4000000000000 (5-level).
     const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
     const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
+    /// PMD_SIZE: the per-CPU area can then be mapped with large pages.
+    const PERCPU_ATOM_SIZE: u64 = 2 << 20;
+    /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
+    const PERCPU_MIN_ADDR: u64 = 16 << 20;
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::boot::generic_early_reserve(ctx)?;
@@ -216,6 +230,12 @@ impl<const LA57: bool> Arch for X86<LA57> {
         mi.add(0, 0, end)?;
         mi.apply(ctx)?;
         ctx.numa = mi;
+        Ok(())
+    }
+
+    fn percpu_banner<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>, cpus: usize, nodes: usize) -> Result<(), BootError> {
+        // Debian's CONFIG_NR_CPUS; with CPUMASK_OFFSTACK nr_cpumask_bits is nr_cpu_ids.
+        writeln!(ctx.log, "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
         Ok(())
     }
 
