@@ -289,33 +289,15 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, 
     (Some(root), walk_levels::<M2>(mem, root, va))
 }
 
-macro_rules! with_mode {
-    ($name:expr, $m:ident => $e:expr, $default:expr) => {{
-        use archmm::arch::{arm64::*, riscv64::*, x86_64::*};
-        match $name {
-            "x86_64-4level" => { type $m = X86_64Paging4; $e }
-            "x86_64-5level" => { type $m = X86_64Paging5; $e }
-            "arm64-4k-39" => { type $m = Arm64Paging4K39; $e }
-            "arm64-4k-48" => { type $m = Arm64Paging4K48; $e }
-            "arm64-4k-48-ttbr0" => { type $m = Arm64Paging4K48Ttbr0; $e }
-            "arm64-16k-36" => { type $m = Arm64Paging16K36; $e }
-            "arm64-16k-47" => { type $m = Arm64Paging16K47; $e }
-            "arm64-16k-48" => { type $m = Arm64Paging16K48; $e }
-            "arm64-64k-42" => { type $m = Arm64Paging64K42; $e }
-            "arm64-64k-48" => { type $m = Arm64Paging64K48; $e }
-            "arm64-64k-52" => { type $m = Arm64Paging64K52; $e }
-            "riscv64-sv39" => { type $m = Sv39; $e }
-            "riscv64-sv48" => { type $m = Sv48; $e }
-            "riscv64-sv57" => { type $m = Sv57; $e }
-            _ => $default,
-        }
-    }};
-}
-
 /// Boot, then (with `walk`) walk a virtual address through the kernel page table the boot
 /// built, or, when a paging mode other than the kernel's is named, through a table of that
 /// mode built after the boot over the same memory.
 pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
+    if let Some((va, Some(mode))) = walk {
+        if let Some(r) = run_mode(mode, m, opts, Some(va)) {
+            return r;
+        }
+    }
     match arch {
         ArchId::X86_64 => run::<X86_64>(m, opts, walk),
         ArchId::Arm64 => run::<Arm64>(m, opts, walk),
@@ -438,7 +420,11 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
     let asked = walk;
     let (pgd, walk) = match walk {
         Some((va, Some(mode))) if mode != A::Paging::NAME => {
-            with_mode!(mode, M2 => walk_in_mode::<A, M2>(&mem, &mut b, va), (None, Vec::new()))
+            // Kernel modes boot in run_mode(); what reaches here is a user-half mode.
+            match mode {
+                "arm64-4k-48-ttbr0" => walk_in_mode::<A, archmm::arch::arm64::Arm64Paging4K48Ttbr0>(&mem, &mut b, va),
+                _ => (None, Vec::new()),
+            }
         }
         Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va)).unwrap_or_default()),
         None => (b.ctx.pgd, Vec::new()),

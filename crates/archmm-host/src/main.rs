@@ -297,13 +297,15 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
     };
-    let result = match a.arch.mode {
-        Some(mode) => match with_progress(&m.name, || run_mode(mode, &m, opts, walk)) {
+    let result = match (a.arch.mode, walk) {
+        // A walk in a named mode: a kernel mode boots in it, a user-half mode is built over
+        // the booted machine (run_walk decides).
+        (Some(mode), Some(_)) => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, Some(mode))))),
+        (Some(mode), None) => match with_progress(&m.name, || run_mode(mode, &m, opts, None)) {
             Some(r) => r,
-            None if walk.is_some() => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, Some(mode))))),
             None => return fail(format!("`{mode}` is not a mode {} kernels run in; `archmm walk --arch {mode} VADDR` shows it over a booted machine", arch.info().name)),
         },
-        None => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, None)))),
+        (None, _) => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, None)))),
     };
     match result {
         Ok(r) => {

@@ -1180,7 +1180,7 @@ impl<M: PhysMem> crate::pgtable::TableAlloc for Memblock<M> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;

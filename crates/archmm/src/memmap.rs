@@ -402,25 +402,7 @@ impl Memmap {
 mod tests {
     use super::*;
     use crate::arch::x86_64::X86_64Paging4;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    struct TestMem(RefCell<HashMap<u64, u8>>);
-    impl PhysMem for TestMem {
-        fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
-            let m = self.0.borrow();
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = *m.get(&(pa.0 + i as u64)).unwrap_or(&0);
-            }
-        }
-        fn write(&self, pa: PhysAddr, buf: &[u8]) {
-            let mut m = self.0.borrow_mut();
-            for (i, b) in buf.iter().enumerate() {
-                m.insert(pa.0 + i as u64, *b);
-            }
-        }
-    }
+    use crate::memblock::tests::TestMem;
 
     /// pfn_to_page and page_to_pfn are inverse in every model, holes have no page, and
     /// metadata written through one pfn is read back through the same pfn only.

@@ -594,7 +594,6 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                     let t = alloc_checked::<Mo>(alloc, level + 1)?;
                     self.init_table(t, level + 1);
                     self.write(ea, Mo::table_entry(t, level));
-                    stats.created += 1;
                     t
                 }
                 Entry::Leaf { pa, prot } => {
@@ -936,7 +935,6 @@ impl Cursor {
 
 #[derive(Default)]
 struct Stats {
-    created: u64,
     split: u64,
 }
 

@@ -247,7 +247,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
         });
         let mut free = 0;
         ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
-            let (s, e) = (crate::addr::pfn_up(s, 12).min(MAX_DMA_PFN), crate::addr::pfn_down(e, 12).min(MAX_DMA_PFN));
+            let (s, e) = (crate::addr::pfn_up(s, Self::PAGE_SHIFT).min(MAX_DMA_PFN), crate::addr::pfn_down(e, Self::PAGE_SHIFT).min(MAX_DMA_PFN));
             if s < e {
                 free += e - s;
             }
