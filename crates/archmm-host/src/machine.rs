@@ -318,42 +318,18 @@ impl Machine {
     /// # Errors
     /// The parser's error for a malformed blob; a tree without memory.
     pub fn from_dtb(blob: &[u8], arch: ArchId) -> Result<Machine, MachineError> {
-        use archmm::firmware::fdt::memory::{scan_blob, ReservedMemKind};
-        let map = scan_blob(blob).map_err(|e| MachineError(format!("bad device tree: {e}")))?;
-        let mut m = Machine { name: "device tree".into(), sections: default_sections(arch), ..Default::default() };
-        for b in map.banks.iter() {
-            m.banks.push(MemBank { base: b.base, size: b.size, nid: b.numa_node_id, hotplug: b.hotpluggable });
-        }
-        if m.banks.is_empty() {
-            return err("the device tree has no usable memory node (device_type = \"memory\" with reg)");
-        }
-        for &(base, size) in map.memreserve.iter() {
-            m.reserved.push(ResvRange { base, size, nomap: false });
-        }
-        for (base, size, nomap) in map.static_reserved() {
-            m.reserved.push(ResvRange { base, size, nomap });
-        }
-        for n in map.reserved_nodes.iter() {
-            if let ReservedMemKind::Dynamic { size, alignment, alloc_ranges } = n.kind {
-                let mut d = DynamicResv { size, align: alignment.unwrap_or(0), nomap: n.no_map, ..Default::default() };
-                for r in alloc_ranges.into_iter().flatten() {
-                    if d.push_range(r.0, r.1).is_err() {
-                        return err(format!(
-                            "/reserved-memory node has more than {} alloc-ranges",
-                            archmm::boot::MAX_ALLOC_RANGES
-                        ));
-                    }
-                }
-                m.dynamic.push(d);
-            }
-        }
-        if let Some(i) = map.chosen.initrd {
-            m.initrd = Some((i.start, i.end));
-        }
-        let base = m.banks.iter().map(|b| b.base).min().unwrap_or(0);
-        let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
-        let blob_size = blob.len() as u64;
-        let hdr_size = blob.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64).unwrap_or(blob_size);
+        let dt = archmm::devicetree::DtFirmware::from_blob(blob).map_err(|e| MachineError(e.to_string()))?;
+        let mut m = Machine {
+            name: "device tree".into(),
+            sections: default_sections(arch),
+            banks: dt.banks().to_vec(),
+            reserved: dt.reserved().to_vec(),
+            dynamic: dt.dynamic().to_vec(),
+            initrd: dt.initrd,
+            ..Default::default()
+        };
+        let (base, end) = dt.span();
+        let hdr_size = dt.totalsize;
         match arch {
             ArchId::Riscv64 => {
                 let top = if base < 3 * GIB { end.min(3 * GIB) } else { end };

@@ -247,7 +247,7 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub pgd: Option<u64>,
 }
 
-impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
+impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
     /// A context over memory `mem` for firmware map `fw`.
     pub fn new(mem: M, fw: FirmwareMap<'a>, options: BootOptions, log: &'a mut dyn Write) -> Self {
         let mut memblock = Memblock::new(mem);
@@ -282,6 +282,25 @@ impl<'a, A: Arch, M: PhysMem> BootCtx<'a, A, M> {
         if A::FIRMWARE == crate::arch::FirmwareKind::DeviceTree {
             return self.memblock_dump_all();
         }
+        Ok(())
+    }
+
+    /// Map `[pa, pa + size)` at `va` in the kernel page table with `prot` (tables from
+    /// memblock), for the kernel image and devices a [`Platform`] needs before switching;
+    /// `blocks: false` maps base pages only.
+    ///
+    /// # Errors
+    /// [`BootError::PageTable`] for a bad range or a mapping already there, or when memblock
+    /// has no memory for tables.
+    pub fn map_kernel(&mut self, va: u64, pa: u64, size: u64, prot: Prot, blocks: bool) -> Result<(), BootError> {
+        let mem = *self.memblock.mem();
+        let mut pt = match self.pgd {
+            Some(root) => PageTable::<A::Paging, M>::from_root(&mem, root),
+            None => PageTable::<A::Paging, M>::new(&mem, &mut self.memblock).map_err(BootError::PageTable)?,
+        };
+        let mut tlb = FlushLog::default();
+        pt.map(va, pa, size, prot, MapFlags { replace: false, blocks }, &mut self.memblock, &mut tlb).map_err(BootError::PageTable)?;
+        self.pgd = Some(pt.root());
         Ok(())
     }
 
@@ -323,8 +342,35 @@ pub struct MemReport {
     pub memmap_bytes: u64,
 }
 
+/// The machine the bring-up runs on, at the points where the hardware itself takes part.
+///
+/// The bring-up builds page tables and metadata only through [`PhysMem`]; making a page
+/// table live is the one step that needs the CPU. A bare-metal kernel implements this to
+/// load its MMU; the host emulator has no MMU to switch ([`NoMmu`]).
+pub trait Platform<A: Arch, M: PhysMem> {
+    /// paging_init(): the kernel page table (`ctx.pgd`, with the linear map) is complete.
+    /// A kernel adds what its running code needs (its image, its console) with
+    /// [`BootCtx::map_kernel`], loads the root into the MMU, and from then on reaches
+    /// physical memory through the linear map. Linux: the switch to swapper_pg_dir in
+    /// x86's init_mem_mapping(), arm64's and riscv's paging_init()/setup_vm_final().
+    ///
+    /// # Errors
+    /// A [`BootError`] if a mapping cannot be built.
+    fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError>;
+}
+
+/// The host emulator's [`Platform`]: page tables are data, nothing is switched.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoMmu;
+
+impl<A: Arch, M: PhysMem> Platform<A, M> for NoMmu {
+    fn paging_init(&mut self, _ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+        Ok(())
+    }
+}
+
 /// Run the bring-up for arch `A` on memory `mem` with firmware map `fw`, writing Linux's
-/// boot lines to `log`.
+/// boot lines to `log`, with no MMU to switch (the host emulator). See [`boot_on`].
 ///
 /// # Errors
 /// A [`BootError`] naming what in the input is wrong; nothing panics on bad input.
@@ -333,6 +379,20 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     fw: FirmwareMap<'a>,
     options: BootOptions,
     log: &'a mut dyn Write,
+) -> Result<Booted<'a, A, M>, BootError> {
+    boot_on::<A, M>(mem, fw, options, log, &mut NoMmu)
+}
+
+/// The bring-up on `platform`: the RFC's sequence, top to bottom.
+///
+/// # Errors
+/// A [`BootError`] naming what in the input is wrong; nothing panics on bad input.
+pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
+    mem: M,
+    fw: FirmwareMap<'a>,
+    options: BootOptions,
+    log: &'a mut dyn Write,
+    platform: &mut dyn Platform<A, M>,
 ) -> Result<Booted<'a, A, M>, BootError> {
     let mut ctx = BootCtx::<A, M>::new(mem, fw, options, log);
     A::early_reserve_memory(&mut ctx)?;
@@ -344,6 +404,7 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
     if ctx.memblock.is_empty(crate::memblock::RegionType::Memory) || ctx.max_pfn == 0 {
         return Err(BootError::NoMemory);
     }
+    platform.paging_init(&mut ctx)?;
     A::numa_init(&mut ctx)?;
     let limits = A::zone_limits(&ctx);
     let policy = crate::zone::MovablePolicy {

@@ -82,6 +82,9 @@ impl Gfp {
     pub const ZERO: Gfp = Gfp(0x100);
     /// Only from the preferred node.
     pub const THISNODE: Gfp = Gfp(0x200);
+    /// Ignore the watermarks (Linux's __GFP_MEMALLOC: ALLOC_NO_WATERMARKS), for callers
+    /// that free memory by allocating, or a self-test that takes every free page.
+    pub const MEMALLOC: Gfp = Gfp(0x400);
     /// GFP_KERNEL: Normal and below.
     pub const KERNEL: Gfp = Gfp(0);
     /// GFP_HIGHUSER_MOVABLE.
@@ -507,9 +510,9 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
     ///
     /// The zonelist is: on the preferred node, the highest zone `gfp` allows down to DMA;
     /// then the other nodes (unless THISNODE) in id order. A zone is used when its free
-    /// pages stay above the low watermark (then, failing everywhere, the min watermark).
-    /// Orders up to [`PCP_MAX_ORDER`] come from the CPU's cache. With [`Gfp::ZERO`] the
-    /// pages are zeroed.
+    /// pages stay above the low watermark (then, failing everywhere, the min watermark; no
+    /// watermark with [`Gfp::MEMALLOC`]). Orders up to [`PCP_MAX_ORDER`] come from the CPU's
+    /// cache. With [`Gfp::ZERO`] the pages are zeroed.
     ///
     /// # Errors
     /// [`AllocError`].
@@ -533,7 +536,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                         continue;
                     }
                     let free = z.free.load(Ordering::Relaxed);
-                    let mark = z.wmark[wm].load(Ordering::Relaxed);
+                    let mark = if gfp.has(Gfp::MEMALLOC) { 0 } else { z.wmark[wm].load(Ordering::Relaxed) };
                     if free < mark + (1u64 << order) && order as usize > PCP_MAX_ORDER {
                         continue;
                     }

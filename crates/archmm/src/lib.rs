@@ -22,6 +22,7 @@ pub mod addr;
 pub mod arch;
 pub mod boot;
 pub mod buddy;
+pub mod devicetree;
 pub mod early;
 pub mod memblock;
 pub mod memmap;

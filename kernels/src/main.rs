@@ -1,0 +1,113 @@
+//! archmm-kernel: a small bare-metal kernel that runs archmm's bring-up on real (emulated)
+//! hardware.
+//!
+//! Each architecture module boots the CPU (entry code, exception vectors, console, exit),
+//! reads its firmware's memory description with `archmm-firmware`, and calls [`kmain`].
+//! Everything else is the same core library the host emulator runs: memblock, the linear
+//! map built with archmm's page-table engine, the memmap, the buddy allocator, the
+//! `Memory:` line. The arch module's [`archmm::boot::Platform`] then loads those tables
+//! into the MMU, so from `paging_init` on every access the bring-up makes goes through the
+//! linear map it built. [`selftest`] then checks the result on real memory and the kernel
+//! exits QEMU with a pass or fail status.
+#![no_std]
+#![no_main]
+
+mod console;
+mod kmem;
+mod selftest;
+
+#[cfg(target_arch = "aarch64")]
+#[path = "aarch64.rs"]
+mod arch;
+#[cfg(target_arch = "riscv64")]
+#[path = "riscv64.rs"]
+mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "x86_64.rs"]
+mod arch;
+
+use archmm::boot::{BootOptions, FirmwareMap, KernelSections};
+
+/// The line a harness looks for (`archmm qemu` and the tests): the self-test passed.
+pub const PASS_LINE: &str = "archmm-kernel: PASS";
+
+/// The image's layout from the linker script.
+pub struct Image {
+    /// `[start, end)` of the whole image.
+    pub span: (u64, u64),
+    /// `[start, end)` of text.
+    pub text: (u64, u64),
+    /// `[start, end)` of read-only data (and notes).
+    pub rodata: (u64, u64),
+    /// `[start, end)` of data and bss.
+    pub data: (u64, u64),
+}
+
+extern "C" {
+    static __kernel_start: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+    static __bss_start: u8;
+    static __bss_end: u8;
+    static __kernel_end: u8;
+}
+
+impl Image {
+    /// The running image (linked at its physical load address).
+    pub fn get() -> Image {
+        // Only the addresses of these linker-script symbols are taken; they are never read.
+        let a = [
+                core::ptr::addr_of!(__kernel_start),
+                core::ptr::addr_of!(__text_start),
+                core::ptr::addr_of!(__text_end),
+                core::ptr::addr_of!(__rodata_start),
+                core::ptr::addr_of!(__data_start),
+                core::ptr::addr_of!(__data_end),
+                core::ptr::addr_of!(__bss_start),
+                core::ptr::addr_of!(__bss_end),
+                core::ptr::addr_of!(__kernel_end),
+            ]
+        .map(|p| p as u64);
+        Image { span: (a[0], a[8]), text: (a[1], a[2]), rodata: (a[3], a[4]), data: (a[4], a[8]) }
+    }
+
+    /// The section sizes the `Memory:` line reports, from the linker symbols as Linux
+    /// takes them.
+    pub fn sections() -> KernelSections {
+        // Addresses only, as in `get`.
+        let (ds, de, bs, be) = (
+            core::ptr::addr_of!(__data_start) as u64,
+            core::ptr::addr_of!(__data_end) as u64,
+            core::ptr::addr_of!(__bss_start) as u64,
+            core::ptr::addr_of!(__bss_end) as u64,
+        );
+        let i = Image::get();
+        KernelSections { text: i.text.1 - i.text.0, rodata: i.data.0 - i.rodata.0, rwdata: de - ds, init: 0, bss: be - bs, percpu: 0 }
+    }
+}
+
+/// The generic kernel: boot, self-test, report. `hw` is the arch's platform.
+pub fn kmain(fw: FirmwareMap<'_>, hw: &mut arch::Hw) -> ! {
+    println!("archmm-kernel: {} on QEMU, archmm's bring-up on real paging hardware", arch::NAME);
+    let options = BootOptions { cpus: 1, ..Default::default() };
+    match selftest::run(fw, options, hw) {
+        Ok(()) => {
+            println!("archmm-kernel: boot stack high-water mark {} KiB", arch::stack_used() >> 10);
+            println!("{PASS_LINE}");
+            arch::exit(true)
+        }
+        Err(e) => {
+            println!("archmm-kernel: FAIL: {e}");
+            arch::exit(false)
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("archmm-kernel: FAIL: panic: {info}");
+    arch::exit(false)
+}
