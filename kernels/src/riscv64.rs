@@ -1,0 +1,189 @@
+//! riscv64 on QEMU `virt` with OpenSBI: entered in S-mode with `a0` = hart id and `a1` =
+//! the device tree, `satp` = 0 (bare); console and shutdown through SBI; a failure is
+//! reported through the `virt` machine's test finisher, which exits QEMU with a status.
+//!
+//! paging_init adds the running image and the finisher to archmm's kernel table at their
+//! physical addresses (the low half of Sv39) and writes `satp`.
+
+use crate::kmem::KernelMem;
+use crate::{kmain, println, Image};
+use archmm::arch::riscv64::Riscv64;
+use archmm::arch::Arch;
+use archmm::boot::{BootCtx, BootError, Platform};
+use archmm::devicetree::DtFirmware;
+use archmm::pgtable::{PagingMode, Prot, TlbFlush};
+use core::arch::{asm, global_asm};
+
+/// The arch the kernel boots.
+pub type A = Riscv64;
+/// Its kernel paging mode.
+pub type Paging = <A as Arch>::Paging;
+/// Linux's name.
+pub const NAME: &str = "riscv64";
+/// A kernel virtual address outside the linear map for the mapping test (Linux's Sv39
+/// vmalloc area starts at 0xffffffc800000000).
+pub const TEST_VA: u64 = 0xffff_ffc8_1000_0000;
+
+/// The `virt` machine's test finisher (sifive,test1): `status << 16 | 0x3333` exits QEMU.
+const FINISHER: u64 = 0x10_0000;
+
+global_asm!(
+    r#"
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    li t0, (1 << 13)            // sstatus.FS = Initial: Rust code may use FP registers
+    csrs sstatus, t0
+    la t0, __bss_start
+    la t1, __bss_end
+1:  bgeu t0, t1, 2f
+    sd zero, 0(t0)
+    addi t0, t0, 8
+    j 1b
+2:  la sp, {stack}
+    li t0, {stack_size}
+    add sp, sp, t0
+    la t0, riscv_trap_entry
+    csrw stvec, t0
+    call riscv_main
+3:  wfi
+    j 3b
+
+    .balign 4
+riscv_trap_entry:
+    call riscv_trap
+"#,
+    stack = sym STACK,
+    stack_size = const STACK_SIZE,
+);
+
+const STACK_SIZE: usize = 1024 * 1024;
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+static mut STACK: Stack = Stack([0; STACK_SIZE]);
+
+/// Bytes of the boot stack ever used (it starts zeroed with the bss; the deepest
+/// non-zero byte marks the high-water mark).
+pub fn stack_used() -> usize {
+    // SAFETY: reads of the stack's lowest, untouched part through a shared view; the live
+    // frames above it are not aliased mutably by this loop.
+    let s = unsafe { &*core::ptr::addr_of!(STACK) };
+    STACK_SIZE - s.0.iter().position(|&b| b != 0).unwrap_or(STACK_SIZE)
+}
+
+fn sbi(eid: usize, fid: usize, a0: usize, a1: usize) -> isize {
+    let err: isize;
+    // SAFETY: an SBI call into OpenSBI; it only reads its arguments.
+    unsafe { asm!("ecall", inlateout("a0") a0 => err, inlateout("a1") a1 => _, in("a6") fid, in("a7") eid) };
+    err
+}
+
+/// Write one byte through the SBI console (legacy console_putchar).
+pub fn putc(b: u8) {
+    sbi(0x01, 0, b as usize, 0);
+}
+
+/// Leave QEMU: SBI system reset (shutdown, exit status 0) on success; the test finisher
+/// with status 1 on failure (OpenSBI's shutdown always reports a pass).
+pub fn exit(pass: bool) -> ! {
+    if pass {
+        sbi(0x5352_5354, 0, 0, 0);
+    }
+    // SAFETY: the finisher's register is identity-mapped (or reached with satp bare);
+    // writing it ends the machine.
+    unsafe { core::ptr::write_volatile(FINISHER as *mut u32, (1 << 16) | 0x3333) };
+    loop {
+        // SAFETY: waiting for an interrupt has no other effect.
+        unsafe { asm!("wfi") };
+    }
+}
+
+#[no_mangle]
+extern "C" fn riscv_trap() -> ! {
+    let (cause, tval, epc): (u64, u64, u64);
+    // SAFETY: reading supervisor trap CSRs has no side effects.
+    unsafe { asm!("csrr {}, scause", "csrr {}, stval", "csrr {}, sepc", out(reg) cause, out(reg) tval, out(reg) epc) };
+    println!("archmm-kernel: trap: scause {cause:#x} stval {tval:#x} sepc {epc:#x}");
+    exit(false)
+}
+
+/// Real TLB maintenance: sfence.vma per page, or all for large ranges.
+pub struct Tlb;
+impl TlbFlush for Tlb {
+    fn flush_range(&mut self, start: u64, end: u64) {
+        // SAFETY: sfence.vma only orders table writes and drops cached translations.
+        unsafe {
+            if end.wrapping_sub(start) > (1 << 30) {
+                asm!("sfence.vma");
+            } else {
+                let mut va = start;
+                while va < end {
+                    asm!("sfence.vma {}, zero", in(reg) va);
+                    va = va.wrapping_add(4096);
+                }
+            }
+        }
+    }
+}
+
+/// New entries become visible to the walker after sfence.vma (a hart may cache invalid
+/// entries).
+pub fn publish_mappings() {
+    // SAFETY: as in `Tlb`.
+    unsafe { asm!("sfence.vma") }
+}
+
+/// The platform: loads archmm's table into satp at paging_init.
+pub struct Hw;
+
+impl Platform<A, KernelMem> for Hw {
+    fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
+        let img = Image::get();
+        // Without Svpbmt (QEMU 7.2's default harts) memory types come from the PMAs, so the
+        // finisher is mapped like memory; the platform makes it I/O.
+        for ((s, e), prot) in [(img.text, Prot::KERNEL_RX), (img.rodata, Prot::KERNEL_RO), (img.data, Prot::KERNEL_RW), ((FINISHER, FINISHER + 4096), Prot::KERNEL_RW)] {
+            ctx.map_kernel(s, s, e - s, prot, true)?;
+        }
+        let root = ctx.pgd.ok_or(BootError::NoMemory)?;
+        let mode: u64 = match Paging::LEVELS.len() {
+            5 => 10,
+            4 => 9,
+            _ => 8,
+        };
+        // SAFETY: the table maps this code, its stack and data at their physical addresses
+        // and all RAM at PAGE_OFFSET, so the next instruction fetch and every later access
+        // translate.
+        unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (root >> 12)) };
+        KernelMem::use_linear_map(A::PAGE_OFFSET);
+        println!("archmm-kernel: satp {:#x} (Sv{}), root {root:#x}", (mode << 60) | (root >> 12), 39 + 9 * (Paging::LEVELS.len() - 3));
+        Ok(())
+    }
+}
+
+static mut DT: Option<DtFirmware> = None;
+
+#[no_mangle]
+extern "C" fn riscv_main(hartid: u64, dtb: u64) -> ! {
+    println!("archmm-kernel: hart {hartid}, device tree at {dtb:#x}");
+    // SAFETY: the header of the blob OpenSBI passes in a1, in RAM reached with satp bare.
+    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != 0xd00d_feed || total > 2 << 20 {
+        println!("archmm-kernel: no device tree at {dtb:#x}");
+        exit(false)
+    }
+    // SAFETY: `total` bytes of that blob; nothing writes there.
+    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, total) };
+    // SAFETY: single hart, and this is the only reference to DT ever taken.
+    let slot = unsafe { &mut *core::ptr::addr_of_mut!(DT) };
+    let dt = match DtFirmware::from_blob(blob) {
+        Ok(dt) => slot.insert(dt),
+        Err(e) => {
+            println!("archmm-kernel: {e}");
+            exit(false)
+        }
+    };
+    let img = Image::get();
+    let fw = dt.firmware_map(Some(img.span), Some((dtb, dtb + total as u64)), Image::sections());
+    kmain(fw, &mut Hw)
+}
