@@ -92,6 +92,9 @@ impl Image {
 /// The generic kernel: boot, self-test, report. `hw` is the arch's platform.
 pub fn kmain(fw: FirmwareMap<'_>, hw: &mut arch::Hw) -> ! {
     println!("archmm-kernel: {} on QEMU, archmm's bring-up on real paging hardware", arch::NAME);
+    for r in fw.reserved {
+        println!("archmm-kernel: firmware reserves [mem {:#018x}-{:#018x}]{}", r.base, r.base + r.size.max(1) - 1, if r.nomap { " no-map" } else { "" });
+    }
     let options = BootOptions { cpus: 1, ..Default::default() };
     match selftest::run(fw, options, hw) {
         Ok(()) => {

@@ -96,6 +96,12 @@ const AMD_HT_START: u64 = 0xfd_0000_0000;
 /// The Debian 6.1 kernel's placement with `nokaslr` (from the captures in tests/data).
 const X86_KERNEL: (u64, u64) = (0x100_0000, 0x441_1000);
 const ARM64_KERNEL: (u64, u64) = (0x4021_0000, 0x4220_b000);
+/// OpenSBI 1.1's own region as it appears in the device tree it hands the kernel on QEMU
+/// 7.2's `virt` (`mmode_resv0@80000000`, 512 KiB, reserved but mapped).
+fn opensbi_resv(base: u64) -> ResvRange {
+    ResvRange { base, size: 0x8_0000, nomap: false }
+}
+
 /// riscv64 has no Debian 12 kernel; a 24 MiB image where OpenSBI's fw_dynamic jumps.
 const RISCV_KERNEL: (u64, u64) = (0x8020_0000, 0x81a0_0000);
 
@@ -262,13 +268,14 @@ impl Machine {
             (ARM64_KERNEL, (base + 128 * MIB, base + 129 * MIB), vec![])
         } else {
             // riscv_compute_fdt_addr(): 2 MiB aligned below min(end of RAM, 3 GiB); the
-            // blob QEMU generates is under 8 KiB. OpenSBI (fw_dynamic, QEMU 7.2) protects
-            // its 256 KiB at the start of RAM with a no-map /reserved-memory node.
+            // blob QEMU generates is under 8 KiB. OpenSBI 1.1 (fw_dynamic, QEMU 7.2) adds
+            // /reserved-memory/mmode_resv0@80000000 for its 512 KiB at the start of RAM,
+            // without no-map (seen in the tree the bare-metal kernel receives).
             let end = base + mem;
             let top = if base < 3 * GIB { end.min(3 * GIB) } else { end };
             let fdt_size = 0x2000;
             let fdt = (top - fdt_size) & !(2 * MIB - 1);
-            (RISCV_KERNEL, (fdt, fdt + fdt_size), vec![ResvRange { base, size: 0x4_0000, nomap: true }])
+            (RISCV_KERNEL, (fdt, fdt + fdt_size), vec![opensbi_resv(base)])
         };
         Machine {
             name: format!(
@@ -337,7 +344,7 @@ impl Machine {
                 m.dtb = Some((fdt, fdt + hdr_size));
                 m.kernel = Some((base + (RISCV_KERNEL.0 - 0x8000_0000), base + (RISCV_KERNEL.1 - 0x8000_0000)));
                 if !m.reserved.iter().any(|r| r.base == base) {
-                    m.reserved.push(ResvRange { base, size: 0x4_0000, nomap: true });
+                    m.reserved.push(opensbi_resv(base));
                 }
             }
             _ => {
