@@ -303,7 +303,7 @@ extern "C" fn x86_main(start_info: u32) -> ! {
     let len = mm.entries as usize * MEMMAP_ENTRY_SIZE;
     // SAFETY: the memory map QEMU wrote next to start_info, `entries` entries long.
     let raw = unsafe { core::slice::from_raw_parts(mm.paddr as usize as *const u8, len) };
-    let table = match parse_memmap(raw, mm.entries).map_err(|e| e).and_then(pvh_e820_table::<128>) {
+    let table = match parse_memmap(raw, mm.entries).and_then(pvh_e820_table::<128>) {
         Ok(t) => t,
         Err(e) => {
             println!("archmm-kernel: bad PVH memory map: {e}");

@@ -5,5 +5,6 @@
 pub mod backing;
 pub mod emulator;
 pub mod machine;
+pub mod qemu;
 pub mod refwalk;
 pub mod script;

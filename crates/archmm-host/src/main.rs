@@ -191,6 +191,26 @@ enum Cmd {
     /// Survey a Linux source tree: every definition of arch symbols, grouped by body (the
     /// talk's quiz: how many definitions are there, how many are needed).
     Survey(archmm_survey::SurveyArgs),
+    /// Build the bare-metal kernel for ARCH (kernels/) and boot it under QEMU: archmm's
+    /// bring-up on the emulated CPU and MMU, then self-tests on real memory. Streams the
+    /// console; exits 0 when the kernel passed.
+    Qemu {
+        /// Architecture (Linux's name; Rust's spelling accepted).
+        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+        arch: ArchId,
+        /// Memory size of the QEMU machine.
+        #[arg(long, value_parser = parse_size, default_value = "1G")]
+        mem: u64,
+        /// CPUs of the QEMU machine (the kernel brings up the boot CPU).
+        #[arg(long, default_value_t = 1)]
+        smp: usize,
+        /// Boot this kernel image instead of building one.
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Kill QEMU after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// Print the hook table: each generic hook, which arches override it, and why.
     Hooks {
         /// Only this arch's overrides.
@@ -323,6 +343,37 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
             let _ = emit(&log.iter().map(|l| format!("{l}\n")).collect::<String>());
             fail(format!("boot failed: {e}"))
         }
+    }
+}
+
+fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout: u64) -> ExitCode {
+    use archmm_host::qemu;
+    let Some(t) = qemu::KernelTarget::of(arch) else {
+        let have: Vec<&str> = qemu::TARGETS.iter().map(|t| t.arch.info().name).collect();
+        return fail(format!("no bare-metal kernel for {} yet; kernels exist for {}", arch.info().name, have.join(", ")));
+    };
+    let kernel = match kernel {
+        Some(k) => k,
+        None => {
+            eprintln!("archmm: building the {} kernel ({})", arch.info().name, t.rust_target);
+            match qemu::build_kernel(t) {
+                Ok(k) => k,
+                Err(e) => return fail(e),
+            }
+        }
+    };
+    eprintln!("archmm: {} -m {}M -smp {} -kernel {} ({})", t.qemu, mem >> 20, smp.max(1), kernel.display(), t.exit_how);
+    let out = match qemu::boot(t, &kernel, mem, smp, std::time::Duration::from_secs(timeout), |l| println!("{l}")) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    if out.passed {
+        eprintln!("archmm: {} kernel passed (QEMU exit status {})", arch.info().name, t.pass_status);
+        ExitCode::SUCCESS
+    } else if out.timed_out {
+        fail(format!("QEMU did not finish within {timeout} s"))
+    } else {
+        fail(format!("the {} kernel failed (QEMU exit status {:?}; {} on success)", arch.info().name, out.status, t.pass_status))
     }
 }
 
@@ -558,5 +609,6 @@ fn main() -> ExitCode {
             ExitCode::from(code.clamp(0, 255) as u8)
         }
         Cmd::Hooks { arch, json } => cmd_hooks(arch, json),
+        Cmd::Qemu { arch, mem, smp, kernel, timeout } => cmd_qemu(arch, mem, smp, kernel, timeout),
     }
 }

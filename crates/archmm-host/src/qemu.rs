@@ -1,0 +1,231 @@
+//! Real boots: build a bare-metal kernel from `kernels/` and run it under QEMU.
+//!
+//! The kernels run archmm's bring-up on the CPU QEMU emulates, with the MMU walking the
+//! tables archmm built (see `kernels/src/main.rs`). This module knows, per architecture,
+//! the Rust target, the QEMU machine and how the kernel reports its result, so
+//! `archmm qemu --arch ARCH` and the test suite drive them the same way.
+
+use archmm::arch::ArchId;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The line a kernel prints when every self-test passed (kernels/src/main.rs).
+pub const PASS_LINE: &str = "archmm-kernel: PASS";
+
+/// How one architecture's kernel is built and booted.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelTarget {
+    /// The arch.
+    pub arch: ArchId,
+    /// rustup's bare-metal target.
+    pub rust_target: &'static str,
+    /// The QEMU binary.
+    pub qemu: &'static str,
+    /// Machine and CPU arguments.
+    pub machine: &'static [&'static str],
+    /// Arguments of the device the kernel exits through.
+    pub exit_device: &'static [&'static str],
+    /// QEMU's exit status when the kernel reports success.
+    pub pass_status: i32,
+    /// How the kernel exits.
+    pub exit_how: &'static str,
+}
+
+/// The kernels that exist, by arch.
+pub const TARGETS: &[KernelTarget] = &[
+    KernelTarget {
+        arch: ArchId::X86_64,
+        rust_target: "x86_64-unknown-none",
+        qemu: "qemu-system-x86_64",
+        machine: &["-M", "pc"],
+        exit_device: &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"],
+        pass_status: 33,
+        exit_how: "isa-debug-exit: (0x10 << 1) | 1 = 33 on success, 35 on failure",
+    },
+    KernelTarget {
+        arch: ArchId::Arm64,
+        rust_target: "aarch64-unknown-none",
+        qemu: "qemu-system-aarch64",
+        machine: &["-M", "virt", "-cpu", "cortex-a57"],
+        exit_device: &["-semihosting"],
+        pass_status: 0,
+        exit_how: "PSCI SYSTEM_OFF (0) on success, semihosting SYS_EXIT (1) on failure",
+    },
+    KernelTarget {
+        arch: ArchId::Riscv64,
+        rust_target: "riscv64gc-unknown-none-elf",
+        qemu: "qemu-system-riscv64",
+        machine: &["-M", "virt"],
+        exit_device: &[],
+        pass_status: 0,
+        exit_how: "SBI system reset (0) on success, the test finisher (1) on failure",
+    },
+];
+
+impl KernelTarget {
+    /// The kernel of `arch`, if there is one.
+    pub fn of(arch: ArchId) -> Option<&'static KernelTarget> {
+        TARGETS.iter().find(|t| t.arch == arch)
+    }
+
+    /// The QEMU command line booting `kernel` with `mem` bytes and `smp` CPUs; console on
+    /// stdout, no display, no monitor.
+    pub fn command(&self, kernel: &Path, mem: u64, smp: usize) -> Command {
+        let mut c = Command::new(self.qemu);
+        c.args(self.machine)
+            .args(["-m", &format!("{}M", mem >> 20), "-smp", &smp.max(1).to_string()])
+            .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+            .args(self.exit_device)
+            .arg("-kernel")
+            .arg(kernel);
+        c
+    }
+
+    /// Ask QEMU for the device tree it would give the kernel (`-machine dumpdtb=`); `None`
+    /// for arches whose firmware is not a device tree.
+    ///
+    /// # Errors
+    /// QEMU's failure.
+    pub fn dump_dtb(&self, mem: u64, smp: usize, out: &Path) -> Result<Option<Vec<u8>>, String> {
+        if self.arch == ArchId::X86_64 {
+            return Ok(None);
+        }
+        let mut args: Vec<String> = self.machine.iter().map(|s| s.to_string()).collect();
+        let m = args.iter().position(|a| a == "-M").map(|i| i + 1).ok_or("no -M")?;
+        args[m] = format!("{},dumpdtb={}", args[m], out.display());
+        let st = Command::new(self.qemu)
+            .args(&args)
+            .args(["-m", &format!("{}M", mem >> 20), "-smp", &smp.max(1).to_string(), "-display", "none"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", self.qemu))?;
+        if !st.success() {
+            return Err(format!("{} -machine dumpdtb failed: {st}", self.qemu));
+        }
+        std::fs::read(out).map(Some).map_err(|e| format!("{}: {e}", out.display()))
+    }
+}
+
+/// Where the kernels' sources are: `$ARCHMM_KERNELS`, else `kernels/` of this source tree.
+pub fn kernels_dir() -> PathBuf {
+    match std::env::var_os("ARCHMM_KERNELS") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels"),
+    }
+}
+
+/// Whether `prog` can be run (found on PATH).
+pub fn have_program(prog: &str) -> bool {
+    Command::new(prog).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Build the kernel for `t` (release) and return its path. Cargo's output goes to stderr.
+///
+/// # Errors
+/// Cargo's failure, with a hint when the rustup target is missing.
+pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
+    let dir = kernels_dir();
+    let target_dir = dir.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.current_dir(&dir)
+        .args(["build", "--release", "--target", t.rust_target, "--target-dir"])
+        .arg(&target_dir);
+    // What an outer cargo (tests, `cargo run`) exports must not leak into a bare-metal build.
+    for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+        c.env_remove(v);
+    }
+    let out = c.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| format!("cargo: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let hint = if err.contains("target may not be installed") || err.contains("can't find crate for `core`") {
+            format!("\nhint: rustup target add {}", t.rust_target)
+        } else {
+            String::new()
+        };
+        return Err(format!("building the {} kernel failed:\n{err}{hint}", t.arch.info().name));
+    }
+    Ok(target_dir.join(t.rust_target).join("release/archmm-kernel"))
+}
+
+/// What a boot under QEMU produced.
+#[derive(Clone, Debug, Default)]
+pub struct QemuOutcome {
+    /// The console, line by line (without `\r`).
+    pub console: Vec<String>,
+    /// QEMU's exit status (`None`: killed by the timeout or a signal).
+    pub status: Option<i32>,
+    /// The timeout killed QEMU.
+    pub timed_out: bool,
+    /// The kernel printed its pass line and QEMU exited with the arch's pass status.
+    pub passed: bool,
+}
+
+/// Boot `kernel` for `t`, calling `on_line` for every console line as it arrives; kill
+/// QEMU after `timeout`.
+///
+/// # Errors
+/// QEMU could not be started.
+pub fn boot(t: &KernelTarget, kernel: &Path, mem: u64, smp: usize, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<QemuOutcome, String> {
+    let mut child = t
+        .command(kernel, mem, smp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e} (install it: apt-get install --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc)", t.qemu))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let tx2 = tx.clone();
+    let readers = [
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let s = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                if tx.send(s).is_err() {
+                    break;
+                }
+            }
+        }),
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx2.send(format!("qemu: {line}")).is_err() {
+                    break;
+                }
+            }
+        }),
+    ];
+    let deadline = Instant::now() + timeout;
+    let mut out = QemuOutcome::default();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                on_line(&line);
+                out.console.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                out.timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    for r in readers {
+        let _ = r.join();
+    }
+    // Lines that arrived between the timeout and the kill.
+    while let Ok(line) = rx.try_recv() {
+        on_line(&line);
+        out.console.push(line);
+    }
+    out.status = status.code();
+    out.passed = !out.timed_out && out.status == Some(t.pass_status) && out.console.iter().any(|l| l == PASS_LINE);
+    Ok(out)
+}

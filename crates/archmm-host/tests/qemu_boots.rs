@@ -1,0 +1,104 @@
+//! Real boots: every bare-metal kernel under QEMU, at two memory sizes.
+//!
+//! Each kernel runs archmm's bring-up with the emulated MMU on archmm's tables, then
+//! allocates and checks every free page and maps/unmaps a test range (kernels/). The test
+//! requires the kernel's pass line and QEMU's pass status, then boots the same firmware map
+//! on the host emulator (`archmm boot`): the e820 lines the x86 kernel printed, the device
+//! tree QEMU generates for arm64/riscv64) and requires the same zone and node lines and the
+//! same `Memory:` total.
+//!
+//! Needs QEMU (qemu-system-x86, qemu-system-arm, qemu-system-misc) and the rustup targets
+//! x86_64-unknown-none, aarch64-unknown-none, riscv64gc-unknown-none-elf; `.ci/run` installs
+//! them and sets ARCHMM_REQUIRE_QEMU=1, which turns their absence into a failure. Elsewhere
+//! the test says loudly that it did not run.
+
+use archmm::boot::BootOptions;
+use archmm_host::emulator::run_boot;
+use archmm_host::machine::Machine;
+use archmm_host::qemu::{self, KernelTarget};
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+fn required() -> bool {
+    std::env::var_os("ARCHMM_REQUIRE_QEMU").is_some_and(|v| v != "0")
+}
+
+/// Lines both must print the same: the zone and node layout.
+fn layout(lines: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in lines {
+        if l == "Zone ranges:" {
+            inside = true;
+        }
+        if inside && (l.starts_with("percpu:") || l.starts_with("cma:") || l.starts_with("setup_percpu:")) {
+            break;
+        }
+        if inside {
+            out.push(l.clone());
+        }
+    }
+    out
+}
+
+/// The `Memory:` line's total (`.../NK`): present pages, independent of what the kernel
+/// image reserved.
+fn memory_total(lines: &[String]) -> Option<String> {
+    let l = lines.iter().find(|l| l.starts_with("Memory: "))?;
+    Some(l.split('/').nth(1)?.split(' ').next()?.to_string())
+}
+
+fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
+    let name = t.arch.info().name;
+    let out = qemu::boot(t, kernel, mem, 1, Duration::from_secs(240), |_| {}).expect("QEMU runs");
+    let console = out.console.join("\n");
+    assert!(out.passed, "{name} -m {}M: kernel did not pass (status {:?}, timed out {}):\n{console}", mem / MIB, out.status, out.timed_out);
+    for must in ["Zone ranges:", "Early memory node ranges", "Memory: ", "archmm-kernel: took ", "with one block"] {
+        assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
+    }
+    // The same firmware map on the host emulator.
+    let machine = match t.dump_dtb(mem, 1, &std::env::temp_dir().join(format!("archmm-qemu-{name}-{}.dtb", std::process::id()))).expect("dumpdtb") {
+        Some(blob) => Machine::from_dtb(&blob, t.arch).expect("QEMU's device tree parses"),
+        None => {
+            let e820: Vec<&str> = out.console.iter().filter(|l| l.starts_with("BIOS-e820:")).map(String::as_str).collect();
+            assert!(e820.len() >= 3, "{name}: the kernel printed no e820 map:\n{console}");
+            Machine::from_e820_text(&e820.join("\n")).expect("the kernel's e820 lines parse")
+        }
+    };
+    let host = run_boot(t.arch, &machine, BootOptions { cpus: 1, ..Default::default() }).map_err(|(_, e)| e).expect("host boot");
+    let (k, h) = (layout(&out.console), layout(&host.log));
+    assert!(k.len() >= 6, "{name}: short layout {k:?}");
+    assert_eq!(k, h, "{name} -m {}M: the kernel's zone/node lines differ from archmm boot on the same firmware map", mem / MIB);
+    assert_eq!(memory_total(&out.console), memory_total(&host.log), "{name}: Memory: totals differ");
+}
+
+#[test]
+fn every_kernel_boots_under_qemu() {
+    let mut missing = Vec::new();
+    for t in qemu::TARGETS {
+        if !qemu::have_program(t.qemu) {
+            missing.push(t.qemu.to_string());
+        }
+    }
+    if !missing.is_empty() {
+        assert!(!required(), "ARCHMM_REQUIRE_QEMU is set but {} missing", missing.join(", "));
+        eprintln!("NOT RUN: real boots need {} (see .ci/run)", missing.join(", "));
+        return;
+    }
+    for t in qemu::TARGETS {
+        let kernel = match qemu::build_kernel(t) {
+            Ok(k) => k,
+            Err(e) if !required() && e.contains("rustup target add") => {
+                eprintln!("NOT RUN for {}: {e}", t.arch.info().name);
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        // A small machine and one past 4 GiB where the arch has memory there (x86's e820
+        // splits around the PCI hole; arm64 and riscv64 get a DMA32/Normal boundary).
+        for mem in [512 * MIB, 5 * 1024 * MIB] {
+            boot_and_compare(t, &kernel, mem);
+        }
+    }
+}
