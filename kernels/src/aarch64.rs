@@ -155,6 +155,10 @@ pub fn publish_mappings() {
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {
+    fn flush_tlb_kernel_range(&mut self, start: u64, end: u64) {
+        Tlb.flush_range(start, end);
+    }
+
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
         let ttbr1 = ctx.pgd.ok_or(BootError::NoMemory)?;
         let mem = KernelMem;

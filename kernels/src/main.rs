@@ -50,6 +50,7 @@ extern "C" {
     static __rodata_start: u8;
     static __data_start: u8;
     static __data_end: u8;
+    static __rodata_end: u8;
     static __bss_start: u8;
     static __bss_end: u8;
     static __kernel_end: u8;
@@ -78,14 +79,18 @@ impl Image {
     /// takes them.
     pub fn sections() -> KernelSections {
         // Addresses only, as in `get`.
-        let (ds, de, bs, be) = (
-            core::ptr::addr_of!(__data_start) as u64,
-            core::ptr::addr_of!(__data_end) as u64,
-            core::ptr::addr_of!(__bss_start) as u64,
-            core::ptr::addr_of!(__bss_end) as u64,
-        );
-        let i = Image::get();
-        KernelSections { text: i.text.1 - i.text.0, rodata: i.data.0 - i.rodata.0, rwdata: de - ds, init: 0, bss: be - bs, percpu: 0 }
+        let [ts, te, rs, re, ds, de, bs, be] = [
+            core::ptr::addr_of!(__text_start),
+            core::ptr::addr_of!(__text_end),
+            core::ptr::addr_of!(__rodata_start),
+            core::ptr::addr_of!(__rodata_end),
+            core::ptr::addr_of!(__data_start),
+            core::ptr::addr_of!(__data_end),
+            core::ptr::addr_of!(__bss_start),
+            core::ptr::addr_of!(__bss_end),
+        ]
+        .map(|p| p as u64);
+        KernelSections { text: te - ts, rodata: re - rs, rwdata: de - ds, init: 0, bss: be - bs, percpu: 0 }
     }
 }
 

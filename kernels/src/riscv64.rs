@@ -137,6 +137,10 @@ pub fn publish_mappings() {
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {
+    fn flush_tlb_kernel_range(&mut self, start: u64, end: u64) {
+        Tlb.flush_range(start, end);
+    }
+
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
         let img = Image::get();
         // Without Svpbmt (QEMU 7.2's default harts) memory types come from the PMAs, so the

@@ -265,6 +265,10 @@ pub fn publish_mappings() {}
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {
+    fn flush_tlb_kernel_range(&mut self, start: u64, end: u64) {
+        Tlb.flush_range(start, end);
+    }
+
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
         let img = Image::get();
         for ((s, e), prot) in [(img.text, Prot::KERNEL_RX), (img.rodata, Prot::KERNEL_RO), (img.data, Prot::KERNEL_RW)] {

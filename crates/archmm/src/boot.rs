@@ -245,6 +245,10 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub model: ModelParams,
     /// The kernel page table's root (init_mm.pgd), once the linear map is built.
     pub pgd: Option<u64>,
+    /// The kernel image's sections in physical memory (from the firmware map).
+    pub image: Option<crate::protect::ImageLayout>,
+    /// What the kernel's virtual ranges map (linear map, image mapping).
+    pub layout: crate::protect::KernelLayout,
 }
 
 impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
@@ -269,6 +273,8 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
                 page_shift: A::PAGE_SHIFT,
             },
             pgd: None,
+            image: fw.kernel.map(|(start, _)| crate::protect::ImageLayout::new(start, &fw.sections, 1 << A::PAGE_SHIFT, A::RODATA_ALIGN)),
+            layout: crate::protect::KernelLayout { page_offset: A::PAGE_OFFSET, ..Default::default() },
         }
     }
 
@@ -323,6 +329,8 @@ pub struct Booted<'a, A: Arch, M: PhysMem> {
     pub pages: PageAlloc<A::Paging, M>,
     /// The numbers of the `Memory:` line.
     pub report: MemReport,
+    /// What the W^X check found after mark_rodata_ro().
+    pub wx: crate::protect::WxReport,
 }
 
 /// The numbers Linux's mem_init_print_info() and build_all_zonelists() print.
@@ -357,6 +365,20 @@ pub trait Platform<A: Arch, M: PhysMem> {
     /// # Errors
     /// A [`BootError`] if a mapping cannot be built.
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError>;
+
+    /// flush_tlb_kernel_range(): translations of `[start, end)` in the live kernel table
+    /// changed (protections tightened, mappings removed); drop them from the TLB. Nothing to
+    /// do on the host.
+    fn flush_tlb_kernel_range(&mut self, _start: u64, _end: u64) {}
+}
+
+/// A [`Platform`] as the engine's [`crate::pgtable::TlbFlush`].
+struct PlatformTlb<'x, A: Arch, M: PhysMem>(&'x mut dyn Platform<A, M>);
+
+impl<A: Arch, M: PhysMem> crate::pgtable::TlbFlush for PlatformTlb<'_, A, M> {
+    fn flush_range(&mut self, start: u64, end: u64) {
+        self.0.flush_tlb_kernel_range(start, end);
+    }
 }
 
 /// The host emulator's [`Platform`]: page tables are data, nothing is switched.
@@ -404,6 +426,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     if ctx.memblock.is_empty(crate::memblock::RegionType::Memory) || ctx.max_pfn == 0 {
         return Err(BootError::NoMemory);
     }
+    map_kernel_image(&mut ctx)?;
     platform.paging_init(&mut ctx)?;
     A::numa_init(&mut ctx)?;
     let limits = A::zone_limits(&ctx);
@@ -442,10 +465,55 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let min_free_kbytes = isqrt(lowmem_kb * 16).clamp(128, 262_144);
     pages.setup_watermarks(min_free_kbytes, A::PAGE_SHIFT);
     A::arch_post_mm_init(&mut ctx)?;
-    free_initmem(&mut ctx, &pages)?;
+    free_initmem(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     free_initrd_mem(&mut ctx, &pages)?;
+    let wx = mark_readonly(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     A::arch_finalize_boot(&mut ctx)?;
-    Ok(Booted { ctx, zones, pages, report })
+    Ok(Booted { ctx, zones, pages, report, wx })
+}
+
+/// Map the kernel image at the arch's image address (if it has one), read-write-execute as
+/// the early boot mapping is; mark_rodata_ro() gives each section its final protection.
+/// Records the kernel's virtual layout in `ctx.layout`.
+fn map_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    ctx.layout.linear_end = ctx.max_low_pfn << A::PAGE_SHIFT;
+    let (Some(base), Some(mut img)) = (A::KERNEL_IMAGE_MAP, ctx.image) else { return Ok(()) };
+    img.va = base.va_of(img.pa);
+    if img.size() == 0 {
+        return Ok(());
+    }
+    ctx.map_kernel(img.va, img.pa, img.size(), crate::protect::EARLY_IMAGE_PROT, true)?;
+    ctx.layout.image = Some(img);
+    Ok(())
+}
+
+/// mark_readonly(): mark_rodata_ro() (the image's final protections, the linear alias of
+/// text and rodata read-only), then debug_checkwx() over the whole kernel table.
+fn mark_readonly<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush) -> Result<crate::protect::WxReport, BootError> {
+    let Some(root) = ctx.pgd else { return Ok(crate::protect::WxReport::default()) };
+    if let Some(img) = ctx.layout.image {
+        A::mark_rodata_ro_banner(&img, ctx.log)?;
+    }
+    let mem = *ctx.memblock.mem();
+    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+    let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
+    crate::protect::mark_rodata_ro(&mut pt, &mut ctx.layout, true, &mut alloc, tlb).map_err(BootError::PageTable)?;
+    drop(alloc);
+    // Where rodata is aligned beyond a page, the alignment gaps are image pages nothing
+    // uses: free them as x86's mark_rodata_ro() does.
+    if let Some(img) = ctx.image.filter(|i| i.rodata_align > A::page_size()) {
+        let page = A::page_size();
+        let up = |x: u64| crate::addr::align_up_saturating(x, page);
+        let (text, rodata) = (up(ctx.fw.sections.text), up(ctx.fw.sections.rodata));
+        let ro_off = img.section(crate::protect::Section::Rodata).0;
+        let data_off = img.section(crate::protect::Section::Data).0;
+        free_image_range(ctx, pages, tlb, text, ro_off - text.min(ro_off), "unused kernel image (text/rodata gap)")?;
+        free_image_range(ctx, pages, tlb, ro_off + rodata, data_off.saturating_sub(ro_off + rodata), "unused kernel image (rodata/data gap)")?;
+    }
+    let pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+    let wx = crate::protect::check_wx(&pt);
+    crate::protect::write_wx(&A::WX_FORMAT, &wx, ctx.log)?;
+    Ok(wx)
 }
 
 /// Linux's POISON_FREE_INITMEM.
@@ -461,19 +529,59 @@ fn free_reserved_area<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, p
     Ok(())
 }
 
-/// free_initmem(): the kernel image's init sections (laid out after text, rodata and data,
-/// each page-aligned; see [`KernelSections`]) go to the page allocator.
-fn free_initmem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) -> Result<(), BootError> {
-    let Some((kstart, kend)) = ctx.fw.kernel else { return Ok(()) };
-    let page = A::page_size();
-    let sec = ctx.fw.sections;
-    let up = |x: u64| crate::addr::align_up_saturating(x, page);
-    let init_start = kstart.saturating_add(up(sec.text) + up(sec.rodata) + up(sec.rwdata));
-    let init_end = init_start.saturating_add(up(sec.init)).min(kend);
-    if sec.init == 0 || init_start >= init_end {
+/// free_kernel_image_pages(): image bytes `[off, off + len)` become read-write and
+/// non-executable in every mapping of them (image mapping, linear alias), then go to the
+/// page allocator, poisoned.
+fn free_image_range<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush, off: u64, len: u64, what: &str) -> Result<(), BootError> {
+    use crate::protect::{set_memory, MemChange};
+    let (Some(img), Some(root)) = (ctx.image, ctx.pgd) else { return Ok(()) };
+    let n = len >> A::PAGE_SHIFT;
+    if n == 0 {
         return Ok(());
     }
-    free_reserved_area(ctx, pages, init_start, init_end, A::INITMEM_LABEL)
+    let pa = img.pa + off;
+    let mem = *ctx.memblock.mem();
+    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+    let layout = ctx.layout;
+    {
+        let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
+        let mut vas = [layout.page_offset.wrapping_add(pa), 0];
+        if let Some(m) = layout.image {
+            vas[1] = m.va + off;
+        }
+        for va in vas {
+            if va == 0 || pt.translate(va).is_none() {
+                continue;
+            }
+            set_memory(&mut pt, &layout, va, n, MemChange::Nx, &mut alloc, tlb).map_err(BootError::PageTable)?;
+            set_memory(&mut pt, &layout, va, n, MemChange::Rw, &mut alloc, tlb).map_err(BootError::PageTable)?;
+        }
+    }
+    free_reserved_area(ctx, pages, pa, pa + len, what)
+}
+
+/// free_initmem(): the kernel image's init sections go to the page allocator (poisoned);
+/// in the image mapping they become non-executable, or are unmapped where the arch asks
+/// (their linear alias stays: the page allocator hands the pages out through it).
+fn free_initmem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush) -> Result<(), BootError> {
+    let (Some(img), Some((_, kend))) = (ctx.image, ctx.fw.kernel) else { return Ok(()) };
+    let (off, len) = img.section(crate::protect::Section::Init);
+    let init_start = img.pa.saturating_add(off);
+    let init_end = init_start.saturating_add(len).min(kend);
+    if len == 0 || init_start >= init_end {
+        return Ok(());
+    }
+    free_reserved_area(ctx, pages, init_start, init_end, A::INITMEM_LABEL)?;
+    if let (Some(mapped), Some(root)) = (ctx.layout.image, ctx.pgd) {
+        let (va, n) = (mapped.va + off, (init_end - init_start) >> A::PAGE_SHIFT);
+        let change = if A::INIT_IMAGE_UNMAP { crate::protect::MemChange::Np } else { crate::protect::MemChange::Nx };
+        let mem = *ctx.memblock.mem();
+        let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+        let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
+        let layout = ctx.layout;
+        crate::protect::set_memory(&mut pt, &layout, va, n, change, &mut alloc, tlb).map_err(BootError::PageTable)?;
+    }
+    Ok(())
 }
 
 /// free_initrd_mem(): the initrd, once unpacked, goes to the page allocator.

@@ -29,6 +29,7 @@ pub mod memmap;
 pub mod numa;
 pub mod percpu;
 pub mod pgtable;
+pub mod protect;
 pub mod physmem;
 pub mod zone;
 

@@ -61,6 +61,22 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
                      page by page without breaking block mappings (break-before-make)",
         },
         Override {
+            hook: "KERNEL_IMAGE_MAP",
+            reason: "arm64 runs the kernel from its own mapping at KIMAGE_VADDR (the end of \
+                     the modules area), so the image can be placed (KASLR) independently of \
+                     the linear map",
+        },
+        Override {
+            hook: "INIT_IMAGE_UNMAP",
+            reason: "arm64's free_initmem() vunmaps the init sections from the image mapping, \
+                     leaving no stale alias of freed init code",
+        },
+        Override {
+            hook: "WX_FORMAT",
+            reason: "arm64's ptdump also counts kernel pages executable at EL0 (missing UXN) \
+                     and prefixes the warning with arm64/mm:",
+        },
+        Override {
             hook: "zone_limits",
             reason: "arm64 SoCs put RAM anywhere: ZONE_DMA is sized by the narrowest DMA \
                      master (dma-ranges, at most 32 bits) and both DMA zones are relative to \
@@ -74,6 +90,12 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     /// -(1 << (VA_BITS - (PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT))), STRUCT_PAGE_MAX_SHIFT = 6.
     const VMEMMAP_START: u64 = 0u64.wrapping_sub(1u64 << (VA - (granule_shift(GRANULE_KB) - 6)));
     const LINEAR_MAP_BLOCKS: bool = false;
+    /// KIMAGE_VADDR = MODULES_END: _PAGE_END(VA_BITS_MIN) + 128 MiB (VA_BITS_MIN is 48 for
+    /// 52-bit VAs).
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
+        Some(crate::protect::ImageMapBase::ImageStart(0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20)));
+    const INIT_IMAGE_UNMAP: bool = true;
+    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true };
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
 
     fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {

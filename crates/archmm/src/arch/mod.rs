@@ -193,6 +193,34 @@ pub const HOOKS: &[HookDoc] = &[
                   'Freeing unused kernel memory: NK'; the initrd likewise as 'Freeing initrd memory'",
     },
     HookDoc {
+        hook: "KERNEL_IMAGE_MAP",
+        linux: "the kernel image mapping (x86's __START_KERNEL_map, arm64's KIMAGE_VADDR, riscv's KERNEL_LINK_ADDR)",
+        generic: "none: the kernel runs from the linear map, and mark_rodata_ro() protects the \
+                  linear map's pages of the image",
+    },
+    HookDoc {
+        hook: "RODATA_ALIGN",
+        linux: "vmlinux.lds: RO_DATA(PAGE_SIZE)",
+        generic: "rodata starts and ends on a page boundary",
+    },
+    HookDoc {
+        hook: "mark_rodata_ro_banner",
+        linux: "mark_rodata_ro()",
+        generic: "mark_rodata_ro() prints nothing before changing protections",
+    },
+    HookDoc {
+        hook: "INIT_IMAGE_UNMAP",
+        linux: "free_initmem()",
+        generic: "the freed init sections stay in the image mapping, read-write and not \
+                  executable (mark_rodata_ro made them so); their linear alias is reused",
+    },
+    HookDoc {
+        hook: "WX_FORMAT",
+        linux: "debug_checkwx() / ptdump_check_wx()",
+        generic: "'Checked W+X mappings: passed, no W+X pages found' (or FAILED with the count), \
+                  after walking every mapping of the kernel table",
+    },
+    HookDoc {
         hook: "arch_finalize_boot",
         linux: "arch_finalize_boot() (RFC; pti_finalize() on x86)",
         generic: "nothing",
@@ -251,6 +279,15 @@ pub trait Arch: Sized + 'static {
     const MAX_ORDER: u32 = 11;
     /// The linear map uses the largest blocks alignment allows (false: base pages only).
     const LINEAR_MAP_BLOCKS: bool = true;
+    /// Where the kernel image is mapped besides the linear map (None: the kernel runs from
+    /// the linear map).
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = None;
+    /// Alignment of rodata's start and end inside the image (0: a page).
+    const RODATA_ALIGN: u64 = 0;
+    /// free_initmem() removes the init sections from the image mapping.
+    const INIT_IMAGE_UNMAP: bool = false;
+    /// How debug_checkwx() words its lines.
+    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat::GENERIC;
     /// CMA reserved at boot by the reference kernel's configuration
     /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
     const DEFAULT_CMA_BYTES: u64 = 0;
@@ -308,6 +345,11 @@ pub trait Arch: Sized + 'static {
     /// Last arch step before the memmap is handed to the page allocator
     /// (arch_pre_mm_init of the RFC).
     fn arch_pre_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        Ok(())
+    }
+
+    /// What mark_rodata_ro() prints before it changes protections.
+    fn mark_rodata_ro_banner(_image: &crate::protect::ImageLayout, _log: &mut dyn core::fmt::Write) -> core::fmt::Result {
         Ok(())
     }
 

@@ -30,6 +30,16 @@ impl<const N: usize> Arch for Riscv<N> {
         hook: "KERNEL_END_ALIGN",
         reason: "the kernel's linear-map alias is mapped read-only with PMD blocks, so its \
                  reservation extends to the next 2 MiB boundary (setup_bootmem)",
+    },
+    Override {
+        hook: "KERNEL_IMAGE_MAP",
+        reason: "riscv64 runs the kernel from its own mapping at KERNEL_LINK_ADDR (the top \
+                 2 GiB, reachable with the medany code model), separate from the linear map",
+    },
+    Override {
+        hook: "WX_FORMAT",
+        reason: "riscv's ptdump spells the failure 'failed' and prefixes the warning with \
+                 riscv/mm:",
     }];
     type State = ();
     type Paging = RiscvPaging<N>;
@@ -39,6 +49,9 @@ impl<const N: usize> Arch for Riscv<N> {
         4 => 0xffff_af80_0000_0000,
         _ => 0xffff_ffd8_0000_0000,
     };
+    /// KERNEL_LINK_ADDR: ADDRESS_SPACE_END - 2 GiB + 1.
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
+    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "riscv/mm: ", checked_prefix: "", failed: "failed", period: false, uxn: false };
     /// The vmemmap of each layout.
     const VMEMMAP_START: u64 = match N {
         5 => 0xff1c_0000_0000_0000,

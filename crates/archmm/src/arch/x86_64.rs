@@ -95,6 +95,25 @@ impl<const LA57: bool> Arch for X86<LA57> {
                      text/rodata and rodata/data gaps) and names each",
         },
         Override {
+            hook: "KERNEL_IMAGE_MAP",
+            reason: "x86-64 runs the kernel from its own mapping at __START_KERNEL_map \
+                     (0xffffffff80000000 + physical address), outside the direct map, so \
+                     code is reachable with 32-bit sign-extended addresses (mcmodel=kernel)",
+        },
+        Override {
+            hook: "RODATA_ALIGN",
+            reason: "x86-64 aligns rodata's start and end to 2 MiB (X86_ALIGN_RODATA_BEGIN/END) \
+                     so text and rodata keep their large-page mappings after mark_rodata_ro",
+        },
+        Override {
+            hook: "mark_rodata_ro_banner",
+            reason: "x86's mark_rodata_ro() reports the size of text and rodata, 2 MiB-aligned",
+        },
+        Override {
+            hook: "WX_FORMAT",
+            reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop",
+        },
+        Override {
             hook: "dma_reserve",
             reason: "the BIOS area below 1 MiB is reserved but lies in the small ISA DMA zone, \
                      so x86 holds those pages back from the zone's estimate",
@@ -106,6 +125,17 @@ impl<const LA57: bool> Arch for X86<LA57> {
     /// Documentation/x86/x86_64/mm.rst: ffffea0000000000 (4-level), ffd4000000000000 (5-level).
     const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
     const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
+    /// __START_KERNEL_map.
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
+    /// HPAGE_SIZE (X86_ALIGN_RODATA_BEGIN / X86_ALIGN_RODATA_END).
+    const RODATA_ALIGN: u64 = 2 << 20;
+    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "x86/mm: ", checked_prefix: "x86/mm: ", failed: "FAILED", period: true, uxn: false };
+
+    /// `Write protecting the kernel read-only data: Nk`: from _text to
+    /// __end_rodata_hpage_align.
+    fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        writeln!(log, "Write protecting the kernel read-only data: {}k", (image.text + image.rodata) >> 10)
+    }
     /// PMD_SIZE: the per-CPU area can then be mapped with large pages.
     const PERCPU_ATOM_SIZE: u64 = 2 << 20;
     /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
