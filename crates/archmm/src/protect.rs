@@ -284,6 +284,9 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
                     Some(t) => v = (v & !(t.size - 1)) + t.size,
                     None => {
                         let (pa, prot) = layout.region_of(v).ok_or(PgError::NotMapped(v))?;
+                        // A mode without a no-execute bit maps it executable, as Linux's
+                        // PAGE_KERNEL is there.
+                        let prot = if Mo::check_prot(prot).is_err() { Prot { exec: true, ..prot } } else { prot };
                         let mut e = v + Mo::PAGE_SIZE;
                         while e < end && pt.translate(e).is_none() && layout.region_of(e).map(|(p, q)| (p, q) == (pa + (e - v), prot)).unwrap_or(false) {
                             e += Mo::PAGE_SIZE;
@@ -297,10 +300,11 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
         }
         _ => {}
     }
-    // Every page mapped?
+    // Every page mapped, every new protection expressible? Checked before any change.
     let mut v = va;
     while v < end {
         let t = pt.translate(v).ok_or(PgError::NotMapped(v))?;
+        Mo::check_prot(change.apply(t.prot))?;
         v = (v & !(t.size - 1)).saturating_add(t.size);
     }
     // Runs of leaves with one protection: each run becomes one protect() call.

@@ -409,6 +409,13 @@ macro_rules! mode_tests {
                     run_ops::<Mo>(BASE, &ops);
                 }
             }
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+                #[test]
+                fn set_memory_matches_model(ops in set_memory_strategy::<Mo>()) {
+                    run_set_memory::<Mo>(BASE, &ops);
+                }
+            }
             #[test]
             fn oom() {
                 oom_is_clean::<Mo>(BASE);
@@ -458,4 +465,94 @@ impl TableAlloc for PageGranular {
     fn free_table(&mut self, pa: u64, bytes: u64, _level: usize) {
         assert_eq!(self.live.remove(&pa), Some(bytes), "freeing {pa:#x} that is not a live block");
     }
+}
+
+/// One `set_memory_*()` call: change (0..6: ro, rw, x, nx, np, p), first page, pages.
+pub type SetMemOp = (u8, u64, u64);
+
+pub fn set_memory_strategy<Mo: PagingMode>() -> impl Strategy<Value = Vec<SetMemOp>> {
+    let (block, window) = (block_pages::<Mo>(), window_pages::<Mo>());
+    let unit = prop_oneof![
+        3 => (0..window - 64, 1..64u64),
+        1 => (0..window / block, 1..3u64).prop_map(move |(b, n)| (b * block, (n * block).min(window - b * block))),
+    ];
+    proptest::collection::vec((0..6u8, unit).prop_map(|(c, (p, n))| (c, p, n)), 1..40)
+}
+
+/// Random set_memory_*() calls over a linear map of the window (blocks where alignment
+/// allows) agree with a per-page model; refused calls change nothing; restoring the
+/// original protection merges every split block back (the table count returns).
+pub fn run_set_memory<Mo: PagingMode>(base: u64, ops: &[SetMemOp]) {
+    use archmm::protect::{set_memory, KernelLayout, MemChange};
+    let mem = Mem::default();
+    let mut alloc = Alloc::for_mode::<Mo>();
+    let mut tlb = FlushLog::default();
+    let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
+    let page = Mo::PAGE_SIZE;
+    let window = window_pages::<Mo>();
+    let rw = expressible::<Mo>(Prot::KERNEL_RW);
+    // The window is a linear map of physical [0, window pages).
+    pt.map(base, 0, window * page, rw, MapFlags::default(), &mut alloc, &mut tlb).expect("linear map");
+    let tables = alloc.live.len();
+    let layout = KernelLayout { page_offset: base, linear_end: window * page, image: None, rodata_ro: false };
+    let mut model: BTreeMap<u64, (u64, Prot)> = (0..window).map(|i| (base + i * page, (i * page, rw))).collect();
+    let changes = [MemChange::Ro, MemChange::Rw, MemChange::X, MemChange::Nx, MemChange::Np, MemChange::P];
+    let run = |pt: &mut PageTable<'_, Mo, Mem>, alloc: &mut Alloc, model: &mut BTreeMap<u64, (u64, Prot)>, change: MemChange, first: u64, pages: u64| {
+        let before = snapshot(&mem, alloc);
+        let va = base + first * page;
+        let r = set_memory(pt, &layout, va, pages, change, alloc, &mut FlushLog::default());
+        let vas = (0..pages).map(|i| va + i * page);
+        match change {
+            MemChange::Np => {
+                assert_eq!(r, Ok(()));
+                vas.for_each(|v| {
+                    model.remove(&v);
+                });
+            }
+            MemChange::P => {
+                assert_eq!(r, Ok(()));
+                for v in vas {
+                    model.entry(v).or_insert((v - base, rw));
+                }
+            }
+            _ => {
+                let hole = vas.clone().any(|v| !model.contains_key(&v));
+                let inexpressible = vas.clone().filter_map(|v| model.get(&v)).any(|&(_, p)| Mo::check_prot(change.apply(p)).is_err());
+                if hole {
+                    // The first problem in address order is reported.
+                    let ok = matches!(r, Err(PgError::NotMapped(_))) || (inexpressible && matches!(r, Err(PgError::UnsupportedProt(_))));
+                    assert!(ok, "{change:?} over a hole: {r:?}");
+                } else if inexpressible {
+                    assert!(matches!(r, Err(PgError::UnsupportedProt(_))), "{change:?}: {r:?}");
+                } else {
+                    assert_eq!(r, Ok(()), "{change:?} {first}+{pages}");
+                    for v in vas {
+                        let e = model.get_mut(&v).expect("mapped");
+                        e.1 = change.apply(e.1);
+                    }
+                }
+            }
+        }
+        if r.is_err() {
+            assert_eq!(snapshot(&mem, alloc), before, "a refused {change:?} changed the tables");
+        }
+    };
+    for &(c, first, pages) in ops {
+        run(&mut pt, &mut alloc, &mut model, changes[c as usize], first, pages);
+        check::<Mo>(&pt, &mem, &alloc, &model, base);
+    }
+    // Restore: present, writable, and not executable where the mode can say so.
+    for c in [MemChange::P, MemChange::Rw, MemChange::Nx] {
+        if c == MemChange::Nx && Mo::check_prot(Prot::KERNEL_RW).is_err() {
+            // No NX bit: everything is executable already.
+            let r = set_memory(&mut pt, &layout, base, window, c, &mut alloc, &mut tlb);
+            assert!(r.is_err());
+            continue;
+        }
+        run(&mut pt, &mut alloc, &mut model, c, 0, window);
+    }
+    check::<Mo>(&pt, &mem, &alloc, &model, base);
+    assert_eq!(alloc.live.len(), tables, "restoring the protection did not merge the tables back");
+    pt.destroy(&mut alloc);
+    assert!(alloc.live.is_empty(), "tables leaked after destroy");
 }
