@@ -4,7 +4,7 @@
 use crate::backing::SparseMem;
 use crate::machine::Machine;
 use archmm::addr::PhysAddr;
-use archmm::arch::{arm64::Arm64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
+use archmm::arch::{arm::Arm32Lpae, arm64::Arm64, i386::I386Pae, loongarch64::Loongarch64, powerpc::Powerpc64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
 use archmm::boot::{boot, BootError, BootOptions, Booted};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
 use archmm::physmem::PhysMem;
@@ -228,7 +228,7 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
 /// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
 /// does not run on the host).
 pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    use archmm::arch::{arm64::Arm64G, riscv64::Riscv, x86_64::X86};
+    use archmm::arch::{arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390, x86_64::X86};
     let w = va.map(|v| (v, None));
     Some(match mode {
         "x86_64-4level" => run::<X86<false>>(m, opts, w),
@@ -244,6 +244,17 @@ pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> 
         "riscv64-sv39" => run::<Riscv<3>>(m, opts, w),
         "riscv64-sv48" => run::<Riscv<4>>(m, opts, w),
         "riscv64-sv57" => run::<Riscv<5>>(m, opts, w),
+        "i386-2level" => run::<I386<false>>(m, opts, w),
+        "i386-pae" => run::<I386<true>>(m, opts, w),
+        "arm-short" => run::<Arm32<false>>(m, opts, w),
+        "arm-lpae" => run::<Arm32<true>>(m, opts, w),
+        "loongarch64-3level-16k" => run::<LoongArch<14, 3>>(m, opts, w),
+        "loongarch64-4level-4k" => run::<LoongArch<12, 4>>(m, opts, w),
+        "s390x-3level" => run::<S390<3>>(m, opts, w),
+        "s390x-4level" => run::<S390<4>>(m, opts, w),
+        "s390x-5level" => run::<S390<5>>(m, opts, w),
+        "powerpc64-radix-4k" => run::<Ppc64<12>>(m, opts, w),
+        "powerpc64-radix-64k" => run::<Ppc64<16>>(m, opts, w),
         _ => return None,
     })
 }
@@ -302,6 +313,20 @@ pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64,
         ArchId::X86_64 => run::<X86_64>(m, opts, walk),
         ArchId::Arm64 => run::<Arm64>(m, opts, walk),
         ArchId::Riscv64 => run::<Riscv64>(m, opts, walk),
+        ArchId::I386 => run::<I386Pae>(m, opts, walk),
+        ArchId::Arm => run::<Arm32Lpae>(m, opts, walk),
+        ArchId::Loongarch64 => run::<Loongarch64>(m, opts, walk),
+        ArchId::S390 => {
+            // setup_kernel_memory_layout(): a 3-level kernel ASCE while the identity map
+            // stays below the 3-level vmemmap, else 4 levels.
+            let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
+            if end <= archmm::arch::s390::S390x::VMEMMAP_START {
+                run::<archmm::arch::s390::S390x>(m, opts, walk)
+            } else {
+                run::<archmm::arch::s390::S390<4>>(m, opts, walk)
+            }
+        }
+        ArchId::Powerpc => run::<Powerpc64>(m, opts, walk),
     }
 }
 
@@ -426,7 +451,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
                 _ => (None, Vec::new()),
             }
         }
-        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va)).unwrap_or_default()),
+        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va & A::KERNEL_VA_MASK)).unwrap_or_default()),
         None => (b.ctx.pgd, Vec::new()),
     };
     let paging_mode = match asked {
