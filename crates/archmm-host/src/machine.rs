@@ -56,9 +56,10 @@ pub struct Machine {
 }
 
 /// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` and `percpu:` lines in
-/// tests/data/linux; i386 from Debian's 6.1.0-50-686-pae kernel under QEMU); riscv64 and
-/// loongarch64, which Debian 12 does not ship, and arm, s390 and powerpc, whose Memory line
-/// was not captured, get sizes of the same order as arm64's (an assumption, stated here).
+/// tests/data/linux; i386 and arm from Debian's 6.1.0-50-686-pae and -armmp-lpae kernels
+/// under QEMU); riscv64 and loongarch64, which Debian 12 does not ship, and s390 and
+/// powerpc, whose Memory line was not captured, get sizes of the same order as arm64's (an
+/// assumption, stated here).
 pub fn default_sections(arch: ArchId) -> KernelSections {
     const K: u64 = 1024;
     match arch {
@@ -66,8 +67,8 @@ pub fn default_sections(arch: ArchId) -> KernelSections {
         ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K, percpu: 87_272 },
         ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 },
         ArchId::I386 => KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 },
-        // armmp-lpae's image spans 0x40400000-0x4180d288 (20.1 MiB) in its memblock dump.
-        ArchId::Arm => KernelSections { text: 10240 * K, rwdata: 1536 * K, rodata: 4096 * K, init: 1536 * K, bss: 768 * K, percpu: 65_536 },
+        // Debian's 6.1.0-50-armmp-lpae kernel under QEMU virt.
+        ArchId::Arm => KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 },
         ArchId::Loongarch64 | ArchId::S390 | ArchId::Powerpc => {
             KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
         }

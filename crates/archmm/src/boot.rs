@@ -859,7 +859,9 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
         if e <= s {
             return Ok(());
         }
-        let va = page_offset.checked_add(s).ok_or(BootError::PageTable(PgError::Wraps))? & A::KERNEL_VA_MASK;
+        // page_offset may already have PHYS_OFFSET taken off (arm's __va()); the sum is the
+        // virtual address modulo 2^64, and the mode refuses what it cannot translate.
+        let va = page_offset.wrapping_add(s) & A::KERNEL_VA_MASK;
         pt.map(va, s, e - s, A::LINEAR_MAP_PROT, flags, mb, &mut tlb).map_err(BootError::PageTable)
     };
     // Only lowmem is directly mapped: highmem (above max_low_pfn) is reached through

@@ -132,7 +132,9 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const SMP_CACHE_BYTES: u64 = 64;
     const DEFAULT_CMA_BYTES: u64 = 16 << 20;
     const NUMA: bool = false;
-    const LINUX_STRUCT_PAGE: u64 = 40;
+    /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
+    /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
+    const LINUX_STRUCT_PAGE: u64 = 36;
     const OVERRIDES: &'static [Override] = &[
         Override {
             hook: "early_reserve_memory",
@@ -153,7 +155,8 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
         },
         Override {
             hook: "LINUX_STRUCT_PAGE",
-            reason: "a 32-bit kernel's struct page is 40 bytes (as measured on i386), not 64",
+            reason: "a 32-bit kernel's struct page is 36 bytes here (measured from armmp-lpae's \
+                     Total pages), not 64",
         },
         Override {
             hook: "zone_limits",
@@ -186,9 +189,10 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
         if Self::MAX_PHYSMEM_BITS < 64 {
             ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
         }
-        adjust_lowmem_bounds(ctx)?;
-        // paging_init(): map_lowmem() with sections/blocks.
-        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET, None, true)?;
+        let phys_offset = adjust_lowmem_bounds(ctx)?;
+        // paging_init(): map_lowmem() with sections/blocks; __va(pa) = pa - PHYS_OFFSET +
+        // PAGE_OFFSET.
+        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
         Ok(())
     }
 
@@ -210,7 +214,8 @@ pub const ARM_DMA_LIMIT: u64 = 0xffff_ffff;
 
 /// adjust_lowmem_bounds(): where lowmem ends (arm_lowmem_limit), the memblock allocation
 /// limit (rounded down to a PMD), and from them max_low_pfn and max_pfn (find_limits()).
-fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Arm32<LPAE>, M>) -> Result<(), BootError> {
+/// Returns PHYS_OFFSET.
+fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Arm32<LPAE>, M>) -> Result<u64, BootError> {
     // PHYS_OFFSET: the start of RAM the kernel runs from (patched at boot, 2 MiB granular).
     let phys_offset = ctx.memblock.start_of_dram() & !(PMD_SIZE - 1);
     let vmalloc_limit = vmalloc_limit(phys_offset);
@@ -248,7 +253,7 @@ fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'
     // find_limits(): max_low from the memblock limit, max_high from the end of RAM.
     ctx.max_low_pfn = memblock_limit >> 12;
     ctx.max_pfn = ctx.memblock.end_of_dram() >> 12;
-    Ok(())
+    Ok(phys_offset)
 }
 
 /// Linux's PRRR under TEX remap (arch/arm/mm/proc-v7-2level.S): TR0 = Strongly-ordered,
