@@ -46,6 +46,29 @@ pub struct BootReport {
     pub memory: MemoryReport,
     /// /proc-style views by name (buddyinfo, zoneinfo, meminfo, memblock).
     pub views: std::collections::BTreeMap<&'static str, String>,
+    /// The state of every page memblock calls memory, after the boot.
+    pub census: PageCensus,
+}
+
+/// Page conservation: every pfn of memblock memory counted by its memmap state. A
+/// consistent boot has `absent == 0`, `free + pcp == nr_free_pages` and the states adding
+/// up to `present`.
+#[derive(Debug, Default, Serialize)]
+pub struct PageCensus {
+    /// Pages of memblock memory.
+    pub present: u64,
+    /// In free buddy blocks.
+    pub free: u64,
+    /// On per-CPU lists.
+    pub pcp: u64,
+    /// Reserved.
+    pub reserved: u64,
+    /// Allocated.
+    pub allocated: u64,
+    /// Memory without metadata, or with metadata that no state accounts for.
+    pub absent: u64,
+    /// What the allocator itself counts as free (nr_free_pages()) at the same moment.
+    pub allocator_free: u64,
 }
 
 /// The numbers behind `Memory:` and `Total pages:`.
@@ -441,6 +464,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         },
         views: views::<A>(&b),
         walk: Vec::new(),
+        census: census::<A>(&b),
     };
     let asked = walk;
     let (pgd, walk) = match walk {
@@ -460,6 +484,23 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
     };
     drop(b);
     Ok(BootReport { log: lines(&take()), pgd, walk, paging_mode, ..report })
+}
+
+/// Count every page of memblock memory by its memmap state.
+fn census<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> PageCensus {
+    use archmm::buddy::PageState;
+    let mut c = PageCensus { allocator_free: b.pages.nr_free_pages(), ..Default::default() };
+    b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, A::PAGE_SHIFT, |s, e, _| {
+        c.present += e - s;
+        b.pages.for_each_state(s, e, |_, st| match st {
+            PageState::Free => c.free += 1,
+            PageState::PcpFree => c.pcp += 1,
+            PageState::Reserved => c.reserved += 1,
+            PageState::Allocated => c.allocated += 1,
+            PageState::Absent => c.absent += 1,
+        });
+    });
+    c
 }
 
 /// The /proc and debugfs views of a booted machine, in Linux's formats.

@@ -548,7 +548,7 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
         let mut pfn = s;
         while pfn < e {
             if pages.memmap().meta_pa::<A::Paging, M>(&mem, pfn).is_none() {
-                pfn = (pfn | (pps - 1)) + 1;
+                pfn = pages.memmap().skip_absent(pfn);
                 continue;
             }
             pages.mark_reserved(pfn, pfn + 1);
