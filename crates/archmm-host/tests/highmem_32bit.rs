@@ -111,11 +111,11 @@ fn i386_matches_linux() {
     }
 }
 
-/// arm's lowmem limit (adjust_lowmem_bounds()): vmalloc_limit = VMALLOC_END - vmalloc_size
-/// - VMALLOC_OFFSET - PAGE_OFFSET + PHYS_OFFSET = 0xff800000 - 240M - 8M - 0xc0000000 +
-/// 0x40000000 = 0x70000000 for QEMU virt's RAM at 1 GiB: lowmem is the first 768 MiB, the
-/// rest of a 2 GiB machine is HighMem. ZONE_DMA reaches arm_dma_limit (4 GiB on virt), so it
-/// is all of lowmem and Normal is empty; CMA goes to highmem first.
+/// arm's lowmem limit (adjust_lowmem_bounds()): vmalloc_limit = VMALLOC_END -
+/// vmalloc_size - VMALLOC_OFFSET - PAGE_OFFSET + PHYS_OFFSET, that is 0xff800000 - 240M -
+/// 8M - 0xc0000000 + 0x40000000 = 0x70000000 for QEMU virt's RAM at 1 GiB: lowmem is the
+/// first 768 MiB, the rest of a 2 GiB machine is HighMem. ZONE_DMA reaches arm_dma_limit
+/// (4 GiB on virt), so it is all of lowmem and Normal is empty; CMA goes to highmem first.
 #[test]
 fn arm_lowmem_limit_and_highmem_match_linux() {
     assert_eq!(vmalloc_limit(0x4000_0000), 0x7000_0000);
