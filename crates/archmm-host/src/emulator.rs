@@ -4,7 +4,7 @@
 use crate::backing::SparseMem;
 use crate::machine::Machine;
 use archmm::addr::PhysAddr;
-use archmm::arch::{arm64::Arm64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
+use archmm::arch::{arm::Arm32Lpae, arm64::Arm64, i386::I386Pae, loongarch64::Loongarch64, powerpc::Powerpc64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
 use archmm::boot::{boot, BootError, BootOptions, Booted};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
 use archmm::physmem::PhysMem;
@@ -46,6 +46,32 @@ pub struct BootReport {
     pub memory: MemoryReport,
     /// /proc-style views by name (buddyinfo, zoneinfo, meminfo, memblock).
     pub views: std::collections::BTreeMap<&'static str, String>,
+    /// The state of every page memblock calls memory, after the boot.
+    pub census: PageCensus,
+}
+
+/// Page conservation: every pfn of memblock memory counted by its memmap state. A
+/// consistent boot has `absent == 0`, `free + pcp == nr_free_pages` and the states adding
+/// up to `present`.
+#[derive(Debug, Default, Serialize)]
+pub struct PageCensus {
+    /// Pages of memblock memory.
+    pub present: u64,
+    /// In free buddy blocks.
+    pub free: u64,
+    /// On per-CPU lists.
+    pub pcp: u64,
+    /// Reserved.
+    pub reserved: u64,
+    /// Allocated.
+    pub allocated: u64,
+    /// Memory without metadata, or with metadata that no state accounts for.
+    pub absent: u64,
+    /// What the allocator itself counts as free in buddy blocks (nr_free_pages()) at the
+    /// same moment.
+    pub allocator_free: u64,
+    /// What the allocator counts on its per-CPU lists at the same moment.
+    pub allocator_pcp: u64,
 }
 
 /// The numbers behind `Memory:` and `Total pages:`.
@@ -228,7 +254,7 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
 /// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
 /// does not run on the host).
 pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    use archmm::arch::{arm64::Arm64G, riscv64::Riscv, x86_64::X86};
+    use archmm::arch::{arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390, x86_64::X86};
     let w = va.map(|v| (v, None));
     Some(match mode {
         "x86_64-4level" => run::<X86<false>>(m, opts, w),
@@ -244,6 +270,17 @@ pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> 
         "riscv64-sv39" => run::<Riscv<3>>(m, opts, w),
         "riscv64-sv48" => run::<Riscv<4>>(m, opts, w),
         "riscv64-sv57" => run::<Riscv<5>>(m, opts, w),
+        "i386-2level" => run::<I386<false>>(m, opts, w),
+        "i386-pae" => run::<I386<true>>(m, opts, w),
+        "arm-short" => run::<Arm32<false>>(m, opts, w),
+        "arm-lpae" => run::<Arm32<true>>(m, opts, w),
+        "loongarch64-3level-16k" => run::<LoongArch<14, 3>>(m, opts, w),
+        "loongarch64-4level-4k" => run::<LoongArch<12, 4>>(m, opts, w),
+        "s390x-3level" => run::<S390<3>>(m, opts, w),
+        "s390x-4level" => run::<S390<4>>(m, opts, w),
+        "s390x-5level" => run::<S390<5>>(m, opts, w),
+        "powerpc64-radix-4k" => run::<Ppc64<12>>(m, opts, w),
+        "powerpc64-radix-64k" => run::<Ppc64<16>>(m, opts, w),
         _ => return None,
     })
 }
@@ -302,6 +339,20 @@ pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64,
         ArchId::X86_64 => run::<X86_64>(m, opts, walk),
         ArchId::Arm64 => run::<Arm64>(m, opts, walk),
         ArchId::Riscv64 => run::<Riscv64>(m, opts, walk),
+        ArchId::I386 => run::<I386Pae>(m, opts, walk),
+        ArchId::Arm => run::<Arm32Lpae>(m, opts, walk),
+        ArchId::Loongarch64 => run::<Loongarch64>(m, opts, walk),
+        ArchId::S390 => {
+            // setup_kernel_memory_layout(): a 3-level kernel ASCE while the identity map
+            // stays below the 3-level vmemmap, else 4 levels.
+            let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
+            if end <= archmm::arch::s390::S390x::VMEMMAP_START {
+                run::<archmm::arch::s390::S390x>(m, opts, walk)
+            } else {
+                run::<archmm::arch::s390::S390<4>>(m, opts, walk)
+            }
+        }
+        ArchId::Powerpc => run::<Powerpc64>(m, opts, walk),
     }
 }
 
@@ -416,6 +467,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         },
         views: views::<A>(&b),
         walk: Vec::new(),
+        census: census::<A>(&b),
     };
     let asked = walk;
     let (pgd, walk) = match walk {
@@ -426,7 +478,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
                 _ => (None, Vec::new()),
             }
         }
-        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va)).unwrap_or_default()),
+        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va & A::KERNEL_VA_MASK)).unwrap_or_default()),
         None => (b.ctx.pgd, Vec::new()),
     };
     let paging_mode = match asked {
@@ -435,6 +487,23 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
     };
     drop(b);
     Ok(BootReport { log: lines(&take()), pgd, walk, paging_mode, ..report })
+}
+
+/// Count every page of memblock memory by its memmap state.
+fn census<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> PageCensus {
+    use archmm::buddy::PageState;
+    let mut c = PageCensus { allocator_free: b.pages.nr_free_pages(), allocator_pcp: b.pages.pcp_pages(), ..Default::default() };
+    b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, A::PAGE_SHIFT, |s, e, _| {
+        c.present += e - s;
+        b.pages.for_each_state(s, e, |_, st| match st {
+            PageState::Free => c.free += 1,
+            PageState::PcpFree => c.pcp += 1,
+            PageState::Reserved => c.reserved += 1,
+            PageState::Allocated => c.allocated += 1,
+            PageState::Absent => c.absent += 1,
+        });
+    });
+    c
 }
 
 /// The /proc and debugfs views of a booted machine, in Linux's formats.

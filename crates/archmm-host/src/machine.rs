@@ -56,15 +56,44 @@ pub struct Machine {
 }
 
 /// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` and `percpu:` lines in
-/// tests/data/linux); riscv64, which Debian 12 does not ship, gets sizes of the same order
-/// as arm64's (an assumption, stated here).
+/// tests/data/linux; i386 and arm from Debian's 6.1.0-50-686-pae and -armmp-lpae kernels
+/// under QEMU); riscv64 and loongarch64, which Debian 12 does not ship, and s390 and
+/// powerpc, whose Memory line was not captured, get sizes of the same order as arm64's (an
+/// assumption, stated here).
 pub fn default_sections(arch: ArchId) -> KernelSections {
     const K: u64 = 1024;
     match arch {
         ArchId::X86_64 => KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K, percpu: 217_088 },
         ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K, percpu: 87_272 },
         ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 },
+        ArchId::I386 => KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 },
+        // Debian's 6.1.0-50-armmp-lpae kernel under QEMU virt.
+        ArchId::Arm => KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 },
+        ArchId::Loongarch64 | ArchId::S390 | ArchId::Powerpc => {
+            KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
+        }
     }
+}
+
+/// Where the reference kernel of an x86 arch lies on QEMU pc.
+pub fn x86_kernel(arch: ArchId) -> (u64, u64) {
+    if arch == ArchId::I386 {
+        I386_KERNEL
+    } else {
+        X86_KERNEL
+    }
+}
+
+/// The SCLP's storage increments for `mem` bytes of RAM as QEMU 7.2 reports them:
+/// `(rnsize, rnmax)`, the increment size (a power of two, at least 1 MiB, chosen so that
+/// at most 1020 increments describe the memory) and their number.
+pub fn sclp_storage_increments(mem: u64) -> (u64, u64) {
+    const MAX_STORAGE_INCREMENTS: u64 = 1020;
+    let mut shift = 20;
+    while (mem >> shift) > MAX_STORAGE_INCREMENTS {
+        shift += 1;
+    }
+    (1 << shift, mem >> shift)
 }
 
 /// Why a machine description was refused.
@@ -104,6 +133,18 @@ fn opensbi_resv(base: u64) -> ResvRange {
 
 /// riscv64 has no Debian 12 kernel; a 24 MiB image where OpenSBI's fw_dynamic jumps.
 const RISCV_KERNEL: (u64, u64) = (0x8020_0000, 0x81a0_0000);
+/// Debian's 6.1.0-50-686-pae kernel on QEMU pc: _text at 16 MiB, its memblock reservation
+/// to 0x1f24000 (the image and its brk).
+const I386_KERNEL: (u64, u64) = (0x100_0000, 0x1f2_4000);
+/// Debian's 6.1.0-50-armmp-lpae kernel on QEMU virt (its `arm_memblock_init` reservation).
+const ARM_KERNEL: (u64, u64) = (0x4040_0000, 0x4180_d288);
+/// LoongArch's load address (VMLINUX_LOAD_ADDRESS 0x9000000000200000, physical 2 MiB); a
+/// 24 MiB image (no Debian 12 kernel: an assumption).
+const LOONGARCH_KERNEL: (u64, u64) = (0x20_0000, 0x1a0_0000);
+/// s390's _stext at 1 MiB (with nokaslr); a 24 MiB image (an assumption).
+const S390_KERNEL: (u64, u64) = (0x10_0000, 0x190_0000);
+/// powerpc64 runs its kernel at real address 0; a 32 MiB image (an assumption).
+const PPC64_KERNEL: (u64, u64) = (0, 0x200_0000);
 
 impl Machine {
     /// Lend the firmware data to the core.
@@ -143,7 +184,20 @@ impl Machine {
         }
         let mut m = match arch {
             ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
+            ArchId::I386 => {
+                // qemu-system-i386's qemu32 CPU has 36 physical address bits: no
+                // HyperTransport hole below 1 TiB in its map.
+                let mut m = Self::qemu_x86(mem, nodes, x86);
+                m.e820.retain(|e| e.addr != AMD_HT_START);
+                m.kernel = Some(I386_KERNEL);
+                m.name = m.name.replacen("QEMU ", "QEMU (i386) ", 1);
+                m
+            }
             ArchId::Arm64 | ArchId::Riscv64 => Self::qemu_virt_dt(arch, mem, nodes),
+            ArchId::Arm => Self::qemu_arm_virt(mem, nodes),
+            ArchId::Loongarch64 => Self::qemu_loongarch_virt(mem, nodes),
+            ArchId::S390 => Self::qemu_s390_ccw(mem)?,
+            ArchId::Powerpc => Self::qemu_pseries(mem, nodes),
         };
         m.sections = default_sections(arch);
         Ok(m)
@@ -250,6 +304,101 @@ impl Machine {
         }
     }
 
+    /// Banks of `per` bytes, one per node, consecutive from `base`.
+    fn node_banks(base: u64, mem: u64, nodes: u32) -> Vec<MemBank> {
+        let per = mem / nodes as u64;
+        (0..nodes).map(|i| MemBank { base: base + i as u64 * per, size: per, nid: if nodes > 1 { Some(i) } else { None }, hotplug: false }).collect()
+    }
+
+    fn numa_suffix(nodes: u32) -> String {
+        if nodes > 1 {
+            format!(", {nodes} NUMA nodes")
+        } else {
+            String::new()
+        }
+    }
+
+    /// QEMU 7.2's 32-bit `virt` (hw/arm/virt.c): RAM at 1 GiB as one /memory node; the
+    /// -kernel loader puts the DTB 128 MiB into RAM (1 MiB, as the arm64 machine).
+    fn qemu_arm_virt(mem: u64, nodes: u32) -> Machine {
+        let base = GIB;
+        Machine {
+            name: format!("QEMU virt (arm, device tree, -kernel boot), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
+            banks: Self::node_banks(base, mem, nodes),
+            kernel: Some(ARM_KERNEL),
+            dtb: Some((base + 128 * MIB, base + 129 * MIB)),
+            ..Default::default()
+        }
+    }
+
+    /// QEMU 7.2's LoongArch `virt` (hw/loongarch/virt.c): low RAM at 0 up to
+    /// VIRT_LOWMEM_SIZE (256 MiB), the rest from VIRT_HIGHMEM_BASE (0x9000_0000). The DTB
+    /// (1 MiB) sits at 1 MiB, below the kernel (an assumption about the loader).
+    fn qemu_loongarch_virt(mem: u64, nodes: u32) -> Machine {
+        const LOWMEM: u64 = 256 * MIB;
+        const HIGHMEM_BASE: u64 = 0x9000_0000;
+        let mut banks = vec![MemBank { base: 0, size: mem.min(LOWMEM), nid: None, hotplug: false }];
+        if mem > LOWMEM {
+            banks.push(MemBank { base: HIGHMEM_BASE, size: mem - LOWMEM, nid: None, hotplug: false });
+        }
+        if nodes > 1 {
+            // hw/loongarch: node 0 gets low RAM and the first part of high RAM.
+            let per = mem / nodes as u64;
+            banks = Vec::new();
+            let mut at = 0u64;
+            for i in 0..nodes {
+                let (mut lo, hi) = (at, at + per);
+                if lo < LOWMEM {
+                    let e = hi.min(LOWMEM);
+                    banks.push(MemBank { base: lo, size: e - lo, nid: Some(i), hotplug: false });
+                    lo = e;
+                }
+                if hi > lo {
+                    banks.push(MemBank { base: HIGHMEM_BASE + (lo - LOWMEM), size: hi - lo, nid: Some(i), hotplug: false });
+                }
+                at = hi;
+            }
+        }
+        Machine {
+            name: format!("QEMU virt (loongarch64, low RAM 256 MiB + high RAM at 0x90000000), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
+            banks,
+            kernel: Some(LOONGARCH_KERNEL),
+            dtb: Some((MIB, 2 * MIB)),
+            ..Default::default()
+        }
+    }
+
+    /// QEMU 7.2's `s390-ccw-virtio`: storage from 0 in increments the SCLP reports
+    /// (hw/s390x/sclp.c sclp_memory_init(): the increment is the smallest power of two from
+    /// 1 MiB that keeps the count at most 1020; RAM is rounded down to a whole increment).
+    fn qemu_s390_ccw(mem: u64) -> Result<Machine, MachineError> {
+        let (rnsize, rnmax) = sclp_storage_increments(mem);
+        let size = rnsize * rnmax;
+        if size == 0 {
+            return err(format!("--mem {mem:#x}: less than one 1 MiB storage increment"));
+        }
+        Ok(Machine {
+            name: format!("QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB", rnsize / MIB, size / MIB),
+            banks: vec![MemBank { base: 0, size, nid: None, hotplug: false }],
+            kernel: Some(S390_KERNEL),
+            ..Default::default()
+        })
+    }
+
+    /// QEMU 7.2's `pseries` (hw/ppc/spapr.c): RAM from 0, described by /memory@0 (the RMA
+    /// covers node 0's memory) and one /memory node per further NUMA node. The kernel runs
+    /// at real address 0; SLOF's FDT copy (64 KiB) sits below 768 MiB (an assumption).
+    fn qemu_pseries(mem: u64, nodes: u32) -> Machine {
+        let fdt_top = mem.min(768 * MIB);
+        Machine {
+            name: format!("QEMU pseries (device tree, radix MMU), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
+            banks: Self::node_banks(0, mem, nodes),
+            kernel: Some(PPC64_KERNEL),
+            dtb: Some((fdt_top - 2 * MIB, fdt_top - 2 * MIB + 0x1_0000)),
+            ..Default::default()
+        }
+    }
+
     fn qemu_virt_dt(arch: ArchId, mem: u64, nodes: u32) -> Machine {
         // hw/arm/virt.c and hw/riscv/virt.c: RAM at 1 GiB (arm) / 2 GiB (riscv), one
         // memory node per NUMA node, consecutive.
@@ -347,6 +496,19 @@ impl Machine {
                     m.reserved.push(opensbi_resv(base));
                 }
             }
+            ArchId::Arm => {
+                m.dtb = Some((base + 128 * MIB, base + 128 * MIB + hdr_size));
+                m.kernel = Some((base + (ARM_KERNEL.0 - GIB), base + (ARM_KERNEL.1 - GIB)));
+            }
+            ArchId::Loongarch64 | ArchId::S390 | ArchId::Powerpc => {
+                let k = match arch {
+                    ArchId::Loongarch64 => LOONGARCH_KERNEL,
+                    ArchId::S390 => S390_KERNEL,
+                    _ => PPC64_KERNEL,
+                };
+                m.kernel = Some((base + k.0, base + k.1));
+                m.dtb = Some((end.saturating_sub(2 * MIB), end.saturating_sub(2 * MIB) + hdr_size));
+            }
             _ => {
                 m.dtb = Some((base + 128 * MIB, base + 128 * MIB + hdr_size));
                 m.kernel = Some((base + (ARM64_KERNEL.0 - GIB), base + (ARM64_KERNEL.1 - GIB)));
@@ -383,7 +545,7 @@ impl Machine {
                 m.name.push_str(&format!(", {invalid} invalid dropped"));
             }
             m.e820 = t.entries().to_vec();
-            m.kernel = Some(X86_KERNEL);
+            m.kernel = Some(x86_kernel(arch));
             m.bda = Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 });
             return Ok(m);
         }

@@ -1,6 +1,6 @@
 //! The `archmm` command line.
 
-use archmm::arch::{ArchId, ARCHES, HOOKS};
+use archmm::arch::{ArchId, FirmwareKind, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
 use archmm_host::emulator::{run_mode, run_walk, BootReport, WalkLevel};
@@ -277,15 +277,18 @@ fn print_boot(r: &BootReport, json: bool, show: &[View]) -> std::io::Result<Exit
 fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
     let arch = a.arch.arch;
     if let Some(p) = &a.e820 {
-        if arch != ArchId::X86_64 {
+        if arch.info().firmware != FirmwareKind::E820 {
             return Err(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
         }
         let t = read_text(p)?;
-        return Machine::from_e820_text(&t).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
+        let mut m = Machine::from_e820_text(&t).map_err(|e| format!("{}: {e}", p.display()))?;
+        m.kernel = Some(archmm_host::machine::x86_kernel(arch));
+        m.sections = archmm_host::machine::default_sections(arch);
+        return Ok((m, arch));
     }
     if let Some(p) = &a.dtb {
-        if arch == ArchId::X86_64 {
-            return Err("--dtb describes a device-tree machine; give --arch arm64 or riscv64".into());
+        if arch.info().firmware != FirmwareKind::DeviceTree {
+            return Err(format!("--dtb describes a device-tree machine; --arch {} boots from {:?}", arch.info().name, arch.info().firmware));
         }
         let b = read_file(p)?;
         return Machine::from_dtb(&b, arch).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));

@@ -348,6 +348,8 @@ pub struct MemReport {
     pub zonelist_pages: u64,
     /// Bytes of page metadata (the memmap).
     pub memmap_bytes: u64,
+    /// Pages of ZONE_HIGHMEM given to the allocator (totalhigh_pages()).
+    pub highmem: u64,
 }
 
 /// The machine the bring-up runs on, at the points where the hardware itself takes part.
@@ -446,6 +448,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
     A::arch_pre_mm_init(&mut ctx)?;
     memblock_free_all(&mut ctx, &pages);
+    let highmem = free_highmem_pages(&mut ctx, &pages);
     let report = MemReport {
         physpages: zones.online_nodes().map(|(_, n)| n.zones.iter().map(|z| z.present).sum::<u64>()).sum(),
         free: pages.nr_free_pages(),
@@ -453,6 +456,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
         cma,
         zonelist_pages,
         memmap_bytes,
+        highmem,
     };
     print_memory_line::<A, M>(&mut ctx, &report)?;
     // init_per_zone_wmark_min(): min_free_kbytes from lowmem, then the watermarks.
@@ -477,12 +481,30 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
 /// Records the kernel's virtual layout in `ctx.layout`.
 fn map_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     ctx.layout.linear_end = ctx.max_low_pfn << A::PAGE_SHIFT;
-    let (Some(base), Some(mut img)) = (A::KERNEL_IMAGE_MAP, ctx.image) else { return Ok(()) };
-    img.va = base.va_of(img.pa);
-    if img.size() == 0 {
-        return Ok(());
+    let Some(mut img) = ctx.image.filter(|i| i.size() != 0) else { return Ok(()) };
+    match A::KERNEL_IMAGE_MAP {
+        Some(base) => {
+            img.va = base.va_of(img.pa);
+            ctx.map_kernel(img.va, img.pa, img.size(), crate::protect::EARLY_IMAGE_PROT, true)?;
+        }
+        None => {
+            // The kernel runs from its linear-map pages: they are its image mapping, and
+            // executable until mark_rodata_ro().
+            let Some(root) = ctx.pgd else { return Ok(()) };
+            img.va = ctx.layout.page_offset.wrapping_add(img.pa) & A::KERNEL_VA_MASK;
+            let mem = *ctx.memblock.mem();
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+            if pt.translate(img.va).is_none() {
+                return Ok(());
+            }
+            let layout = ctx.layout;
+            let r = crate::protect::set_memory(&mut pt, &layout, img.va, img.size() >> A::PAGE_SHIFT, crate::protect::MemChange::X, &mut ctx.memblock, &mut FlushLog::default());
+            match r {
+                Ok(()) | Err(PgError::UnsupportedProt(_)) => {}
+                Err(e) => return Err(BootError::PageTable(e)),
+            }
+        }
     }
-    ctx.map_kernel(img.va, img.pa, img.size(), crate::protect::EARLY_IMAGE_PROT, true)?;
     ctx.layout.image = Some(img);
     Ok(())
 }
@@ -498,7 +520,6 @@ fn mark_readonly<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages:
     let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
     crate::protect::mark_rodata_ro(&mut pt, &mut ctx.layout, true, &mut alloc, tlb).map_err(BootError::PageTable)?;
-    drop(alloc);
     // Where rodata is aligned beyond a page, the alignment gaps are image pages nothing
     // uses: free them as x86's mark_rodata_ro() does.
     if let Some(img) = ctx.image.filter(|i| i.rodata_align > A::page_size()) {
@@ -512,7 +533,9 @@ fn mark_readonly<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages:
     }
     let pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let wx = crate::protect::check_wx(&pt);
-    crate::protect::write_wx(&A::WX_FORMAT, &wx, ctx.log)?;
+    if let Some(f) = A::WX_FORMAT {
+        crate::protect::write_wx(&f, &wx, ctx.log)?;
+    }
     Ok(wx)
 }
 
@@ -616,8 +639,18 @@ fn reserve_cma<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Resul
     }
     let align = 1u64 << ((A::MAX_ORDER - 1).max(A::PAGEBLOCK_ORDER) + A::PAGE_SHIFT);
     let size = crate::addr::align_up_saturating(size, align);
-    let limit = A::cma_limit(ctx);
-    match ctx.memblock.alloc_range_nid(size, align, 0, limit, crate::memblock::NUMA_NO_NODE, true) {
+    let limit = A::cma_limit(ctx).min(ctx.memblock.end_of_dram());
+    // cma_declare_contiguous_nid(): all pages of the area must be in one zone; a range that
+    // crosses into highmem is tried in highmem first, then below it.
+    let highmem_start = ctx.max_low_pfn << A::PAGE_SHIFT;
+    let nid = crate::memblock::NUMA_NO_NODE;
+    let mut found = None;
+    let mut limit = limit;
+    if highmem_start != 0 && limit > highmem_start {
+        found = ctx.memblock.alloc_range_nid(size, align, highmem_start, limit, nid, true);
+        limit = highmem_start;
+    }
+    match found.or_else(|| ctx.memblock.alloc_range_nid(size, align, 0, limit, nid, true)) {
         Some(base) => {
             writeln!(ctx.log, "cma: Reserved {} MiB at {:#018x}", size >> 20, base)?;
             Ok(size >> A::PAGE_SHIFT)
@@ -646,7 +679,7 @@ fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) 
     nodes[..nr_nodes].sort_unstable();
     A::percpu_banner(ctx, cpus, nr_nodes)?;
     let page = A::page_size();
-    let layout = crate::percpu::PcpuLayout::build(ctx.fw.sections.percpu.max(1), A::PERCPU_ATOM_SIZE.max(page), page, cpus, |c| nodes[c % nr_nodes])
+    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_ATOM_SIZE.max(page), page, cpus, |c| nodes[c % nr_nodes])
         .map_err(BootError::Percpu)?;
     layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
     layout.write_report(page, ctx.log)?;
@@ -661,7 +694,7 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
         page_shift: A::PAGE_SHIFT,
         section_size_bits: A::SECTION_SIZE_BITS,
         max_physmem_bits: A::MAX_PHYSMEM_BITS,
-        vmemmap_start: A::VMEMMAP_START,
+        vmemmap_start: A::VMEMMAP_START & A::KERNEL_VA_MASK,
     };
     let mm = Memmap::init::<A::Paging, M>(&mut ctx.memblock, geo, ctx.pgd).map_err(BootError::Memmap)?;
     let bytes = mm.bytes();
@@ -703,7 +736,7 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
         let mut pfn = s;
         while pfn < e {
             if pages.memmap().meta_pa::<A::Paging, M>(&mem, pfn).is_none() {
-                pfn = (pfn | (pps - 1)) + 1;
+                pfn = pages.memmap().skip_absent(pfn);
                 continue;
             }
             pages.mark_reserved(pfn, pfn + 1);
@@ -715,9 +748,10 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
 
 /// build_all_zonelists()'s lines: the number of zonelists, whether pages are grouped by
 /// mobility, and the `Total pages:` estimate (present pages minus what the memmap would take
-/// with Linux's 64-byte struct page, minus the DMA reserve), then `Policy zone:`.
+/// with Linux's struct page, [`Arch::LINUX_STRUCT_PAGE`], minus the DMA reserve), then
+/// `Policy zone:` (NUMA kernels).
 fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn Write) -> Result<u64, BootError> {
-    const LINUX_STRUCT_PAGE: u64 = 64;
+    let linux_struct_page = A::LINUX_STRUCT_PAGE;
     const MIGRATE_TYPES: u64 = 6;
     let page = 1u64 << A::PAGE_SHIFT;
     let mut total = 0u64;
@@ -730,7 +764,7 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn 
             let nz = n.zones[z as usize];
             let (spanned, present) = (nz.spanned, nz.present);
             let pages = if spanned > present + (present >> 4) { present } else { spanned };
-            let memmap = (pages * LINUX_STRUCT_PAGE).div_ceil(page);
+            let memmap = (pages * linux_struct_page).div_ceil(page);
             let mut free = present;
             if z != crate::zone::ZoneType::HighMem && free >= memmap {
                 free -= memmap;
@@ -746,10 +780,13 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn 
             }
         }
     }
-    print_fallback_order(zones, log)?;
+    // The fallback order and the policy zone are CONFIG_NUMA's lines.
+    if A::NUMA {
+        print_fallback_order(zones, log)?;
+    }
     let grouping = if total < (1u64 << A::PAGEBLOCK_ORDER) * MIGRATE_TYPES { "off" } else { "on" };
     writeln!(log, "Built {nodes} zonelists, mobility grouping {grouping}.  Total pages: {total}")?;
-    if let Some(p) = policy {
+    if let Some(p) = policy.filter(|_| A::NUMA) {
         writeln!(log, "Policy zone: {}", p.name())?;
     }
     Ok(total)
@@ -815,14 +852,34 @@ fn memblock_free_all<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pa
     });
 }
 
+/// free_highmem_pages(): memblock_free_all() stops at max_low_pfn; on 32-bit arches the
+/// free memory above it (ZONE_HIGHMEM, never in the linear map) goes to the page allocator
+/// by its own loop, page by page as Linux's free_highmem_page() does (arm's
+/// free_highpages(), x86-32's set_highmem_pages_init()). Returns the pages freed
+/// (totalhigh_pages()).
+fn free_highmem_pages<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) -> u64 {
+    let ps = A::PAGE_SHIFT;
+    let max_low = ctx.max_low_pfn;
+    let mut freed = 0;
+    ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
+        let start = crate::addr::pfn_up(s, ps).max(max_low);
+        let end = crate::addr::pfn_down(e, ps);
+        for pfn in start..end {
+            freed += pages.free_boot_range(pfn, pfn + 1);
+        }
+        false
+    });
+    freed
+}
+
 /// mem_init_print_info()'s `Memory:` line.
 fn print_memory_line<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>, r: &MemReport) -> Result<(), BootError> {
     let k = |pages: u64| pages << (A::PAGE_SHIFT - 10);
     let s = ctx.fw.sections;
     let reserved = r.physpages.saturating_sub(r.totalram).saturating_sub(r.cma);
-    writeln!(
+    write!(
         ctx.log,
-        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved)",
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved",
         k(r.free),
         k(r.physpages),
         s.text >> 10,
@@ -833,6 +890,11 @@ fn print_memory_line<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>, r: &MemRe
         k(reserved),
         k(r.cma)
     )?;
+    // CONFIG_HIGHMEM kernels add totalhigh_pages().
+    if A::ZONES.contains(&crate::zone::ZoneType::HighMem) {
+        write!(ctx.log, ", {}K highmem", k(r.highmem))?;
+    }
+    writeln!(ctx.log, ")")?;
     Ok(())
 }
 
@@ -925,23 +987,39 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
     Ok(())
 }
 
+/// Keep early allocations in lowmem (memblock_set_current_limit): on 32-bit arches only
+/// memory below max_low_pfn is directly mapped, so page tables, the memmap and per-CPU
+/// areas must come from there.
+pub fn limit_to_lowmem<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) {
+    ctx.memblock.set_current_limit(ctx.max_low_pfn << A::PAGE_SHIFT);
+}
+
 /// Generic `setup_arch`: drop memory beyond the physical address width; the kernel maps
 /// all memory directly, so `max_pfn == max_low_pfn == PFN_DOWN(end of DRAM)`; build the
 /// linear map.
 pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    generic_setup_limits(ctx)?;
+    map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
+    Ok(())
+}
+
+/// The limits part of [`generic_setup_arch`]: drop memory beyond the physical address
+/// width; `max_pfn == max_low_pfn == PFN_DOWN(end of DRAM)`. For arches whose linear map
+/// needs no page table (LoongArch's direct-mapping window).
+pub fn generic_setup_limits<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     if A::MAX_PHYSMEM_BITS < 64 {
         ctx.memblock.remove(1u64 << A::MAX_PHYSMEM_BITS, u64::MAX)?;
     }
     let end = ctx.memblock.end_of_dram();
     ctx.max_pfn = crate::addr::pfn_down(end, A::PAGE_SHIFT);
     ctx.max_low_pfn = ctx.max_pfn;
-    map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
     Ok(())
 }
 
 /// Build the kernel's linear (direct) map: every memblock memory region that is not NOMAP
-/// (and `extra`, e.g. x86's first MiB) mapped at `page_offset + pa`, read-write, no-execute,
-/// global, with the largest blocks alignment allows (or base pages only when `blocks` is
+/// (and `extra`, e.g. x86's first MiB) below max_low_pfn (when set) mapped at
+/// `page_offset + pa` (its bits in [`Arch::KERNEL_VA_MASK`]) with
+/// [`Arch::LINEAR_MAP_PROT`] (read-write, no-execute, global unless the arch says otherwise), with the largest blocks alignment allows (or base pages only when `blocks` is
 /// false, as arm64's rodata_full wants). Tables come from memblock. Linux:
 /// init_mem_mapping() (x86), map_mem() (arm64), create_linear_mapping_page_table() (riscv).
 ///
@@ -964,14 +1042,21 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
     };
     let page = Mo::PAGE_SIZE;
     let flags = MapFlags { replace: true, blocks };
+    let mut layout_offset = ctx.layout.page_offset;
     let mut map = |pt: &mut PageTable<'_, Mo, M>, mb: &mut Memblock<M>, base: u64, end: u64| -> Result<(), BootError> {
         let (s, e) = (crate::addr::align_up_saturating(base, page), crate::addr::align_down(end, page));
         if e <= s {
             return Ok(());
         }
-        let va = page_offset.checked_add(s).ok_or(BootError::PageTable(PgError::Wraps))?;
-        pt.map(va, s, e - s, Prot::KERNEL_RW, flags, mb, &mut tlb).map_err(BootError::PageTable)
+        // page_offset may already have PHYS_OFFSET taken off (arm's __va()); the sum is the
+        // virtual address modulo 2^64, and the mode refuses what it cannot translate.
+        let va = page_offset.wrapping_add(s) & A::KERNEL_VA_MASK;
+        layout_offset = page_offset & A::KERNEL_VA_MASK;
+        pt.map(va, s, e - s, A::LINEAR_MAP_PROT, flags, mb, &mut tlb).map_err(BootError::PageTable)
     };
+    // Only lowmem is directly mapped: highmem (above max_low_pfn) is reached through
+    // kmap, never the linear map.
+    let lowmem_end = if ctx.max_low_pfn != 0 { ctx.max_low_pfn << A::PAGE_SHIFT } else { u64::MAX };
     if let Some((s, e)) = extra {
         map(&mut pt, &mut ctx.memblock, s, e)?;
     }
@@ -981,8 +1066,9 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
         if r.size == 0 || r.flags.contains(crate::memblock::MemblockFlags::NOMAP) {
             continue;
         }
-        map(&mut pt, &mut ctx.memblock, r.base, r.end())?;
+        map(&mut pt, &mut ctx.memblock, r.base, r.end().min(lowmem_end))?;
     }
+    ctx.layout.page_offset = layout_offset;
     ctx.pgd = Some(pt.root());
     Ok(pt.root())
 }

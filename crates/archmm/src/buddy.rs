@@ -343,7 +343,6 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
 
     /// Mark `[start, end)` reserved in the memmap (reserve_bootmem_region).
     pub fn mark_reserved(&self, start_pfn: u64, end_pfn: u64) {
-        let pps = self.memmap.geometry().pages_per_section();
         let mut pfn = start_pfn;
         while pfn < end_pfn {
             match self.meta(pfn) {
@@ -352,9 +351,9 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                     self.set_meta(pfn, m);
                     pfn += 1;
                 }
-                // No metadata here: nothing in this section has any (or, for FLATMEM,
-                // nothing outside the array), so skip to the next section.
-                None => pfn = (pfn | (pps - 1)).saturating_add(1),
+                // No metadata here: skip to where there may be some (the next section;
+                // for FLATMEM, the start of the array).
+                None => pfn = self.memmap.skip_absent(pfn),
             }
         }
     }

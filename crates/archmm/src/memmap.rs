@@ -321,6 +321,17 @@ impl Memmap {
         }
     }
 
+    /// The first pfn after `pfn` that may have metadata when `pfn` has none: the start of
+    /// the array (FLATMEM, below it), the end of the address space (FLATMEM, above it) or
+    /// the next section (sparse models, which give metadata per section).
+    pub fn skip_absent(&self, pfn: u64) -> u64 {
+        match self.geo.model {
+            MemoryModel::Flat if pfn < self.start_pfn => self.start_pfn,
+            MemoryModel::Flat => u64::MAX,
+            _ => (pfn | (self.geo.pages_per_section() - 1)).saturating_add(1),
+        }
+    }
+
     /// pfn_to_page for the vmemmap model: the metadata's virtual address.
     pub fn pfn_to_page(&self, pfn: u64) -> u64 {
         self.geo.vmemmap_start + pfn * PAGE_META_SIZE

@@ -205,3 +205,16 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
     ctx.numa = mi;
     Ok(())
 }
+
+/// NUMA init of a kernel built without CONFIG_NUMA: all memory is node 0 and nothing is
+/// printed (Linux's memblock_set_node(0, PHYS_ADDR_MAX, &memblock.memory, 0)).
+///
+/// # Errors
+/// memblock's error if the node cannot be set.
+pub fn single_node_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    let mut mi = NumaMeminfo::default();
+    mi.add(0, ctx.memblock.start_of_dram(), ctx.memblock.end_of_dram())?;
+    mi.apply(ctx)?;
+    ctx.numa = mi;
+    Ok(())
+}

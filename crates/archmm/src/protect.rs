@@ -301,10 +301,20 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
         _ => {}
     }
     // Every page mapped, every new protection expressible? Checked before any change.
+    // set_memory_nx() on a mode without a no-execute bit changes nothing (Linux's
+    // __supported_pte_mask has no _PAGE_NX there): see `target`.
+    let target = |p: Prot| -> Prot {
+        let q = change.apply(p);
+        if change == MemChange::Nx && Mo::check_prot(q).is_err() {
+            p
+        } else {
+            q
+        }
+    };
     let mut v = va;
     while v < end {
         let t = pt.translate(v).ok_or(PgError::NotMapped(v))?;
-        Mo::check_prot(change.apply(t.prot))?;
+        Mo::check_prot(target(t.prot))?;
         v = (v & !(t.size - 1)).saturating_add(t.size);
     }
     // Runs of leaves with one protection: each run becomes one protect() call.
@@ -318,7 +328,7 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
                 _ => break,
             }
         }
-        let new = change.apply(t.prot);
+        let new = target(t.prot);
         if new != t.prot {
             pt.protect(v, e - v, new, alloc, tlb)?;
         }
@@ -346,6 +356,8 @@ pub fn mark_rodata_ro<Mo: PagingMode, M: PhysMem>(
     };
     let page = Mo::PAGE_SIZE;
     let l = *layout;
+    // Modes without a no-execute bit (i386 without PAE) leave everything executable.
+    let has_nx = Mo::check_prot(Prot::KERNEL_RW).is_ok();
     for s in [Section::Text, Section::Rodata, Section::Data, Section::Bss] {
         let (off, len) = img.section(s);
         let (va, n) = (img.va + off, len / page);
@@ -354,11 +366,14 @@ pub fn mark_rodata_ro<Mo: PagingMode, M: PhysMem>(
         }
         let want = ImageLayout::final_prot(s);
         set_memory(pt, &l, va, n, if want.write { MemChange::Rw } else { MemChange::Ro }, alloc, tlb)?;
-        set_memory(pt, &l, va, n, if want.exec { MemChange::X } else { MemChange::Nx }, alloc, tlb)?;
+        if want.exec || has_nx {
+            set_memory(pt, &l, va, n, if want.exec { MemChange::X } else { MemChange::Nx }, alloc, tlb)?;
+        }
     }
     let ro_len = (img.text + img.rodata) / page;
     let alias = layout.page_offset.wrapping_add(img.pa);
-    if alias_ro && ro_len > 0 && pt.translate(alias).is_some() {
+    // Where the image mapping is the linear map itself, there is no other alias.
+    if alias_ro && ro_len > 0 && alias != img.va && pt.translate(alias).is_some() {
         set_memory(pt, &l, alias, ro_len, MemChange::Ro, alloc, tlb)?;
     }
     layout.rodata_ro = true;

@@ -188,12 +188,14 @@ fn clamp(x: u64, lo: u64, hi: u64) -> u64 {
 }
 
 /// `pfn_valid()` as the boot memmap sees it: with a sparse model, a pfn is valid when its
-/// section holds memory; with FLATMEM, when it lies between the first and last pfn of
-/// memory.
+/// section holds memory; with FLATMEM, when it lies in the node's mem_map, which starts at
+/// the first pfn of memory rounded down (alloc_node_mem_map() aligns it to MAX_ORDER; the
+/// pageblock alignment used here gives the same answers for the pageblock starts it is
+/// asked about) and ends at the last pfn.
 fn pfn_valid<M: PhysMem>(mb: &Memblock<M>, p: &ModelParams, pfn: u64) -> bool {
     match p.model {
         MemoryModel::Flat => {
-            let first = crate::addr::pfn_down(mb.start_of_dram(), p.page_shift);
+            let first = crate::addr::pfn_down(mb.start_of_dram(), p.page_shift) & !((1u64 << p.pageblock_order) - 1);
             let end = crate::addr::pfn_down(mb.end_of_dram(), p.page_shift);
             pfn >= first && pfn < end
         }

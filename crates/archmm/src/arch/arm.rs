@@ -67,6 +67,194 @@
 
 use super::arm64::{AttrLayout, LongFormat};
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
+use super::{Arch, FirmwareKind, MemoryModel, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::memblock::RegionType;
+use crate::physmem::PhysMem;
+use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+// ----- the bring-up (arch/arm/kernel/setup.c, arch/arm/mm/mmu.c and init.c) ----------------
+
+/// ARMv7-A as Debian 12's multiplatform kernels run it: `armmp-lpae` (`LPAE`, 36-bit
+/// physical addresses) or `armmp` (short descriptors). The 3G/1G split, FLATMEM, HIGHMEM,
+/// ZONE_DMA (sized by the machine's DMA limit; QEMU `virt` has none, so it covers lowmem),
+/// MAX_ORDER 12 (CONFIG_ARCH_FORCE_MAX_ORDER, for the AM33xx), 16 MiB of CMA.
+pub struct Arm32<const LPAE: bool>;
+
+/// arm as Debian's `armmp-lpae` kernel runs it.
+pub type Arm32Lpae = Arm32<true>;
+/// arm as Debian's `armmp` kernel runs it (short descriptors).
+pub type Arm32Short = Arm32<false>;
+
+/// PAGE_OFFSET with CONFIG_VMSPLIT_3G.
+pub const PAGE_OFFSET: u64 = 0xc000_0000;
+/// VMALLOC_END (asm/pgtable.h).
+pub const VMALLOC_END: u64 = 0xff80_0000;
+/// VMALLOC_OFFSET: the gap between lowmem and vmalloc.
+pub const VMALLOC_OFFSET: u64 = 8 << 20;
+/// vmalloc_size: 240 MiB unless `vmalloc=` says otherwise (mmu.c).
+pub const VMALLOC_SIZE: u64 = 240 << 20;
+/// PMD_SIZE: 2 MiB in both formats (the short format's Linux PMD is a pair of sections).
+pub const PMD_SIZE: u64 = 2 << 20;
+/// TEXT_OFFSET of Debian's multiplatform kernels (arch/arm/Makefile: 0x208000 once
+/// ARCH_MESON is in): the kernel's RAM image starts this far into RAM.
+pub const TEXT_OFFSET: u64 = 0x20_8000;
+
+impl<const LPAE: bool> Arm32<LPAE> {
+    /// PG_DIR_SIZE: the initial page table below the kernel's RAM image (16 KiB of
+    /// first-level table; with LPAE 4 KiB of PGD and three PMD pages, 20 KiB).
+    pub const PG_DIR_SIZE: u64 = if LPAE { 0x5000 } else { 0x4000 };
+}
+
+/// adjust_lowmem_bounds()'s vmalloc_limit: the physical address where lowmem must end so
+/// that 240 MiB of vmalloc and its 8 MiB guard fit below VMALLOC_END, i.e. for RAM at
+/// PHYS_OFFSET = 0x4000_0000 (QEMU virt): 0xff80_0000 - 240M - 8M - 0xc000_0000 +
+/// 0x4000_0000 = 0x7000_0000 (768 MiB of lowmem).
+pub const fn vmalloc_limit(phys_offset: u64) -> u64 {
+    VMALLOC_END - VMALLOC_SIZE - VMALLOC_OFFSET - PAGE_OFFSET + phys_offset
+}
+
+impl<const LPAE: bool> Arch for Arm32<LPAE> {
+    const NAME: &'static str = "arm";
+    /// Debian's port name.
+    const ALIASES: &'static [&'static str] = &["armhf", "armv7"];
+    /// asm/sparsemem.h says 36; without LPAE phys_addr_t is 32 bits and the device tree
+    /// scan ignores RAM above 4 GiB.
+    const MAX_PHYSMEM_BITS: u32 = if LPAE { 36 } else { 32 };
+    const SECTION_SIZE_BITS: u32 = 28;
+    /// CONFIG_ARCH_FORCE_MAX_ORDER=12 in both Debian configurations.
+    const MAX_ORDER: u32 = 12;
+    /// HUGETLB_PAGE_ORDER (2 MiB) with LPAE; without hugetlb, MAX_ORDER - 1.
+    const PAGEBLOCK_ORDER: u32 = if LPAE { 9 } else { 11 };
+    const DEFAULT_MODEL: MemoryModel = MemoryModel::Flat;
+    const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
+    const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
+    const SMP_CACHE_BYTES: u64 = 64;
+    const DEFAULT_CMA_BYTES: u64 = 16 << 20;
+    const NUMA: bool = false;
+    /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
+    /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
+    const LINUX_STRUCT_PAGE: u64 = 36;
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            hook: "early_reserve_memory",
+            reason: "the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies \
+                     just below the kernel's RAM image and is not part of it \
+                     (arm_mm_memblock_reserve)",
+        },
+        Override {
+            hook: "setup_arch",
+            reason: "the kernel half is 1 GiB: lowmem ends where 240 MiB of vmalloc still fit \
+                     below VMALLOC_END (adjust_lowmem_bounds); an unaligned first bank start \
+                     is NOMAP; early allocations stay in lowmem, the rest is highmem",
+        },
+        Override {
+            hook: "NUMA",
+            reason: "Debian's arm kernels are built without CONFIG_NUMA: all memory is node \
+                     0, no fallback order or policy zone lines",
+        },
+        Override {
+            hook: "LINUX_STRUCT_PAGE",
+            reason: "a 32-bit kernel's struct page is 36 bytes here (measured from armmp-lpae's \
+                     Total pages), not 64",
+        },
+        Override {
+            hook: "zone_limits",
+            reason: "ZONE_DMA ends at the machine's DMA limit (arm_dma_pfn_limit, all of \
+                     32-bit space when the machine gives none) or lowmem, Normal at lowmem, \
+                     HighMem at the end of RAM",
+        },
+        Override {
+            hook: "cma_limit",
+            reason: "the boot CMA area must be reachable by the DMA zone's devices \
+                     (arm_dma_limit: 4 GiB on machines without a DMA limit)",
+        },
+    ];
+    type State = ();
+    type Paging = ArmPaging<LPAE>;
+    const PAGE_OFFSET: u64 = PAGE_OFFSET;
+
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_early_reserve(ctx)?;
+        // arm_mm_memblock_reserve(): swapper_pg_dir at KERNEL_RAM_VADDR - PG_DIR_SIZE, the
+        // kernel's RAM image starting TEXT_OFFSET into RAM (PHYS_OFFSET).
+        if let Some(phys_offset) = ctx.banks().map(|b| b.base & !(PMD_SIZE - 1)).min() {
+            let pgd = phys_offset.saturating_add(TEXT_OFFSET - Self::PG_DIR_SIZE);
+            ctx.memblock.reserve(pgd, Self::PG_DIR_SIZE)?;
+        }
+        Ok(())
+    }
+
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        if Self::MAX_PHYSMEM_BITS < 64 {
+            ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
+        }
+        let phys_offset = adjust_lowmem_bounds(ctx)?;
+        // paging_init(): map_lowmem() with sections/blocks; __va(pa) = pa - PHYS_OFFSET +
+        // PAGE_OFFSET.
+        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
+        Ok(())
+    }
+
+    fn cma_limit<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+        ARM_DMA_LIMIT + 1
+    }
+
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+        let mut z = [0u64; MAX_NR_ZONES];
+        z[ZoneType::Dma as usize] = (ARM_DMA_LIMIT >> 12).min(ctx.max_low_pfn);
+        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+        z[ZoneType::HighMem as usize] = ctx.max_pfn;
+        z
+    }
+}
+
+/// arm_dma_limit of a machine without a dma_zone_size (setup_dma_zone(): 0xffffffff).
+pub const ARM_DMA_LIMIT: u64 = 0xffff_ffff;
+
+/// adjust_lowmem_bounds(): where lowmem ends (arm_lowmem_limit), the memblock allocation
+/// limit (rounded down to a PMD), and from them max_low_pfn and max_pfn (find_limits()).
+/// Returns PHYS_OFFSET.
+fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Arm32<LPAE>, M>) -> Result<u64, BootError> {
+    // PHYS_OFFSET: the start of RAM the kernel runs from (patched at boot, 2 MiB granular).
+    let phys_offset = ctx.memblock.start_of_dram() & !(PMD_SIZE - 1);
+    let vmalloc_limit = vmalloc_limit(phys_offset);
+    // The first usable region must be PMD aligned; mark its unaligned start NOMAP.
+    let first = ctx.memblock.real_regions(RegionType::Memory).next().map(|r| (r.base, r.size));
+    if let Some((base, size)) = first {
+        if base & (PMD_SIZE - 1) != 0 {
+            let len = crate::addr::align_up_saturating(base, PMD_SIZE) - base;
+            ctx.memblock.mark_nomap(base, len.min(size))?;
+        }
+    }
+    let mut lowmem_limit = 0u64;
+    let mut memblock_limit = 0u64;
+    for r in ctx.memblock.real_regions(RegionType::Memory) {
+        let (start, end) = (r.base, r.end());
+        if start >= vmalloc_limit {
+            continue;
+        }
+        if end > lowmem_limit {
+            lowmem_limit = vmalloc_limit.min(end);
+        }
+        if memblock_limit == 0 {
+            if start & (PMD_SIZE - 1) != 0 {
+                memblock_limit = start;
+            } else if end & (PMD_SIZE - 1) != 0 {
+                memblock_limit = lowmem_limit;
+            }
+        }
+    }
+    if memblock_limit == 0 {
+        memblock_limit = lowmem_limit;
+    }
+    memblock_limit &= !(PMD_SIZE - 1);
+    ctx.memblock.set_current_limit(memblock_limit);
+    // find_limits(): max_low from the memblock limit, max_high from the end of RAM.
+    ctx.max_low_pfn = memblock_limit >> 12;
+    ctx.max_pfn = ctx.memblock.end_of_dram() >> 12;
+    Ok(phys_offset)
+}
 
 /// Linux's PRRR under TEX remap (arch/arm/mm/proc-v7-2level.S): TR0 = Strongly-ordered,
 /// TR1..3 = Normal, TR4 = Device, TR5..6 = Strongly-ordered, TR7 = Normal; DS1 = NS1 = 1.

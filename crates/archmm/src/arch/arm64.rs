@@ -95,7 +95,7 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
         Some(crate::protect::ImageMapBase::ImageStart(0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20)));
     const INIT_IMAGE_UNMAP: bool = true;
-    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true };
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true });
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
 
     fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {

@@ -35,8 +35,206 @@
 //! when CR3 is written: a PDPTE changed later takes effect only at the next CR3 load
 //! (Linux's `pud_populate` flushes the whole TLB through CR3 for that reason).
 
-use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, PTE_ADDR, PTE_P};
+use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
+use super::{Arch, FirmwareKind, MemoryModel, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
 use crate::pgtable::{Entry, Level, PagingMode, PgError, Prot, VaRange};
+use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+// ----- the bring-up (arch/x86/kernel/setup.c, arch/x86/mm/init_32.c) ---------------------
+
+/// IA-32 as Linux boots it: with `PAE` (Debian's `686-pae` kernel: HIGHMEM64G, 36-bit
+/// physical addresses, NX) or 2-level paging (`686`: HIGHMEM4G, 32-bit physical addresses).
+/// The 3G/1G split; FLATMEM; zones DMA (16 MiB), Normal (lowmem, directly mapped) and
+/// HighMem.
+pub struct I386<const PAE: bool>;
+
+/// i386 as Debian 12's `686-pae` kernel runs it.
+pub type I386Pae = I386<true>;
+/// i386 with 2-level paging (Debian 12's `686` kernel).
+pub type I386Nopae = I386<false>;
+
+/// PAGE_OFFSET with CONFIG_VMSPLIT_3G.
+pub const PAGE_OFFSET: u64 = 0xc000_0000;
+/// __VMALLOC_RESERVE: 128 MiB of kernel address space kept for vmalloc (`vmalloc=`).
+pub const VMALLOC_RESERVE: u64 = 128 << 20;
+
+/// VMALLOC_END = PKMAP_BASE - 2 * PAGE_SIZE (pgtable_32_areas.h). From the top of the
+/// 4 GiB space down: the fixmap (FIXADDR_TOT_START, whose size follows NR_CPUS), the CPU
+/// entry area, the LDT remap and the kmap window, each rounded down to a PMD (2 MiB with
+/// PAE, 4 MiB without). With Debian's configuration (NR_CPUS=32) PKMAP_BASE is
+/// 0xff00_0000 with PAE and 0xfec0_0000 without (the 4 MiB rounding costs 4 MiB more), so
+/// VMALLOC_END is 0xfeff_e000 or 0xfebf_e000. Checked against Linux 6.1 (Debian's
+/// 6.1.0-50-686-pae and -686 kernels on a 2 GiB QEMU pc): `879MB LOWMEM available.`,
+/// `mapped low ram: 0 - 36ffe000` (MAXMEM = 0xfeffe000 - 0xc0000000 - 128M = 0x36ffe000)
+/// and `875MB LOWMEM available.`, `mapped low ram: 0 - 36bfe000`.
+const fn vmalloc_end(pae: bool) -> u64 {
+    if pae {
+        0xfeff_e000
+    } else {
+        0xfebf_e000
+    }
+}
+
+impl<const PAE: bool> I386<PAE> {
+    /// VMALLOC_END of this configuration.
+    pub const VMALLOC_END: u64 = vmalloc_end(PAE);
+    /// MAXMEM = VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE: the most memory the
+    /// linear map can hold.
+    pub const MAXMEM: u64 = Self::VMALLOC_END - PAGE_OFFSET - VMALLOC_RESERVE;
+    /// MAXMEM_PFN: where ZONE_HIGHMEM starts when there is more memory.
+    pub const MAXMEM_PFN: u64 = Self::MAXMEM >> 12;
+    /// MAX_ARCH_PFN (e820.c): 36 physical address bits with PAE, 32 without.
+    pub const MAX_ARCH_PFN: u64 = 1 << (if PAE { 36 } else { 32 } - 12);
+}
+
+/// pages_to_mb().
+const fn pages_to_mb(pages: u64) -> u64 {
+    pages >> (20 - 12)
+}
+
+impl<const PAE: bool> Arch for I386<PAE> {
+    const NAME: &'static str = "i386";
+    /// Rust's target_arch `x86`; the `i686` of target triples.
+    const ALIASES: &'static [&'static str] = &["x86", "i686"];
+    /// arch/x86/include/asm/sparsemem.h: 36 with PAE, 32 without.
+    const MAX_PHYSMEM_BITS: u32 = if PAE { 36 } else { 32 };
+    /// 512 MiB sections with PAE, 64 MiB without (for SPARSEMEM; Debian uses FLATMEM).
+    const SECTION_SIZE_BITS: u32 = if PAE { 29 } else { 26 };
+    /// HUGETLB_PAGE_ORDER: 2 MiB pages with PAE, 4 MiB without.
+    const PAGEBLOCK_ORDER: u32 = if PAE { 9 } else { 10 };
+    /// CONFIG_FLATMEM=y in Debian's 686 and 686-pae configurations.
+    const DEFAULT_MODEL: MemoryModel = MemoryModel::Flat;
+    const FIRMWARE: FirmwareKind = FirmwareKind::E820;
+    const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
+    const OVERRIDES: &'static [Override] = if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
+    type State = X86State;
+    type Paging = I386Paging<PAE>;
+    const PAGE_OFFSET: u64 = PAGE_OFFSET;
+    const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
+    /// Debian's 32-bit x86 kernels are built without CONFIG_NUMA.
+    const NUMA: bool = false;
+    /// x86-32's PERCPU_FIRST_CHUNK_RESERVE is 0 (`pcpu-alloc: ... r0`).
+    const PERCPU_RESERVE: u64 = 0;
+    /// Linux's i386 memmap takes 40 bytes per page (20971520 bytes for 524256 pages on a
+    /// 2 GiB QEMU pc, with and without PAE).
+    const LINUX_STRUCT_PAGE: u64 = 40;
+    /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
+    const PERCPU_MIN_ADDR: u64 = 16 << 20;
+    /// Without PAE there is no execute-disable bit: lowmem is mapped executable.
+    const WX_FORMAT: Option<crate::protect::WxFormat> = if PAE { Some(super::x86_64::X86_WX) } else { None };
+    const LINEAR_MAP_PROT: Prot = if PAE { Prot::KERNEL_RW } else { Prot { exec: true, ..Prot::KERNEL_RW } };
+
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        super::x86_64::e820_early_reserve(ctx)
+    }
+
+    fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        super::x86_64::e820_memory_setup(ctx)?;
+        ctx.max_pfn = super::x86_64::e820_end_pfn(ctx, Self::MAX_ARCH_PFN, Self::MAX_ARCH_PFN)?;
+        find_low_pfn_range(ctx);
+        super::x86_64::e820_memblock_setup(ctx)?;
+        // phys_addr_t is 32 bits without PAE: e820__memblock_setup() skips RAM above 4 GiB.
+        ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
+        Ok(())
+    }
+
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::limit_to_lowmem(ctx);
+        super::x86_64::reserve_real_mode_and_map(ctx)?;
+        // initmem_init() (CONFIG_HIGHMEM) and setup_bootmem_allocator().
+        let high = ctx.max_pfn - ctx.max_pfn.min(ctx.max_low_pfn);
+        writeln!(ctx.log, "{}MB HIGHMEM available.", pages_to_mb(high))?;
+        writeln!(ctx.log, "{}MB LOWMEM available.", pages_to_mb(ctx.max_low_pfn))?;
+        writeln!(ctx.log, "  mapped low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
+        writeln!(ctx.log, "  low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
+        Ok(())
+    }
+
+    fn percpu_banner<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>, cpus: usize, nodes: usize) -> Result<(), BootError> {
+        // Debian's CONFIG_NR_CPUS=32; nr_cpumask_bits is nr_cpu_ids.
+        writeln!(ctx.log, "setup_percpu: NR_CPUS:32 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
+        Ok(())
+    }
+
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+        super::x86_64::x86_zone_limits(ctx)
+    }
+}
+
+/// find_low_pfn_range(): lowmem is everything up to MAXMEM_PFN; above it, highmem
+/// (lowmem_pfn_init() / highmem_pfn_init() without `highmem=`). Without PAE
+/// (HIGHMEM4G) memory above 4 GiB is trimmed.
+fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, I386<PAE>, M>) {
+    if ctx.max_pfn <= I386::<PAE>::MAXMEM_PFN {
+        ctx.max_low_pfn = ctx.max_pfn;
+        return;
+    }
+    ctx.max_low_pfn = I386::<PAE>::MAXMEM_PFN;
+    const MAX_NONPAE_PFN: u64 = 1 << 20;
+    if !PAE && ctx.max_pfn > MAX_NONPAE_PFN {
+        ctx.max_pfn = MAX_NONPAE_PFN;
+        let _ = writeln!(ctx.log, "Warning only 4GB will be used. Use a HIGHMEM64G enabled kernel.");
+    }
+}
+
+const I386_OVERRIDES: [Override; 11] = [
+    Override {
+        hook: "early_reserve_memory",
+        reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \
+                 EBDA/BIOS area up to 1 MiB (x86's code, shared with x86-64)",
+    },
+    Override {
+        hook: "detect_memory",
+        reason: "the e820 table is sanitised and trimmed as on x86-64 (shared code); \
+                 max_low_pfn is MAXMEM_PFN, the end of what the 1 GiB kernel half can map \
+                 after vmalloc's reserve (find_low_pfn_range)",
+    },
+    Override {
+        hook: "setup_arch",
+        reason: "the real-mode trampoline keeps the first MiB (shared with x86-64); only \
+                 lowmem is mapped and early allocations stay below it",
+    },
+    Override {
+        hook: "NUMA",
+        reason: "Debian's 32-bit x86 kernels are built without CONFIG_NUMA: all memory is \
+                 node 0, no fallback order or policy zone lines",
+    },
+    Override {
+        hook: "PERCPU_RESERVE",
+        reason: "x86-32 reserves no module space in the first per-CPU chunk \
+                 (PERCPU_FIRST_CHUNK_RESERVE is PERCPU_MODULE_RESERVE only on 64-bit)",
+    },
+    Override {
+        hook: "LINUX_STRUCT_PAGE",
+        reason: "a 32-bit kernel's struct page is 40 bytes, not 64",
+    },
+    Override {
+        hook: "zone_limits",
+        reason: "ISA DMA reaches only 16 MiB; lowmem ends at max_low_pfn and the rest is \
+                 ZONE_HIGHMEM (x86's zone_sizes_init, shared with x86-64)",
+    },
+    Override {
+        hook: "percpu_banner",
+        reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the \
+                 CPU and node id ranges first",
+    },
+    Override {
+        hook: "INITMEM_LABEL",
+        reason: "x86 frees its init sections as 'unused kernel image (initmem)'",
+    },
+    Override {
+        hook: "WX_FORMAT",
+        reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop; \
+                 without PAE there is no execute-disable bit and Linux skips the check",
+    },
+    Override {
+        hook: "LINEAR_MAP_PROT",
+        reason: "32-bit paging has no execute-disable bit, so the linear map is \
+                 executable (Linux's PAGE_KERNEL with _PAGE_NX = 0)",
+    },
+];
 
 const LEVELS_2: [Level; 2] = [Level { shift: 22, bits: 10, leaf: true }, Level { shift: 12, bits: 10, leaf: true }];
 const LEVELS_PAE: [Level; 3] = [

@@ -118,6 +118,100 @@ pub const PTE_RPLV: u64 = 1 << 63;
 /// The VA width of the implementations Linux targets (VALEN, 3A5000/3A6000).
 pub const VALEN: u32 = 48;
 
+
+// ----- the bring-up (arch/loongarch/kernel/setup.c, mem.c; arch/loongarch/mm/init.c) -------
+
+use super::{Arch, FirmwareKind, MemoryModel, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
+use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+/// LoongArch64 with `2^PAGE_SHIFT`-byte pages and an `N`-level kernel page table:
+/// `LoongArch<14, 3>` is Linux's default (16K pages, 3 levels), `LoongArch<12, 4>` 4K pages
+/// with 4 levels. The linear map is the cached direct-mapping window DMW1, so no page table
+/// is built for it; Linux 6.1 has no vmemmap on LoongArch (classic SPARSEMEM with 512 MiB
+/// sections).
+pub struct LoongArch<const PAGE_SHIFT: u32, const N: usize>;
+
+/// LoongArch64 as loongson3_defconfig builds it: 16K pages, 3 levels.
+pub type Loongarch64 = LoongArch<14, 3>;
+
+/// PAGE_OFFSET = CACHE_BASE = CSR_DMW1_BASE (0x9000 << 48): the cached direct window.
+pub const PAGE_OFFSET: u64 = 0x9000_0000_0000_0000;
+/// MAX_DMA32_PFN's address: 4 GiB.
+const DMA32_END: u64 = 1 << 32;
+
+impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
+    const NAME: &'static str = "loongarch64";
+    /// Debian's port name.
+    const ALIASES: &'static [&'static str] = &["loong64"];
+    const PAGE_SHIFT: u32 = PAGE_SHIFT;
+    /// asm/sparsemem.h.
+    const MAX_PHYSMEM_BITS: u32 = 48;
+    /// 2^29: the largest huge page.
+    const SECTION_SIZE_BITS: u32 = 29;
+    /// ARCH_FORCE_MAX_ORDER: 12 with 16K pages, 11 with 4K.
+    const MAX_ORDER: u32 = if PAGE_SHIFT == 14 { 12 } else { 11 };
+    /// HUGETLB_PAGE_ORDER: a PMD block (32 MiB with 16K pages, 2 MiB with 4K).
+    const PAGEBLOCK_ORDER: u32 = PAGE_SHIFT - 3;
+    /// CONFIG_NUMA=y rules out FLATMEM; 6.1 has no SPARSEMEM_VMEMMAP_ENABLE here.
+    const DEFAULT_MODEL: MemoryModel = MemoryModel::Sparse;
+    const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
+    const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            hook: "early_reserve_memory",
+            reason: "the first 2 MiB (firmware exception vectors and boot data below the \
+                     kernel's load address 0x200000) stay reserved (memblock_init)",
+        },
+        Override {
+            hook: "setup_arch",
+            reason: "the linear map is the hardware's direct-mapping window DMW1 \
+                     (0x9000_xxxx_xxxx_xxxx maps PA = VA[47:0]): no page table is built for it",
+        },
+        Override {
+            hook: "numa_init",
+            reason: "LoongArch takes NUMA from the ACPI SRAT (its own numa.c), not from \
+                     device-tree numa-node-id; QEMU virt has none, so all memory is node 0 \
+                     (SRAT parsing is not modelled)",
+        },
+        Override {
+            hook: "WX_FORMAT",
+            reason: "LoongArch 6.1 does not select ARCH_HAS_DEBUG_WX: no W^X check runs at boot",
+        },
+        Override {
+            hook: "zone_limits",
+            reason: "ZONE_DMA32 ends at 4 GiB whatever the machine has (MAX_DMA32_PFN, not \
+                     capped at the end of RAM as riscv caps it)",
+        },
+    ];
+    type State = ();
+    type Paging = LoongArchPaging<PAGE_SHIFT, N>;
+    const WX_FORMAT: Option<crate::protect::WxFormat> = None;
+    const PAGE_OFFSET: u64 = PAGE_OFFSET;
+
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_early_reserve(ctx)?;
+        ctx.memblock.reserve(0, 0x20_0000)?;
+        Ok(())
+    }
+
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_setup_limits(ctx)
+    }
+
+    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::numa::single_node_init(ctx)
+    }
+
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+        let mut z = [0u64; MAX_NR_ZONES];
+        z[ZoneType::Dma32 as usize] = DMA32_END >> PAGE_SHIFT;
+        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+        z
+    }
+}
+
 /// Levels of `N` one-page tables of `2^(PAGE_SHIFT-3)` entries; leaves at the PMD (the
 /// next-to-last level) and the PTE level.
 const fn la_levels<const N: usize>(page_shift: u32) -> [Level; N] {

@@ -44,6 +44,10 @@ pub enum FirmwareKind {
     E820,
     /// A flattened device tree: /memory nodes, /reserved-memory, numa-node-id.
     DeviceTree,
+    /// s390: the storage layout the SCLP reports (Read SCP Info: storage increments of
+    /// `rnsize` bytes, `rnmax` of them), online storage found by probing the increments
+    /// (TPROT); there is no device tree and no e820.
+    Sclp,
 }
 
 /// How per-page metadata is laid out (Linux's memory models).
@@ -151,10 +155,41 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "map all of memory at PAGE_OFFSET with the largest blocks alignment allows",
     },
     HookDoc {
+        hook: "LINEAR_MAP_PROT",
+        linux: "PAGE_KERNEL as the linear map uses it",
+        generic: "kernel read-write, not executable, global",
+    },
+    HookDoc {
+        hook: "KERNEL_VA_MASK",
+        linux: "which tree a kernel address selects (TTBR1, PGDH, quadrant 3, ...)",
+        generic: "the kernel's page table indexes the whole virtual address",
+    },
+    HookDoc {
         hook: "numa_init",
         linux: "arch_numa_init() (drivers/base/arch_numa.c), x86_numa_init()",
         generic: "node ids from the firmware (device tree numa-node-id); else \
                   'NUMA: No NUMA configuration found' and one fake node over all memory",
+    },
+    HookDoc {
+        hook: "NUMA",
+        linux: "CONFIG_NUMA",
+        generic: "NUMA kernel: node ids from the firmware, the fallback order and policy zone \
+                  printed; without it all memory is node 0 and those lines are not printed",
+    },
+    HookDoc {
+        hook: "PERCPU_RESERVE",
+        linux: "PERCPU_MODULE_RESERVE / PERCPU_FIRST_CHUNK_RESERVE",
+        generic: "8 KiB of the first per-CPU chunk reserved for modules' static per-CPU data",
+    },
+    HookDoc {
+        hook: "SMP_CACHE_BYTES",
+        linux: "SMP_CACHE_BYTES / L1_CACHE_BYTES",
+        generic: "64-byte cache lines align memblock allocations that ask for no alignment",
+    },
+    HookDoc {
+        hook: "LINUX_STRUCT_PAGE",
+        linux: "sizeof(struct page) in calc_memmap_size()",
+        generic: "64 bytes, as on every 64-bit kernel",
     },
     HookDoc {
         hook: "dma_reserve",
@@ -180,6 +215,13 @@ pub const HOOKS: &[HookDoc] = &[
         hook: "arch_pre_mm_init",
         linux: "arch_pre_mm_init() (RFC)",
         generic: "nothing",
+    },
+    HookDoc {
+        hook: "free_highmem_pages",
+        linux: "free_highpages() (arm), set_highmem_pages_init() (x86-32), free_highmem_page()",
+        generic: "after memblock_free_all(), which stops at max_low_pfn, every free memblock \
+                  range above max_low_pfn goes to ZONE_HIGHMEM page by page and is counted in \
+                  totalhigh_pages (no arch overrides it)",
     },
     HookDoc {
         hook: "arch_post_mm_init",
@@ -229,7 +271,7 @@ pub const HOOKS: &[HookDoc] = &[
         hook: "zone_limits",
         linux: "zone_sizes_init() / get_zone_limits() (RFC)",
         generic: "DMA32 up to min(4 GiB, end of memory), Normal up to max_low_pfn, \
-                  HighMem up to max_pfn",
+                  HighMem up to max_pfn (each where the arch configures the zone)",
     },
 ];
 
@@ -259,6 +301,14 @@ pub trait Arch: Sized + 'static {
     const ZONES: &'static [ZoneType];
     /// Allocation granule of the first per-CPU chunk (pcpu_embed_first_chunk's atom_size).
     const PERCPU_ATOM_SIZE: u64 = 1 << Self::PAGE_SHIFT;
+    /// Bytes of the first per-CPU chunk reserved for modules (PERCPU_MODULE_RESERVE).
+    const PERCPU_RESERVE: u64 = crate::percpu::PERCPU_MODULE_RESERVE;
+    /// The reference kernel is built with CONFIG_NUMA (node fallback order and policy zone
+    /// lines; node ids from the firmware). Without it all memory is node 0.
+    const NUMA: bool = true;
+    /// sizeof(struct page) in the reference kernel (64 on 64-bit; 40 on i386, measured from
+    /// its memmap allocation), for the `Total pages:` estimate.
+    const LINUX_STRUCT_PAGE: u64 = 64;
     /// Lowest physical address per-CPU memory comes from (__pa(MAX_DMA_ADDRESS)).
     const PERCPU_MIN_ADDR: u64 = 0;
     /// The kernel image's reservation is rounded up to this (1: no rounding).
@@ -273,8 +323,15 @@ pub trait Arch: Sized + 'static {
     type Paging: PagingMode;
     /// Where the linear map starts (PAGE_OFFSET).
     const PAGE_OFFSET: u64;
-    /// Where the virtual memmap starts (VMEMMAP_START).
-    const VMEMMAP_START: u64;
+    /// Where the virtual memmap starts (VMEMMAP_START). Read only with the
+    /// SPARSEMEM_VMEMMAP model; arches whose reference kernel has no vmemmap leave it 0.
+    const VMEMMAP_START: u64 = 0;
+    /// The bits of a kernel virtual address the kernel page table's walk indexes: an
+    /// architecture whose kernel half is a separate tree selected by high address bits
+    /// (powerpc's quadrant 3, LoongArch's PGDH) keeps only the bits below them.
+    const KERNEL_VA_MASK: u64 = u64::MAX;
+    /// The protection of the linear map.
+    const LINEAR_MAP_PROT: crate::pgtable::Prot = crate::pgtable::Prot::KERNEL_RW;
     /// MAX_ORDER of the buddy allocator (orders `0..MAX_ORDER`).
     const MAX_ORDER: u32 = 11;
     /// The linear map uses the largest blocks alignment allows (false: base pages only).
@@ -286,8 +343,9 @@ pub trait Arch: Sized + 'static {
     const RODATA_ALIGN: u64 = 0;
     /// free_initmem() removes the init sections from the image mapping.
     const INIT_IMAGE_UNMAP: bool = false;
-    /// How debug_checkwx() words its lines.
-    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat::GENERIC;
+    /// How debug_checkwx() words its lines; `None` where the reference kernel has no W^X
+    /// check (no ARCH_HAS_DEBUG_WX, or no no-execute bit).
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat::GENERIC);
     /// CMA reserved at boot by the reference kernel's configuration
     /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
     const DEFAULT_CMA_BYTES: u64 = 0;
@@ -315,6 +373,9 @@ pub trait Arch: Sized + 'static {
 
     /// Assign NUMA node ids to memblock memory and print what Linux prints.
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        if !Self::NUMA {
+            return crate::numa::single_node_init(ctx);
+        }
         crate::numa::generic_numa_init(ctx)
     }
 
@@ -372,9 +433,13 @@ pub trait Arch: Sized + 'static {
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         let mut z = [0u64; MAX_NR_ZONES];
         let end = ctx.memblock.end_of_dram();
-        z[ZoneType::Dma32 as usize] = crate::addr::pfn_down(end.min(crate::addr::SZ_4G), Self::PAGE_SHIFT);
+        if Self::ZONES.contains(&ZoneType::Dma32) {
+            z[ZoneType::Dma32 as usize] = crate::addr::pfn_down(end.min(crate::addr::SZ_4G), Self::PAGE_SHIFT);
+        }
         z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        z[ZoneType::HighMem as usize] = ctx.max_pfn;
+        if Self::ZONES.contains(&ZoneType::HighMem) {
+            z[ZoneType::HighMem as usize] = ctx.max_pfn;
+        }
         z
     }
 }
@@ -388,6 +453,16 @@ pub enum ArchId {
     Arm64,
     /// RISC-V 64-bit.
     Riscv64,
+    /// IA-32.
+    I386,
+    /// AArch32 (ARMv7-A).
+    Arm,
+    /// LoongArch 64-bit.
+    Loongarch64,
+    /// s390x (z/Architecture).
+    S390,
+    /// 64-bit Book3S powerpc.
+    Powerpc,
 }
 
 /// Static facts about one arch, for listings.
@@ -435,6 +510,11 @@ pub const ARCHES: &[ArchInfo] = &[
     info::<x86_64::X86_64>(ArchId::X86_64),
     info::<arm64::Arm64>(ArchId::Arm64),
     info::<riscv64::Riscv64>(ArchId::Riscv64),
+    info::<i386::I386Pae>(ArchId::I386),
+    info::<arm::Arm32Lpae>(ArchId::Arm),
+    info::<loongarch64::Loongarch64>(ArchId::Loongarch64),
+    info::<s390::S390x>(ArchId::S390),
+    info::<powerpc::Powerpc64>(ArchId::Powerpc),
 ];
 
 impl ArchId {
@@ -448,6 +528,11 @@ impl ArchId {
             ArchId::X86_64 => &ARCHES[0],
             ArchId::Arm64 => &ARCHES[1],
             ArchId::Riscv64 => &ARCHES[2],
+            ArchId::I386 => &ARCHES[3],
+            ArchId::Arm => &ARCHES[4],
+            ArchId::Loongarch64 => &ARCHES[5],
+            ArchId::S390 => &ARCHES[6],
+            ArchId::Powerpc => &ARCHES[7],
         }
     }
 }
@@ -476,6 +561,12 @@ mod tests {
         assert_eq!(ArchId::from_name("riscv64"), Some(ArchId::Riscv64));
         assert_eq!(ArchId::from_name("riscv64gc"), Some(ArchId::Riscv64));
         assert_eq!(ArchId::from_name("mips"), None);
+        // Rust's target_arch spellings.
+        assert_eq!(ArchId::from_name("x86"), Some(ArchId::I386));
+        assert_eq!(ArchId::from_name("arm"), Some(ArchId::Arm));
+        assert_eq!(ArchId::from_name("loongarch64"), Some(ArchId::Loongarch64));
+        assert_eq!(ArchId::from_name("s390x"), Some(ArchId::S390));
+        assert_eq!(ArchId::from_name("powerpc64"), Some(ArchId::Powerpc));
         for a in ARCHES {
             assert_eq!(a.id.info().name, a.name);
         }

@@ -116,6 +116,76 @@ const fn radix_levels(page_shift: u32) -> [Level; 4] {
     ]
 }
 
+// ----- the bring-up (arch/powerpc/kernel/prom.c, setup-common.c, mm/mem.c) -----------------
+
+use super::{Arch, FirmwareKind, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
+use crate::zone::ZoneType;
+
+/// 64-bit Book3S powerpc with the radix MMU (POWER9 and later) and `2^PAGE_SHIFT`-byte
+/// pages: `Ppc64<16>` as distributions build it (64K pages), `Ppc64<12>` with 4K pages.
+/// The hash MMU (POWER8 and earlier, or `disable_radix`) is not modelled: its linear map
+/// lives in the hashed page table, which is not a radix tree this engine walks.
+pub struct Ppc64<const PAGE_SHIFT: u32>;
+
+/// powerpc64 as Debian's ppc64el kernel runs it on POWER9: radix, 64K pages.
+pub type Powerpc64 = Ppc64<16>;
+
+/// PAGE_OFFSET: quadrant 3, the kernel's linear map.
+pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
+/// RADIX_VMEMMAP_START = RADIX_KERN_VIRT_START (0xc008_0000_0000_0000) + 2^49 of vmalloc +
+/// 2^49 of I/O space.
+pub const VMEMMAP_START: u64 = 0xc00c_0000_0000_0000;
+
+impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
+    const NAME: &'static str = "powerpc";
+    /// Rust's target_arch, Debian's port and the target triples' names.
+    const ALIASES: &'static [&'static str] = &["powerpc64", "ppc64el", "ppc64le"];
+    const PAGE_SHIFT: u32 = PAGE_SHIFT;
+    /// R_MAX_PHYSMEM_BITS with SPARSEMEM_VMEMMAP and SPARSEMEM_EXTREME.
+    const MAX_PHYSMEM_BITS: u32 = 51;
+    /// 16 MiB sections (asm/sparsemem.h).
+    const SECTION_SIZE_BITS: u32 = 24;
+    /// ARCH_FORCE_MAX_ORDER: 9 with 64K pages, 13 with 4K.
+    const MAX_ORDER: u32 = if PAGE_SHIFT == 16 { 9 } else { 13 };
+    /// HPAGE_SHIFT = PMD_SHIFT (2 MiB) on radix: order 5 with 64K pages, 9 with 4K.
+    const PAGEBLOCK_ORDER: u32 = 21 - PAGE_SHIFT;
+    const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
+    /// Book3S-64 has no ZONE_DMA (only Book3E selects it).
+    const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
+    /// L1_CACHE_BYTES on POWER.
+    const SMP_CACHE_BYTES: u64 = 128;
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            hook: "KERNEL_VA_MASK",
+            reason: "the top two effective-address bits select the quadrant: quadrant 3 \
+                     (0xc...) is translated by PID 0's radix tree, which indexes only the \
+                     low 52 bits",
+        },
+        Override {
+            hook: "numa_init",
+            reason: "pseries firmware describes NUMA with ibm,associativity properties, not \
+                     numa-node-id; QEMU's pseries without -numa has none, so all memory is \
+                     node 0 (associativity parsing is not modelled)",
+        },
+        Override {
+            hook: "SMP_CACHE_BYTES",
+            reason: "POWER cache lines are 128 bytes",
+        },
+    ];
+    type State = ();
+    type Paging = RadixPaging<PAGE_SHIFT>;
+    const PAGE_OFFSET: u64 = PAGE_OFFSET;
+    const VMEMMAP_START: u64 = VMEMMAP_START;
+    const KERNEL_VA_MASK: u64 = (1 << 52) - 1;
+
+    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::numa::single_node_init(ctx)
+    }
+}
+
+
 /// Power ISA 3.0 radix tree with `2^PAGE_SHIFT`-byte pages (12 or 16).
 pub struct RadixPaging<const PAGE_SHIFT: u32>;
 

@@ -51,7 +51,7 @@ impl<const N: usize> Arch for Riscv<N> {
     };
     /// KERNEL_LINK_ADDR: ADDRESS_SPACE_END - 2 GiB + 1.
     const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
-    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "riscv/mm: ", checked_prefix: "", failed: "failed", period: false, uxn: false };
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "riscv/mm: ", checked_prefix: "", failed: "failed", period: false, uxn: false });
     /// The vmemmap of each layout.
     const VMEMMAP_START: u64 = match N {
         5 => 0xff1c_0000_0000_0000,

@@ -154,6 +154,100 @@ enum Table {
     Page,
 }
 
+// ----- the bring-up (arch/s390/kernel/setup.c, arch/s390/boot/startup.c, mm/init.c) ------
+
+use super::{Arch, FirmwareKind, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
+use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+/// s390x with an `N`-level kernel ASCE. Linux 6.1 lays its kernel address space out at boot
+/// (setup_kernel_memory_layout()): with the default 512 GiB of vmalloc and less than about
+/// 3.5 TiB of memory everything fits below 4 TiB and the kernel ASCE is a region-third
+/// table (3 levels); above that, a region-second table (4 levels). Linux never gives the
+/// kernel 5 levels (only user address spaces grow to a region-first table); `S390<5>` boots
+/// with the 4-level layout in a region-first table, which the hardware accepts.
+pub struct S390<const N: usize>;
+
+/// s390x as a QEMU guest of ordinary size boots: 3 levels.
+pub type S390x = S390<3>;
+
+/// MAX_DMA_ADDRESS: 31-bit addressable storage (2 GiB), for channel I/O of 31-bit devices.
+pub const MAX_DMA_ADDRESS: u64 = 0x8000_0000;
+/// STARTUP_NORMAL_OFFSET: the lowcore and IPL data below it stay reserved.
+pub const STARTUP_NORMAL_OFFSET: u64 = 0x1_0000;
+
+/// setup_kernel_memory_layout() with vmalloc_size = VMALLOC_DEFAULT_SIZE (512 GiB - 2 GiB
+/// of modules): vmax = 4 TiB (3 levels) or 8 PiB (4 levels); MODULES_END just below the
+/// memcpy_real page and the absolute lowcore area; VMALLOC_START = MODULES_END - 2 GiB -
+/// 510 GiB; the vmemmap below it, sized for all of the remaining space at 64 bytes per
+/// 4 KiB page, rounded down to a top-level region entry (2 GiB, 4 TiB), and at most
+/// 2^MAX_PHYSMEM_BITS. For 3 levels: VMALLOC_START = 0x37f_fd00_000 (NR_CPUS 512 moves only
+/// the low bits), 0x37f_fd00_000 - (its pages, section-aligned) * 64 rounded down to 2 GiB =
+/// 0x372_0000_0000. For 4 levels the result is far above 2^46, so 2^46.
+const fn s390_vmemmap_start(levels: usize) -> u64 {
+    if levels == 3 {
+        0x372_0000_0000
+    } else {
+        1 << 46
+    }
+}
+
+impl<const N: usize> Arch for S390<N> {
+    const NAME: &'static str = "s390";
+    /// Rust's target_arch and Debian's port name.
+    const ALIASES: &'static [&'static str] = &["s390x"];
+    /// CONFIG_MAX_PHYSMEM_BITS default.
+    const MAX_PHYSMEM_BITS: u32 = 46;
+    const SECTION_SIZE_BITS: u32 = 28;
+    /// HUGETLB_PAGE_ORDER: 1 MiB segments.
+    const PAGEBLOCK_ORDER: u32 = 8;
+    const FIRMWARE: FirmwareKind = FirmwareKind::Sclp;
+    const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::Movable];
+    /// L1_CACHE_BYTES on z/Architecture.
+    const SMP_CACHE_BYTES: u64 = 256;
+    const NUMA: bool = false;
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            hook: "early_reserve_memory",
+            reason: "the lowcore (the prefix area every CPU's interrupts use) and the IPL \
+                     startup data occupy the first 64 KiB (reserve_kernel)",
+        },
+        Override {
+            hook: "NUMA",
+            reason: "s390 firmware describes no NUMA topology and s390's CONFIG_NUMA is off \
+                     by default: all storage is node 0",
+        },
+        Override {
+            hook: "zone_limits",
+            reason: "ZONE_DMA is the 31-bit addressable storage that 31-bit channel I/O can \
+                     reach (2 GiB, whatever the machine has), Normal the rest",
+        },
+        Override {
+            hook: "SMP_CACHE_BYTES",
+            reason: "z/Architecture cache lines are 256 bytes",
+        },
+    ];
+    type State = ();
+    type Paging = S390Paging<N>;
+    /// 6.1 runs the kernel in an identity mapping: virtual = real.
+    const PAGE_OFFSET: u64 = 0;
+    const VMEMMAP_START: u64 = s390_vmemmap_start(N);
+
+    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        crate::boot::generic_early_reserve(ctx)?;
+        ctx.memblock.reserve(0, STARTUP_NORMAL_OFFSET)?;
+        Ok(())
+    }
+
+    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+        let mut z = [0u64; MAX_NR_ZONES];
+        z[ZoneType::Dma as usize] = MAX_DMA_ADDRESS >> 12;
+        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+        z
+    }
+}
+
 /// s390x DAT with 4K pages and `N` table levels: 3 (region-third root), 4 (region-second)
 /// or 5 (region-first).
 pub struct S390Paging<const N: usize>;

@@ -27,6 +27,9 @@ pub type X86_64La57 = X86<true>;
 pub const MAX_DMA_PFN: u64 = (16 << 20) >> 12;
 /// MAX_DMA32_PFN: 4 GiB.
 pub const MAX_DMA32_PFN: u64 = 1 << (32 - 12);
+/// x86's ptdump wording of the W^X check (arch/x86/mm/dump_pagetables.c).
+pub const X86_WX: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "x86/mm: ", checked_prefix: "x86/mm: ", failed: "FAILED", period: true, uxn: false };
+
 /// PAGE_OFFSET with 4-level paging and no KASLR: where the linear map starts.
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// PAGE_OFFSET with 5-level paging and no KASLR.
@@ -129,7 +132,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
     /// HPAGE_SIZE (X86_ALIGN_RODATA_BEGIN / X86_ALIGN_RODATA_END).
     const RODATA_ALIGN: u64 = 2 << 20;
-    const WX_FORMAT: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "x86/mm: ", checked_prefix: "x86/mm: ", failed: "FAILED", period: true, uxn: false };
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(X86_WX);
 
     /// `Write protecting the kernel read-only data: Nk`: from _text to
     /// __end_rodata_hpage_align.
@@ -142,125 +145,29 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_early_reserve(ctx)?;
-        ctx.memblock.reserve(0, 0x10000)?;
-        reserve_bios_regions(ctx)
+        e820_early_reserve(ctx)
     }
 
     fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        // e820__memory_setup_default: copy, sanitise, print.
-        let mut t = E820Table::new();
-        for e in ctx.fw.e820 {
-            if t.add(e.addr, e.size, e.ty).is_err() {
-                let _ = writeln!(
-                    ctx.log,
-                    "e820: too many entries; ignoring [mem {:#010x}-{:#010x}]",
-                    e.addr,
-                    e.addr.wrapping_add(e.size).wrapping_sub(1)
-                );
-            }
-        }
-        if t.update_table().is_err() {
-            return Err(BootError::E820("the BIOS e820 table has fewer than 2 entries or cannot be sanitised"));
-        }
-        writeln!(ctx.log, "BIOS-provided physical RAM map:")?;
-        t.write_table(&mut ctx.log, "BIOS-e820")?;
-
-        // trim_bios_range: page 0 is the BIOS's; 640K-1M is never RAM.
-        // Linux prints both lines whether or not anything changed.
-        e820::write_update_line(&mut ctx.log, 0, 0x1000, E820Type::RAM, E820Type::RESERVED)?;
-        let _ = t.range_update(0, 0x1000, E820Type::RAM, E820Type::RESERVED);
-        e820::write_remove_line(&mut ctx.log, ISA_START, ISA_END - ISA_START, E820Type::RAM, true)?;
-        let _ = t.range_remove(ISA_START, ISA_END - ISA_START, E820Type::RAM, true);
-        t.update_table().map_err(|_| BootError::E820("the e820 table cannot be sanitised"))?;
-        ctx.state.e820 = t;
-
+        e820_memory_setup(ctx)?;
         // setup_arch's e820__end_of_ram_pfn() / e820__end_of_low_ram_pfn(): the limits come
         // from the e820 table, printed before memblock is populated.
         let max_arch_pfn = if LA57 { e820::MAX_ARCH_PFN_X86_64_LA57 } else { e820::MAX_ARCH_PFN_X86_64 };
-        let t = &ctx.state.e820;
-        ctx.max_pfn = t.end_pfn(max_arch_pfn, E820Type::RAM, max_arch_pfn);
-        e820::write_end_pfn_line(&mut ctx.log, ctx.max_pfn, max_arch_pfn)?;
-        if ctx.max_pfn > MAX_DMA32_PFN {
-            ctx.max_low_pfn = t.end_pfn(MAX_DMA32_PFN, E820Type::RAM, max_arch_pfn);
-            e820::write_end_pfn_line(&mut ctx.log, ctx.max_low_pfn, max_arch_pfn)?;
-        } else {
-            ctx.max_low_pfn = ctx.max_pfn;
-        }
-        // e820__memblock_setup: RAM (and RESERVED_KERN) into memblock, soft-reserved
-        // reserved; partial pages thrown away.
-        ctx.memblock.allow_resize();
-        for i in 0..ctx.state.e820.len() {
-            let e = ctx.state.e820.entries()[i];
-            if e.addr.checked_add(e.size).is_none() {
-                continue;
-            }
-            if e.ty == E820Type::SOFT_RESERVED {
-                ctx.memblock.reserve(e.addr, e.size)?;
-            }
-            if e.ty != E820Type::RAM && e.ty != E820Type::RESERVED_KERN {
-                continue;
-            }
-            ctx.memblock.add(e.addr, e.size)?;
-        }
-        ctx.memblock.trim_memory(Self::page_size());
-        ctx.memblock_dump_all()?;
-        Ok(())
+        ctx.max_pfn = e820_end_pfn(ctx, max_arch_pfn, max_arch_pfn)?;
+        ctx.max_low_pfn = if ctx.max_pfn > MAX_DMA32_PFN { e820_end_pfn(ctx, MAX_DMA32_PFN, max_arch_pfn)? } else { ctx.max_pfn };
+        e820_memblock_setup(ctx)
     }
 
     fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        // reserve_real_mode(): the whole first MiB stays the BIOS's and the trampoline's.
-        ctx.memblock.reserve(0, ISA_END)?;
-        // init_mem_mapping(): the first MiB (ISA range) and all of RAM at PAGE_OFFSET.
-        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, Self::PAGE_OFFSET, Some((0, ISA_END)), true)?;
         // init_mem_mapping(): on 64-bit everything is directly mapped.
         if ctx.max_pfn > ctx.max_low_pfn {
             ctx.max_low_pfn = ctx.max_pfn;
         }
-        Ok(())
+        reserve_real_mode_and_map(ctx)
     }
 
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        // x86_numa_init(): SRAT first, then the dummy node.
-        if !ctx.options.numa_off && !ctx.fw.srat.is_empty() {
-            let mut mi = NumaMeminfo::default();
-            for s in ctx.fw.srat {
-                writeln!(
-                    ctx.log,
-                    "ACPI: SRAT: Node {} PXM {} [mem {:#010x}-{:#010x}]{}{}",
-                    s.node,
-                    s.pxm,
-                    s.start,
-                    s.end,
-                    if s.hotplug { " hotplug" } else { "" },
-                    if s.nonvolatile { " non-volatile" } else { "" }
-                )?;
-                let end = s.end.saturating_add(1);
-                if s.node >= crate::memblock::MAX_NUMNODES as u32 || end < s.start {
-                    return Err(BootError::BadNumaNode { nid: s.node as i32, start: s.start, end });
-                }
-                mi.add(s.node as i32, s.start, end)?;
-                if s.hotplug && ctx.memblock.mark_hotplug(s.start, end - s.start).is_err() {
-                    writeln!(ctx.log, "ACPI: SRAT: Failed to mark hotplug range [mem {:#010x}-{:#010x}] in memblock", s.start, s.end)?;
-                }
-            }
-            let high = ctx.max_pfn << Self::PAGE_SHIFT;
-            let mb = &ctx.memblock;
-            let overlaps = |s: u64, e: u64| mb.real_regions(RegionType::Memory).any(|r| r.base < e && s < r.end());
-            if mi.cleanup(overlaps, high, ctx.log).is_ok() {
-                mi.apply(ctx)?;
-                ctx.numa = mi;
-                return Ok(());
-            }
-        }
-        writeln!(ctx.log, "{}", if ctx.options.numa_off { "NUMA turned off" } else { "No NUMA configuration found" })?;
-        let end = ctx.max_pfn << Self::PAGE_SHIFT;
-        writeln!(ctx.log, "Faking a node at [mem {:#018x}-{:#018x}]", 0u64, end.wrapping_sub(1))?;
-        let mut mi = NumaMeminfo::default();
-        mi.add(0, 0, end)?;
-        mi.apply(ctx)?;
-        ctx.numa = mi;
-        Ok(())
+        x86_numa_init(ctx)
     }
 
     fn percpu_banner<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>, cpus: usize, nodes: usize) -> Result<(), BootError> {
@@ -270,34 +177,177 @@ impl<const LA57: bool> Arch for X86<LA57> {
     }
 
     fn dma_reserve<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        // memblock_find_dma_reserve(): pages below 16 MiB minus the free ones.
-        let mut pages = 0;
-        ctx.memblock.for_each_mem_pfn_range(crate::memblock::MAX_NUMNODES, Self::PAGE_SHIFT, |s, e, _| {
-            pages += e.min(MAX_DMA_PFN) - s.min(MAX_DMA_PFN);
-        });
-        let mut free = 0;
-        ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
-            let (s, e) = (crate::addr::pfn_up(s, Self::PAGE_SHIFT).min(MAX_DMA_PFN), crate::addr::pfn_down(e, Self::PAGE_SHIFT).min(MAX_DMA_PFN));
-            if s < e {
-                free += e - s;
-            }
-            false
-        });
-        pages - free
+        x86_dma_reserve(ctx)
     }
 
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let mut z = [0u64; MAX_NR_ZONES];
-        z[ZoneType::Dma as usize] = MAX_DMA_PFN.min(ctx.max_low_pfn);
-        z[ZoneType::Dma32 as usize] = MAX_DMA32_PFN.min(ctx.max_low_pfn);
-        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        z
+        x86_zone_limits(ctx)
     }
+}
+
+// ----- x86 memory setup shared by x86-64 and i386 (arch/x86/kernel/e820.c, setup.c) -----
+//
+// Both x86 arches boot from the same BIOS e820 table through the same code in Linux; these
+// functions are that code, generic over any arch whose state is the e820 table.
+
+/// early_reserve_memory() on x86: the generic reservations, the first 64K (some BIOSes
+/// corrupt it) and the BIOS regions below 1 MiB.
+pub(crate) fn e820_early_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    crate::boot::generic_early_reserve(ctx)?;
+    ctx.memblock.reserve(0, 0x10000)?;
+    reserve_bios_regions(ctx)
+}
+
+/// e820__memory_setup_default(): copy the BIOS table, sanitise and print it, then
+/// trim_bios_range(); the result is `ctx.state.e820`.
+pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    let mut t = E820Table::new();
+    for e in ctx.fw.e820 {
+        if t.add(e.addr, e.size, e.ty).is_err() {
+            let _ = writeln!(
+                ctx.log,
+                "e820: too many entries; ignoring [mem {:#010x}-{:#010x}]",
+                e.addr,
+                e.addr.wrapping_add(e.size).wrapping_sub(1)
+            );
+        }
+    }
+    if t.update_table().is_err() {
+        return Err(BootError::E820("the BIOS e820 table has fewer than 2 entries or cannot be sanitised"));
+    }
+    writeln!(ctx.log, "BIOS-provided physical RAM map:")?;
+    t.write_table(&mut ctx.log, "BIOS-e820")?;
+
+    // trim_bios_range: page 0 is the BIOS's; 640K-1M is never RAM.
+    // Linux prints both lines whether or not anything changed.
+    e820::write_update_line(&mut ctx.log, 0, 0x1000, E820Type::RAM, E820Type::RESERVED)?;
+    let _ = t.range_update(0, 0x1000, E820Type::RAM, E820Type::RESERVED);
+    e820::write_remove_line(&mut ctx.log, ISA_START, ISA_END - ISA_START, E820Type::RAM, true)?;
+    let _ = t.range_remove(ISA_START, ISA_END - ISA_START, E820Type::RAM, true);
+    t.update_table().map_err(|_| BootError::E820("the e820 table cannot be sanitised"))?;
+    ctx.state.e820 = t;
+    Ok(())
+}
+
+/// e820_end_pfn(): the end of usable RAM below `limit_pfn`, printed as Linux's `last_pfn`
+/// line.
+pub(crate) fn e820_end_pfn<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, limit_pfn: u64, max_arch_pfn: u64) -> Result<u64, BootError> {
+    let pfn = ctx.state.e820.end_pfn(limit_pfn, E820Type::RAM, max_arch_pfn);
+    e820::write_end_pfn_line(&mut ctx.log, pfn, max_arch_pfn)?;
+    Ok(pfn)
+}
+
+/// e820__memblock_setup(): RAM (and RESERVED_KERN) into memblock, soft-reserved reserved;
+/// partial pages thrown away.
+pub(crate) fn e820_memblock_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    ctx.memblock.allow_resize();
+    for i in 0..ctx.state.e820.len() {
+        let e = ctx.state.e820.entries()[i];
+        if e.addr.checked_add(e.size).is_none() {
+            continue;
+        }
+        if e.ty == E820Type::SOFT_RESERVED {
+            ctx.memblock.reserve(e.addr, e.size)?;
+        }
+        if e.ty != E820Type::RAM && e.ty != E820Type::RESERVED_KERN {
+            continue;
+        }
+        ctx.memblock.add(e.addr, e.size)?;
+    }
+    ctx.memblock.trim_memory(A::page_size());
+    ctx.memblock_dump_all()?;
+    Ok(())
+}
+
+/// reserve_real_mode() and init_mem_mapping(): the whole first MiB stays the BIOS's and
+/// the AP trampoline's; the first MiB (ISA range) and RAM up to max_low_pfn are mapped at
+/// PAGE_OFFSET.
+pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    ctx.memblock.reserve(0, ISA_END)?;
+    crate::boot::map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, Some((0, ISA_END)), true)?;
+    Ok(())
+}
+
+/// x86_numa_init(): NUMA from the ACPI SRAT, else a fake node from address 0.
+pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+    // x86_numa_init(): SRAT first, then the dummy node.
+    if !ctx.options.numa_off && !ctx.fw.srat.is_empty() {
+        let mut mi = NumaMeminfo::default();
+        for s in ctx.fw.srat {
+            writeln!(
+                ctx.log,
+                "ACPI: SRAT: Node {} PXM {} [mem {:#010x}-{:#010x}]{}{}",
+                s.node,
+                s.pxm,
+                s.start,
+                s.end,
+                if s.hotplug { " hotplug" } else { "" },
+                if s.nonvolatile { " non-volatile" } else { "" }
+            )?;
+            let end = s.end.saturating_add(1);
+            if s.node >= crate::memblock::MAX_NUMNODES as u32 || end < s.start {
+                return Err(BootError::BadNumaNode { nid: s.node as i32, start: s.start, end });
+            }
+            mi.add(s.node as i32, s.start, end)?;
+            if s.hotplug && ctx.memblock.mark_hotplug(s.start, end - s.start).is_err() {
+                writeln!(ctx.log, "ACPI: SRAT: Failed to mark hotplug range [mem {:#010x}-{:#010x}] in memblock", s.start, s.end)?;
+            }
+        }
+        let high = ctx.max_pfn << A::PAGE_SHIFT;
+        let mb = &ctx.memblock;
+        let overlaps = |s: u64, e: u64| mb.real_regions(RegionType::Memory).any(|r| r.base < e && s < r.end());
+        if mi.cleanup(overlaps, high, ctx.log).is_ok() {
+            mi.apply(ctx)?;
+            ctx.numa = mi;
+            return Ok(());
+        }
+    }
+    writeln!(ctx.log, "{}", if ctx.options.numa_off { "NUMA turned off" } else { "No NUMA configuration found" })?;
+    let end = ctx.max_pfn << A::PAGE_SHIFT;
+    writeln!(ctx.log, "Faking a node at [mem {:#018x}-{:#018x}]", 0u64, end.wrapping_sub(1))?;
+    let mut mi = NumaMeminfo::default();
+    mi.add(0, 0, end)?;
+    mi.apply(ctx)?;
+    ctx.numa = mi;
+    Ok(())
+}
+
+/// memblock_find_dma_reserve(): pages below 16 MiB minus the free ones.
+pub(crate) fn x86_dma_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> u64 {
+    let ps = A::PAGE_SHIFT;
+    let mut pages = 0;
+    ctx.memblock.for_each_mem_pfn_range(crate::memblock::MAX_NUMNODES, ps, |s, e, _| {
+        pages += e.min(MAX_DMA_PFN) - s.min(MAX_DMA_PFN);
+    });
+    let mut free = 0;
+    ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
+        let (s, e) = (crate::addr::pfn_up(s, ps).min(MAX_DMA_PFN), crate::addr::pfn_down(e, ps).min(MAX_DMA_PFN));
+        if s < e {
+            free += e - s;
+        }
+        false
+    });
+    pages - free
+}
+
+/// zone_sizes_init() (arch/x86/mm/init.c): ISA DMA to 16 MiB, DMA32 to 4 GiB (64-bit),
+/// Normal to max_low_pfn, HighMem to max_pfn (32-bit), each zone the arch configures.
+pub(crate) fn x86_zone_limits<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> [u64; MAX_NR_ZONES] {
+    let mut z = [0u64; MAX_NR_ZONES];
+    z[ZoneType::Dma as usize] = MAX_DMA_PFN.min(ctx.max_low_pfn);
+    if A::ZONES.contains(&ZoneType::Dma32) {
+        z[ZoneType::Dma32 as usize] = MAX_DMA32_PFN.min(ctx.max_low_pfn);
+    }
+    z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+    if A::ZONES.contains(&ZoneType::HighMem) {
+        z[ZoneType::HighMem as usize] = ctx.max_pfn;
+    }
+    z
 }
 
 /// reserve_bios_regions(): read base memory size and the EBDA segment from the BIOS data
 /// area and reserve from there to 1 MiB.
-fn reserve_bios_regions<const LA57: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, X86<LA57>, M>) -> Result<(), BootError> {
+fn reserve_bios_regions<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     const BIOS_START_MIN: u64 = 0x20000;
     const BIOS_START_MAX: u64 = 0x9f000;
     let mut w = [0u8; 2];
