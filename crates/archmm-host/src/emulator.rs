@@ -46,8 +46,13 @@ pub struct BootReport {
     pub memory: MemoryReport,
     /// /proc-style views by name (buddyinfo, zoneinfo, meminfo, memblock).
     pub views: std::collections::BTreeMap<&'static str, String>,
-    /// The state of every page memblock calls memory, after the boot.
+    /// The state of every page memblock calls memory, after the boot (before the first
+    /// user address space is built).
     pub census: PageCensus,
+    /// The first user address space (init's), with the vDSO.
+    pub user: Option<crate::kviews::UserSpace>,
+    /// W^X check result: writable and executable pages.
+    pub wx_pages: u64,
 }
 
 /// Page conservation: every pfn of memblock memory counted by its memmap state. A
@@ -254,8 +259,17 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
 /// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
 /// does not run on the host).
 pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+    run_mode_walk(mode, m, opts, va.map(|v| (v, None)))
+}
+
+/// Boot with the kernel in paging mode `mode` and walk `va` in the first user address
+/// space (`None`: not a kernel mode of a booting arch).
+pub fn run_mode_user(mode: &str, m: &Machine, opts: BootOptions, va: u64) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+    run_mode_walk(mode, m, opts, Some((va, Some("user"))))
+}
+
+fn run_mode_walk(mode: &str, m: &Machine, opts: BootOptions, w: Option<(u64, Option<&str>)>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
     use archmm::arch::{arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390, x86_64::X86};
-    let w = va.map(|v| (v, None));
     Some(match mode {
         "x86_64-4level" => run::<X86<false>>(m, opts, w),
         "x86_64-5level" => run::<X86<true>>(m, opts, w),
@@ -468,9 +482,23 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         views: views::<A>(&b),
         walk: Vec::new(),
         census: census::<A>(&b),
+        user: None,
+        wx_pages: b.wx.wx_pages,
     };
+    let mut report = report;
+    report.views.insert("wx", crate::kviews::wx_view::<A>(&mem, &b));
+    report.views.insert("percpu", crate::kviews::percpu_view::<A>(&b));
+    let user = crate::kviews::first_user_space::<A>(&mem, &mut b);
+    if let Some((u, _)) = &user {
+        report.views.insert("maps", u.maps.iter().map(|l| format!("{l}\n")).collect());
+    }
+    report.user = user.as_ref().map(|(u, _)| u.clone());
     let asked = walk;
     let (pgd, walk) = match walk {
+        Some((va, Some("user"))) => match &user {
+            Some((_, root)) => (Some(*root), walk_levels::<A::UserPaging>(&mem, *root, va)),
+            None => (None, Vec::new()),
+        },
         Some((va, Some(mode))) if mode != A::Paging::NAME => {
             // Kernel modes boot in run_mode(); what reaches here is a user-half mode.
             match mode {
@@ -482,6 +510,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         None => (b.ctx.pgd, Vec::new()),
     };
     let paging_mode = match asked {
+        Some((_, Some("user"))) => <A::UserPaging as PagingMode>::NAME,
         Some((_, Some(mode))) => archmm::arch::modes::mode_by_name(mode).map_or(report.paging_mode, |m| m.name),
         _ => report.paging_mode,
     };

@@ -3,7 +3,7 @@
 use archmm::arch::{ArchId, FirmwareKind, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
-use archmm_host::emulator::{run_mode, run_walk, BootReport, WalkLevel};
+use archmm_host::emulator::{run_mode, run_mode_user, run_walk, BootReport, WalkLevel};
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
@@ -54,6 +54,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
     parse_num(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 8G, 512M, 0x40000000)"))
 }
 
+/// The address space `archmm walk` walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MmSel {
+    /// The kernel page table (init_mm).
+    Kernel,
+    /// The first user address space.
+    User,
+}
+
 /// The views `archmm boot --show` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum View {
@@ -65,6 +74,12 @@ enum View {
     Meminfo,
     /// /sys/kernel/debug/memblock/{memory,reserved}.
     Memblock,
+    /// The kernel page table's mappings (ptdump-like runs) and the W^X check.
+    Wx,
+    /// The first per-CPU chunk (percpu_stats' allocation info) and each CPU's unit.
+    Percpu,
+    /// /proc/1/maps of the first user address space: the vDSO and its data pages.
+    Maps,
 }
 
 impl View {
@@ -74,6 +89,9 @@ impl View {
             View::Zoneinfo => ("zoneinfo", "/proc/zoneinfo"),
             View::Meminfo => ("meminfo", "/proc/meminfo"),
             View::Memblock => ("memblock", "memblock debugfs"),
+            View::Wx => ("wx", "kernel page table and W^X check"),
+            View::Percpu => ("percpu", "/sys/kernel/debug/percpu_stats"),
+            View::Maps => ("maps", "/proc/1/maps"),
         }
     }
 }
@@ -155,7 +173,7 @@ enum Cmd {
         #[arg(long)]
         memblock_debug: bool,
         /// After the boot lines, show these views (comma-separated): buddyinfo, zoneinfo,
-        /// meminfo, memblock.
+        /// meminfo, memblock, wx, percpu, maps.
         #[arg(long, value_delimiter = ',', value_enum)]
         show: Vec<View>,
         /// Print the results as JSON instead of Linux's lines.
@@ -170,6 +188,10 @@ enum Cmd {
         va: u64,
         #[command(flatten)]
         m: MachineArgs,
+        /// Which address space: the kernel's page table, or the first user address space
+        /// (init's, with the vDSO mapped by the arch's rule).
+        #[arg(long, value_enum, default_value = "kernel")]
+        mm: MmSel,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -306,7 +328,7 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
     Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m, arch)).map_err(|e| e.to_string())
 }
 
-fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>, show: &[View]) -> ExitCode {
+fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64, MmSel)>, show: &[View]) -> ExitCode {
     let (m, arch) = match load_machine(a) {
         Ok(x) => x,
         Err(e) => return fail(e),
@@ -320,7 +342,14 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<u64>
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
     };
+    let user = matches!(walk, Some((_, MmSel::User)));
+    let walk = walk.map(|(va, _)| va);
     let result = match (a.arch.mode, walk) {
+        // The first user address space, in the arch's (or the named kernel mode's) boot.
+        (mode, Some(va)) if user => with_progress(&m.name, || match mode {
+            Some(mode) => run_mode_user(mode, &m, opts, va).unwrap_or_else(|| run_walk(arch, &m, opts, Some((va, Some("user"))))),
+            None => run_walk(arch, &m, opts, Some((va, Some("user")))),
+        }),
         // A walk in a named mode: a kernel mode boots in it, a user-half mode is built over
         // the booted machine (run_walk decides).
         (Some(mode), Some(_)) => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, Some(mode))))),
@@ -604,7 +633,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Boot { m, memblock_debug, show, json } => cmd_boot(&m, memblock_debug, json, None, &show),
-        Cmd::Walk { va, m, json } => cmd_boot(&m, false, json, Some(va), &[]),
+        Cmd::Walk { va, m, mm, json } => cmd_boot(&m, false, json, Some((va, mm)), &[]),
         Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
         Cmd::Arches { json } => cmd_arches(json),
         Cmd::Survey(a) => {

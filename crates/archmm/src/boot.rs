@@ -249,6 +249,17 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub image: Option<crate::protect::ImageLayout>,
     /// What the kernel's virtual ranges map (linear map, image mapping).
     pub layout: crate::protect::KernelLayout,
+    /// The first per-CPU chunk, once setup_per_cpu_areas() ran.
+    pub percpu: Option<PercpuAreas>,
+}
+
+/// The first per-CPU chunk: its layout and each CPU's unit in physical memory.
+#[derive(Clone, Copy, Debug)]
+pub struct PercpuAreas {
+    /// Sizes, groups, CPU to node.
+    pub layout: crate::percpu::PcpuLayout,
+    /// Physical address of each CPU's unit (`layout.cpus` used).
+    pub unit_base: [u64; crate::percpu::MAX_CPUS],
 }
 
 impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
@@ -275,6 +286,7 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
             pgd: None,
             image: fw.kernel.map(|(start, _)| crate::protect::ImageLayout::new(start, &fw.sections, 1 << A::PAGE_SHIFT, A::RODATA_ALIGN)),
             layout: crate::protect::KernelLayout { page_offset: A::PAGE_OFFSET, ..Default::default() },
+            percpu: None,
         }
     }
 
@@ -681,8 +693,9 @@ fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) 
     let page = A::page_size();
     let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_ATOM_SIZE.max(page), page, cpus, |c| nodes[c % nr_nodes])
         .map_err(BootError::Percpu)?;
-    layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
+    let unit_base = layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
     layout.write_report(page, ctx.log)?;
+    ctx.percpu = Some(PercpuAreas { layout, unit_base });
     Ok(())
 }
 

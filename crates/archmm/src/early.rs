@@ -66,8 +66,14 @@ impl<'b, Mo: PagingMode, M: PhysMem> MmAlloc<'b, Mo, M> {
                 let pfn = pa / Mo::PAGE_SIZE;
                 match p.page_state(pfn) {
                     PageState::Reserved => {
-                        let end = (pa + size).div_ceil(Mo::PAGE_SIZE);
-                        p.free_reserved_range(pfn, end, None);
+                        // memblock_free_late(): only whole pages go to the page allocator; a
+                        // piece of a page memblock shared with other allocations (a 256-byte
+                        // table fragment) stays reserved, or its neighbours would be handed
+                        // out while in use.
+                        let (first, end) = (pa.div_ceil(Mo::PAGE_SIZE), (pa + size) / Mo::PAGE_SIZE);
+                        if first < end {
+                            p.free_reserved_range(first, end, None);
+                        }
                         let _ = self.memblock.phys_free(pa, size);
                     }
                     _ => {

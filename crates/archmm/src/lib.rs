@@ -30,6 +30,7 @@ pub mod numa;
 pub mod percpu;
 pub mod pgtable;
 pub mod protect;
+pub mod uspace;
 pub mod physmem;
 pub mod zone;
 

@@ -898,6 +898,54 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         });
     }
 
+    /// The first virtual address root entry `i` covers (sign-extended in canonical modes).
+    pub fn root_entry_va(i: u64) -> u64 {
+        let l = Mo::LEVELS[0];
+        let va = i << l.shift;
+        let top = l.shift + l.bits;
+        let high = match Mo::VA_RANGE {
+            VaRange::Canonical => va >> (top - 1) & 1 == 1,
+            VaRange::High => true,
+            VaRange::Low => false,
+        };
+        if high && top < 64 {
+            va | !((1u64 << top) - 1)
+        } else {
+            va
+        }
+    }
+
+    /// Make this table share the subtrees of `src` (a root of the same mode) for every root
+    /// entry whose first virtual address satisfies `pick`: the entries are copied, the
+    /// lower tables are shared, not duplicated (Linux's pgd_alloc() copying the kernel's
+    /// top-level entries). Returns how many entries were copied.
+    pub fn share_root_entries(&mut self, src: u64, mut pick: impl FnMut(u64) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..Mo::LEVELS[0].entries() {
+            let e = self.read(src + i * Mo::ENTRY_SIZE);
+            if e != Mo::empty_entry(0) && pick(Self::root_entry_va(i)) {
+                self.write(self.root + i * Mo::ENTRY_SIZE, e);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Undo [`PageTable::share_root_entries`]: empty every root entry identical to `src`'s
+    /// entry at the same index, so [`PageTable::destroy`] frees only this table's own
+    /// subtrees. Returns how many entries were cleared.
+    pub fn unshare_root_entries(&mut self, src: u64) -> usize {
+        let mut n = 0;
+        for i in 0..Mo::LEVELS[0].entries() {
+            let e = self.read(self.root + i * Mo::ENTRY_SIZE);
+            if e != Mo::empty_entry(0) && e == self.read(src + i * Mo::ENTRY_SIZE) {
+                self.write(self.root + i * Mo::ENTRY_SIZE, Mo::empty_entry(0));
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Free every table of the hierarchy, root included (the mappings' memory is not
     /// touched).
     pub fn destroy(self, alloc: &mut impl TableAlloc) {

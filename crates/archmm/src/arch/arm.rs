@@ -137,6 +137,10 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const LINUX_STRUCT_PAGE: u64 = 36;
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "arch_setup_additional_pages",
+            reason: "arm's vDSO has a single data page (no time-namespace page)",
+        },
+        Override {
             hook: "early_reserve_memory",
             reason: "the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies \
                      just below the kernel's RAM image and is not part of it \
@@ -172,6 +176,10 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     ];
     type State = ();
     type Paging = ArmPaging<LPAE>;
+    type UserPaging = ArmPaging<LPAE>;
+    /// TASK_SIZE = PAGE_OFFSET - 16 MiB (the modules area sits between).
+    const TASK_SIZE: u64 = 0xbf00_0000;
+    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 1, at_task_top: false };
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
 
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {

@@ -55,6 +55,10 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const SMP_CACHE_BYTES: u64 = 64;
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "pgd_alloc",
+            reason: "user space has its own translation base (TTBR0_EL1) and table format; the kernel stays in TTBR1, so no entries are copied",
+        },
+        Override {
             hook: "LINEAR_MAP_BLOCKS",
             reason: "with rodata_full (distribution default) arm64 maps the linear map with \
                      pages, so the permissions of the kernel image's linear alias can change \
@@ -85,6 +89,10 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     ];
     type State = ();
     type Paging = Arm64Paging<GRANULE_KB, VA, false>;
+    type UserPaging = Arm64Paging<GRANULE_KB, VA, true>;
+    /// TASK_SIZE_64 (DEFAULT_MAP_WINDOW_64 with 52-bit VAs).
+    const TASK_SIZE: u64 = 1u64 << (if VA > 48 { 48 } else { VA });
+    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     /// -(1 << VA_BITS).
     const PAGE_OFFSET: u64 = 0u64.wrapping_sub(1u64 << VA);
     /// -(1 << (VA_BITS - (PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT))), STRUCT_PAGE_MAX_SHIFT = 6.

@@ -111,6 +111,10 @@ impl<const PAE: bool> Arch for I386<PAE> {
     const OVERRIDES: &'static [Override] = if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
     type State = X86State;
     type Paging = I386Paging<PAE>;
+    type UserPaging = I386Paging<PAE>;
+    /// TASK_SIZE = PAGE_OFFSET (3G/1G split).
+    const TASK_SIZE: u64 = 0xc000_0000;
+    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
     const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
     /// Debian's 32-bit x86 kernels are built without CONFIG_NUMA.
@@ -179,7 +183,11 @@ fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, 
     }
 }
 
-const I386_OVERRIDES: [Override; 11] = [
+const I386_OVERRIDES: [Override; 12] = [
+        Override {
+            hook: "arch_setup_additional_pages",
+            reason: "x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
+        },
     Override {
         hook: "early_reserve_memory",
         reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \

@@ -160,6 +160,14 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "pgd_alloc",
+            reason: "user addresses are translated through PGDL and kernel mapped addresses through PGDH, two separate roots",
+        },
+        Override {
+            hook: "arch_setup_additional_pages",
+            reason: "LoongArch asks for the vDSO at STACK_TOP and adds a page of per-CPU data to vvar",
+        },
+        Override {
             hook: "early_reserve_memory",
             reason: "the first 2 MiB (firmware exception vectors and boot data below the \
                      kernel's load address 0x200000) stay reserved (memblock_init)",
@@ -187,6 +195,11 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     ];
     type State = ();
     type Paging = LoongArchPaging<PAGE_SHIFT, N>;
+    type UserPaging = LoongArchPaging<PAGE_SHIFT, N>;
+    /// TASK_SIZE64: the VA bits the page-table layout covers (47 with 16K/3 levels).
+    const TASK_SIZE: u64 = if N == 3 { 1 << 47 } else { 1 << 48 };
+    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
+    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 3, at_task_top: true };
     const WX_FORMAT: Option<crate::protect::WxFormat> = None;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
 

@@ -263,6 +263,18 @@ pub const HOOKS: &[HookDoc] = &[
                   after walking every mapping of the kernel table",
     },
     HookDoc {
+        hook: "pgd_alloc",
+        linux: "pgd_alloc() / mm_alloc(): a user address space's top-level table",
+        generic: "USER_SHARE = CopyTopLevel: copy the kernel's top-level entries into every new \
+                  user root, sharing the lower tables (x86, riscv, i386, arm)",
+    },
+    HookDoc {
+        hook: "arch_setup_additional_pages",
+        linux: "arch_setup_additional_pages() (16 definitions in 6.1) around _install_special_mapping()",
+        generic: "VDSO rule: [vvar] (2 pages: data and time namespace) then [vdso] text, in one \
+                  range get_unmapped_area() finds top-down from the mmap base",
+    },
+    HookDoc {
         hook: "arch_finalize_boot",
         linux: "arch_finalize_boot() (RFC; pti_finalize() on x86)",
         generic: "nothing",
@@ -321,6 +333,15 @@ pub trait Arch: Sized + 'static {
     type State: Default;
     /// The kernel's paging mode (the format of init_mm's page table).
     type Paging: PagingMode;
+    /// The paging mode of user address spaces (arm64: the TTBR0 format; elsewhere the
+    /// kernel's).
+    type UserPaging: PagingMode;
+    /// TASK_SIZE (the default mmap window): user addresses are below it.
+    const TASK_SIZE: u64;
+    /// How user address spaces reach the kernel half.
+    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::CopyTopLevel;
+    /// Where the vDSO goes.
+    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 2, at_task_top: false };
     /// Where the linear map starts (PAGE_OFFSET).
     const PAGE_OFFSET: u64;
     /// Where the virtual memmap starts (VMEMMAP_START). Read only with the

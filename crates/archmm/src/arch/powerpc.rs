@@ -158,6 +158,10 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const SMP_CACHE_BYTES: u64 = 128;
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "pgd_alloc",
+            reason: "radix gives each process its own tree through the process table (quadrant 0); the kernel's quadrant 3 tree is separate",
+        },
+        Override {
             hook: "KERNEL_VA_MASK",
             reason: "the top two effective-address bits select the quadrant: quadrant 3 \
                      (0xc...) is translated by PID 0's radix tree, which indexes only the \
@@ -176,6 +180,10 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     ];
     type State = ();
     type Paging = RadixPaging<PAGE_SHIFT>;
+    type UserPaging = RadixPaging<PAGE_SHIFT>;
+    /// TASK_SIZE_USER64 default window (128 TiB).
+    const TASK_SIZE: u64 = 1 << 47;
+    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
     const VMEMMAP_START: u64 = VMEMMAP_START;
     const KERNEL_VA_MASK: u64 = (1 << 52) - 1;

@@ -43,6 +43,9 @@ impl<const N: usize> Arch for Riscv<N> {
     }];
     type State = ();
     type Paging = RiscvPaging<N>;
+    type UserPaging = RiscvPaging<N>;
+    /// TASK_SIZE_64: half the VA space (PGDIR_SIZE * PTRS_PER_PGD / 2).
+    const TASK_SIZE: u64 = 1u64 << (9 * N as u32 + 12 - 1);
     /// PAGE_OFFSET_L3/L4/L5 (asm/page.h; Documentation/riscv/vm-layout.rst).
     const PAGE_OFFSET: u64 = match N {
         5 => 0xff60_0000_0000_0000,

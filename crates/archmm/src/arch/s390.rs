@@ -209,6 +209,10 @@ impl<const N: usize> Arch for S390<N> {
     const NUMA: bool = false;
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "pgd_alloc",
+            reason: "user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space with its own ASCE",
+        },
+        Override {
             hook: "early_reserve_memory",
             reason: "the lowcore (the prefix area every CPU's interrupts use) and the IPL \
                      startup data occupy the first 64 KiB (reserve_kernel)",
@@ -230,6 +234,10 @@ impl<const N: usize> Arch for S390<N> {
     ];
     type State = ();
     type Paging = S390Paging<N>;
+    type UserPaging = S390Paging<N>;
+    /// The user ASCE limit: a 3-level kernel gives 4 TiB, otherwise region-second (8 PiB).
+    const TASK_SIZE: u64 = if N == 3 { 1 << 42 } else { 1 << 53 };
+    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     /// 6.1 runs the kernel in an identity mapping: virtual = real.
     const PAGE_OFFSET: u64 = 0;
     const VMEMMAP_START: u64 = s390_vmemmap_start(N);

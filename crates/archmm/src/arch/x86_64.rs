@@ -58,6 +58,10 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     const OVERRIDES: &'static [Override] = &[
         Override {
+            hook: "arch_setup_additional_pages",
+            reason: "x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
+        },
+        Override {
             hook: "early_reserve_memory",
             reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \
                      EBDA/BIOS area up to 1 MiB, which e820 does not always report",
@@ -124,6 +128,10 @@ impl<const LA57: bool> Arch for X86<LA57> {
     ];
     type State = X86State;
     type Paging = X86Paging<LA57>;
+    type UserPaging = X86Paging<LA57>;
+    /// DEFAULT_MAP_WINDOW ((1 << 47) - PAGE_SIZE), also with 5-level paging.
+    const TASK_SIZE: u64 = (1 << 47) - 4096;
+    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
     const PAGE_OFFSET: u64 = if LA57 { PAGE_OFFSET_L5 } else { PAGE_OFFSET };
     /// Documentation/x86/x86_64/mm.rst: ffffea0000000000 (4-level), ffd4000000000000 (5-level).
     const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
