@@ -6,6 +6,7 @@ fn main() {
         "x86_64" => "x86_64.ld",
         "aarch64" => "aarch64.ld",
         "riscv64" => "riscv64.ld",
+        "loongarch64" => "loongarch64.ld",
         _ => return,
     };
     println!("cargo:rustc-link-arg=-T{dir}/link/{script}");

@@ -117,7 +117,7 @@ fn map_and_unmap(memblock: &mut Memblock<KernelMem>, pages: &PageAlloc<Paging, K
     let va = arch::TEST_VA;
     let mut pt = PageTable::<Paging, KernelMem>::from_root(&mem, root);
     let mut tlb = arch::Tlb;
-    for (label, blocks) in [("4K pages", false), ("one block", true)] {
+    for (label, blocks) in [("base pages", false), ("one block", true)] {
         let mut alloc = MmAlloc::new(memblock, Some(pages), 0);
         pt.map(va, pa, block, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut alloc, &mut tlb).map_err(|_| "map failed")?;
         arch::publish_mappings();

@@ -15,6 +15,39 @@ use std::time::{Duration, Instant};
 /// The line a kernel prints when every self-test passed (kernels/src/main.rs).
 pub const PASS_LINE: &str = "archmm-kernel: PASS";
 
+/// Where a kernel's memory map comes from, and so how the host gets the same map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemorySource {
+    /// The firmware's e820 table, which the kernel prints as `BIOS-e820:` lines.
+    E820,
+    /// The device tree QEMU generates (`-machine dumpdtb=` gives the host the same blob).
+    DeviceTree,
+    /// fw_cfg's `etc/memmap` (QEMU 7.2's loongarch `virt` device tree has no /memory
+    /// node). The kernel prints the entries as [`MEMMAP_LINE`] lines; the host has the
+    /// machine's model (`Machine::qemu`), which must agree with them.
+    FwCfgMemmap,
+}
+
+/// The prefix of the lines in which a kernel reports fw_cfg's `etc/memmap`, one entry
+/// each: `[mem 0x...-0x...] type N` (kernels/src/loongarch64.rs).
+pub const MEMMAP_LINE: &str = "archmm-kernel: fw_cfg etc/memmap: ";
+
+/// Parse the kernel's [`MEMMAP_LINE`] lines into `(base, size, type)`.
+pub fn parse_memmap_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Vec<(u64, u64, u32)>, String> {
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s}: {e}"));
+    let mut out = Vec::new();
+    for l in lines {
+        let Some(rest) = l.strip_prefix(MEMMAP_LINE) else { continue };
+        let bad = || format!("unexpected memmap line: {l}");
+        let range = rest.strip_prefix("[mem ").and_then(|r| r.split_once("] type ")).ok_or_else(bad)?;
+        let (first, last) = range.0.split_once('-').ok_or_else(bad)?;
+        let (first, last) = (hex(first)?, hex(last)?);
+        let ty = range.1.trim().parse::<u32>().map_err(|_| bad())?;
+        out.push((first, last + 1 - first, ty));
+    }
+    Ok(out)
+}
+
 /// How one architecture's kernel is built and booted.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelTarget {
@@ -32,6 +65,14 @@ pub struct KernelTarget {
     pub pass_status: i32,
     /// How the kernel exits.
     pub exit_how: &'static str,
+    /// rustup ships no prebuilt `core` for the target: build it from the rust-src
+    /// component (`-Z build-std`, allowed on the stable toolchain by RUSTC_BOOTSTRAP=1,
+    /// for this build only).
+    pub build_std: bool,
+    /// The smallest `-m` the machine accepts.
+    pub min_mem: u64,
+    /// Where the memory map comes from.
+    pub memory: MemorySource,
 }
 
 /// The kernels that exist, by arch.
@@ -44,6 +85,9 @@ pub const TARGETS: &[KernelTarget] = &[
         exit_device: &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"],
         pass_status: 33,
         exit_how: "isa-debug-exit: (0x10 << 1) | 1 = 33 on success, 35 on failure",
+        build_std: false,
+        min_mem: 2 << 20,
+        memory: MemorySource::E820,
     },
     KernelTarget {
         arch: ArchId::Arm64,
@@ -53,6 +97,9 @@ pub const TARGETS: &[KernelTarget] = &[
         exit_device: &["-semihosting"],
         pass_status: 0,
         exit_how: "PSCI SYSTEM_OFF (0) on success, semihosting SYS_EXIT (1) on failure",
+        build_std: false,
+        min_mem: 2 << 20,
+        memory: MemorySource::DeviceTree,
     },
     KernelTarget {
         arch: ArchId::Riscv64,
@@ -62,6 +109,23 @@ pub const TARGETS: &[KernelTarget] = &[
         exit_device: &[],
         pass_status: 0,
         exit_how: "SBI system reset (0) on success, the test finisher (1) on failure",
+        build_std: false,
+        min_mem: 2 << 20,
+        memory: MemorySource::DeviceTree,
+    },
+    KernelTarget {
+        arch: ArchId::Loongarch64,
+        // loongarch64-unknown-none is hard-float; FP stays off in the kernel.
+        rust_target: "loongarch64-unknown-none-softfloat",
+        qemu: "qemu-system-loongarch64",
+        machine: &["-M", "virt"],
+        exit_device: &["-device", "pvpanic-pci", "-action", "panic=exit-failure", "-no-reboot"],
+        pass_status: 0,
+        exit_how: "ACPI GED power-off (0) on success, pvpanic-pci with -action panic=exit-failure (1) on failure",
+        build_std: true,
+        // hw/loongarch/virt.c: "ram_size must be greater than 1G".
+        min_mem: 1 << 30,
+        memory: MemorySource::FwCfgMemmap,
     },
 ];
 
@@ -85,12 +149,12 @@ impl KernelTarget {
     }
 
     /// Ask QEMU for the device tree it would give the kernel (`-machine dumpdtb=`); `None`
-    /// for arches whose firmware is not a device tree.
+    /// for arches whose memory map does not come from a device tree.
     ///
     /// # Errors
     /// QEMU's failure.
     pub fn dump_dtb(&self, mem: u64, smp: usize, out: &Path) -> Result<Option<Vec<u8>>, String> {
-        if self.arch == ArchId::X86_64 {
+        if self.memory != MemorySource::DeviceTree {
             return Ok(None);
         }
         let mut args: Vec<String> = self.machine.iter().map(|s| s.to_string()).collect();
@@ -135,6 +199,9 @@ pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
     c.current_dir(&dir)
         .args(["build", "--release", "--target", t.rust_target, "--target-dir"])
         .arg(&target_dir);
+    if t.build_std {
+        c.args(["-Z", "build-std=core,compiler_builtins", "-Z", "build-std-features=compiler-builtins-mem"]).env("RUSTC_BOOTSTRAP", "1");
+    }
     // What an outer cargo (tests, `cargo run`) exports must not leak into a bare-metal build.
     for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
         c.env_remove(v);
@@ -142,7 +209,9 @@ pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
     let out = c.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| format!("cargo: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let hint = if err.contains("target may not be installed") || err.contains("can't find crate for `core`") {
+        let hint = if t.build_std && err.contains("rust-src") {
+            "\nhint: rustup component add rust-src".to_string()
+        } else if err.contains("target may not be installed") || err.contains("can't find crate for `core`") {
             format!("\nhint: rustup target add {}", t.rust_target)
         } else {
             String::new()
@@ -169,8 +238,11 @@ pub struct QemuOutcome {
 /// QEMU after `timeout`.
 ///
 /// # Errors
-/// QEMU could not be started.
+/// QEMU could not be started, or `mem` is below the machine's minimum.
 pub fn boot(t: &KernelTarget, kernel: &Path, mem: u64, smp: usize, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<QemuOutcome, String> {
+    if mem < t.min_mem {
+        return Err(format!("{} needs at least {} MiB of memory (-m)", t.qemu, t.min_mem >> 20));
+    }
     let mut child = t
         .command(kernel, mem, smp)
         .stdin(Stdio::null())
@@ -228,4 +300,30 @@ pub fn boot(t: &KernelTarget, kernel: &Path, mem: u64, smp: usize, timeout: Dura
     out.status = status.code();
     out.passed = !out.timed_out && out.status == Some(t.pass_status) && out.console.iter().any(|l| l == PASS_LINE);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memmap_lines_parse() {
+        let lines = [
+            "archmm-kernel: loongarch64 on QEMU",
+            "archmm-kernel: fw_cfg etc/memmap: [mem 0x0000000000000000-0x000000000fffffff] type 1",
+            "archmm-kernel: fw_cfg etc/memmap: [mem 0x0000000090000000-0x00000000bfffffff] type 1",
+        ];
+        assert_eq!(parse_memmap_lines(lines).unwrap(), [(0, 0x1000_0000, 1), (0x9000_0000, 0x3000_0000, 1)]);
+        assert!(parse_memmap_lines(["archmm-kernel: fw_cfg etc/memmap: [mem 0x0-] type 1"]).is_err());
+    }
+
+    #[test]
+    fn loongarch_needs_its_own_core_and_a_gigabyte() {
+        let t = KernelTarget::of(ArchId::Loongarch64).unwrap();
+        assert!(t.build_std && t.min_mem == 1 << 30 && t.memory == MemorySource::FwCfgMemmap);
+        // Its DT has no memory: no dumpdtb run at all.
+        assert_eq!(t.dump_dtb(1 << 30, 1, Path::new("/nonexistent/x.dtb")), Ok(None));
+        let e = boot(t, Path::new("/nonexistent"), 512 << 20, 1, Duration::from_secs(1), |_| {}).unwrap_err();
+        assert!(e.contains("at least 1024 MiB"), "{e}");
+    }
 }

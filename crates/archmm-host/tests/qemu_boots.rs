@@ -3,19 +3,21 @@
 //! Each kernel runs archmm's bring-up with the emulated MMU on archmm's tables, then
 //! allocates and checks every free page and maps/unmaps a test range (kernels/). The test
 //! requires the kernel's pass line and QEMU's pass status, then boots the same firmware map
-//! on the host emulator (`archmm boot`): the e820 lines the x86 kernel printed, the device
-//! tree QEMU generates for arm64/riscv64) and requires the same zone and node lines and the
-//! same `Memory:` total.
+//! on the host emulator (`archmm boot`: the e820 lines the x86 kernel printed, the device
+//! tree QEMU generates for arm64/riscv64, the model of QEMU's loongarch `virt` checked
+//! against the fw_cfg `etc/memmap` the loongarch64 kernel printed) and requires the same
+//! zone and node lines and the same `Memory:` total.
 //!
-//! Needs QEMU (qemu-system-x86, qemu-system-arm, qemu-system-misc) and the rustup targets
-//! x86_64-unknown-none, aarch64-unknown-none, riscv64gc-unknown-none-elf; `.ci/run` installs
+//! Needs QEMU (qemu-system-x86, qemu-system-arm, qemu-system-misc), the rustup targets
+//! x86_64-unknown-none, aarch64-unknown-none, riscv64gc-unknown-none-elf and the rust-src
+//! component (loongarch64 builds its own `core`); `.ci/run` installs
 //! them and sets ARCHMM_REQUIRE_QEMU=1, which turns their absence into a failure. Elsewhere
 //! the test says loudly that it did not run.
 
 use archmm::boot::BootOptions;
 use archmm_host::emulator::run_boot;
-use archmm_host::machine::Machine;
-use archmm_host::qemu::{self, KernelTarget};
+use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::qemu::{self, KernelTarget, MemorySource};
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
@@ -58,12 +60,26 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
         assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
     }
     // The same firmware map on the host emulator.
-    let machine = match t.dump_dtb(mem, 1, &std::env::temp_dir().join(format!("archmm-qemu-{name}-{}.dtb", std::process::id()))).expect("dumpdtb") {
-        Some(blob) => Machine::from_dtb(&blob, t.arch).expect("QEMU's device tree parses"),
-        None => {
+    let machine = match t.memory {
+        MemorySource::DeviceTree => {
+            let dtb = std::env::temp_dir().join(format!("archmm-qemu-{name}-{}.dtb", std::process::id()));
+            let blob = t.dump_dtb(mem, 1, &dtb).expect("dumpdtb").expect("a device tree");
+            Machine::from_dtb(&blob, t.arch).expect("QEMU's device tree parses")
+        }
+        MemorySource::E820 => {
             let e820: Vec<&str> = out.console.iter().filter(|l| l.starts_with("BIOS-e820:")).map(String::as_str).collect();
             assert!(e820.len() >= 3, "{name}: the kernel printed no e820 map:\n{console}");
             Machine::from_e820_text(&e820.join("\n")).expect("the kernel's e820 lines parse")
+        }
+        MemorySource::FwCfgMemmap => {
+            // The host's model of the machine must describe the RAM the firmware reported.
+            let memmap = qemu::parse_memmap_lines(out.console.iter().map(String::as_str)).expect("the kernel's memmap lines parse");
+            let ram: Vec<(u64, u64)> = memmap.iter().filter(|e| e.2 == 1).map(|e| (e.0, e.1)).collect();
+            assert!(!ram.is_empty(), "{name}: the kernel printed no etc/memmap:\n{console}");
+            let model = Machine::qemu(t.arch, mem, 1, X86MachineType::Pc).expect("the machine model");
+            let banks: Vec<(u64, u64)> = model.banks.iter().map(|b| (b.base, b.size)).collect();
+            assert_eq!(banks, ram, "{name} -m {}M: Machine::qemu's banks differ from QEMU's etc/memmap", mem / MIB);
+            model
         }
     };
     let host = run_boot(t.arch, &machine, BootOptions { cpus: 1, ..Default::default() }).map_err(|(_, e)| e).expect("host boot");
@@ -89,15 +105,16 @@ fn every_kernel_boots_under_qemu() {
     for t in qemu::TARGETS {
         let kernel = match qemu::build_kernel(t) {
             Ok(k) => k,
-            Err(e) if !required() && e.contains("rustup target add") => {
+            Err(e) if !required() && (e.contains("rustup target add") || e.contains("rustup component add")) => {
                 eprintln!("NOT RUN for {}: {e}", t.arch.info().name);
                 continue;
             }
             Err(e) => panic!("{e}"),
         };
-        // A small machine and one past 4 GiB where the arch has memory there (x86's e820
-        // splits around the PCI hole; arm64 and riscv64 get a DMA32/Normal boundary).
-        for mem in [512 * MIB, 5 * 1024 * MIB] {
+        // A small machine (loongarch's virt takes no less than 1 GiB) and one past 4 GiB
+        // where the arch has memory there (x86's e820 splits around the PCI hole; arm64,
+        // riscv64 and loongarch64 get a DMA32/Normal boundary).
+        for mem in [(512 * MIB).max(t.min_mem), 5 * 1024 * MIB] {
             boot_and_compare(t, &kernel, mem);
         }
     }
