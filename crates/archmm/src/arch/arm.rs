@@ -135,7 +135,11 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
     /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
     const LINUX_STRUCT_PAGE: u64 = 36;
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "MEMORY_HOTPLUG",
+        reason: "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
+    },
+    
         Override {
             hook: "early_reserve_memory",
             reason: "the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies \
@@ -170,6 +174,7 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
                      (arm_dma_limit: 4 GiB on machines without a DMA limit)",
         },
     ];
+    const MEMORY_HOTPLUG: bool = false;
     type State = ();
     type Paging = ArmPaging<LPAE>;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
