@@ -502,6 +502,20 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         added
     }
 
+    /// Set the owner's word of the allocated block headed by `pfn` (a movable allocation's
+    /// handle, which memory-hotplug migration reports when it moves the block). `false`
+    /// when `pfn` is not an allocated head.
+    pub fn set_private(&self, pfn: u64, private: u64) -> bool {
+        match self.meta(pfn) {
+            Some(mut m) if m.flags & PG_HEAD != 0 => {
+                m.private = private;
+                self.set_meta(pfn, m);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Mark `[start_pfn, end_pfn)` offline in the largest aligned blocks (the memmap of
     /// memory just added by hotplug, before it is onlined). Pages without a memmap are
     /// skipped.
