@@ -344,7 +344,8 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_,
             pt.map(va, start, size, A::LINEAR_MAP_PROT, MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS }, &mut src, &mut FlushLog::default()).map_err(HotplugError::PageTable)?;
         }
         if altmap {
-            src.altmap = Some((start, start + vmemmap_bytes::<A>(size)));
+            let pb = 1u64 << (A::PAGEBLOCK_ORDER + A::PAGE_SHIFT);
+            src.altmap = Some((start, start + vmemmap_bytes::<A>(size).div_ceil(pb) * pb));
         }
         let pps = mm.geometry().pages_per_section();
         let (s, e) = (start >> A::PAGE_SHIFT, (start + size) >> A::PAGE_SHIFT);
@@ -547,10 +548,13 @@ impl Hotplug {
             if size != bb {
                 return Err(HotplugError::MemmapOnMemory("only for a single memory block"));
             }
-            let vb = vmemmap_bytes::<A>(size);
+            // Linux needs the memmap to be whole PMDs and the rest whole pageblocks; with
+            // archmm's 32-byte metadata the reservation is rounded up to a pageblock
+            // instead (the extra pages stay reserved with the memmap).
             let pb = 1u64 << (A::PAGEBLOCK_ORDER + A::PAGE_SHIFT);
-            if !vb.is_multiple_of(1 << A::PAGE_SHIFT) || !(size - vb).is_multiple_of(pb) {
-                return Err(HotplugError::MemmapOnMemory("the memmap is not page-sized or leaves a partial pageblock"));
+            let vb = vmemmap_bytes::<A>(size).div_ceil(pb) * pb;
+            if vb >= size {
+                return Err(HotplugError::MemmapOnMemory("the memmap would fill the block"));
             }
             vb >> A::PAGE_SHIFT
         } else {
