@@ -575,10 +575,8 @@ impl Hotplug {
             b.ctx.max_pfn = e;
             b.ctx.max_low_pfn = b.ctx.max_low_pfn.max(e);
         }
-        let mut id = s / bp;
-        for slot in self.blocks.iter_mut().filter(|x| x.is_none()).take(nblocks as usize) {
+        for (id, slot) in (s / bp..).zip(self.blocks.iter_mut().filter(|x| x.is_none()).take(nblocks as usize)) {
             *slot = Some(MemoryBlock { id, nid, online: false, zone: None, online_type: OnlineType::Offline, present: bp, vmemmap_pages: if id == s / bp { vm_pages } else { 0 }, hot: true, driver_managed: flags.driver_managed });
-            id += 1;
         }
         Ok(())
     }

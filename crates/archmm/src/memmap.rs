@@ -570,11 +570,9 @@ impl Memmap {
                     write_metas(mem, base + (a - leaf), b - a, PG_UNUSED);
                     // Free the page or block once no present section's metadata is in it.
                     let inside = leaf >= va && leaf + t.size <= end;
-                    if inside || all_unused(mem, base, t.size) {
-                        if pt.unmap(leaf, t.size, src, &mut tlb).is_ok() {
-                            src.free_meta(base, t.size);
-                            self.bytes -= t.size;
-                        }
+                    if (inside || all_unused(mem, base, t.size)) && pt.unmap(leaf, t.size, src, &mut tlb).is_ok() {
+                        src.free_meta(base, t.size);
+                        self.bytes -= t.size;
                     }
                     v = leaf + t.size;
                 }
