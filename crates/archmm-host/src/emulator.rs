@@ -529,7 +529,7 @@ fn census<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> PageCensus {
             PageState::PcpFree => c.pcp += 1,
             PageState::Reserved => c.reserved += 1,
             PageState::Allocated => c.allocated += 1,
-            PageState::Absent => c.absent += 1,
+            PageState::Absent | PageState::Offline => c.absent += 1,
         });
     });
     c

@@ -4,6 +4,7 @@
 
 pub mod backing;
 pub mod emulator;
+pub mod hotplug_script;
 pub mod kviews;
 pub mod machine;
 pub mod qemu;

@@ -204,6 +204,18 @@ enum Cmd {
         #[arg(long)]
         debug: bool,
     },
+    /// Boot a machine, then run a memory-hotplug script on it (one call per line: add,
+    /// online, offline, remove, alloc, free, write, check, policy, movable_node, show,
+    /// audit; `-` reads standard input).
+    Hotplug {
+        /// The script file, or `-`.
+        script: PathBuf,
+        #[command(flatten)]
+        m: MachineArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the architectures and their geometry.
     Arches {
         /// JSON output.
@@ -499,6 +511,34 @@ fn cmd_memblock(script: PathBuf, debug: bool) -> ExitCode {
     ExitCode::from(out.exit_code() as u8)
 }
 
+fn cmd_hotplug(script: PathBuf, a: &MachineArgs, json: bool) -> ExitCode {
+    let text = if script.as_os_str() == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return fail(format!("standard input: {e}"));
+        }
+        s
+    } else {
+        match read_text(&script) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        }
+    };
+    let (m, arch) = match load_machine(a) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let opts = BootOptions { numa_off: a.numa_off, cpus: a.smp, cma: a.cma, kernelcore: a.kernelcore.unwrap_or_default(), movablecore: a.movablecore.unwrap_or_default(), movable_node: a.movable_node, ..Default::default() };
+    match archmm_host::hotplug_script::run(arch, a.arch.mode, &m, opts, &text) {
+        Ok(out) => {
+            let body = if json { serde_json::to_string_pretty(&out).unwrap_or_default() + "\n" } else { out.lines.iter().map(|l| format!("{l}\n")).collect() };
+            let _ = emit(&body);
+            ExitCode::from(if out.audit_failures > 0 { 1 } else { 0 })
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn cmd_arches(json: bool) -> ExitCode {
     let mut buf = String::new();
     use archmm::arch::modes::MODES;
@@ -635,6 +675,7 @@ fn main() -> ExitCode {
         Cmd::Boot { m, memblock_debug, show, json } => cmd_boot(&m, memblock_debug, json, None, &show),
         Cmd::Walk { va, m, mm, json } => cmd_boot(&m, false, json, Some((va, mm)), &[]),
         Cmd::Memblock { script, debug } => cmd_memblock(script, debug),
+        Cmd::Hotplug { script, m, json } => cmd_hotplug(script, &m, json),
         Cmd::Arches { json } => cmd_arches(json),
         Cmd::Survey(a) => {
             let code = archmm_survey::run(&a, &mut std::io::stdout().lock(), &mut std::io::stderr());

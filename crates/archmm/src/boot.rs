@@ -628,7 +628,7 @@ fn free_initrd_mem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, page
 }
 
 /// Integer square root (Linux's int_sqrt).
-fn isqrt(x: u64) -> u64 {
+pub(crate) fn isqrt(x: u64) -> u64 {
     if x < 2 {
         return x;
     }

@@ -19,7 +19,7 @@
 //! - Every page frame is exactly one of: absent (no memmap), reserved, free in the buddy
 //!   lists, free on a per-CPU list, or allocated ([`PageAlloc::for_each_state`]).
 
-use crate::memmap::{Memmap, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_PCP, PG_RESERVED};
+use crate::memmap::{Memmap, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_OFFLINE, PG_PCP, PG_RESERVED};
 use crate::pgtable::PagingMode;
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
@@ -180,7 +180,7 @@ impl fmt::Display for FreeError {
 
 /// A zone's free lists.
 #[derive(Clone, Copy, Debug, Default)]
-struct FreeArea {
+pub(crate) struct FreeArea {
     /// Head pfn + 1 per order (0: empty).
     head: [u64; MAX_ORDER_LIMIT],
     /// Blocks per order.
@@ -217,7 +217,7 @@ pub struct Zone {
     pub pcp_batch: AtomicU64,
     /// See `pcp_batch`.
     pub pcp_high: AtomicU64,
-    lists: SpinLock<FreeArea>,
+    pub(crate) lists: SpinLock<FreeArea>,
     pcp: [SpinLock<Pcp>; MAX_CPUS],
 }
 
@@ -264,6 +264,8 @@ pub enum PageState {
     PcpFree,
     /// In an allocated block.
     Allocated,
+    /// Offline memory (hotplug): has a memmap, not managed by the allocator.
+    Offline,
 }
 
 /// The page allocator of one machine.
@@ -307,9 +309,52 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         true
     }
 
+    /// Index of the zone `kind` of node `nid` in the zone table, registering it with an
+    /// empty span first if the node has none (ZONE_MOVABLE and new nodes start empty under
+    /// memory hotplug). Zones stay ordered by node, then zone type, the order the zonelists
+    /// follow, so inserting one rebuilds them. `None` when the table is full.
+    pub fn ensure_zone(&mut self, kind: ZoneType, nid: usize) -> Option<usize> {
+        if let Some(i) = self.zone_index(kind, nid) {
+            return Some(i);
+        }
+        if self.nzones >= MAX_ZONES {
+            return None;
+        }
+        let at = self.zones[..self.nzones].iter().flatten().take_while(|z| (z.nid, z.kind) < (nid, kind)).count();
+        self.zones[self.nzones] = Some(Zone::new(kind, nid, 0, 0, 0));
+        self.zones[at..=self.nzones].rotate_right(1);
+        self.nzones += 1;
+        Some(at)
+    }
+
+    /// Index of zone `kind` of node `nid`, if registered.
+    pub fn zone_index(&self, kind: ZoneType, nid: usize) -> Option<usize> {
+        self.zones[..self.nzones].iter().position(|z| z.as_ref().is_some_and(|z| z.kind == kind && z.nid == nid))
+    }
+
+    /// The zone at index `i` (see [`PageAlloc::zone_index`]).
+    pub fn zone_at(&self, i: usize) -> Option<&Zone> {
+        self.zones[..self.nzones].get(i).and_then(|z| z.as_ref())
+    }
+
+    /// The zone at index `i`, to change its span and present pages (memory hotplug).
+    pub fn zone_at_mut(&mut self, i: usize) -> Option<&mut Zone> {
+        self.zones[..self.nzones].get_mut(i).and_then(|z| z.as_mut())
+    }
+
+    /// The memmap, to add and remove sections (memory hotplug).
+    pub fn memmap_mut(&mut self) -> &mut Memmap {
+        &mut self.memmap
+    }
+
     /// The zones.
     pub fn zones(&self) -> impl Iterator<Item = &Zone> {
         self.zones[..self.nzones].iter().flatten()
+    }
+
+    /// CPUs served.
+    pub fn cpus(&self) -> usize {
+        self.cpus
     }
 
     /// MAX_ORDER.
@@ -327,17 +372,17 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         &self.mem
     }
 
-    fn zone_of(&self, pfn: u64) -> Option<&Zone> {
+    pub(crate) fn zone_of(&self, pfn: u64) -> Option<&Zone> {
         self.zones().find(|z| z.contains(pfn))
     }
 
     #[inline]
-    fn meta(&self, pfn: u64) -> Option<PageMeta> {
+    pub(crate) fn meta(&self, pfn: u64) -> Option<PageMeta> {
         self.memmap.get::<Mo, M>(&self.mem, pfn)
     }
 
     #[inline]
-    fn set_meta(&self, pfn: u64, m: PageMeta) {
+    pub(crate) fn set_meta(&self, pfn: u64, m: PageMeta) {
         self.memmap.set::<Mo, M>(&self.mem, pfn, m);
     }
 
@@ -360,7 +405,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
 
     // ----- free lists (callers hold the zone lock) ------------------------------------
 
-    fn list_add(&self, fa: &mut FreeArea, pfn: u64, order: u32) {
+    pub(crate) fn list_add(&self, fa: &mut FreeArea, pfn: u64, order: u32) {
         let o = order as usize;
         let old = fa.head[o];
         self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_BUDDY, order), refcount: 0, next: old, prev: 0, private: 0 });
@@ -374,7 +419,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         fa.nr_free[o] += 1;
     }
 
-    fn list_del(&self, fa: &mut FreeArea, pfn: u64, m: &PageMeta) {
+    pub(crate) fn list_del(&self, fa: &mut FreeArea, pfn: u64, m: &PageMeta) {
         let o = m.order() as usize;
         if m.prev == 0 {
             fa.head[o] = m.next;
@@ -394,7 +439,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
     }
 
     /// __free_one_page: put `[pfn, pfn + 2^order)` on the lists, merging with buddies.
-    fn free_one(&self, z: &Zone, fa: &mut FreeArea, mut pfn: u64, mut order: u32) {
+    pub(crate) fn free_one(&self, z: &Zone, fa: &mut FreeArea, mut pfn: u64, mut order: u32) {
         while order + 1 < self.max_order {
             let buddy = pfn ^ (1u64 << order);
             if !z.contains(buddy) {
@@ -457,6 +502,58 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         added
     }
 
+    /// Set the owner's word of the allocated block headed by `pfn` (a movable allocation's
+    /// handle, which memory-hotplug migration reports when it moves the block). `false`
+    /// when `pfn` is not an allocated head.
+    pub fn set_private(&self, pfn: u64, private: u64) -> bool {
+        match self.meta(pfn) {
+            Some(mut m) if m.flags & PG_HEAD != 0 => {
+                m.private = private;
+                self.set_meta(pfn, m);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Mark `[start_pfn, end_pfn)` offline in the largest aligned blocks (the memmap of
+    /// memory just added by hotplug, before it is onlined). Pages without a memmap are
+    /// skipped.
+    pub fn mark_offline(&self, start_pfn: u64, end_pfn: u64) {
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
+            let mut order = (self.max_order - 1).min(if pfn == 0 { 63 } else { pfn.trailing_zeros() });
+            while pfn + (1u64 << order) > end_pfn {
+                order -= 1;
+            }
+            self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, order), ..PageMeta::default() });
+            pfn += 1u64 << order;
+        }
+    }
+
+    /// online_pages()' hand-over: every offline block in `[start_pfn, end_pfn)` goes to
+    /// the allocator (its zone must span it), in the largest aligned blocks. Returns the
+    /// pages onlined.
+    pub fn online_range(&self, start_pfn: u64, end_pfn: u64) -> u64 {
+        let mut onlined = 0;
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
+            match self.meta(pfn) {
+                Some(m) if m.flags & PG_OFFLINE != 0 => {
+                    let n = 1u64 << m.order();
+                    self.set_meta(pfn, PageMeta::default());
+                    // Runs of offline blocks are freed together, merging as they go.
+                    onlined += self.free_boot_range(pfn, (pfn + n).min(end_pfn));
+                    pfn += n;
+                }
+                Some(m) if m.flags & (PG_HEAD | PG_BUDDY | PG_PCP) != 0 => pfn += 1u64 << m.order(),
+                Some(_) => pfn += 1,
+                None => pfn = self.memmap.skip_absent(pfn),
+            }
+        }
+        onlined
+    }
+
     /// Linux's free_reserved_area(): give reserved pages `[start_pfn, end_pfn)` to the
     /// allocator (they become managed), after filling them with `poison` if given. Pages
     /// that are not reserved (already free or allocated) are skipped, so calling it twice
@@ -499,6 +596,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             Some(m) if m.flags & PG_RESERVED != 0 => PageState::Reserved,
             Some(m) if m.flags & PG_HEAD != 0 => PageState::Allocated,
             Some(m) if m.flags & PG_PCP != 0 => PageState::PcpFree,
+            Some(m) if m.flags & PG_OFFLINE != 0 => PageState::Offline,
             Some(_) => PageState::Free,
         }
     }
@@ -704,6 +802,8 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 (PageState::PcpFree, 1u64 << m.order())
             } else if m.flags & PG_HEAD != 0 {
                 (PageState::Allocated, 1u64 << m.order())
+            } else if m.flags & PG_OFFLINE != 0 {
+                (PageState::Offline, 1u64 << m.order())
             } else {
                 // A zero page outside any block head's reach: not handed to the allocator.
                 (PageState::Absent, 1)

@@ -24,6 +24,7 @@ pub mod boot;
 pub mod buddy;
 pub mod devicetree;
 pub mod early;
+pub mod hotplug;
 pub mod memblock;
 pub mod memmap;
 pub mod numa;

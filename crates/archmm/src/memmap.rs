@@ -48,6 +48,13 @@ pub const PG_ORDER_SHIFT: u32 = 8;
 pub const PG_ORDER_MASK: u32 = 0x1f;
 /// The page's contents may be moved (hotplug migration), set by the owner at allocation.
 pub const PG_MOVABLE: u32 = 1 << 16;
+/// PageOffline: head of a block of offline memory (memory hotplug: added but not online,
+/// or taken offline), order in the order bits. Not managed by the page allocator.
+pub const PG_OFFLINE: u32 = 1 << 17;
+/// The metadata of a removed section whose vmemmap page is shared with a section still
+/// present (Linux's PAGE_UNUSED marking of a partly used vmemmap block): the pfn has no
+/// struct page although the vmemmap still maps the bytes.
+pub const PG_UNUSED: u32 = 1 << 18;
 
 /// Per-page metadata, stored little-endian in physical memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -393,7 +400,8 @@ impl Memmap {
         let pa = self.meta_pa::<Mo, M>(mem, pfn)?;
         let mut b = [0u8; PAGE_META_SIZE as usize];
         mem.read(PhysAddr(pa), &mut b);
-        Some(PageMeta::from_bytes(&b))
+        let m = PageMeta::from_bytes(&b);
+        (m.flags & PG_UNUSED == 0).then_some(m)
     }
 
     /// Write `pfn`'s metadata; `false` if the pfn has no memmap.
@@ -407,6 +415,212 @@ impl Memmap {
             None => false,
         }
     }
+}
+
+/// Where memory hotplug takes the memmap of a new section from and gives it back to:
+/// page tables and metadata from the page allocator, or the metadata from the start of the
+/// new memory itself (Linux's vmem_altmap, memmap_on_memory).
+pub trait MemmapSource: crate::pgtable::TableAlloc {
+    /// `bytes` of zeroed memory aligned to `align` for metadata (a vmemmap page or block,
+    /// or a SPARSEMEM section array); `None` when out of memory.
+    fn alloc_meta(&mut self, bytes: u64, align: u64) -> Option<u64>;
+    /// Give back what [`MemmapSource::alloc_meta`] returned.
+    fn free_meta(&mut self, pa: u64, bytes: u64);
+}
+
+impl Memmap {
+    /// Whether section `sec` has a memmap (pfn_valid() of its first pfn; for FLATMEM,
+    /// whether it lies in the array).
+    pub fn section_present<Mo: PagingMode, M: PhysMem>(&self, mem: &M, sec: u64) -> bool {
+        self.get::<Mo, M>(mem, sec * self.geo.pages_per_section()).is_some()
+    }
+
+    /// The vmemmap's virtual range `[start, end)` for pfns `[s, e)`.
+    pub fn vmemmap_span(&self, s: u64, e: u64) -> (u64, u64) {
+        (self.pfn_to_page(s), self.pfn_to_page(e))
+    }
+
+    /// sparse_add_section() for memory hotplug: give section `sec` a memmap from `src`
+    /// (vmemmap: mapped in the table at the memmap's root with tables from `src`; blocks of
+    /// the level above the PTE where the block's metadata describes only pfns in
+    /// `[lo, hi)`, else base pages as vmemmap_populate_basepages). The new metadata is left
+    /// all zero; the caller initialises it. A section already present (its vmemmap page
+    /// shared with a neighbour present at boot) keeps its mapping, and the pages marked
+    /// [`PG_UNUSED`] are made zero again.
+    ///
+    /// # Errors
+    /// [`MemmapError`]: FLATMEM cannot grow, a section beyond MAX_PHYSMEM_BITS, or no
+    /// memory; on error what this call mapped for the section is undone.
+    pub fn hot_add_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, lo: u64, hi: u64, src: &mut impl MemmapSource) -> Result<(), MemmapError> {
+        let geo = self.geo;
+        let pps = geo.pages_per_section();
+        if sec >= geo.nr_sections() {
+            return Err(MemmapError::OutOfRange(sec.saturating_mul(pps)));
+        }
+        match geo.model {
+            MemoryModel::Flat => Err(MemmapError::OutOfRange(sec * pps)),
+            MemoryModel::Sparse => {
+                let root_slot = self.base + (sec / SECTIONS_PER_ROOT) * 8;
+                let mut root = mem.read_u64(PhysAddr(root_slot));
+                if root == 0 {
+                    root = src.alloc_meta(SECTIONS_PER_ROOT * 8, 8).ok_or(MemmapError::NoMemory)?;
+                    mem.zero(PhysAddr(root), SECTIONS_PER_ROOT * 8);
+                    mem.write_u64(PhysAddr(root_slot), root);
+                    self.bytes += SECTIONS_PER_ROOT * 8;
+                }
+                let slot = root + (sec % SECTIONS_PER_ROOT) * 8;
+                if mem.read_u64(PhysAddr(slot)) == 0 {
+                    let bytes = pps * PAGE_META_SIZE;
+                    let map = src.alloc_meta(bytes, 1 << geo.page_shift).ok_or(MemmapError::NoMemory)?;
+                    mem.zero(PhysAddr(map), bytes);
+                    mem.write_u64(PhysAddr(slot), map);
+                    self.bytes += bytes;
+                }
+                Ok(())
+            }
+            MemoryModel::SparseVmemmap => {
+                let (va, end) = self.vmemmap_span(sec * pps, (sec + 1) * pps);
+                let mut pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
+                let mut tlb = FlushLog::default();
+                let page = Mo::PAGE_SIZE;
+                let block = Mo::LEVELS[Mo::LEVELS.len() - 2].span();
+                let can_block = Mo::LEVELS[Mo::LEVELS.len() - 2].leaf && block <= 4 << 20;
+                let mut v = va & !(page - 1);
+                let mut err = None;
+                while v < end {
+                    if let Some(t) = pt.translate(v) {
+                        // Shared with a present neighbour: revive this section's part.
+                        let leaf = v & !(t.size - 1);
+                        let (a, b) = (v.max(va), (leaf + t.size).min(end));
+                        write_metas(mem, t.pa - (v - leaf) + (a - leaf), b - a, 0);
+                        v = leaf + t.size;
+                        continue;
+                    }
+                    let bv = v & !(block - 1);
+                    let (bs, be) = (self.page_to_pfn(bv), self.page_to_pfn(bv + block));
+                    let use_block = can_block && v == bv && bs >= lo && be <= hi && first_mapped_in(&pt, bv, block).is_none();
+                    let sz = if use_block { block } else { page };
+                    let Some(pa) = src.alloc_meta(sz, sz) else {
+                        err = Some(MemmapError::NoMemory);
+                        break;
+                    };
+                    // Metadata of other sections in this page: unused until they come.
+                    write_metas(mem, pa, sz, PG_UNUSED);
+                    let (a, b) = (v.max(va), (v + sz).min(end));
+                    write_metas(mem, pa + (a - v), b - a, 0);
+                    if let Err(e) = pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: use_block }, src, &mut tlb) {
+                        src.free_meta(pa, sz);
+                        err = Some(MemmapError::PageTable(e));
+                        break;
+                    }
+                    self.bytes += sz;
+                    v += sz;
+                }
+                match err {
+                    None => Ok(()),
+                    Some(e) => {
+                        self.hot_remove_section::<Mo, M>(mem, sec, src);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// section_deactivate() for memory hotplug: take section `sec`'s memmap away and give
+    /// its memory back to `src` (vmemmap pages and blocks whose metadata describes only
+    /// this section, and the page tables that became empty). Vmemmap pages shared with a
+    /// section still present stay mapped, their metadata for this section marked
+    /// [`PG_UNUSED`].
+    pub fn hot_remove_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, src: &mut impl MemmapSource) {
+        let geo = self.geo;
+        let pps = geo.pages_per_section();
+        if sec >= geo.nr_sections() {
+            return;
+        }
+        match geo.model {
+            MemoryModel::Flat => {}
+            MemoryModel::Sparse => {
+                let root = mem.read_u64(PhysAddr(self.base + (sec / SECTIONS_PER_ROOT) * 8));
+                if root == 0 {
+                    return;
+                }
+                let slot = root + (sec % SECTIONS_PER_ROOT) * 8;
+                let map = mem.read_u64(PhysAddr(slot));
+                if map != 0 {
+                    mem.write_u64(PhysAddr(slot), 0);
+                    src.free_meta(map, pps * PAGE_META_SIZE);
+                    self.bytes -= pps * PAGE_META_SIZE;
+                }
+            }
+            MemoryModel::SparseVmemmap => {
+                let (va, end) = self.vmemmap_span(sec * pps, (sec + 1) * pps);
+                let mut pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
+                let mut tlb = FlushLog::default();
+                let page = Mo::PAGE_SIZE;
+                let mut v = va & !(page - 1);
+                while v < end {
+                    let Some(t) = pt.translate(v) else {
+                        v += page;
+                        continue;
+                    };
+                    let leaf = v & !(t.size - 1);
+                    let base = t.pa - (v - leaf);
+                    let (a, b) = (v.max(va), (leaf + t.size).min(end));
+                    write_metas(mem, base + (a - leaf), b - a, PG_UNUSED);
+                    // Free the page or block once no present section's metadata is in it.
+                    let inside = leaf >= va && leaf + t.size <= end;
+                    if (inside || all_unused(mem, base, t.size)) && pt.unmap(leaf, t.size, src, &mut tlb).is_ok() {
+                        src.free_meta(base, t.size);
+                        self.bytes -= t.size;
+                    }
+                    v = leaf + t.size;
+                }
+            }
+        }
+    }
+}
+
+/// Fill `[pa, pa + len)` with metadata whose flags are `flags` (0: all zero).
+fn write_metas<M: PhysMem>(mem: &M, pa: u64, len: u64, flags: u32) {
+    if flags == 0 {
+        mem.zero(PhysAddr(pa), len);
+        return;
+    }
+    let b = PageMeta { flags, ..PageMeta::default() }.to_bytes();
+    let mut chunk = [0u8; 32 * PAGE_META_SIZE as usize];
+    for c in chunk.chunks_mut(PAGE_META_SIZE as usize) {
+        c.copy_from_slice(&b);
+    }
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(chunk.len() as u64);
+        mem.write(PhysAddr(pa + off), &chunk[..n as usize]);
+        off += n;
+    }
+}
+
+/// Whether every metadata slot in `[pa, pa + len)` is marked [`PG_UNUSED`].
+fn all_unused<M: PhysMem>(mem: &M, pa: u64, len: u64) -> bool {
+    let mut off = 0;
+    while off < len {
+        if mem.read_u32(PhysAddr(pa + off)) & PG_UNUSED == 0 {
+            return false;
+        }
+        off += PAGE_META_SIZE;
+    }
+    true
+}
+
+/// The first mapped address in `[va, va + size)`, if any.
+fn first_mapped_in<Mo: PagingMode, M: PhysMem>(pt: &PageTable<'_, Mo, M>, va: u64, size: u64) -> Option<u64> {
+    let mut found = None;
+    pt.for_each_leaf(va, size, |lva, _, _, _| {
+        if found.is_none() {
+            found = Some(lva.max(va));
+        }
+    });
+    found
 }
 
 #[cfg(test)]

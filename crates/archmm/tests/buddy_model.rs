@@ -75,6 +75,7 @@ fn audit(pa: &Alloc<'_>, end: u64, allocated: &BTreeMap<u64, u32>) {
             PageState::Free => "free",
             PageState::PcpFree => "pcp",
             PageState::Allocated => "allocated",
+            PageState::Offline => "offline",
         };
         *counts.entry(k).or_default() += 1;
         assert_eq!(s == PageState::Allocated, alloc_pages.contains(&pfn), "pfn {pfn:#x} is {s:?}");

@@ -135,7 +135,11 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
     /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
     const LINUX_STRUCT_PAGE: u64 = 36;
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "MEMORY_HOTPLUG",
+        reason: "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
+    },
+    
         Override {
             hook: "arch_setup_additional_pages",
             reason: "arm's vDSO has a single data page (no time-namespace page)",
@@ -174,6 +178,7 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
                      (arm_dma_limit: 4 GiB on machines without a DMA limit)",
         },
     ];
+    const MEMORY_HOTPLUG: bool = false;
     type State = ();
     type Paging = ArmPaging<LPAE>;
     type UserPaging = ArmPaging<LPAE>;

@@ -109,6 +109,7 @@ impl<const PAE: bool> Arch for I386<PAE> {
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
     const OVERRIDES: &'static [Override] = if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
+    const MEMORY_HOTPLUG: bool = false;
     type State = X86State;
     type Paging = I386Paging<PAE>;
     type UserPaging = I386Paging<PAE>;
@@ -183,11 +184,15 @@ fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, 
     }
 }
 
-const I386_OVERRIDES: [Override; 12] = [
+const I386_OVERRIDES: [Override; 13] = [
         Override {
             hook: "arch_setup_additional_pages",
             reason: "x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
         },
+    Override {
+        hook: "MEMORY_HOTPLUG",
+        reason: "ARCH_ENABLE_MEMORY_HOTPLUG is selected only if X86_64: a 32-bit x86 kernel cannot hot-add memory",
+    },
     Override {
         hook: "early_reserve_memory",
         reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \

@@ -158,7 +158,11 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const DEFAULT_MODEL: MemoryModel = MemoryModel::Sparse;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "arch_add_memory",
+        reason: "the linear map is the DMW1 window, not a page table: arch_add_memory() only adds the memmap (__add_pages), arch_remove_memory() only removes it",
+    },
+    
         Override {
             hook: "pgd_alloc",
             reason: "user addresses are translated through PGDL and kernel mapped addresses through PGDH, two separate roots",
@@ -193,6 +197,23 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
                      capped at the end of RAM as riscv caps it)",
         },
     ];
+    fn arch_add_memory<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
+        start: u64,
+        size: u64,
+        altmap: bool,
+    ) -> Result<(), crate::hotplug::HotplugError> {
+        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, false)
+    }
+    fn arch_remove_memory<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
+        start: u64,
+        size: u64,
+    ) -> Result<(), crate::hotplug::HotplugError> {
+        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, false)
+    }
     type State = ();
     type Paging = LoongArchPaging<PAGE_SHIFT, N>;
     type UserPaging = LoongArchPaging<PAGE_SHIFT, N>;

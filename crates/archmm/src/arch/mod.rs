@@ -280,6 +280,24 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "nothing",
     },
     HookDoc {
+        hook: "MEMORY_HOTPLUG",
+        linux: "ARCH_ENABLE_MEMORY_HOTPLUG / ARCH_ENABLE_MEMORY_HOTREMOVE",
+        generic: "memory can be added, onlined, offlined and removed at run time (the generic \
+                  code in hotplug.rs: memory blocks, zones, isolation, migration)",
+    },
+    HookDoc {
+        hook: "memory_block_size_bytes",
+        linux: "memory_block_size_bytes() (drivers/base/memory.c, __weak)",
+        generic: "MIN_MEMORY_BLOCK_SIZE: one memory-model section (1 << SECTION_SIZE_BITS)",
+    },
+    HookDoc {
+        hook: "arch_add_memory",
+        linux: "arch_add_memory() / arch_remove_memory()",
+        generic: "map the new range into the linear map with the page-table engine (blocks as \
+                  LINEAR_MAP_BLOCKS allows, tables from the page allocator), then __add_pages(): \
+                  a memmap for each new section; removal unmaps and frees what became empty",
+    },
+    HookDoc {
         hook: "zone_limits",
         linux: "zone_sizes_init() / get_zone_limits() (RFC)",
         generic: "DMA32 up to min(4 GiB, end of memory), Normal up to max_low_pfn, \
@@ -370,6 +388,46 @@ pub trait Arch: Sized + 'static {
     /// CMA reserved at boot by the reference kernel's configuration
     /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
     const DEFAULT_CMA_BYTES: u64 = 0;
+
+    /// Linux's ARCH_ENABLE_MEMORY_HOTPLUG: the reference kernel can add and remove memory
+    /// at run time.
+    const MEMORY_HOTPLUG: bool = true;
+
+    /// memory_block_size_bytes(): the granule memory is hot-added, onlined, offlined and
+    /// removed in (a power of two, at least one section).
+    fn memory_block_size_bytes<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+        1 << Self::SECTION_SIZE_BITS
+    }
+
+    /// arch_add_memory(): make `[start, start + size)` reachable (the linear map) and give
+    /// it a memmap. See [`crate::hotplug::generic_arch_add_memory`].
+    ///
+    /// # Errors
+    /// A [`crate::hotplug::HotplugError`]; nothing changed then.
+    fn arch_add_memory<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
+        start: u64,
+        size: u64,
+        altmap: bool,
+    ) -> Result<(), crate::hotplug::HotplugError> {
+        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, true)
+    }
+
+    /// arch_remove_memory(): undo [`Arch::arch_add_memory`]. See
+    /// [`crate::hotplug::generic_arch_remove_memory`].
+    ///
+    /// # Errors
+    /// A [`crate::hotplug::HotplugError`] (no memory to split a linear-map block); nothing
+    /// changed then.
+    fn arch_remove_memory<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
+        start: u64,
+        size: u64,
+    ) -> Result<(), crate::hotplug::HotplugError> {
+        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, true)
+    }
 
     /// Page size in bytes.
     fn page_size() -> u64 {

@@ -156,7 +156,11 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
     /// L1_CACHE_BYTES on POWER.
     const SMP_CACHE_BYTES: u64 = 128;
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "memory_block_size_bytes",
+        reason: "radix_memory_block_size(): the device tree's ibm,dynamic-reconfiguration-memory/ibm,lmb-size, which QEMU pseries sets to SPAPR_MEMORY_BLOCK_SIZE (256 MiB); the emulator's pseries tree does not carry the node, so the value is QEMU's",
+    },
+    
         Override {
             hook: "pgd_alloc",
             reason: "radix gives each process its own tree through the process table (quadrant 0); the kernel's quadrant 3 tree is separate",
@@ -178,6 +182,9 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
             reason: "POWER cache lines are 128 bytes",
         },
     ];
+    fn memory_block_size_bytes<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+        crate::hotplug::PSERIES_LMB_SIZE
+    }
     type State = ();
     type Paging = RadixPaging<PAGE_SHIFT>;
     type UserPaging = RadixPaging<PAGE_SHIFT>;

@@ -27,6 +27,10 @@ impl<const N: usize> Arch for Riscv<N> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     const KERNEL_END_ALIGN: u64 = PMD_SIZE;
     const OVERRIDES: &'static [Override] = &[Override {
+        hook: "MEMORY_HOTPLUG",
+        reason: "Linux 6.1's arch/riscv/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG (its memory hotplug support came in a later release, v6.9): hot-add is refused",
+    },
+    Override {
         hook: "KERNEL_END_ALIGN",
         reason: "the kernel's linear-map alias is mapped read-only with PMD blocks, so its \
                  reservation extends to the next 2 MiB boundary (setup_bootmem)",
@@ -41,6 +45,7 @@ impl<const N: usize> Arch for Riscv<N> {
         reason: "riscv's ptdump spells the failure 'failed' and prefixes the warning with \
                  riscv/mm:",
     }];
+    const MEMORY_HOTPLUG: bool = false;
     type State = ();
     type Paging = RiscvPaging<N>;
     type UserPaging = RiscvPaging<N>;

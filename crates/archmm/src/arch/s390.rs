@@ -207,7 +207,11 @@ impl<const N: usize> Arch for S390<N> {
     /// L1_CACHE_BYTES on z/Architecture.
     const SMP_CACHE_BYTES: u64 = 256;
     const NUMA: bool = false;
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "memory_block_size_bytes",
+        reason: "memory blocks are at least the SCLP storage increment (max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm), arch/s390/mm/init.c); QEMU's increment is the smallest power of two from 1 MiB that describes RAM in at most 1020 increments",
+    },
+    
         Override {
             hook: "pgd_alloc",
             reason: "user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space with its own ASCE",
@@ -232,6 +236,9 @@ impl<const N: usize> Arch for S390<N> {
             reason: "z/Architecture cache lines are 256 bytes",
         },
     ];
+    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        crate::hotplug::s390_memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
+    }
     type State = ();
     type Paging = S390Paging<N>;
     type UserPaging = S390Paging<N>;

@@ -56,7 +56,11 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
-    const OVERRIDES: &'static [Override] = &[
+    const OVERRIDES: &'static [Override] = &[Override {
+        hook: "memory_block_size_bytes",
+        reason: "probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides the end of boot memory",
+    },
+    
         Override {
             hook: "arch_setup_additional_pages",
             reason: "x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
@@ -126,6 +130,9 @@ impl<const LA57: bool> Arch for X86<LA57> {
                      so x86 holds those pages back from the zone's estimate",
         },
     ];
+    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        crate::hotplug::x86_probe_memory_block_size(ctx.max_pfn << 12, 1 << Self::SECTION_SIZE_BITS)
+    }
     type State = X86State;
     type Paging = X86Paging<LA57>;
     type UserPaging = X86Paging<LA57>;

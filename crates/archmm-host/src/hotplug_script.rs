@@ -1,0 +1,441 @@
+//! `archmm hotplug SCRIPT`: memory hotplug on a booted machine, one call per line.
+//!
+//! Calls (numbers as in `archmm memblock`: hex or decimal, `K`/`M`/`G`/`T` suffixes):
+//! `add BASE SIZE [NID] [driver_managed] [memmap_on_memory]`, `online N [kernel|movable]`,
+//! `offline N`, `remove BASE SIZE`, `alloc ORDER [movable]` (prints `handle H pfn P`),
+//! `free H`, `write H BYTE` / `check H BYTE` (fill / verify an allocation through physical
+//! memory), `policy contig-zones|auto-movable [RATIO]`, `movable_node on|off`, `show` (the
+//! /sys/devices/system/memory listing and the zone counts) and `audit` (every page frame
+//! counted, zone and node counts recounted from scratch). A bad call prints
+//! `error: line N: ...` and changes nothing.
+
+use crate::backing::SparseMem;
+use crate::machine::Machine;
+use crate::script::parse_num;
+use archmm::addr::PhysAddr;
+use archmm::arch::{Arch, ArchId};
+use archmm::boot::{boot, BootOptions, Booted};
+use archmm::buddy::Gfp;
+use archmm::hotplug::{AddFlags, Hotplug, OnlinePolicy, OnlineType};
+use archmm::memblock::{RegionType, MAX_NUMNODES};
+use archmm::memmap::{PG_BUDDY, PG_HEAD, PG_OFFLINE, PG_PCP, PG_RESERVED};
+use archmm::physmem::PhysMem;
+use archmm::zone::ZoneType;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// What a script run produced.
+#[derive(Debug, Default, Serialize)]
+pub struct HotplugOutcome {
+    /// Output lines.
+    pub lines: Vec<String>,
+    /// Calls refused.
+    pub errors: usize,
+    /// Audit failures (should be none).
+    pub audit_failures: usize,
+    /// The memory block size.
+    pub block_size: u64,
+}
+
+/// Run `script` on machine `m` booted as `arch` (or kernel mode `mode`).
+///
+/// # Errors
+/// A one-line reason when the machine does not boot or the arch has no memory hotplug.
+pub fn run(arch: ArchId, mode: Option<&str>, m: &Machine, opts: BootOptions, script: &str) -> Result<HotplugOutcome, String> {
+    use archmm::arch::{arm::Arm32Lpae, arm64::Arm64G, i386::I386Pae, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv64, s390::S390, x86_64::X86};
+    match (arch, mode) {
+        (_, Some("x86_64-5level")) => run_as::<X86<true>>(m, opts, script),
+        (_, Some("arm64-16k-47")) => run_as::<Arm64G<16, 47>>(m, opts, script),
+        (_, Some("arm64-64k-48")) => run_as::<Arm64G<64, 48>>(m, opts, script),
+        (_, Some("arm64-64k-52")) => run_as::<Arm64G<64, 52>>(m, opts, script),
+        (_, Some("arm64-4k-39")) => run_as::<Arm64G<4, 39>>(m, opts, script),
+        (_, Some("powerpc64-radix-64k")) => run_as::<Ppc64<16>>(m, opts, script),
+        (_, Some("loongarch64-4level-4k")) => run_as::<LoongArch<12, 4>>(m, opts, script),
+        (_, Some("s390x-4level")) => run_as::<S390<4>>(m, opts, script),
+        (_, Some("s390x-5level")) => run_as::<S390<5>>(m, opts, script),
+        (_, Some(other)) if !matches!(other, "x86_64-4level" | "arm64-4k-48" | "powerpc64-radix-4k" | "loongarch64-3level-16k" | "s390x-3level") => {
+            Err(format!("mode {other}: memory hotplug runs on the arch's default mode and x86_64-5level, arm64-{{4k-39,16k-47,64k-48,64k-52}}, powerpc64-radix-64k, loongarch64-4level-4k, s390x-{{4,5}}level"))
+        }
+        (ArchId::X86_64, _) => run_as::<X86<false>>(m, opts, script),
+        (ArchId::Arm64, _) => run_as::<Arm64G<4, 48>>(m, opts, script),
+        (ArchId::Riscv64, _) => run_as::<Riscv64>(m, opts, script),
+        (ArchId::I386, _) => run_as::<I386Pae>(m, opts, script),
+        (ArchId::Arm, _) => run_as::<Arm32Lpae>(m, opts, script),
+        (ArchId::Loongarch64, _) => run_as::<LoongArch<14, 3>>(m, opts, script),
+        (ArchId::S390, _) => run_as::<S390<3>>(m, opts, script),
+        (ArchId::Powerpc, _) => run_as::<Ppc64<12>>(m, opts, script),
+    }
+}
+
+/// An allocation the script holds.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    pfn: u64,
+    order: u32,
+    movable: bool,
+}
+
+/// A booted machine with hotplug and the script's allocations, for the CLI and the tests.
+pub struct Session<'a, A: Arch> {
+    /// The booted machine.
+    pub b: Booted<'a, A, &'a SparseMem>,
+    /// The hotplug state.
+    pub hp: Hotplug,
+    held: BTreeMap<u64, Held>,
+    next: u64,
+}
+
+fn run_as<A: Arch>(m: &Machine, opts: BootOptions, script: &str) -> Result<HotplugOutcome, String> {
+    let mem = SparseMem::new();
+    let mut log = String::new();
+    let mut s = boot_session::<A>(&mem, m, opts, &mut log)?;
+    let mut out = HotplugOutcome { block_size: s.hp.block_size_bytes(), ..Default::default() };
+    for (i, line) in script.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match s.call(line) {
+            Ok(text) => out.lines.extend(text.lines().map(str::to_string)),
+            Err(e) => {
+                out.errors += 1;
+                if e.starts_with("audit") {
+                    out.audit_failures += 1;
+                }
+                out.lines.push(format!("error: line {}: {e}", i + 1));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Boot `m` as `A` on `mem` and set up hotplug.
+///
+/// # Errors
+/// The boot error or why the arch has no hotplug.
+pub fn boot_session<'a, A: Arch>(mem: &'a SparseMem, m: &'a Machine, opts: BootOptions, log: &'a mut String) -> Result<Session<'a, A>, String> {
+    if let Some(bda) = m.bda {
+        mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
+        mem.write(PhysAddr(0x40e), &bda.ebda_segment.to_le_bytes());
+    }
+    let b = boot::<A, &SparseMem>(mem, m.firmware_map(), opts, log).map_err(|e| format!("boot: {e}"))?;
+    let hp = Hotplug::new(&b).map_err(|e| format!("{}: {e}", A::NAME))?;
+    Ok(Session { b, hp, held: BTreeMap::new(), next: 1 })
+}
+
+fn num(s: Option<&str>, what: &str) -> Result<u64, String> {
+    let s = s.ok_or_else(|| format!("missing {what}"))?;
+    parse_num(s).ok_or_else(|| format!("`{s}` is not a number ({what})"))
+}
+
+impl<A: Arch> Session<'_, A> {
+    /// Run one call; the printed text, or the error.
+    ///
+    /// # Errors
+    /// Why the call was refused (nothing changed).
+    pub fn call(&mut self, line: &str) -> Result<String, String> {
+        let mut w = line.split_whitespace();
+        let cmd = w.next().unwrap_or("");
+        let args: Vec<&str> = w.collect();
+        let a = |i: usize| args.get(i).copied();
+        let ps = A::PAGE_SHIFT;
+        match cmd {
+            "add" => {
+                let (base, size) = (num(a(0), "base")?, num(a(1), "size")?);
+                let mut nid = 0usize;
+                let mut flags = AddFlags::default();
+                for x in &args[2.min(args.len())..] {
+                    match *x {
+                        "driver_managed" => flags.driver_managed = true,
+                        "memmap_on_memory" => flags.memmap_on_memory = true,
+                        n => nid = usize::try_from(num(Some(n), "node")?).map_err(|_| "bad node".to_string())?,
+                    }
+                }
+                self.hp.add(&mut self.b, base, size, nid, flags).map_err(|e| e.to_string())?;
+                Ok(String::new())
+            }
+            "online" => {
+                let id = num(a(0), "block")?;
+                let how = match a(1) {
+                    None | Some("online") => OnlineType::Online,
+                    Some("kernel" | "online_kernel") => OnlineType::Kernel,
+                    Some("movable" | "online_movable") => OnlineType::Movable,
+                    Some(x) => return Err(format!("`{x}`: online takes kernel or movable")),
+                };
+                let z = self.hp.online(&mut self.b, id, how).map_err(|e| e.to_string())?;
+                Ok(format!("memory{id}: online, zone {}", z.name()))
+            }
+            "offline" => {
+                let id = num(a(0), "block")?;
+                let mut moves = Vec::new();
+                let st = self.hp.offline(&mut self.b, id, &mut |m| moves.push(m)).map_err(|e| e.to_string())?;
+                for m in moves {
+                    if let Some(h) = self.held.get_mut(&m.handle) {
+                        h.pfn = m.new_pfn;
+                    }
+                }
+                Ok(format!("memory{id}: offline, {} pages isolated, {} migrated", st.isolated, st.migrated))
+            }
+            "remove" => {
+                let (base, size) = (num(a(0), "base")?, num(a(1), "size")?);
+                self.hp.remove(&mut self.b, base, size).map_err(|e| e.to_string())?;
+                Ok(String::new())
+            }
+            "alloc" => {
+                let order = u32::try_from(num(a(0), "order")?).map_err(|_| "bad order".to_string())?;
+                let movable = match a(1) {
+                    None => false,
+                    Some("movable") => true,
+                    Some(x) => return Err(format!("`{x}`: alloc takes `movable`")),
+                };
+                let gfp = if movable { Gfp::HIGHUSER_MOVABLE } else { Gfp::KERNEL };
+                let pfn = self.b.pages.alloc(0, gfp, order, 0).map_err(|e| e.to_string())?;
+                let h = self.next;
+                self.next += 1;
+                self.b.pages.set_private(pfn, h);
+                self.held.insert(h, Held { pfn, order, movable });
+                Ok(format!("handle {h} pfn {pfn:#x}"))
+            }
+            "free" => {
+                let h = num(a(0), "handle")?;
+                let held = *self.held.get(&h).ok_or_else(|| format!("no handle {h}"))?;
+                self.b.pages.free(0, held.pfn, held.order).map_err(|e| e.to_string())?;
+                self.held.remove(&h);
+                Ok(String::new())
+            }
+            "write" | "check" => {
+                let h = num(a(0), "handle")?;
+                let byte = u8::try_from(num(a(1), "byte")?).map_err(|_| "byte above 255".to_string())?;
+                let held = *self.held.get(&h).ok_or_else(|| format!("no handle {h}"))?;
+                let len = (1u64 << held.order) << ps;
+                let base = held.pfn << ps;
+                let mem = *self.b.pages.mem();
+                let mut buf = vec![0u8; 4096];
+                let mut off = 0;
+                while off < len {
+                    let pat: Vec<u8> = (0..4096u64).map(|i| byte ^ ((off + i) as u8) ^ (h as u8)).collect();
+                    if cmd == "write" {
+                        mem.write(PhysAddr(base + off), &pat);
+                    } else {
+                        mem.read(PhysAddr(base + off), &mut buf);
+                        if buf != pat {
+                            return Err(format!("handle {h}: contents differ at {:#x}", base + off));
+                        }
+                    }
+                    off += 4096;
+                }
+                Ok(if cmd == "check" { format!("handle {h}: ok at pfn {:#x}", held.pfn) } else { String::new() })
+            }
+            "policy" => {
+                self.hp.policy = match (a(0), a(1)) {
+                    (Some("contig-zones"), None) => OnlinePolicy::ContigZones,
+                    (Some("auto-movable"), r) => OnlinePolicy::AutoMovable { ratio: r.map(|x| num(Some(x), "ratio")).transpose()?.unwrap_or(301), numa_aware: true },
+                    _ => return Err("policy contig-zones | auto-movable [RATIO]".into()),
+                };
+                Ok(String::new())
+            }
+            "movable_node" => {
+                self.hp.movable_node = match a(0) {
+                    Some("on") => true,
+                    Some("off") => false,
+                    _ => return Err("movable_node on|off".into()),
+                };
+                Ok(String::new())
+            }
+            "show" => Ok(self.show()),
+            "audit" => self.audit().map(|c| format!("audit: ok ({c} pages)")).map_err(|e| format!("audit: {e}")),
+            "" => Ok(String::new()),
+            other => Err(format!("unknown call `{other}`")),
+        }
+    }
+
+    /// The /sys/devices/system/memory listing and zone counts.
+    pub fn show(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "block_size_bytes {:x}", self.hp.block_size_bytes());
+        for blk in self.hp.blocks() {
+            let vz = self.hp.valid_zones::<A, &SparseMem>(&self.b.pages, blk.id);
+            let vz: Vec<&str> = vz.iter().flatten().map(|z| z.name()).collect();
+            let _ = writeln!(
+                s,
+                "memory{}: state {} phys_index {:08x} node {} valid_zones {} removable 1 online_type {}{}",
+                blk.id,
+                if blk.online { "online" } else { "offline" },
+                blk.id,
+                blk.nid,
+                if vz.is_empty() { "none".to_string() } else { vz.join(" ") },
+                blk.online_type.name(),
+                if blk.hot { " (hot-added)" } else { "" }
+            );
+        }
+        for z in self.b.pages.zones() {
+            let _ = writeln!(
+                s,
+                "Node {}, zone {:>8}: start_pfn {:#x} spanned {} present {} managed {} free {}",
+                z.nid,
+                z.kind.name(),
+                z.start_pfn,
+                z.spanned,
+                z.present,
+                z.managed.load(Relaxed),
+                z.free.load(Relaxed)
+            );
+        }
+        s
+    }
+
+    /// Snapshot of everything an operation could change: each page's metadata in the
+    /// blocks and zones, and the counters.
+    pub fn snapshot(&self) -> String {
+        let mut s = self.show();
+        let _ = writeln!(s, "{:?}", self.hp.blocks().collect::<Vec<_>>());
+        for z in self.b.pages.zones() {
+            let _ = writeln!(s, "{:?} pcp {} wmark {:?}", z.nr_free(), self.b.pages.pcp_pages(), z.wmark.iter().map(|w| w.load(Relaxed)).collect::<Vec<_>>());
+        }
+        let bp = self.hp.block_pages();
+        for blk in self.hp.blocks() {
+            self.b.pages.for_each_state(blk.id * bp, (blk.id + 1) * bp, |p, st| {
+                let _ = write!(s, "{p:x}{st:?}");
+            });
+        }
+        let _ = writeln!(s, "{:?}", self.held);
+        s
+    }
+
+    /// Count every page frame by its state and recount zone and node counters from scratch.
+    ///
+    /// # Errors
+    /// What does not add up.
+    pub fn audit(&self) -> Result<u64, String> {
+        let pages = &self.b.pages;
+        let mem = *pages.mem();
+        let mm = pages.memmap();
+        let ps = A::PAGE_SHIFT;
+        // Walk every block head from pfn 0 to the end of the highest memory or block.
+        let bp = self.hp.block_pages();
+        let mut end = pages.zones().map(|z| z.start_pfn + z.spanned).max().unwrap_or(0);
+        end = end.max(archmm::addr::pfn_up(self.b.ctx.memblock.end_of_dram(), ps));
+        end = end.max(self.hp.blocks().map(|b| (b.id + 1) * bp).max().unwrap_or(0));
+        let nz = pages.zones().count();
+        let zone_of = |pfn: u64| pages.zones().position(|z| pfn >= z.start_pfn && pfn < z.start_pfn + z.spanned);
+        let mut free = vec![0u64; nz];
+        let mut pcp = vec![0u64; nz];
+        let mut alloc = vec![0u64; nz];
+        let mut offline = vec![0u64; nz];
+        let mut counted = 0u64;
+        let mut pfn = 0;
+        while pfn < end {
+            let Some(m) = mm.get::<A::Paging, _>(&mem, pfn) else {
+                pfn = mm.skip_absent(pfn).min(end).max(pfn + 1);
+                continue;
+            };
+            let f = m.flags;
+            let kinds = [PG_RESERVED, PG_BUDDY, PG_PCP, PG_HEAD, PG_OFFLINE].iter().filter(|k| f & **k != 0).count();
+            if kinds > 1 {
+                return Err(format!("pfn {pfn:#x} has two states (flags {f:#x})"));
+            }
+            let n = if f & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 { 1u64 << m.order() } else { 1 };
+            if f & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 && pfn % n != 0 {
+                return Err(format!("block at {pfn:#x} of order {} is misaligned", m.order()));
+            }
+            let zi = zone_of(pfn);
+            if let Some(z) = zi {
+                let zz = pages.zones().nth(z).ok_or("zone")?;
+                if f & (PG_BUDDY | PG_PCP | PG_HEAD) != 0 && pfn + n > zz.start_pfn + zz.spanned {
+                    return Err(format!("block at {pfn:#x} runs past its zone"));
+                }
+            }
+            let slot = |v: &mut Vec<u64>| -> Result<(), String> {
+                match zi {
+                    Some(z) => {
+                        v[z] += n;
+                        Ok(())
+                    }
+                    None => Err(format!("managed or offline page {pfn:#x} outside every zone")),
+                }
+            };
+            if f & PG_BUDDY != 0 {
+                slot(&mut free)?;
+            } else if f & PG_PCP != 0 {
+                slot(&mut pcp)?;
+            } else if f & PG_HEAD != 0 {
+                slot(&mut alloc)?;
+            } else if f & PG_OFFLINE != 0 {
+                // Offline pages belong to offline blocks.
+                let blk = self.hp.block(pfn / bp).ok_or_else(|| format!("offline page {pfn:#x} outside every memory block"))?;
+                if blk.online {
+                    return Err(format!("offline page {pfn:#x} in online block {}", blk.id));
+                }
+                if let Some(z) = zi {
+                    offline[z] += n;
+                }
+            } else if f & PG_RESERVED == 0 {
+                // Zero metadata: a page no block covers. Must not be in an online block's
+                // memory.
+                if let Some(blk) = self.hp.block(pfn / bp) {
+                    if blk.hot {
+                        return Err(format!("page {pfn:#x} of hot-added block {} has no state", blk.id));
+                    }
+                }
+            }
+            counted += n;
+            pfn += n;
+        }
+        // Recount the zones.
+        for (i, z) in pages.zones().enumerate() {
+            let (zs, ze) = (z.start_pfn, z.start_pfn + z.spanned);
+            if z.free.load(Relaxed) != free[i] {
+                return Err(format!("zone {} node {}: free {} but {} free pages counted", z.kind.name(), z.nid, z.free.load(Relaxed), free[i]));
+            }
+            let lists: u64 = z.nr_free().iter().enumerate().map(|(o, n)| n << o).sum();
+            if lists != free[i] {
+                return Err(format!("zone {}: free lists hold {lists} pages, {} counted", z.kind.name(), free[i]));
+            }
+            let cp: u64 = (0..pages.cpus()).map(|c| z.pcp_count(c)).sum();
+            if cp != pcp[i] {
+                return Err(format!("zone {}: pcp {cp} but {} counted", z.kind.name(), pcp[i]));
+            }
+            let managed = free[i] + pcp[i] + alloc[i];
+            if z.managed.load(Relaxed) != managed {
+                return Err(format!("zone {} node {}: managed {} but {managed} counted", z.kind.name(), z.nid, z.managed.load(Relaxed)));
+            }
+            let mut present = 0;
+            self.b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, _| {
+                let (a, b) = (s.max(zs), e.min(ze));
+                if a < b {
+                    present += b - a;
+                }
+            });
+            // memblock memory of offline blocks inside the span is not present.
+            if z.present + offline[i] + self.offline_vmemmap_in(zs, ze) != present {
+                return Err(format!("zone {} node {}: present {} but {} counted (offline {})", z.kind.name(), z.nid, z.present, present, offline[i]));
+            }
+            let nzr = self.b.zones.nodes[z.nid].zones[z.kind as usize];
+            if z.spanned != 0 && (nzr.start_pfn, nzr.spanned, nzr.present) != (z.start_pfn, z.spanned, z.present) {
+                return Err(format!("node {} zone {}: node layout disagrees with the zone", z.nid, z.kind.name()));
+            }
+        }
+        // Removed and never-added memory has no struct page; memblock agrees with the blocks.
+        for blk in self.hp.blocks() {
+            let (s, e) = (blk.id * bp, (blk.id + 1) * bp);
+            if blk.hot && !self.b.ctx.memblock.is_region_memory(s << ps, (e - s) << ps) {
+                return Err(format!("block {} is not memblock memory", blk.id));
+            }
+        }
+        let _ = RegionType::Memory;
+        let _ = ZoneType::Normal;
+        Ok(counted)
+    }
+
+    fn offline_vmemmap_in(&self, zs: u64, ze: u64) -> u64 {
+        let bp = self.hp.block_pages();
+        self.hp.blocks().filter(|b| !b.online && b.id * bp >= zs && b.id * bp < ze).map(|b| b.vmemmap_pages).sum()
+    }
+
+    /// The handles held (for tests): handle, pfn, order, movable.
+    pub fn held(&self) -> Vec<(u64, u64, u32, bool)> {
+        self.held.iter().map(|(h, x)| (*h, x.pfn, x.order, x.movable)).collect()
+    }
+}
