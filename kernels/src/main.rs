@@ -14,6 +14,8 @@
 
 mod console;
 mod kmem;
+mod probe;
+mod protect_test;
 mod selftest;
 
 #[cfg(target_arch = "aarch64")]

@@ -139,9 +139,61 @@ x86_isr\v:
     jmp x86_isr_common
     .endr
 x86_isr_common:
-    mov %rsp, %rdi
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    lea 80(%rsp), %rdi          /* -> vector, error code, RIP, CS, RFLAGS, RSP, SS */
+    mov %rsp, %rbx
     and $-16, %rsp
-    call x86_trap
+    call x86_trap               /* returns only for a probe's expected fault */
+    mov %rbx, %rsp
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    add $16, %rsp
+    iretq
+
+    /* Probes (rdi = address): 0 if the access completed, 1 if it faulted. */
+    .global x86_probe_read
+x86_probe_read:
+    mov (%rdi), %rax
+    ret
+    .global x86_probe_write
+x86_probe_write:
+    movb $0x5a, (%rdi)
+    xor %eax, %eax
+    ret
+    .global x86_probe_exec
+x86_probe_exec:
+    call *%rdi
+    xor %eax, %eax
+    ret
+    .global x86_probe_fixup
+x86_probe_fixup:
+    mov $1, %eax
+    ret
+    .global x86_probe_fixup_exec
+x86_probe_fixup_exec:
+    add $8, %rsp                /* the return address `call *%rdi` pushed */
+    mov $1, %eax
+    ret
+    .global x86_ret
+x86_ret:
+    ret
 
     .section .rodata.x86_isrs, "a"
     .balign 8
@@ -201,14 +253,83 @@ pub fn exit(pass: bool) -> ! {
 }
 
 #[no_mangle]
-extern "C" fn x86_trap(frame: *const u64) -> ! {
+extern "C" fn x86_trap(frame: *mut u64) {
     // SAFETY: `frame` points at what the stub and the CPU pushed: vector, error code, RIP.
     let (vector, error, rip) = unsafe { (*frame, *frame.add(1), *frame.add(2)) };
     let cr2: u64;
     // SAFETY: reading CR2.
     unsafe { asm!("mov {}, cr2", out(reg) cr2) };
+    if vector == 14 {
+        if let Some(fixup) = crate::probe::catch(error, cr2) {
+            // SAFETY: the saved RIP slot of this very frame; iretq resumes at the fixup.
+            unsafe { *frame.add(2) = fixup };
+            return;
+        }
+    }
     println!("archmm-kernel: exception {vector} error {error:#x} at RIP {rip:#x}, CR2 {cr2:#x}");
     exit(false)
+}
+
+extern "C" {
+    fn x86_probe_read(va: u64) -> u64;
+    fn x86_probe_write(va: u64) -> u64;
+    fn x86_probe_exec(va: u64) -> u64;
+    fn x86_probe_fixup();
+    fn x86_probe_fixup_exec();
+    fn x86_ret();
+}
+
+/// The bytes of a return instruction, to plant in data for an execute probe.
+pub const RET: &[u8] = &[0xc3];
+/// Protection probes make sense here: the image mapping and NX are enforced.
+pub const PROBES: Option<&str> = None;
+
+/// Address of a `ret` in kernel text (identity address).
+pub fn text_ret() -> u64 {
+    x86_ret as *const () as u64
+}
+
+/// Read a u64 at `va`; the fault if it faulted.
+pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
+    crate::probe::arm(x86_probe_fixup as *const () as u64);
+    // SAFETY: the probe reads one word and returns; a fault resumes at the fixup, which
+    // returns 1 from the same frame.
+    let v = unsafe { x86_probe_read(va) };
+    crate::probe::disarm().map_or(Ok(v), Err)
+}
+
+/// Write a byte at `va`; the fault if it faulted.
+pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(x86_probe_fixup as *const () as u64);
+    // SAFETY: as probe_read; the callers aim only at memory whose write must fault, or at
+    // their own scratch bytes.
+    unsafe { x86_probe_write(va) };
+    crate::probe::disarm()
+}
+
+/// Call `va` (which must hold a return instruction); the fault if the fetch faulted.
+pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(x86_probe_fixup_exec as *const () as u64);
+    // SAFETY: `va` holds a `ret` (planted by the caller); if fetching it faults, the fixup
+    // drops the pushed return address and returns 1 to our caller.
+    unsafe { x86_probe_exec(va) };
+    crate::probe::disarm()
+}
+
+/// The root whose low entries map the running image (the kernel table: its identity
+/// mappings live in the low half).
+pub fn identity_root(kernel_root: u64) -> u64 {
+    kernel_root
+}
+
+/// Run `f` with `user_root` in CR3 (it must share the identity map of this code).
+pub fn with_user_root(user_root: u64, kernel_root: u64, f: impl FnOnce()) {
+    // SAFETY: the user root shares the kernel half and the identity map of this image,
+    // so code, stack and data stay mapped; CR3 is restored before returning.
+    unsafe { asm!("mov cr3, {}", in(reg) user_root) };
+    f();
+    // SAFETY: back to the kernel table.
+    unsafe { asm!("mov cr3, {}", in(reg) kernel_root) };
 }
 
 #[repr(C, packed)]
