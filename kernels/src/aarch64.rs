@@ -60,10 +60,79 @@ vectors:
     .set i, 0
     .rept 16
     .balign 128
+    sub sp, sp, #256
+    stp x0, x1, [sp]
     mov x0, #i
-    b aarch64_trap
+    b aarch64_trap_common
     .set i, i + 1
     .endr
+
+aarch64_trap_common:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    str x30, [sp, #240]
+    bl aarch64_trap             // returns only for a probe's expected fault (ELR_EL1 moved)
+    ldp x2, x3, [sp, #16]
+    ldp x4, x5, [sp, #32]
+    ldp x6, x7, [sp, #48]
+    ldp x8, x9, [sp, #64]
+    ldp x10, x11, [sp, #80]
+    ldp x12, x13, [sp, #96]
+    ldp x14, x15, [sp, #112]
+    ldp x16, x17, [sp, #128]
+    ldp x18, x19, [sp, #144]
+    ldp x20, x21, [sp, #160]
+    ldp x22, x23, [sp, #176]
+    ldp x24, x25, [sp, #192]
+    ldp x26, x27, [sp, #208]
+    ldp x28, x29, [sp, #224]
+    ldr x30, [sp, #240]
+    ldp x0, x1, [sp]
+    add sp, sp, #256
+    eret
+
+    // Probes (x0 = address): 0 if the access completed, 1 if it faulted.
+    .global aarch64_probe_read
+aarch64_probe_read:
+    ldr x0, [x0]
+    ret
+    .global aarch64_probe_write
+aarch64_probe_write:
+    mov w1, #0x5a
+    strb w1, [x0]
+    mov x0, #0
+    ret
+    .global aarch64_probe_exec
+aarch64_probe_exec:
+    stp x29, x30, [sp, #-16]!
+    blr x0
+    ldp x29, x30, [sp], #16
+    mov x0, #0
+    ret
+    .global aarch64_probe_fixup
+aarch64_probe_fixup:
+    mov x0, #1
+    ret
+    .global aarch64_probe_fixup_exec
+aarch64_probe_fixup_exec:
+    ldp x29, x30, [sp], #16     // the frame aarch64_probe_exec pushed
+    mov x0, #1
+    ret
+    .global aarch64_ret
+aarch64_ret:
+    ret
 "#,
     stack = sym STACK,
     stack_size = const STACK_SIZE,
@@ -115,12 +184,85 @@ pub fn exit(pass: bool) -> ! {
 }
 
 #[no_mangle]
-extern "C" fn aarch64_trap(kind: u64) -> ! {
+extern "C" fn aarch64_trap(kind: u64) {
     let (esr, far, elr): (u64, u64, u64);
     // SAFETY: reading EL1 syndrome registers has no side effects.
     unsafe { asm!("mrs {}, esr_el1", "mrs {}, far_el1", "mrs {}, elr_el1", out(reg) esr, out(reg) far, out(reg) elr) };
+    // Synchronous exception from the current EL (vectors 4..8), data or instruction abort.
+    let ec = esr >> 26;
+    if kind == 4 && (ec == 0x25 || ec == 0x21) {
+        if let Some(fixup) = crate::probe::catch(esr, far) {
+            // SAFETY: eret resumes at the probe's fixup, in the probe's own frame.
+            unsafe { asm!("msr elr_el1, {}", in(reg) fixup) };
+            return;
+        }
+    }
     println!("archmm-kernel: exception (vector {kind}): ESR_EL1 {esr:#x} FAR_EL1 {far:#x} ELR_EL1 {elr:#x}");
     exit(false)
+}
+
+extern "C" {
+    fn aarch64_probe_read(va: u64) -> u64;
+    fn aarch64_probe_write(va: u64) -> u64;
+    fn aarch64_probe_exec(va: u64) -> u64;
+    fn aarch64_probe_fixup();
+    fn aarch64_probe_fixup_exec();
+    fn aarch64_ret();
+}
+
+/// The bytes of a return instruction (`ret`), to plant in data for an execute probe.
+pub const RET: &[u8] = &[0xc0, 0x03, 0x5f, 0xd6];
+/// Protection probes make sense here: the image mapping, PXN and read-only are enforced.
+pub const PROBES: Option<&str> = None;
+
+/// Address of a `ret` in kernel text (identity address).
+pub fn text_ret() -> u64 {
+    aarch64_ret as *const () as u64
+}
+
+/// Read a u64 at `va`; the fault if it faulted.
+pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
+    crate::probe::arm(aarch64_probe_fixup as *const () as u64);
+    // SAFETY: the probe reads one word; a fault resumes at the fixup, which returns 1.
+    let v = unsafe { aarch64_probe_read(va) };
+    crate::probe::disarm().map_or(Ok(v), Err)
+}
+
+/// Write a byte at `va`; the fault if it faulted.
+pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(aarch64_probe_fixup as *const () as u64);
+    // SAFETY: as probe_read; callers aim at memory whose write must fault, or at their
+    // own scratch bytes.
+    unsafe { aarch64_probe_write(va) };
+    crate::probe::disarm()
+}
+
+/// Branch to `va` (which must hold a `ret`); the fault if the fetch faulted.
+pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(aarch64_probe_fixup_exec as *const () as u64);
+    // SAFETY: `va` holds a `ret`; a fetch fault resumes at the fixup, which pops the
+    // probe's frame and returns 1 to our caller.
+    unsafe { aarch64_probe_exec(va) };
+    crate::probe::disarm()
+}
+
+/// TTBR0's identity table (image and UART), set by paging_init.
+static IDENT_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The root whose low entries map the running image: TTBR0's identity table.
+pub fn identity_root(_kernel_root: u64) -> u64 {
+    IDENT_ROOT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Run `f` with `user_root` in TTBR0 (it must share the identity map of this code).
+pub fn with_user_root(user_root: u64, _kernel_root: u64, f: impl FnOnce()) {
+    let ident = IDENT_ROOT.load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the user root shares the identity entries of this image and UART, so code,
+    // stack and console stay mapped; without ASIDs the TLB is flushed on each switch.
+    unsafe { asm!("msr ttbr0_el1, {}", "isb", "tlbi vmalle1", "dsb ish", "isb", in(reg) user_root) };
+    f();
+    // SAFETY: back to the identity table.
+    unsafe { asm!("msr ttbr0_el1, {}", "isb", "tlbi vmalle1", "dsb ish", "isb", in(reg) ident) };
 }
 
 /// Real TLB maintenance for the kernel half (TTBR1).
@@ -170,6 +312,7 @@ impl Platform<A, KernelMem> for Hw {
             ident.map(s, s, e - s, prot, flags, &mut ctx.memblock, &mut tlb).map_err(BootError::PageTable)?;
         }
         let ttbr0 = ident.root();
+        IDENT_ROOT.store(ttbr0, core::sync::atomic::Ordering::Relaxed);
         let mut mmfr0: u64;
         // SAFETY: reading an ID register.
         unsafe { asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0) };
