@@ -270,6 +270,33 @@ pub fn publish_mappings() {
     unsafe { asm!("dbar 0", "invtlb 0, $zero, $zero") }
 }
 
+/// Why the protection probes do not apply: Linux 6.1 on LoongArch has no strict kernel
+/// RWX (the kernel and its linear map run from the DMW1 window, which page permissions do
+/// not cover), and QEMU 7.2's walker drops the NR/NX bits.
+pub const PROBES: Option<&str> = Some("LoongArch runs the kernel from the DMW1 window (no strict kernel RWX in Linux 6.1), and QEMU 7.2 ignores NX/NR");
+
+/// The root holding whatever low mappings the running kernel needs: none here (it runs
+/// from DMW1), so the kernel table.
+pub fn identity_root(kernel_root: u64) -> u64 {
+    kernel_root
+}
+
+/// Run `f` with `user_root` in PGDL (user addresses; the kernel keeps PGDH and DMW1).
+pub fn with_user_root(user_root: u64, kernel_root: u64, f: impl FnOnce()) {
+    // SAFETY: only the low-half root changes; this code, its stack and the console are in
+    // the DMW windows; the TLB drops the old low-half translations.
+    unsafe {
+        csrwr!(CSR_PGDL, user_root);
+        asm!("dbar 0", "invtlb 0, $zero, $zero");
+    }
+    f();
+    // SAFETY: back to the kernel table in PGDL.
+    unsafe {
+        csrwr!(CSR_PGDL, kernel_root);
+        asm!("dbar 0", "invtlb 0, $zero, $zero");
+    }
+}
+
 /// The platform: loads archmm's table into the refill walker at paging_init.
 pub struct Hw;
 

@@ -14,6 +14,7 @@
 
 mod console;
 mod kmem;
+#[cfg(not(target_arch = "loongarch64"))]
 mod probe;
 mod protect_test;
 mod selftest;

@@ -17,12 +17,13 @@ use archmm::boot::Booted;
 use archmm::buddy::Gfp;
 use archmm::early::MmAlloc;
 use archmm::physmem::PhysMem;
-use archmm::protect::Section;
 use archmm::uspace::{arch_setup_additional_pages, AddressSpace};
 
 /// A word in .rodata the probes read and try to write.
+#[cfg(not(target_arch = "loongarch64"))]
 static RO_WORD: u64 = 0x0123_4567_89ab_cdef;
 /// Bytes in .bss where a return instruction is planted for the execute probe.
+#[cfg(not(target_arch = "loongarch64"))]
 static mut EXEC_PAD: [u8; 64] = [0; 64];
 
 /// Run both checks.
@@ -31,7 +32,15 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     user_space(b)
 }
 
+#[cfg(target_arch = "loongarch64")]
+fn protections(_b: &Booted<'_, A, KernelMem>) -> Result<(), Fail> {
+    println!("archmm-kernel: protection probes skipped: {}", arch::PROBES.unwrap_or("not applicable"));
+    Ok(())
+}
+
+#[cfg(not(target_arch = "loongarch64"))]
 fn protections(b: &Booted<'_, A, KernelMem>) -> Result<(), Fail> {
+    use archmm::protect::Section;
     if let Some(why) = arch::PROBES {
         println!("archmm-kernel: protection probes skipped: {why}");
         return Ok(());

@@ -51,7 +51,104 @@ _start:
 
     .balign 4
 riscv_trap_entry:
-    call riscv_trap
+    addi sp, sp, -256
+    sd ra, 8(sp)
+    sd gp, 16(sp)
+    sd tp, 24(sp)
+    sd t0, 32(sp)
+    sd t1, 40(sp)
+    sd t2, 48(sp)
+    sd s0, 56(sp)
+    sd s1, 64(sp)
+    sd a0, 72(sp)
+    sd a1, 80(sp)
+    sd a2, 88(sp)
+    sd a3, 96(sp)
+    sd a4, 104(sp)
+    sd a5, 112(sp)
+    sd a6, 120(sp)
+    sd a7, 128(sp)
+    sd s2, 136(sp)
+    sd s3, 144(sp)
+    sd s4, 152(sp)
+    sd s5, 160(sp)
+    sd s6, 168(sp)
+    sd s7, 176(sp)
+    sd s8, 184(sp)
+    sd s9, 192(sp)
+    sd s10, 200(sp)
+    sd s11, 208(sp)
+    sd t3, 216(sp)
+    sd t4, 224(sp)
+    sd t5, 232(sp)
+    sd t6, 240(sp)
+    call riscv_trap             // returns only for a probe's expected fault (sepc moved)
+    ld ra, 8(sp)
+    ld gp, 16(sp)
+    ld tp, 24(sp)
+    ld t0, 32(sp)
+    ld t1, 40(sp)
+    ld t2, 48(sp)
+    ld s0, 56(sp)
+    ld s1, 64(sp)
+    ld a0, 72(sp)
+    ld a1, 80(sp)
+    ld a2, 88(sp)
+    ld a3, 96(sp)
+    ld a4, 104(sp)
+    ld a5, 112(sp)
+    ld a6, 120(sp)
+    ld a7, 128(sp)
+    ld s2, 136(sp)
+    ld s3, 144(sp)
+    ld s4, 152(sp)
+    ld s5, 160(sp)
+    ld s6, 168(sp)
+    ld s7, 176(sp)
+    ld s8, 184(sp)
+    ld s9, 192(sp)
+    ld s10, 200(sp)
+    ld s11, 208(sp)
+    ld t3, 216(sp)
+    ld t4, 224(sp)
+    ld t5, 232(sp)
+    ld t6, 240(sp)
+    addi sp, sp, 256
+    sret
+
+    // Probes (a0 = address): 0 if the access completed, 1 if it faulted.
+    .global riscv_probe_read
+riscv_probe_read:
+    ld a0, 0(a0)
+    ret
+    .global riscv_probe_write
+riscv_probe_write:
+    li t0, 0x5a
+    sb t0, 0(a0)
+    li a0, 0
+    ret
+    .global riscv_probe_exec
+riscv_probe_exec:
+    addi sp, sp, -16
+    sd ra, 8(sp)
+    jalr a0
+    ld ra, 8(sp)
+    addi sp, sp, 16
+    li a0, 0
+    ret
+    .global riscv_probe_fixup
+riscv_probe_fixup:
+    li a0, 1
+    ret
+    .global riscv_probe_fixup_exec
+riscv_probe_fixup_exec:
+    ld ra, 8(sp)                // the frame riscv_probe_exec pushed
+    addi sp, sp, 16
+    li a0, 1
+    ret
+    .global riscv_ret
+riscv_ret:
+    ret
 "#,
     stack = sym STACK,
     stack_size = const STACK_SIZE,
@@ -99,12 +196,88 @@ pub fn exit(pass: bool) -> ! {
 }
 
 #[no_mangle]
-extern "C" fn riscv_trap() -> ! {
+extern "C" fn riscv_trap() {
     let (cause, tval, epc): (u64, u64, u64);
     // SAFETY: reading supervisor trap CSRs has no side effects.
     unsafe { asm!("csrr {}, scause", "csrr {}, stval", "csrr {}, sepc", out(reg) cause, out(reg) tval, out(reg) epc) };
+    // Instruction (12), load (13) or store (15) page faults.
+    if matches!(cause, 12 | 13 | 15) {
+        if let Some(fixup) = crate::probe::catch(cause, tval) {
+            // SAFETY: sret resumes at the probe's fixup, in the probe's own frame.
+            unsafe { asm!("csrw sepc, {}", in(reg) fixup) };
+            return;
+        }
+    }
     println!("archmm-kernel: trap: scause {cause:#x} stval {tval:#x} sepc {epc:#x}");
     exit(false)
+}
+
+extern "C" {
+    fn riscv_probe_read(va: u64) -> u64;
+    fn riscv_probe_write(va: u64) -> u64;
+    fn riscv_probe_exec(va: u64) -> u64;
+    fn riscv_probe_fixup();
+    fn riscv_probe_fixup_exec();
+    fn riscv_ret();
+}
+
+/// The bytes of a return instruction (`jalr x0, 0(ra)`), to plant in data.
+pub const RET: &[u8] = &[0x67, 0x80, 0x00, 0x00];
+/// Protection probes make sense here: the image mapping and the X/W bits are enforced.
+pub const PROBES: Option<&str> = None;
+
+/// Address of a `ret` in kernel text (identity address).
+pub fn text_ret() -> u64 {
+    riscv_ret as *const () as u64
+}
+
+/// Read a u64 at `va`; the fault if it faulted.
+pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
+    crate::probe::arm(riscv_probe_fixup as *const () as u64);
+    // SAFETY: the probe reads one word; a fault resumes at the fixup, which returns 1.
+    let v = unsafe { riscv_probe_read(va) };
+    crate::probe::disarm().map_or(Ok(v), Err)
+}
+
+/// Write a byte at `va`; the fault if it faulted.
+pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(riscv_probe_fixup as *const () as u64);
+    // SAFETY: as probe_read; callers aim at memory whose write must fault, or at their own
+    // scratch bytes.
+    unsafe { riscv_probe_write(va) };
+    crate::probe::disarm()
+}
+
+/// Jump to `va` (which must hold a `ret`); the fault if the fetch faulted.
+pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
+    crate::probe::arm(riscv_probe_fixup_exec as *const () as u64);
+    // SAFETY: `va` holds a `ret`; if fetching it faults, the fixup pops the probe's frame
+    // and returns 1 to our caller. The fence makes the planted instruction visible.
+    unsafe {
+        asm!("fence.i");
+        riscv_probe_exec(va)
+    };
+    crate::probe::disarm()
+}
+
+/// The root whose low entries map the running image (the kernel table's low half).
+pub fn identity_root(kernel_root: u64) -> u64 {
+    kernel_root
+}
+
+/// Run `f` with `user_root` in satp and sstatus.SUM set (supervisor access to user pages).
+pub fn with_user_root(user_root: u64, kernel_root: u64, f: impl FnOnce()) {
+    let mode: u64 = match Paging::LEVELS.len() {
+        5 => 10,
+        4 => 9,
+        _ => 8,
+    };
+    // SAFETY: the user root shares the kernel half and the identity map of this image and
+    // the finisher, so execution continues; satp and SUM are restored before returning.
+    unsafe { asm!("csrs sstatus, {sum}", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (user_root >> 12), sum = in(reg) 1u64 << 18) };
+    f();
+    // SAFETY: back to the kernel table.
+    unsafe { asm!("csrw satp, {}", "sfence.vma", "csrc sstatus, {sum}", in(reg) (mode << 60) | (kernel_root >> 12), sum = in(reg) 1u64 << 18) };
 }
 
 /// Real TLB maintenance: sfence.vma per page, or all for large ranges.

@@ -56,8 +56,15 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
     let out = qemu::boot(t, kernel, mem, 1, Duration::from_secs(240), |_| {}).expect("QEMU runs");
     let console = out.console.join("\n");
     assert!(out.passed, "{name} -m {}M: kernel did not pass (status {:?}, timed out {}):\n{console}", mem / MIB, out.status, out.timed_out);
-    for must in ["Zone ranges:", "Early memory node ranges", "Memory: ", "archmm-kernel: took ", "with one block"] {
+    for must in ["Zone ranges:", "Early memory node ranges", "Memory: ", "archmm-kernel: took ", "with one block", "read through the user mapping: ok", "user address space torn down"] {
         assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
+    }
+    // mark_rodata_ro() and the W^X check ran on the live tables, and the deliberate faults
+    // were taken (LoongArch runs its kernel from a direct-mapped window: no such checks).
+    if t.arch != archmm::arch::ArchId::Loongarch64 {
+        for must in ["Checked W+X mappings: passed", "archmm-kernel: W^X on the live tables: rodata write faulted"] {
+            assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
+        }
     }
     // The same firmware map on the host emulator.
     let machine = match t.memory {
