@@ -5,7 +5,7 @@
 //! blocks with random protections, then random `protect`s and `unmap`s), and for many
 //! virtual addresses the reference walker, reading the raw words from memory with the
 //! hardware configuration of `refwalk::walk_mode`, must agree with
-//! `PageTable::translate`: same physical address, page size, level and permission bits,
+//! `PageTable::translate` (also after `set_memory_*()` changes): same physical address, page size, level and permission bits,
 //! and a fault wherever archmm says "not mapped".
 //!
 //! Adding a mode is one line in the `diff_tests!` list at the bottom.
@@ -339,6 +339,21 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
         } else {
             let _ = pt.unmap(sva, ssize, &mut alloc, &mut tlb);
         }
+    }
+    // set_memory_*() (the kernel-protection layer over the engine): one attribute changed,
+    // the others kept, blocks split at the edges and merged back when uniform.
+    let layout = archmm::protect::KernelLayout::default();
+    for _ in 0..25 {
+        if ranges.is_empty() {
+            break;
+        }
+        let (va, size) = ranges[rng.below(ranges.len() as u64) as usize];
+        let pages = size / g.page;
+        let first = rng.below(pages);
+        let n = 1 + rng.below((pages - first).min(64));
+        use archmm::protect::MemChange::*;
+        let change = [Ro, Rw, X, Nx][rng.below(4) as usize];
+        let _ = archmm::protect::set_memory(&mut pt, &layout, va + first * g.page, n, change, &mut alloc, &mut tlb);
     }
     // A few more maps on top (replacing), to mix split and fresh tables.
     for _ in 0..10 {
