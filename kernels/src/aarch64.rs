@@ -134,23 +134,9 @@ aarch64_probe_fixup_exec:
 aarch64_ret:
     ret
 "#,
-    stack = sym STACK,
-    stack_size = const STACK_SIZE,
+    stack = sym crate::BOOT_STACK,
+    stack_size = const crate::STACK_SIZE,
 );
-
-const STACK_SIZE: usize = 1024 * 1024;
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-static mut STACK: Stack = Stack([0; STACK_SIZE]);
-
-/// Bytes of the boot stack ever used (it starts zeroed with the bss; the deepest
-/// non-zero byte marks the high-water mark).
-pub fn stack_used() -> usize {
-    // SAFETY: reads of the stack's lowest, untouched part, through a shared view; the
-    // live frames above it are not aliased mutably by this loop.
-    let s = unsafe { &*core::ptr::addr_of!(STACK) };
-    STACK_SIZE - s.0.iter().position(|&b| b != 0).unwrap_or(STACK_SIZE)
-}
 
 /// Write one byte to the PL011.
 pub fn putc(b: u8) {
@@ -210,41 +196,17 @@ extern "C" {
     fn aarch64_ret();
 }
 
-/// The bytes of a return instruction (`ret`), to plant in data for an execute probe.
-pub const RET: &[u8] = &[0xc0, 0x03, 0x5f, 0xd6];
-/// Protection probes make sense here: the image mapping, PXN and read-only are enforced.
-pub const PROBES: Option<&str> = None;
-
-/// Address of a `ret` in kernel text (identity address).
-pub fn text_ret() -> u64 {
-    aarch64_ret as *const () as u64
-}
-
-/// Read a u64 at `va`; the fault if it faulted.
-pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
-    crate::probe::arm(aarch64_probe_fixup as *const () as u64);
-    // SAFETY: the probe reads one word; a fault resumes at the fixup, which returns 1.
-    let v = unsafe { aarch64_probe_read(va) };
-    crate::probe::disarm().map_or(Ok(v), Err)
-}
-
-/// Write a byte at `va`; the fault if it faulted.
-pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(aarch64_probe_fixup as *const () as u64);
-    // SAFETY: as probe_read; callers aim at memory whose write must fault, or at their
-    // own scratch bytes.
-    unsafe { aarch64_probe_write(va) };
-    crate::probe::disarm()
-}
-
-/// Branch to `va` (which must hold a `ret`); the fault if the fetch faulted.
-pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(aarch64_probe_fixup_exec as *const () as u64);
-    // SAFETY: `va` holds a `ret`; a fetch fault resumes at the fixup, which pops the
-    // probe's frame and returns 1 to our caller.
-    unsafe { aarch64_probe_exec(va) };
-    crate::probe::disarm()
-}
+/// The protection probes (the image mapping, read-only and no-execute are enforced here).
+pub const PROBES: Result<crate::probe::Probes, &str> = Ok(crate::probe::Probes {
+    read: aarch64_probe_read,
+    write: aarch64_probe_write,
+    exec: aarch64_probe_exec,
+    fixup: aarch64_probe_fixup,
+    fixup_exec: aarch64_probe_fixup_exec,
+    text_ret: aarch64_ret,
+    ret: &[0xc0, 0x03, 0x5f, 0xd6],
+    sync_icache: || {},
+});
 
 /// TTBR0's identity table (image and UART), set by paging_init.
 static IDENT_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);

@@ -165,27 +165,13 @@ loongarch_tlb_refill:
     csrrd   $t0, 0x8b
     ertn
 "#,
-    stack = sym STACK,
-    stack_size = const STACK_SIZE,
+    stack = sym crate::BOOT_STACK,
+    stack_size = const crate::STACK_SIZE,
     page_shift = const A::PAGE_SHIFT,
 );
 
 extern "C" {
     static loongarch_tlb_refill: u8;
-}
-
-const STACK_SIZE: usize = 1024 * 1024;
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-static mut STACK: Stack = Stack([0; STACK_SIZE]);
-
-/// Bytes of the boot stack ever used (it starts zeroed with the bss; the deepest
-/// non-zero byte marks the high-water mark).
-pub fn stack_used() -> usize {
-    // SAFETY: reads of the stack's lowest, untouched part through a shared view; the live
-    // frames above it are not aliased mutably by this loop.
-    let s = unsafe { &*core::ptr::addr_of!(STACK) };
-    STACK_SIZE - s.0.iter().position(|&b| b != 0).unwrap_or(STACK_SIZE)
 }
 
 /// Write one byte to the ns16550 once it can take one.
@@ -273,7 +259,7 @@ pub fn publish_mappings() {
 /// Why the protection probes do not apply: Linux 6.1 on LoongArch has no strict kernel
 /// RWX (the kernel and its linear map run from the DMW1 window, which page permissions do
 /// not cover), and QEMU 7.2's walker drops the NR/NX bits.
-pub const PROBES: Option<&str> = Some("LoongArch runs the kernel from the DMW1 window (no strict kernel RWX in Linux 6.1), and QEMU 7.2 ignores NX/NR");
+pub const PROBES: Result<crate::probe::Probes, &str> = Err("LoongArch runs the kernel from the DMW1 window (no strict kernel RWX in Linux 6.1), and QEMU 7.2 ignores NX/NR");
 
 /// The root holding whatever low mappings the running kernel needs: none here (it runs
 /// from DMW1), so the kernel table.

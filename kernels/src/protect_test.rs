@@ -20,10 +20,8 @@ use archmm::physmem::PhysMem;
 use archmm::uspace::{arch_setup_additional_pages, AddressSpace};
 
 /// A word in .rodata the probes read and try to write.
-#[cfg(not(target_arch = "loongarch64"))]
 static RO_WORD: u64 = 0x0123_4567_89ab_cdef;
 /// Bytes in .bss where a return instruction is planted for the execute probe.
-#[cfg(not(target_arch = "loongarch64"))]
 static mut EXEC_PAD: [u8; 64] = [0; 64];
 
 /// Run both checks.
@@ -32,19 +30,15 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     user_space(b)
 }
 
-#[cfg(target_arch = "loongarch64")]
-fn protections(_b: &Booted<'_, A, KernelMem>) -> Result<(), Fail> {
-    println!("archmm-kernel: protection probes skipped: {}", arch::PROBES.unwrap_or("not applicable"));
-    Ok(())
-}
-
-#[cfg(not(target_arch = "loongarch64"))]
 fn protections(b: &Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     use archmm::protect::Section;
-    if let Some(why) = arch::PROBES {
-        println!("archmm-kernel: protection probes skipped: {why}");
-        return Ok(());
-    }
+    let p = match &arch::PROBES {
+        Ok(p) => p,
+        Err(why) => {
+            println!("archmm-kernel: protection probes skipped: {why}");
+            return Ok(());
+        }
+    };
     let img = b.ctx.layout.image.ok_or("no kernel image mapping")?;
     let alias = |pa: u64| img.va + (pa - img.pa);
     let ro_pa = core::ptr::addr_of!(RO_WORD) as u64;
@@ -53,26 +47,26 @@ fn protections(b: &Booted<'_, A, KernelMem>) -> Result<(), Fail> {
         return Err("RO_WORD is not in the rodata section the layout describes");
     }
     let ro = alias(ro_pa);
-    match arch::probe_read(ro) {
+    match p.read(ro) {
         Ok(v) if v == RO_WORD => {}
         Ok(_) => return Err("rodata reads wrong through the image mapping"),
         Err(_) => return Err("rodata does not read through the image mapping"),
     }
-    let w = arch::probe_write(ro).ok_or("a write to rodata through the image mapping did not fault")?;
+    let w = p.write(ro).ok_or("a write to rodata through the image mapping did not fault")?;
     let lm = (b.ctx.layout.page_offset.wrapping_add(ro_pa)) & A::KERNEL_VA_MASK;
-    let w2 = arch::probe_write(lm).ok_or("a write to rodata's linear-map alias did not fault")?;
-    if arch::probe_read(lm) != Ok(RO_WORD) {
+    let w2 = p.write(lm).ok_or("a write to rodata's linear-map alias did not fault")?;
+    if p.read(lm) != Ok(RO_WORD) {
         return Err("rodata's linear alias does not read");
     }
     // A return instruction planted in bss: writable, but not executable.
     let pad = core::ptr::addr_of_mut!(EXEC_PAD) as u64;
     // SAFETY: EXEC_PAD is this module's scratch array; nothing else refers to it.
-    unsafe { core::ptr::copy_nonoverlapping(arch::RET.as_ptr(), pad as *mut u8, arch::RET.len()) };
-    if arch::probe_write(alias(pad) + 32).is_some() {
+    unsafe { core::ptr::copy_nonoverlapping(p.ret.as_ptr(), pad as *mut u8, p.ret.len()) };
+    if p.write(alias(pad) + 32).is_some() {
         return Err("bss is not writable through the image mapping");
     }
-    let x = arch::probe_exec(alias(pad)).ok_or("an instruction fetch from bss through the image mapping did not fault")?;
-    if let Some(f) = arch::probe_exec(alias(arch::text_ret())) {
+    let x = p.exec(alias(pad)).ok_or("an instruction fetch from bss through the image mapping did not fault")?;
+    if let Some(f) = p.exec(alias(p.text_ret())) {
         println!("archmm-kernel: text fetch faulted: cause {:#x} at {:#x}", f.cause, f.addr);
         return Err("text does not execute through the image mapping");
     }

@@ -150,23 +150,9 @@ riscv_probe_fixup_exec:
 riscv_ret:
     ret
 "#,
-    stack = sym STACK,
-    stack_size = const STACK_SIZE,
+    stack = sym crate::BOOT_STACK,
+    stack_size = const crate::STACK_SIZE,
 );
-
-const STACK_SIZE: usize = 1024 * 1024;
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-static mut STACK: Stack = Stack([0; STACK_SIZE]);
-
-/// Bytes of the boot stack ever used (it starts zeroed with the bss; the deepest
-/// non-zero byte marks the high-water mark).
-pub fn stack_used() -> usize {
-    // SAFETY: reads of the stack's lowest, untouched part through a shared view; the live
-    // frames above it are not aliased mutably by this loop.
-    let s = unsafe { &*core::ptr::addr_of!(STACK) };
-    STACK_SIZE - s.0.iter().position(|&b| b != 0).unwrap_or(STACK_SIZE)
-}
 
 fn sbi(eid: usize, fid: usize, a0: usize, a1: usize) -> isize {
     let err: isize;
@@ -221,44 +207,20 @@ extern "C" {
     fn riscv_ret();
 }
 
-/// The bytes of a return instruction (`jalr x0, 0(ra)`), to plant in data.
-pub const RET: &[u8] = &[0x67, 0x80, 0x00, 0x00];
-/// Protection probes make sense here: the image mapping and the X/W bits are enforced.
-pub const PROBES: Option<&str> = None;
-
-/// Address of a `ret` in kernel text (identity address).
-pub fn text_ret() -> u64 {
-    riscv_ret as *const () as u64
-}
-
-/// Read a u64 at `va`; the fault if it faulted.
-pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
-    crate::probe::arm(riscv_probe_fixup as *const () as u64);
-    // SAFETY: the probe reads one word; a fault resumes at the fixup, which returns 1.
-    let v = unsafe { riscv_probe_read(va) };
-    crate::probe::disarm().map_or(Ok(v), Err)
-}
-
-/// Write a byte at `va`; the fault if it faulted.
-pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(riscv_probe_fixup as *const () as u64);
-    // SAFETY: as probe_read; callers aim at memory whose write must fault, or at their own
-    // scratch bytes.
-    unsafe { riscv_probe_write(va) };
-    crate::probe::disarm()
-}
-
-/// Jump to `va` (which must hold a `ret`); the fault if the fetch faulted.
-pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(riscv_probe_fixup_exec as *const () as u64);
-    // SAFETY: `va` holds a `ret`; if fetching it faults, the fixup pops the probe's frame
-    // and returns 1 to our caller. The fence makes the planted instruction visible.
-    unsafe {
-        asm!("fence.i");
-        riscv_probe_exec(va)
-    };
-    crate::probe::disarm()
-}
+/// The protection probes (the image mapping, read-only and no-execute are enforced here).
+pub const PROBES: Result<crate::probe::Probes, &str> = Ok(crate::probe::Probes {
+    read: riscv_probe_read,
+    write: riscv_probe_write,
+    exec: riscv_probe_exec,
+    fixup: riscv_probe_fixup,
+    fixup_exec: riscv_probe_fixup_exec,
+    text_ret: riscv_ret,
+    ret: &[0x67, 0x80, 0x00, 0x00],
+    sync_icache: || {
+        // SAFETY: fence.i only orders instruction fetches after earlier stores.
+        unsafe { asm!("fence.i") }
+    },
+});
 
 /// The root whose low entries map the running image (the kernel table's low half).
 pub fn identity_root(kernel_root: u64) -> u64 {

@@ -203,24 +203,10 @@ x86_isr_table:
     .quad x86_isr\v
     .endr
 "#,
-    stack = sym STACK,
-    stack_size = const STACK_SIZE,
+    stack = sym crate::BOOT_STACK,
+    stack_size = const crate::STACK_SIZE,
     options(att_syntax)
 );
-
-const STACK_SIZE: usize = 1024 * 1024;
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-static mut STACK: Stack = Stack([0; STACK_SIZE]);
-
-/// Bytes of the boot stack ever used (it starts zeroed with the bss; the deepest
-/// non-zero byte marks the high-water mark).
-pub fn stack_used() -> usize {
-    // SAFETY: reads of the stack's lowest, untouched part through a shared view; the live
-    // frames above it are not aliased mutably by this loop.
-    let s = unsafe { &*core::ptr::addr_of!(STACK) };
-    STACK_SIZE - s.0.iter().position(|&b| b != 0).unwrap_or(STACK_SIZE)
-}
 
 fn outb(port: u16, v: u8) {
     // SAFETY: port I/O to the UART or the exit device has no memory effects.
@@ -279,42 +265,17 @@ extern "C" {
     fn x86_ret();
 }
 
-/// The bytes of a return instruction, to plant in data for an execute probe.
-pub const RET: &[u8] = &[0xc3];
-/// Protection probes make sense here: the image mapping and NX are enforced.
-pub const PROBES: Option<&str> = None;
-
-/// Address of a `ret` in kernel text (identity address).
-pub fn text_ret() -> u64 {
-    x86_ret as *const () as u64
-}
-
-/// Read a u64 at `va`; the fault if it faulted.
-pub fn probe_read(va: u64) -> Result<u64, crate::probe::Fault> {
-    crate::probe::arm(x86_probe_fixup as *const () as u64);
-    // SAFETY: the probe reads one word and returns; a fault resumes at the fixup, which
-    // returns 1 from the same frame.
-    let v = unsafe { x86_probe_read(va) };
-    crate::probe::disarm().map_or(Ok(v), Err)
-}
-
-/// Write a byte at `va`; the fault if it faulted.
-pub fn probe_write(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(x86_probe_fixup as *const () as u64);
-    // SAFETY: as probe_read; the callers aim only at memory whose write must fault, or at
-    // their own scratch bytes.
-    unsafe { x86_probe_write(va) };
-    crate::probe::disarm()
-}
-
-/// Call `va` (which must hold a return instruction); the fault if the fetch faulted.
-pub fn probe_exec(va: u64) -> Option<crate::probe::Fault> {
-    crate::probe::arm(x86_probe_fixup_exec as *const () as u64);
-    // SAFETY: `va` holds a `ret` (planted by the caller); if fetching it faults, the fixup
-    // drops the pushed return address and returns 1 to our caller.
-    unsafe { x86_probe_exec(va) };
-    crate::probe::disarm()
-}
+/// The protection probes (the image mapping, read-only and no-execute are enforced here).
+pub const PROBES: Result<crate::probe::Probes, &str> = Ok(crate::probe::Probes {
+    read: x86_probe_read,
+    write: x86_probe_write,
+    exec: x86_probe_exec,
+    fixup: x86_probe_fixup,
+    fixup_exec: x86_probe_fixup_exec,
+    text_ret: x86_ret,
+    ret: &[0xc3],
+    sync_icache: || {},
+});
 
 /// The root whose low entries map the running image (the kernel table: its identity
 /// mappings live in the low half).
