@@ -11,7 +11,6 @@ use crate::{kmain, println, Image};
 use archmm::arch::arm64::{Arm64, Arm64Paging4K48Ttbr0, LINUX_MAIR_EL1};
 use archmm::arch::Arch;
 use archmm::boot::{BootCtx, BootError, Platform};
-use archmm::devicetree::DtFirmware;
 use archmm::pgtable::{FlushLog, MapFlags, PageTable, Prot, TlbFlush};
 use core::arch::{asm, global_asm};
 
@@ -315,30 +314,11 @@ impl Platform<A, KernelMem> for Hw {
     }
 }
 
-static mut DT: Option<DtFirmware> = None;
-
 #[no_mangle]
 extern "C" fn aarch64_main() -> ! {
     // QEMU places the device tree at the start of RAM for an ELF kernel.
-    // SAFETY: the header is inside RAM, which the MMU-off identity view reaches.
-    let header = unsafe { core::slice::from_raw_parts(RAM_BASE as *const u8, 8) };
-    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != 0xd00d_feed || total > 2 << 20 {
-        println!("archmm-kernel: no device tree at {RAM_BASE:#x}");
-        exit(false)
-    }
-    // SAFETY: `total` bytes of the blob QEMU wrote at the start of RAM; nothing writes there.
-    let blob = unsafe { core::slice::from_raw_parts(RAM_BASE as *const u8, total) };
-    // SAFETY: single CPU, and this is the only reference to DT ever taken.
-    let slot = unsafe { &mut *core::ptr::addr_of_mut!(DT) };
-    let dt = match DtFirmware::from_blob(blob) {
-        Ok(dt) => slot.insert(dt),
-        Err(e) => {
-            println!("archmm-kernel: {e}");
-            exit(false)
-        }
-    };
+    let (dt, total) = crate::device_tree_at(RAM_BASE);
     let img = Image::get();
-    let fw = dt.firmware_map(Some(img.span), Some((RAM_BASE, RAM_BASE + total as u64)), Image::sections());
+    let fw = dt.firmware_map(Some(img.span), Some((RAM_BASE, RAM_BASE + total)), Image::sections());
     kmain(fw, &mut Hw)
 }

@@ -119,6 +119,32 @@ impl Image {
     }
 }
 
+static mut DT: Option<archmm::devicetree::DtFirmware> = None;
+
+/// The device tree blob the boot protocol left at physical `pa` (reachable at that
+/// address: MMU off or identity-mapped), scanned once; returns it and the blob's size.
+/// A missing or malformed blob ends the run with a failure.
+pub fn device_tree_at(pa: u64) -> (&'static archmm::devicetree::DtFirmware, u64) {
+    // SAFETY: the first 8 bytes at `pa` are RAM the boot protocol wrote the blob into.
+    let header = unsafe { core::slice::from_raw_parts(pa as *const u8, 8) };
+    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != 0xd00d_feed || total > 2 << 20 {
+        println!("archmm-kernel: no device tree at {pa:#x}");
+        arch::exit(false)
+    }
+    // SAFETY: `total` bytes of that blob; nothing writes there while it is scanned.
+    let blob = unsafe { core::slice::from_raw_parts(pa as *const u8, total) };
+    // SAFETY: one CPU runs this, once; no other reference to DT exists.
+    let slot = unsafe { &mut *core::ptr::addr_of_mut!(DT) };
+    match archmm::devicetree::DtFirmware::from_blob(blob) {
+        Ok(dt) => (slot.insert(dt), total as u64),
+        Err(e) => {
+            println!("archmm-kernel: {e}");
+            arch::exit(false)
+        }
+    }
+}
+
 /// The generic kernel: boot, self-test, report. `hw` is the arch's platform.
 pub fn kmain(fw: FirmwareMap<'_>, hw: &mut arch::Hw) -> ! {
     println!("archmm-kernel: {} on QEMU, archmm's bring-up on real paging hardware", arch::NAME);

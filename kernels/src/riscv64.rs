@@ -10,7 +10,6 @@ use crate::{kmain, println, Image};
 use archmm::arch::riscv64::Riscv64;
 use archmm::arch::Arch;
 use archmm::boot::{BootCtx, BootError, Platform};
-use archmm::devicetree::DtFirmware;
 use archmm::pgtable::{PagingMode, Prot, TlbFlush};
 use core::arch::{asm, global_asm};
 
@@ -299,30 +298,11 @@ impl Platform<A, KernelMem> for Hw {
     }
 }
 
-static mut DT: Option<DtFirmware> = None;
-
 #[no_mangle]
 extern "C" fn riscv_main(hartid: u64, dtb: u64) -> ! {
     println!("archmm-kernel: hart {hartid}, device tree at {dtb:#x}");
-    // SAFETY: the header of the blob OpenSBI passes in a1, in RAM reached with satp bare.
-    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
-    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != 0xd00d_feed || total > 2 << 20 {
-        println!("archmm-kernel: no device tree at {dtb:#x}");
-        exit(false)
-    }
-    // SAFETY: `total` bytes of that blob; nothing writes there.
-    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, total) };
-    // SAFETY: single hart, and this is the only reference to DT ever taken.
-    let slot = unsafe { &mut *core::ptr::addr_of_mut!(DT) };
-    let dt = match DtFirmware::from_blob(blob) {
-        Ok(dt) => slot.insert(dt),
-        Err(e) => {
-            println!("archmm-kernel: {e}");
-            exit(false)
-        }
-    };
+    let (dt, total) = crate::device_tree_at(dtb);
     let img = Image::get();
-    let fw = dt.firmware_map(Some(img.span), Some((dtb, dtb + total as u64)), Image::sections());
+    let fw = dt.firmware_map(Some(img.span), Some((dtb, dtb + total)), Image::sections());
     kmain(fw, &mut Hw)
 }
