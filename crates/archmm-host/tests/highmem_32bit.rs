@@ -97,6 +97,7 @@ fn i386_matches_linux() {
                 "  Normal ",
                 "  HighMem ",
                 "Early memory node ranges",
+                "Initializing ",
                 "  node ",
                 "Initmem setup node",
                 "On node ",

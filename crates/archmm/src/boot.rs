@@ -459,6 +459,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     setup_per_cpu_areas(&mut ctx)?;
     let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
     A::arch_pre_mm_init(&mut ctx)?;
+    A::highmem_banner(&zones, ctx.log)?;
     memblock_free_all(&mut ctx, &pages);
     let highmem = free_highmem_pages(&mut ctx, &pages);
     let report = MemReport {

@@ -128,6 +128,24 @@ impl<const PAE: bool> Arch for I386<PAE> {
     /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
     /// Without PAE there is no execute-disable bit: lowmem is mapped executable.
+    /// `Initializing HighMem for node N (start:end)` for each highmem zone of each node
+    /// (ZONE_MOVABLE counts: its memory is highmem on x86-32).
+    fn highmem_banner(zones: &crate::zone::ZoneLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        for (nid, n) in zones.online_nodes() {
+            for z in [ZoneType::HighMem, ZoneType::Movable] {
+                let nz = n.zones[z as usize];
+                // An empty zone's zone_start_pfn is 0 in Linux.
+                let start = if nz.spanned == 0 { 0 } else { nz.start_pfn };
+                writeln!(log, "Initializing {} for node {nid} ({:08x}:{:08x})", z.name(), start, start + nz.spanned)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `Write protecting kernel text and read-only data: Nk`: from _text to __end_rodata.
+    fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        writeln!(log, "Write protecting kernel text and read-only data: {}k", (image.text + image.rodata) >> 10)
+    }
     const WX_FORMAT: Option<crate::protect::WxFormat> = if PAE { Some(super::x86_64::X86_WX) } else { None };
     const LINEAR_MAP_PROT: Prot = if PAE { Prot::KERNEL_RW } else { Prot { exec: true, ..Prot::KERNEL_RW } };
 
@@ -184,7 +202,7 @@ fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, 
     }
 }
 
-const I386_OVERRIDES: [Override; 13] = [
+const I386_OVERRIDES: [Override; 15] = [
         Override {
             hook: "arch_setup_additional_pages",
             reason: "x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
@@ -241,6 +259,15 @@ const I386_OVERRIDES: [Override; 13] = [
         hook: "WX_FORMAT",
         reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop; \
                  without PAE there is no execute-disable bit and Linux skips the check",
+    },
+    Override {
+        hook: "highmem_banner",
+        reason: "x86-32's set_highmem_pages_init() names each highmem zone (HighMem, and \
+                 Movable when it is highmem) with its pfn span as it frees it",
+    },
+    Override {
+        hook: "mark_rodata_ro_banner",
+        reason: "x86-32's mark_rodata_ro() reports the size of text and rodata it write-protects",
     },
     Override {
         hook: "LINEAR_MAP_PROT",

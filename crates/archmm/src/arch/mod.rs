@@ -246,6 +246,11 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "rodata starts and ends on a page boundary",
     },
     HookDoc {
+        hook: "highmem_banner",
+        linux: "free_highpages() / x86-32's set_highmem_pages_init()",
+        generic: "high memory goes to the page allocator without a line",
+    },
+    HookDoc {
         hook: "mark_rodata_ro_banner",
         linux: "mark_rodata_ro()",
         generic: "mark_rodata_ro() prints nothing before changing protections",
@@ -485,6 +490,11 @@ pub trait Arch: Sized + 'static {
     /// Last arch step before the memmap is handed to the page allocator
     /// (arch_pre_mm_init of the RFC).
     fn arch_pre_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        Ok(())
+    }
+
+    /// What the arch prints as it hands high memory to the page allocator.
+    fn highmem_banner(_zones: &crate::zone::ZoneLayout, _log: &mut dyn core::fmt::Write) -> core::fmt::Result {
         Ok(())
     }
 
