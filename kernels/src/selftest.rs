@@ -39,6 +39,7 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
     println!("archmm-kernel: running on archmm's page tables (root {root:#x}), linear map at {:#x}", A::PAGE_OFFSET);
     every_free_page(&booted.pages)?;
     map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root)?;
+    crate::hotplug_test::run(&mut booted)?;
     Ok(())
 }
 
