@@ -13,6 +13,7 @@
 #![no_main]
 
 mod console;
+mod hotplug_test;
 mod kmem;
 mod probe;
 mod protect_test;
@@ -148,6 +149,8 @@ pub fn device_tree_at(pa: u64) -> (&'static archmm::devicetree::DtFirmware, u64)
 /// The generic kernel: boot, self-test, report. `hw` is the arch's platform.
 pub fn kmain(fw: FirmwareMap<'_>, hw: &mut arch::Hw) -> ! {
     println!("archmm-kernel: {} on QEMU, archmm's bring-up on real paging hardware", arch::NAME);
+    let mut trimmed = hotplug_test::Storage::new();
+    let fw = hotplug_test::hold_back(fw, &mut trimmed);
     for r in fw.reserved {
         println!("archmm-kernel: firmware reserves [mem {:#018x}-{:#018x}]{}", r.base, r.base + r.size.max(1) - 1, if r.nomap { " no-map" } else { "" });
     }

@@ -40,6 +40,7 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
     every_free_page(&booted.pages)?;
     map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root)?;
     crate::protect_test::run(&mut booted)?;
+    crate::hotplug_test::run(&mut booted)?;
     Ok(())
 }
 

@@ -326,7 +326,8 @@ impl<Mo: PagingMode, M: PhysMem> MemmapSource for HotSrc<'_, Mo, M> {
 
 /// Generic arch_add_memory(): with `linear`, map `[start, start + size)` into the linear
 /// map (blocks as [`Arch::LINEAR_MAP_BLOCKS`] allows, [`Arch::LINEAR_MAP_PROT`], tables
-/// from the page allocator); then __add_pages(): a memmap for every section, from the page
+/// from the page allocator; existing tables are kept, never collapsed into blocks, so no
+/// live translation changes and the new entries need no TLB flush, only publishing); then __add_pages(): a memmap for every section, from the page
 /// allocator or (`altmap`) from the start of the range. On error nothing changed.
 ///
 /// # Errors
@@ -341,7 +342,7 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_,
         let mut src = HotSrc::<A::Paging, M> { mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0), altmap: None, range: (start, start + size), nid };
         if let Some(root) = root {
             let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
-            pt.map(va, start, size, A::LINEAR_MAP_PROT, MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS }, &mut src, &mut FlushLog::default()).map_err(HotplugError::PageTable)?;
+            pt.map_keep_tables(va, start, size, A::LINEAR_MAP_PROT, MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS }, &mut src, &mut FlushLog::default()).map_err(HotplugError::PageTable)?;
         }
         if altmap {
             let pb = 1u64 << (A::PAGEBLOCK_ORDER + A::PAGE_SHIFT);

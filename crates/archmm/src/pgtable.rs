@@ -691,6 +691,24 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// On error nothing changed.
     #[allow(clippy::too_many_arguments)] // the request (5) plus where tables and flushes go
     pub fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+        self.map_impl(va, pa, size, prot, flags, flags.blocks, alloc, tlb)
+    }
+
+    /// [`PageTable::map`] into a live table without touching what is already there: with
+    /// `flags.blocks` the new pieces still get the largest leaves alignment allows, but no
+    /// existing table is collapsed into a block afterwards (Linux's arch_add_memory()
+    /// descends into existing tables, as x86's phys_pud_init() does, and never rewrites live
+    /// translations or frees a table the MMU may have cached).
+    ///
+    /// # Errors
+    /// As [`PageTable::map`]; on error nothing changed.
+    #[allow(clippy::too_many_arguments)] // as map
+    pub fn map_keep_tables(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+        self.map_impl(va, pa, size, prot, flags, false, alloc, tlb)
+    }
+
+    #[allow(clippy::too_many_arguments)] // map's arguments and whether to collapse
+    fn map_impl(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, collapse: bool, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
         Self::check_pages(pa, 0)?;
         if size == 0 {
@@ -751,7 +769,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             self.write(ea, Mo::leaf_entry(pa + off, prot, lvl));
             off += Mo::LEVELS[lvl].span();
         }
-        if flags.blocks && self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc) {
+        if collapse && self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc) {
             stale = true;
         }
         if stale || stats.split > 0 {
