@@ -417,6 +417,18 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
         with_memmap += u64::from(b.pages.page_state(p >> A::PAGE_SHIFT) != PageState::Absent);
         p += psz;
     }
+    // On the real MMU, a load from the removed range now faults (LoongArch's linear map is
+    // a hardware window: nothing to check there).
+    let fault = match &arch::PROBES {
+        Ok(pr) => match pr.read(va + size / 2) {
+            Ok(_) => return Err("a load from the removed range did not fault"),
+            Err(f) => Some(f),
+        },
+        Err(_) => None,
+    };
+    if let Some(f) = fault {
+        println!("archmm-kernel: hotplug: a load from the removed range faulted (cause {:#x} at {:#x})", f.cause, f.addr);
+    }
     let tables5 = table_pages(&pt, va, size);
     let gone = (first..last).all(|id| hp.block(id).is_none());
     for x in &held[..n] {

@@ -112,6 +112,11 @@ fn check_hotplug(t: &KernelTarget, mem: u64, console: &[String], ram: &[(u64, u6
     for step in ["archmm-kernel: hotplug: added [mem ", "archmm-kernel: hotplug: onlined memory", "archmm-kernel: hotplug: offlined memory", "archmm-kernel: hotplug: removed [mem "] {
         assert!(console.iter().any(|l| l.starts_with(step)), "{name} -m {}M: no `{step}` line:\n{all}", mem / MIB);
     }
+    // Where the linear map is a page table, the removed range faults on the real MMU.
+    if t.arch != archmm::arch::ArchId::Loongarch64 {
+        let f = "archmm-kernel: hotplug: a load from the removed range faulted";
+        assert!(console.iter().any(|l| l.starts_with(f)), "{name}: no `{f}` line:\n{all}");
+    }
     Some(cut)
 }
 
