@@ -68,13 +68,22 @@ impl<'b, Mo: PagingMode, M: PhysMem> MmAlloc<'b, Mo, M> {
                     PageState::Reserved => {
                         // memblock_free_late(): only whole pages go to the page allocator; a
                         // piece of a page memblock shared with other allocations (a 256-byte
-                        // table fragment) stays reserved, or its neighbours would be handed
-                        // out while in use.
-                        let (first, end) = (pa.div_ceil(Mo::PAGE_SIZE), (pa + size) / Mo::PAGE_SIZE);
+                        // table fragment carved at boot) stays reserved while memblock still
+                        // has a reservation in that page, or its neighbours would be handed
+                        // out while in use. Once the last piece is freed the page goes too.
+                        let page = Mo::PAGE_SIZE;
+                        let (first, end) = (pa.div_ceil(page), (pa + size) / page);
                         if first < end {
                             p.free_reserved_range(first, end, None);
                         }
-                        let _ = self.memblock.phys_free(pa, size);
+                        if self.memblock.phys_free(pa, size).is_ok() {
+                            let (lo, hi) = (pa / page, (pa + size).div_ceil(page));
+                            for edge in [lo, hi - 1] {
+                                if (edge < first || edge >= end) && !self.memblock.is_region_reserved(edge * page, page) && p.page_state(edge) == PageState::Reserved {
+                                    p.free_reserved_range(edge, edge + 1, None);
+                                }
+                            }
+                        }
                     }
                     _ => {
                         let order = Self::order_for(size, Mo::PAGE_SIZE);

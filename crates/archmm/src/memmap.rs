@@ -275,24 +275,30 @@ impl Memmap {
                 let mut pt = PageTable::<Mo, M>::from_root(&mem, self.pgd);
                 let mut tlb = FlushLog::default();
                 // vmemmap_populate_hugepages: a PMD-sized block per PMD of vmemmap when
-                // memblock has one, else base pages.
+                // memblock has one, else base pages. Unlike Linux, a block is used only
+                // where all the pfns its metadata describes lie below the end of memory:
+                // a block reaching beyond it (with 64K pages a 2M block describes 4 GiB)
+                // would be shared with memory hot-added there later and could never be
+                // unmapped when that memory is removed.
                 let block = Mo::LEVELS[Mo::LEVELS.len() - 2].span();
-                let use_block = Mo::LEVELS[Mo::LEVELS.len() - 2].leaf && block <= 4 << 20;
-                let step = if use_block { block } else { Mo::PAGE_SIZE };
-                let mut v = va & !(step - 1);
+                let can_block = Mo::LEVELS[Mo::LEVELS.len() - 2].leaf && block <= 4 << 20;
+                let (vstart, end_pfn) = (geo.vmemmap_start, self.end_pfn);
+                let below_end = |bv: u64| (bv + block - vstart) / PAGE_META_SIZE <= end_pfn;
+                let mut v = if can_block && below_end(va & !(block - 1)) { va & !(block - 1) } else { va & !(Mo::PAGE_SIZE - 1) };
                 while v < va + len {
-                    if pt.translate(v).is_none() {
-                        let (pa, sz) = match mb.alloc(step, step) {
-                            Some(pa) => (pa, step),
-                            None => (mb.alloc(Mo::PAGE_SIZE, Mo::PAGE_SIZE).ok_or(MemmapError::NoMemory)?, Mo::PAGE_SIZE),
-                        };
-                        pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb)
-                            .map_err(MemmapError::PageTable)?;
-                        self.bytes += sz;
-                        v += sz;
-                    } else {
-                        v += Mo::PAGE_SIZE;
+                    if let Some(t) = pt.translate(v) {
+                        v = (v & !(t.size - 1)) + t.size;
+                        continue;
                     }
+                    let use_block = can_block && v & (block - 1) == 0 && below_end(v) && first_mapped_in(&pt, v, block).is_none();
+                    let step = if use_block { block } else { Mo::PAGE_SIZE };
+                    let (pa, sz) = match mb.alloc(step, step) {
+                        Some(pa) => (pa, step),
+                        None => (mb.alloc(Mo::PAGE_SIZE, Mo::PAGE_SIZE).ok_or(MemmapError::NoMemory)?, Mo::PAGE_SIZE),
+                    };
+                    pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb).map_err(MemmapError::PageTable)?;
+                    self.bytes += sz;
+                    v += sz;
                 }
                 Ok(())
             }

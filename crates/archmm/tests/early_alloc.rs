@@ -86,3 +86,45 @@ fn same_api_before_and_after_the_hand_off() {
     a.free(early, 0x3000);
     assert_eq!(pa.totalram_pages(), managed + 3);
 }
+
+/// A page memblock shared between sub-page allocations (256-byte table fragments) stays
+/// reserved while any piece of it is in use, and goes to the buddy allocator when the last
+/// piece is freed late: never handed out under a live neighbour, never lost.
+#[test]
+fn sub_page_pieces_free_their_page_with_the_last_one() {
+    let mem = Mem::default();
+    let memref = &mem;
+    let mut mb = Memblock::new(memref);
+    mb.add(0x10_0000, 0x100_0000).unwrap();
+    let (a1, a2) = {
+        let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, None, 0);
+        (a.alloc(0x100, 0x100, -1).unwrap(), a.alloc(0x100, 0x100, -1).unwrap())
+    };
+    assert_eq!(a1 >> 12, a2 >> 12, "both pieces in one page");
+    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
+    let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 1);
+    pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
+    for r in mb.real_regions(RegionType::Reserved) {
+        pa.mark_reserved(r.base >> 12, r.end().div_ceil(0x1000));
+    }
+    let mut free_ranges = Vec::new();
+    mb.for_each_free_range(-1, archmm::memblock::MemblockFlags::NONE, false, |s, e, _| {
+        free_ranges.push((s.div_ceil(0x1000), e >> 12));
+        false
+    });
+    for (s, e) in free_ranges {
+        pa.free_boot_range(s, e);
+    }
+    let managed = pa.totalram_pages();
+    let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, Some(&pa), 0);
+    a.free(a1, 0x100);
+    assert_eq!(pa.page_state(a1 >> 12), PageState::Reserved, "a live piece keeps the page");
+    assert_eq!(pa.totalram_pages(), managed);
+    a.free(a2, 0x100);
+    assert_eq!(pa.page_state(a1 >> 12), PageState::Free, "the last piece frees the page");
+    assert_eq!(pa.totalram_pages(), managed + 1);
+    // Freeing again frees nothing twice.
+    a.free(a2, 0x100);
+    assert_eq!(pa.totalram_pages(), managed + 1);
+}
