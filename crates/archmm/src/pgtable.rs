@@ -281,6 +281,65 @@ impl TlbFlush for FlushLog {
     }
 }
 
+/// Most table frees one operation holds back before it flushes the TLB early.
+const GATHER: usize = 32;
+
+/// Table pages an operation freed, held until the TLB has been flushed for its range
+/// (Linux's mmu_gather): until then a walker may still use the table through its caches,
+/// so the page must not be reused. Every `map`/`unmap`/`protect` runs its changes through
+/// one; dropping it flushes if anything is stale or pending, then frees.
+struct Gather<'a, A: TableAlloc, T: TlbFlush> {
+    alloc: &'a mut A,
+    tlb: &'a mut T,
+    start: u64,
+    last: u64,
+    pending: [(u64, u64, usize); GATHER],
+    n: usize,
+    stale: bool,
+}
+
+impl<'a, A: TableAlloc, T: TlbFlush> Gather<'a, A, T> {
+    fn new(alloc: &'a mut A, tlb: &'a mut T, start: u64, last: u64) -> Self {
+        Self { alloc, tlb, start, last, pending: [(0, 0, 0); GATHER], n: 0, stale: false }
+    }
+
+    /// Translations in the operation's range changed: flush before returning.
+    fn stale(&mut self) {
+        self.stale = true;
+    }
+
+    /// Flush the operation's range, then give the held tables back.
+    fn release(&mut self) {
+        self.tlb.flush_range(self.start, self.last.wrapping_add(1));
+        self.stale = false;
+        for &(pa, bytes, level) in &self.pending[..self.n] {
+            self.alloc.free_table(pa, bytes, level);
+        }
+        self.n = 0;
+    }
+}
+
+impl<A: TableAlloc, T: TlbFlush> TableAlloc for Gather<'_, A, T> {
+    fn alloc_table(&mut self, bytes: u64, level: usize) -> Option<u64> {
+        self.alloc.alloc_table(bytes, level)
+    }
+    fn free_table(&mut self, pa: u64, bytes: u64, level: usize) {
+        if self.n == GATHER {
+            self.release();
+        }
+        self.pending[self.n] = (pa, bytes, level);
+        self.n += 1;
+    }
+}
+
+impl<A: TableAlloc, T: TlbFlush> Drop for Gather<'_, A, T> {
+    fn drop(&mut self) {
+        if self.stale || self.n > 0 {
+            self.release();
+        }
+    }
+}
+
 /// Options of [`PageTable::map`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapFlags {
@@ -710,6 +769,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     #[allow(clippy::too_many_arguments)] // map's arguments and whether to collapse
     fn map_impl(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, collapse: bool, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
+        let mut gather = Gather::new(alloc, tlb, va, last);
+        let alloc = &mut gather;
         Self::check_pages(pa, 0)?;
         if size == 0 {
             return Ok(());
@@ -773,7 +834,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             stale = true;
         }
         if stale || stats.split > 0 {
-            tlb.flush_range(va, last.wrapping_add(1));
+            alloc.stale();
         }
         Ok(())
     }
@@ -824,6 +885,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// nothing changed).
     pub fn unmap(&mut self, va: u64, size: u64, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
+        let mut gather = Gather::new(alloc, tlb, va, last);
+        let alloc = &mut gather;
         if size == 0 {
             return Ok(());
         }
@@ -835,7 +898,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         self.clear_range(self.root, 0, Self::root_base(va), va, last, alloc, &mut stale);
         self.tidy_range(self.root, 0, Self::root_base(va), va, last, false, alloc);
         if stale {
-            tlb.flush_range(va, last.wrapping_add(1));
+            alloc.stale();
         }
         Ok(())
     }
@@ -872,6 +935,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// protection the mode cannot encode, or no memory to split (then nothing changed).
     pub fn protect(&mut self, va: u64, size: u64, prot: Prot, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
+        let mut gather = Gather::new(alloc, tlb, va, last);
+        let alloc = &mut gather;
         if size == 0 {
             return Ok(());
         }
@@ -885,7 +950,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         }
         self.reprotect(self.root, 0, Self::root_base(va), va, last, prot);
         self.tidy_range(self.root, 0, Self::root_base(va), va, last, true, alloc);
-        tlb.flush_range(va, last.wrapping_add(1));
+        alloc.stale();
         Ok(())
     }
 
