@@ -404,7 +404,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     }
 
     // 5. remove; the TLB forgets the range before anything reuses the freed tables.
-    hp.remove(b, base, size).map_err(|e| {
+    hp.remove(b, base, size, &mut arch::Tlb).map_err(|e| {
         println!("archmm-kernel: hotplug: remove failed: {e}");
         "remove failed"
     })?;

@@ -180,7 +180,7 @@ impl<A: Arch> Session<'_, A> {
             }
             "remove" => {
                 let (base, size) = (num(a(0), "base")?, num(a(1), "size")?);
-                self.hp.remove(&mut self.b, base, size).map_err(|e| e.to_string())?;
+                self.hp.remove(&mut self.b, base, size, &mut archmm::pgtable::FlushLog::default()).map_err(|e| e.to_string())?;
                 Ok(String::new())
             }
             "alloc" => {

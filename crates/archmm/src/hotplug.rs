@@ -362,7 +362,8 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_,
         if res.is_err() {
             let mut back = s / pps;
             while back < sec {
-                mm.hot_remove_section::<A::Paging, M>(&mem, back, &mut src);
+                // Undoing a failed add: nothing has used these translations yet.
+                mm.hot_remove_section::<A::Paging, M>(&mem, back, &mut src, &mut FlushLog::default());
                 back += 1;
             }
             if let Some(root) = root {
@@ -385,7 +386,7 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_,
 /// # Errors
 /// [`HotplugError::PageTable`] when a linear-map block straddling the range cannot be split
 /// (no memory); nothing changed then.
-pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &mut PageAlloc<A::Paging, M>, start: u64, size: u64, linear: bool) -> Result<(), HotplugError> {
+pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &mut PageAlloc<A::Paging, M>, start: u64, size: u64, linear: bool, mut tlb: &mut dyn crate::pgtable::TlbFlush) -> Result<(), HotplugError> {
     let mem = *ctx.memblock.mem();
     let va = ctx.layout.page_offset.wrapping_add(start) & A::KERNEL_VA_MASK;
     let root = if linear { ctx.pgd } else { None };
@@ -394,13 +395,13 @@ pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<
         let mut src = HotSrc::<A::Paging, M> { mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0), altmap: None, range: (start, start + size), nid: 0 };
         if let Some(root) = root {
             let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
-            pt.unmap(va, size, &mut src, &mut FlushLog::default()).map_err(HotplugError::PageTable)?;
+            pt.unmap(va, size, &mut src, &mut tlb).map_err(HotplugError::PageTable)?;
         }
         let pps = mm.geometry().pages_per_section();
         let (s, e) = (start >> A::PAGE_SHIFT, (start + size) >> A::PAGE_SHIFT);
         let mut sec = s / pps;
         while sec * pps < e {
-            mm.hot_remove_section::<A::Paging, M>(&mem, sec, &mut src);
+            mm.hot_remove_section::<A::Paging, M>(&mem, sec, &mut src, &mut *tlb);
             sec += 1;
         }
     }
@@ -861,7 +862,11 @@ impl Hotplug {
     ///
     /// # Errors
     /// A [`HotplugError`]; nothing changed then.
-    pub fn remove<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64) -> Result<(), HotplugError> {
+    ///
+    /// `tlb` invalidates the live kernel table's translations (a bare-metal kernel's real
+    /// TLB; on the host a [`crate::pgtable::FlushLog`]): page-table and memmap pages are
+    /// freed only after the translations through them were flushed.
+    pub fn remove<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, tlb: &mut dyn crate::pgtable::TlbFlush) -> Result<(), HotplugError> {
         let bb = self.block_bytes;
         if size == 0 {
             return Err(HotplugError::Empty);
@@ -884,7 +889,7 @@ impl Hotplug {
             }
         }
         b.ctx.memblock.remove(base, size).map_err(HotplugError::Memblock)?;
-        if let Err(x) = A::arch_remove_memory(&mut b.ctx, &mut b.pages, base, size) {
+        if let Err(x) = A::arch_remove_memory(&mut b.ctx, &mut b.pages, base, size, tlb) {
             // Put memblock back as it was (one region per block, with its flags and node).
             for id in s / bp..e / bp {
                 if let Some(blk) = self.block(id) {

@@ -525,7 +525,8 @@ impl Memmap {
                 match err {
                     None => Ok(()),
                     Some(e) => {
-                        self.hot_remove_section::<Mo, M>(mem, sec, src);
+                        // Undoing a failed add: nothing has used these translations yet.
+                        self.hot_remove_section::<Mo, M>(mem, sec, src, &mut FlushLog::default());
                         Err(e)
                     }
                 }
@@ -538,7 +539,9 @@ impl Memmap {
     /// this section, and the page tables that became empty). Vmemmap pages shared with a
     /// section still present stay mapped, their metadata for this section marked
     /// [`PG_UNUSED`].
-    pub fn hot_remove_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, src: &mut impl MemmapSource) {
+    /// `tlb` is the live kernel table's TLB: a vmemmap page is freed only after its
+    /// translation was flushed.
+    pub fn hot_remove_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, src: &mut impl MemmapSource, mut tlb: &mut dyn crate::pgtable::TlbFlush) {
         let geo = self.geo;
         let pps = geo.pages_per_section();
         if sec >= geo.nr_sections() {
@@ -562,7 +565,6 @@ impl Memmap {
             MemoryModel::SparseVmemmap => {
                 let (va, end) = self.vmemmap_span(sec * pps, (sec + 1) * pps);
                 let mut pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
-                let mut tlb = FlushLog::default();
                 let page = Mo::PAGE_SIZE;
                 let mut v = va & !(page - 1);
                 while v < end {

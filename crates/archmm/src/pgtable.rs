@@ -262,6 +262,12 @@ pub trait TlbFlush {
     fn flush_range(&mut self, start: u64, end: u64);
 }
 
+impl<T: TlbFlush + ?Sized> TlbFlush for &mut T {
+    fn flush_range(&mut self, start: u64, end: u64) {
+        (**self).flush_range(start, end)
+    }
+}
+
 /// A [`TlbFlush`] that only records, for tests and for tables not yet live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlushLog {

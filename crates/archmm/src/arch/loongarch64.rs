@@ -211,8 +211,9 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
         pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
         start: u64,
         size: u64,
+        tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, false)
+        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, false, tlb)
     }
     type State = ();
     type Paging = LoongArchPaging<PAGE_SHIFT, N>;

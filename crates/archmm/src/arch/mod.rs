@@ -430,8 +430,9 @@ pub trait Arch: Sized + 'static {
         pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
         start: u64,
         size: u64,
+        tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, true)
+        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, true, tlb)
     }
 
     /// Page size in bytes.
