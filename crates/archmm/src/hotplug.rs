@@ -506,14 +506,8 @@ impl Hotplug {
         })
     }
 
-    /// add_memory(): add `[base, base + size)` on node `nid`, offline.
-    ///
-    /// # Errors
-    /// A [`HotplugError`]; nothing changed then.
-    pub fn add<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, nid: usize, flags: AddFlags) -> Result<(), HotplugError> {
-        if !A::MEMORY_HOTPLUG {
-            return Err(HotplugError::Unsupported("the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG"));
-        }
+    /// `[base, base + size)` is a non-empty run of whole memory blocks; its end.
+    fn check_range(&self, base: u64, size: u64) -> Result<u64, HotplugError> {
         let bb = self.block_bytes;
         if size == 0 {
             return Err(HotplugError::Empty);
@@ -523,7 +517,19 @@ impl Hotplug {
                 return Err(HotplugError::Unaligned { value: v, align: bb });
             }
         }
-        let end = base.checked_add(size).ok_or(HotplugError::OutOfRange(base))?;
+        base.checked_add(size).ok_or(HotplugError::OutOfRange(base))
+    }
+
+    /// add_memory(): add `[base, base + size)` on node `nid`, offline.
+    ///
+    /// # Errors
+    /// A [`HotplugError`]; nothing changed then.
+    pub fn add<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, nid: usize, flags: AddFlags) -> Result<(), HotplugError> {
+        if !A::MEMORY_HOTPLUG {
+            return Err(HotplugError::Unsupported("the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG"));
+        }
+        let bb = self.block_bytes;
+        let end = self.check_range(base, size)?;
         if A::MAX_PHYSMEM_BITS < 64 && end > 1u64 << A::MAX_PHYSMEM_BITS {
             return Err(HotplugError::OutOfRange(end - 1));
         }
@@ -868,15 +874,7 @@ impl Hotplug {
     /// freed only after the translations through them were flushed.
     pub fn remove<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, tlb: &mut dyn crate::pgtable::TlbFlush) -> Result<(), HotplugError> {
         let bb = self.block_bytes;
-        if size == 0 {
-            return Err(HotplugError::Empty);
-        }
-        for v in [base, size] {
-            if !v.is_multiple_of(bb) {
-                return Err(HotplugError::Unaligned { value: v, align: bb });
-            }
-        }
-        let end = base.checked_add(size).ok_or(HotplugError::OutOfRange(base))?;
+        let end = self.check_range(base, size)?;
         let bp = self.block_pages();
         let (s, e) = (base >> A::PAGE_SHIFT, end >> A::PAGE_SHIFT);
         for id in s / bp..e / bp {
