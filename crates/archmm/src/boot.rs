@@ -1013,7 +1013,9 @@ pub fn limit_to_lowmem<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) {
 /// linear map.
 pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     generic_setup_limits(ctx)?;
-    map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
+    if A::LINEAR_MAP_IN_TABLES {
+        map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
+    }
     Ok(())
 }
 

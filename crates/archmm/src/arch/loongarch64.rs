@@ -159,10 +159,11 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     const OVERRIDES: &'static [Override] = &[Override {
-        hook: "arch_add_memory",
-        reason: "the linear map is the DMW1 window, not a page table: arch_add_memory() only adds the memmap (__add_pages), arch_remove_memory() only removes it",
+        hook: "LINEAR_MAP_IN_TABLES",
+        reason: "the linear map is the DMW1 window, not a page table: setup_arch builds no \
+                 linear-map table, and arch_add_memory() only adds the memmap (__add_pages), \
+                 arch_remove_memory() only removes it",
     },
-    
         Override {
             hook: "pgd_alloc",
             reason: "user addresses are translated through PGDL and kernel mapped addresses through PGDH, two separate roots",
@@ -175,11 +176,6 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
             hook: "early_reserve_memory",
             reason: "the first 2 MiB (firmware exception vectors and boot data below the \
                      kernel's load address 0x200000) stay reserved (memblock_init)",
-        },
-        Override {
-            hook: "setup_arch",
-            reason: "the linear map is the hardware's direct-mapping window DMW1 \
-                     (0x9000_xxxx_xxxx_xxxx maps PA = VA[47:0]): no page table is built for it",
         },
         Override {
             hook: "numa_init",
@@ -197,24 +193,7 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
                      capped at the end of RAM as riscv caps it)",
         },
     ];
-    fn arch_add_memory<M: PhysMem + Copy>(
-        ctx: &mut BootCtx<'_, Self, M>,
-        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
-        start: u64,
-        size: u64,
-        altmap: bool,
-    ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, false)
-    }
-    fn arch_remove_memory<M: PhysMem + Copy>(
-        ctx: &mut BootCtx<'_, Self, M>,
-        pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
-        start: u64,
-        size: u64,
-        tlb: &mut dyn crate::pgtable::TlbFlush,
-    ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, false, tlb)
-    }
+    const LINEAR_MAP_IN_TABLES: bool = false;
     type State = ();
     type Paging = LoongArchPaging<PAGE_SHIFT, N>;
     type UserPaging = LoongArchPaging<PAGE_SHIFT, N>;
@@ -231,9 +210,6 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
         Ok(())
     }
 
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_setup_limits(ctx)
-    }
 
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::numa::single_node_init(ctx)

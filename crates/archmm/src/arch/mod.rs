@@ -296,6 +296,12 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "MIN_MEMORY_BLOCK_SIZE: one memory-model section (1 << SECTION_SIZE_BITS)",
     },
     HookDoc {
+        hook: "LINEAR_MAP_IN_TABLES",
+        linux: "the direct map: page tables everywhere but in LoongArch's and MIPS's windows",
+        generic: "the linear map is entries of the kernel page table, which memory hotplug \
+                  extends and shrinks",
+    },
+    HookDoc {
         hook: "arch_add_memory",
         linux: "arch_add_memory() / arch_remove_memory()",
         generic: "map the new range into the linear map with the page-table engine (blocks as \
@@ -378,6 +384,9 @@ pub trait Arch: Sized + 'static {
     const LINEAR_MAP_PROT: crate::pgtable::Prot = crate::pgtable::Prot::KERNEL_RW;
     /// MAX_ORDER of the buddy allocator (orders `0..MAX_ORDER`).
     const MAX_ORDER: u32 = 11;
+    /// The linear map is built in the kernel page table (false: a hardware window maps it,
+    /// as LoongArch's DMW1; hotplug then adds no linear-map entries).
+    const LINEAR_MAP_IN_TABLES: bool = true;
     /// The linear map uses the largest blocks alignment allows (false: base pages only).
     const LINEAR_MAP_BLOCKS: bool = true;
     /// Where the kernel image is mapped besides the linear map (None: the kernel runs from
@@ -416,7 +425,7 @@ pub trait Arch: Sized + 'static {
         size: u64,
         altmap: bool,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, true)
+        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, Self::LINEAR_MAP_IN_TABLES)
     }
 
     /// arch_remove_memory(): undo [`Arch::arch_add_memory`]. See
@@ -432,7 +441,7 @@ pub trait Arch: Sized + 'static {
         size: u64,
         tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, true, tlb)
+        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, Self::LINEAR_MAP_IN_TABLES, tlb)
     }
 
     /// Page size in bytes.
