@@ -281,6 +281,18 @@ fn show(r: &RefTranslation) -> String {
     )
 }
 
+/// A random page-aligned piece (start, pages; at most 64 pages) of one of `ranges`.
+fn random_piece(rng: &mut Rng, ranges: &[(u64, u64)], page: u64) -> Option<(u64, u64)> {
+    if ranges.is_empty() {
+        return None;
+    }
+    let (va, size) = ranges[rng.below(ranges.len() as u64) as usize];
+    let pages = size / page;
+    let first = rng.below(pages);
+    let n = 1 + rng.below((pages - first).min(64));
+    Some((va + first * page, n))
+}
+
 /// Build random tables for mode `M` with `seed` and compare every sampled address.
 fn run<M: PagingMode>(seed: u64) -> Stats {
     let g = Geometry::of::<M>();
@@ -326,14 +338,8 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
     }
     // Change protections of, and unmap, random page-aligned pieces of what was mapped.
     for _ in 0..25 {
-        if ranges.is_empty() {
-            break;
-        }
-        let (va, size) = ranges[rng.below(ranges.len() as u64) as usize];
-        let pages = size / g.page;
-        let first = rng.below(pages);
-        let n = 1 + rng.below((pages - first).min(64));
-        let (sva, ssize) = (va + first * g.page, n * g.page);
+        let Some((sva, n)) = random_piece(&mut rng, &ranges, g.page) else { break };
+        let ssize = n * g.page;
         if rng.chance(60) {
             let _ = pt.protect(sva, ssize, random_prot(&mut rng), &mut alloc, &mut tlb);
         } else {
@@ -344,16 +350,10 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
     // the others kept, blocks split at the edges and merged back when uniform.
     let layout = archmm::protect::KernelLayout::default();
     for _ in 0..25 {
-        if ranges.is_empty() {
-            break;
-        }
-        let (va, size) = ranges[rng.below(ranges.len() as u64) as usize];
-        let pages = size / g.page;
-        let first = rng.below(pages);
-        let n = 1 + rng.below((pages - first).min(64));
+        let Some((sva, n)) = random_piece(&mut rng, &ranges, g.page) else { break };
         use archmm::protect::MemChange::*;
         let change = [Ro, Rw, X, Nx][rng.below(4) as usize];
-        let _ = archmm::protect::set_memory(&mut pt, &layout, va + first * g.page, n, change, &mut alloc, &mut tlb);
+        let _ = archmm::protect::set_memory(&mut pt, &layout, sva, n, change, &mut alloc, &mut tlb);
     }
     // A few more maps on top (replacing), to mix split and fresh tables.
     for _ in 0..10 {

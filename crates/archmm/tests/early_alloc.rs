@@ -31,6 +31,27 @@ impl PhysMem for Mem {
     }
 }
 
+/// The hand-off for 16 MiB at 1 MiB (pfns 0x100..0x1100): a flat memmap from memblock,
+/// memblock's reservations marked, its free ranges given to the buddy allocator.
+fn hand_off<'m>(mem: &'m Mem, mb: &mut Memblock<&'m Mem>) -> PageAlloc<X86_64Paging4, &'m Mem> {
+    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let mm = Memmap::init::<X86_64Paging4, &Mem>(mb, geo, None).unwrap();
+    let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(mem, mm, 11, 1);
+    pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
+    for r in mb.real_regions(RegionType::Reserved) {
+        pa.mark_reserved(r.base >> 12, r.end().div_ceil(0x1000));
+    }
+    let mut free_ranges = Vec::new();
+    mb.for_each_free_range(-1, archmm::memblock::MemblockFlags::NONE, false, |s, e, _| {
+        free_ranges.push((s.div_ceil(0x1000), e >> 12));
+        false
+    });
+    for (s, e) in free_ranges {
+        pa.free_boot_range(s, e);
+    }
+    pa
+}
+
 #[test]
 fn same_api_before_and_after_the_hand_off() {
     let mem = Mem::default();
@@ -50,21 +71,7 @@ fn same_api_before_and_after_the_hand_off() {
     let reserved_before = mb.total_size(RegionType::Reserved);
 
     // The hand-off.
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
-    let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
-    let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 1);
-    pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
-    for r in mb.real_regions(RegionType::Reserved) {
-        pa.mark_reserved(r.base >> 12, r.end().div_ceil(0x1000));
-    }
-    let mut free_ranges = Vec::new();
-    mb.for_each_free_range(-1, archmm::memblock::MemblockFlags::NONE, false, |s, e, _| {
-        free_ranges.push((s.div_ceil(0x1000), e >> 12));
-        false
-    });
-    for (s, e) in free_ranges {
-        pa.free_boot_range(s, e);
-    }
+    let pa = hand_off(&mem, &mut mb);
     let managed = pa.totalram_pages();
     assert_eq!(managed, 0x1000 - reserved_before.div_ceil(0x1000) - (mb.total_size(RegionType::Reserved) - reserved_before).div_ceil(0x1000));
 
@@ -101,21 +108,7 @@ fn sub_page_pieces_free_their_page_with_the_last_one() {
         (a.alloc(0x100, 0x100, -1).unwrap(), a.alloc(0x100, 0x100, -1).unwrap())
     };
     assert_eq!(a1 >> 12, a2 >> 12, "both pieces in one page");
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
-    let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
-    let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 1);
-    pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
-    for r in mb.real_regions(RegionType::Reserved) {
-        pa.mark_reserved(r.base >> 12, r.end().div_ceil(0x1000));
-    }
-    let mut free_ranges = Vec::new();
-    mb.for_each_free_range(-1, archmm::memblock::MemblockFlags::NONE, false, |s, e, _| {
-        free_ranges.push((s.div_ceil(0x1000), e >> 12));
-        false
-    });
-    for (s, e) in free_ranges {
-        pa.free_boot_range(s, e);
-    }
+    let pa = hand_off(&mem, &mut mb);
     let managed = pa.totalram_pages();
     let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, Some(&pa), 0);
     a.free(a1, 0x100);
