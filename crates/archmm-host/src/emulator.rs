@@ -259,42 +259,40 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
 /// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
 /// does not run on the host).
 pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    run_mode_walk(mode, m, opts, va.map(|v| (v, None)))
+    run_mode_views(mode, m, opts, va.map(|v| (v, None)), true)
 }
 
-/// Boot with the kernel in paging mode `mode` and walk `va` in the first user address
-/// space (`None`: not a kernel mode of a booting arch).
-pub fn run_mode_user(mode: &str, m: &Machine, opts: BootOptions, va: u64) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    run_mode_walk(mode, m, opts, Some((va, Some("user"))))
-}
-
-fn run_mode_walk(mode: &str, m: &Machine, opts: BootOptions, w: Option<(u64, Option<&str>)>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+/// [`run_mode`] with a walk as [`run_walk`] takes it (`Some("user")` as the mode walks the
+/// first user address space); `mappings`: build the `wx` view (the
+/// kernel table's mappings as runs), which walks every leaf and costs time on large
+/// machines mapped with base pages.
+pub fn run_mode_views(mode: &str, m: &Machine, opts: BootOptions, w: Option<(u64, Option<&str>)>, mappings: bool) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
     use archmm::arch::{arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390, x86_64::X86};
     Some(match mode {
-        "x86_64-4level" => run::<X86<false>>(m, opts, w),
-        "x86_64-5level" => run::<X86<true>>(m, opts, w),
-        "arm64-4k-39" => run::<Arm64G<4, 39>>(m, opts, w),
-        "arm64-4k-48" => run::<Arm64G<4, 48>>(m, opts, w),
-        "arm64-16k-36" => run::<Arm64G<16, 36>>(m, opts, w),
-        "arm64-16k-47" => run::<Arm64G<16, 47>>(m, opts, w),
-        "arm64-16k-48" => run::<Arm64G<16, 48>>(m, opts, w),
-        "arm64-64k-42" => run::<Arm64G<64, 42>>(m, opts, w),
-        "arm64-64k-48" => run::<Arm64G<64, 48>>(m, opts, w),
-        "arm64-64k-52" => run::<Arm64G<64, 52>>(m, opts, w),
-        "riscv64-sv39" => run::<Riscv<3>>(m, opts, w),
-        "riscv64-sv48" => run::<Riscv<4>>(m, opts, w),
-        "riscv64-sv57" => run::<Riscv<5>>(m, opts, w),
-        "i386-2level" => run::<I386<false>>(m, opts, w),
-        "i386-pae" => run::<I386<true>>(m, opts, w),
-        "arm-short" => run::<Arm32<false>>(m, opts, w),
-        "arm-lpae" => run::<Arm32<true>>(m, opts, w),
-        "loongarch64-3level-16k" => run::<LoongArch<14, 3>>(m, opts, w),
-        "loongarch64-4level-4k" => run::<LoongArch<12, 4>>(m, opts, w),
-        "s390x-3level" => run::<S390<3>>(m, opts, w),
-        "s390x-4level" => run::<S390<4>>(m, opts, w),
-        "s390x-5level" => run::<S390<5>>(m, opts, w),
-        "powerpc64-radix-4k" => run::<Ppc64<12>>(m, opts, w),
-        "powerpc64-radix-64k" => run::<Ppc64<16>>(m, opts, w),
+        "x86_64-4level" => run::<X86<false>>(m, opts, w, mappings),
+        "x86_64-5level" => run::<X86<true>>(m, opts, w, mappings),
+        "arm64-4k-39" => run::<Arm64G<4, 39>>(m, opts, w, mappings),
+        "arm64-4k-48" => run::<Arm64G<4, 48>>(m, opts, w, mappings),
+        "arm64-16k-36" => run::<Arm64G<16, 36>>(m, opts, w, mappings),
+        "arm64-16k-47" => run::<Arm64G<16, 47>>(m, opts, w, mappings),
+        "arm64-16k-48" => run::<Arm64G<16, 48>>(m, opts, w, mappings),
+        "arm64-64k-42" => run::<Arm64G<64, 42>>(m, opts, w, mappings),
+        "arm64-64k-48" => run::<Arm64G<64, 48>>(m, opts, w, mappings),
+        "arm64-64k-52" => run::<Arm64G<64, 52>>(m, opts, w, mappings),
+        "riscv64-sv39" => run::<Riscv<3>>(m, opts, w, mappings),
+        "riscv64-sv48" => run::<Riscv<4>>(m, opts, w, mappings),
+        "riscv64-sv57" => run::<Riscv<5>>(m, opts, w, mappings),
+        "i386-2level" => run::<I386<false>>(m, opts, w, mappings),
+        "i386-pae" => run::<I386<true>>(m, opts, w, mappings),
+        "arm-short" => run::<Arm32<false>>(m, opts, w, mappings),
+        "arm-lpae" => run::<Arm32<true>>(m, opts, w, mappings),
+        "loongarch64-3level-16k" => run::<LoongArch<14, 3>>(m, opts, w, mappings),
+        "loongarch64-4level-4k" => run::<LoongArch<12, 4>>(m, opts, w, mappings),
+        "s390x-3level" => run::<S390<3>>(m, opts, w, mappings),
+        "s390x-4level" => run::<S390<4>>(m, opts, w, mappings),
+        "s390x-5level" => run::<S390<5>>(m, opts, w, mappings),
+        "powerpc64-radix-4k" => run::<Ppc64<12>>(m, opts, w, mappings),
+        "powerpc64-radix-64k" => run::<Ppc64<16>>(m, opts, w, mappings),
         _ => return None,
     })
 }
@@ -344,29 +342,34 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, 
 /// built, or, when a paging mode other than the kernel's is named, through a table of that
 /// mode built after the boot over the same memory.
 pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
+    run_walk_views(arch, m, opts, walk, true)
+}
+
+/// [`run_walk`]; `mappings` as in [`run_mode_views`].
+pub fn run_walk_views(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>, mappings: bool) -> Result<BootReport, (Vec<String>, BootError)> {
     if let Some((va, Some(mode))) = walk {
-        if let Some(r) = run_mode(mode, m, opts, Some(va)) {
+        if let Some(r) = run_mode_views(mode, m, opts, Some((va, None)), mappings) {
             return r;
         }
     }
     match arch {
-        ArchId::X86_64 => run::<X86_64>(m, opts, walk),
-        ArchId::Arm64 => run::<Arm64>(m, opts, walk),
-        ArchId::Riscv64 => run::<Riscv64>(m, opts, walk),
-        ArchId::I386 => run::<I386Pae>(m, opts, walk),
-        ArchId::Arm => run::<Arm32Lpae>(m, opts, walk),
-        ArchId::Loongarch64 => run::<Loongarch64>(m, opts, walk),
+        ArchId::X86_64 => run::<X86_64>(m, opts, walk, mappings),
+        ArchId::Arm64 => run::<Arm64>(m, opts, walk, mappings),
+        ArchId::Riscv64 => run::<Riscv64>(m, opts, walk, mappings),
+        ArchId::I386 => run::<I386Pae>(m, opts, walk, mappings),
+        ArchId::Arm => run::<Arm32Lpae>(m, opts, walk, mappings),
+        ArchId::Loongarch64 => run::<Loongarch64>(m, opts, walk, mappings),
         ArchId::S390 => {
             // setup_kernel_memory_layout(): a 3-level kernel ASCE while the identity map
             // stays below the 3-level vmemmap, else 4 levels.
             let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
             if end <= archmm::arch::s390::S390x::VMEMMAP_START {
-                run::<archmm::arch::s390::S390x>(m, opts, walk)
+                run::<archmm::arch::s390::S390x>(m, opts, walk, mappings)
             } else {
-                run::<archmm::arch::s390::S390<4>>(m, opts, walk)
+                run::<archmm::arch::s390::S390<4>>(m, opts, walk, mappings)
             }
         }
-        ArchId::Powerpc => run::<Powerpc64>(m, opts, walk),
+        ArchId::Powerpc => run::<Powerpc64>(m, opts, walk, mappings),
     }
 }
 
@@ -392,7 +395,7 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
 
-fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
+fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>, mappings: bool) -> Result<BootReport, (Vec<String>, BootError)> {
     let mem = SparseMem::new();
     if let Some(bda) = m.bda {
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
@@ -486,7 +489,9 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         wx_pages: b.wx.wx_pages,
     };
     let mut report = report;
-    report.views.insert("wx", crate::kviews::wx_view::<A>(&mem, &b));
+    if mappings {
+        report.views.insert("wx", crate::kviews::wx_view::<A>(&mem, &b));
+    }
     report.views.insert("percpu", crate::kviews::percpu_view::<A>(&b));
     let user = crate::kviews::first_user_space::<A>(&mem, &mut b);
     if let Some((u, _)) = &user {

@@ -80,7 +80,8 @@ pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> 
     runs
 }
 
-fn human(bytes: u64) -> String {
+/// A size as `4K`, `2M`, `1G`: the largest unit that divides it exactly.
+pub fn human(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),

@@ -3,7 +3,8 @@
 use archmm::arch::{ArchId, FirmwareKind, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
-use archmm_host::emulator::{run_mode, run_mode_user, run_walk, BootReport, WalkLevel};
+use archmm_host::kviews::human;
+use archmm_host::emulator::{run_mode_views, run_walk_views, BootReport, WalkLevel};
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
@@ -356,20 +357,22 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64
     };
     let user = matches!(walk, Some((_, MmSel::User)));
     let walk = walk.map(|(va, _)| va);
+    // The kernel-mapping runs (the `wx` view) walk every leaf: only when they are shown.
+    let mappings = walk.is_none() && (json || show.contains(&View::Wx));
     let result = match (a.arch.mode, walk) {
         // The first user address space, in the arch's (or the named kernel mode's) boot.
         (mode, Some(va)) if user => with_progress(&m.name, || match mode {
-            Some(mode) => run_mode_user(mode, &m, opts, va).unwrap_or_else(|| run_walk(arch, &m, opts, Some((va, Some("user"))))),
-            None => run_walk(arch, &m, opts, Some((va, Some("user")))),
+            Some(mode) => run_mode_views(mode, &m, opts, Some((va, Some("user"))), false).unwrap_or_else(|| run_walk_views(arch, &m, opts, Some((va, Some("user"))), false)),
+            None => run_walk_views(arch, &m, opts, Some((va, Some("user"))), false),
         }),
         // A walk in a named mode: a kernel mode boots in it, a user-half mode is built over
         // the booted machine (run_walk decides).
-        (Some(mode), Some(_)) => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, Some(mode))))),
-        (Some(mode), None) => match with_progress(&m.name, || run_mode(mode, &m, opts, None)) {
+        (Some(mode), Some(_)) => with_progress(&m.name, || run_walk_views(arch, &m, opts, walk.map(|va| (va, Some(mode))), false)),
+        (Some(mode), None) => match with_progress(&m.name, || run_mode_views(mode, &m, opts, None, mappings)) {
             Some(r) => r,
             None => return fail(format!("`{mode}` is not a mode {} kernels run in; `archmm walk --arch {mode} VADDR` shows it over a booted machine", arch.info().name)),
         },
-        (None, _) => with_progress(&m.name, || run_walk(arch, &m, opts, walk.map(|va| (va, None)))),
+        (None, _) => with_progress(&m.name, || run_walk_views(arch, &m, opts, walk.map(|va| (va, None)), mappings)),
     };
     match result {
         Ok(r) => {
@@ -482,26 +485,21 @@ fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn human(sz: u64) -> String {
-    match sz {
-        s if s >= 1 << 30 => format!("{}G", s >> 30),
-        s if s >= 1 << 20 => format!("{}M", s >> 20),
-        s => format!("{}K", s >> 10),
+/// A script file, or standard input for `-`.
+fn read_script(script: &PathBuf) -> Result<String, String> {
+    if script.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("standard input: {e}"))?;
+        Ok(s)
+    } else {
+        read_text(script)
     }
 }
 
 fn cmd_memblock(script: PathBuf, debug: bool) -> ExitCode {
-    let text = if script.as_os_str() == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-            return fail(format!("standard input: {e}"));
-        }
-        s
-    } else {
-        match read_text(&script) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        }
+    let text = match read_script(&script) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
     };
     if debug {
         archmm_host::emulator::install_logger();
@@ -512,17 +510,9 @@ fn cmd_memblock(script: PathBuf, debug: bool) -> ExitCode {
 }
 
 fn cmd_hotplug(script: PathBuf, a: &MachineArgs, json: bool) -> ExitCode {
-    let text = if script.as_os_str() == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-            return fail(format!("standard input: {e}"));
-        }
-        s
-    } else {
-        match read_text(&script) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        }
+    let text = match read_script(&script) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
     };
     let (m, arch) = match load_machine(a) {
         Ok(x) => x,
