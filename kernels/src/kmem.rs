@@ -67,4 +67,17 @@ impl PhysMem for KernelMem {
         // SAFETY: see above.
         unsafe { core::ptr::write_unaligned(Self::ptr(pa) as *mut u64, v.to_le()) }
     }
+    #[inline]
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        // SAFETY: see above; the core passes 4-byte aligned words (its per-CPU page-list
+        // locks) that it only reaches through these atomics while they are shared.
+        let a = unsafe { core::sync::atomic::AtomicU32::from_ptr(Self::ptr(pa).cast()) };
+        a.compare_exchange(current, new, Ordering::Acquire, Ordering::Relaxed)
+    }
+    #[inline]
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        // SAFETY: as in `compare_exchange_u32`.
+        let a = unsafe { core::sync::atomic::AtomicU32::from_ptr(Self::ptr(pa).cast()) };
+        a.store(v, Ordering::Release)
+    }
 }

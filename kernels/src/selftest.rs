@@ -37,10 +37,36 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
     };
     let root = booted.ctx.pgd.ok_or("no kernel page table")?;
     println!("archmm-kernel: running on archmm's page tables (root {root:#x}), linear map at {:#x}", A::PAGE_OFFSET);
+    per_cpu_lists(&booted)?;
     every_free_page(&booted.pages)?;
     map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root)?;
     crate::protect_test::run(&mut booted)?;
     crate::hotplug_test::run(&mut booted)?;
+    Ok(())
+}
+
+/// Every zone's page lists for CPU 0 sit in CPU 0's per-CPU unit, and a page freed on
+/// CPU 0 lands there.
+fn per_cpu_lists(b: &archmm::boot::Booted<'_, A, KernelMem>) -> Result<(), Fail> {
+    let areas = b.ctx.percpu.ok_or("no per-CPU areas")?;
+    let chunk = b.pages.percpu().ok_or("the page lists are not in the per-CPU areas")?;
+    let (unit, end) = (areas.unit_base[0], areas.unit_base[0] + areas.layout.size_sum);
+    let mut zones = 0;
+    for z in b.pages.zones() {
+        let at = z.pageset.and_then(|p| chunk.addr(p, 0)).ok_or("a zone without per-CPU lists")?;
+        if !(unit..end).contains(&at.0) {
+            return Err("a zone's per-CPU lists lie outside CPU 0's unit");
+        }
+        zones += 1;
+    }
+    b.pages.drain_cpu(0);
+    let pfn = b.pages.alloc(0, Gfp::KERNEL, 0, 0).map_err(|_| "no page")?;
+    b.pages.free(0, pfn, 0).map_err(|_| "free failed")?;
+    let cached = b.pages.pcp_pages();
+    println!("archmm-kernel: per-CPU page lists of {zones} zones in CPU 0's unit [{unit:#x}-{:#x}]; a page freed on CPU 0 is cached there ({cached} pages cached)", end - 1);
+    if b.pages.page_state(pfn) != archmm::buddy::PageState::PcpFree || cached == 0 {
+        return Err("a freed page did not reach CPU 0's per-CPU list");
+    }
     Ok(())
 }
 

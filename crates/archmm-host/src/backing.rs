@@ -47,6 +47,12 @@ impl SparseMem {
         self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
     }
 
+    /// The page and offset of an aligned `u32` (an aligned word never straddles pages).
+    fn word(pa: PhysAddr) -> (u64, usize) {
+        assert!(pa.0.is_multiple_of(4), "the core asked for an unaligned atomic at {:#x}", pa.0);
+        (pa.0 / PAGE, (pa.0 % PAGE) as usize)
+    }
+
     /// Call `f(offset_in_page, pfn, len, buf_offset)` for each page-sized piece of an access.
     fn pieces(pa: PhysAddr, len: usize, mut f: impl FnMut(u64, usize, usize, usize)) {
         let mut done = 0usize;
@@ -83,6 +89,25 @@ impl PhysMem for SparseMem {
             let p = shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]));
             p[off..off + n].copy_from_slice(&buf[at..at + n]);
         });
+    }
+
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        // One critical section on the word's shard: indivisible for every thread, and the
+        // mutex gives the acquire ordering.
+        let (pfn, off) = Self::word(pa);
+        let mut shard = self.shard(pfn).lock().unwrap_or_else(|e| e.into_inner());
+        let found = shard.get(&pfn).map_or(0, |p| u32::from_le_bytes(p[off..off + 4].try_into().unwrap_or([0; 4])));
+        if found != current {
+            return Err(found);
+        }
+        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4].copy_from_slice(&new.to_le_bytes());
+        Ok(current)
+    }
+
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        let (pfn, off) = Self::word(pa);
+        let mut shard = self.shard(pfn).lock().unwrap_or_else(|e| e.into_inner());
+        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4].copy_from_slice(&v.to_le_bytes());
     }
 
     fn zero(&self, pa: PhysAddr, len: u64) {

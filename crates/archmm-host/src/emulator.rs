@@ -574,7 +574,7 @@ fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&
         let _ = writeln!(s, "  pagesets");
         for cpu in 0..b.ctx.options.cpus.max(1) {
             let _ = writeln!(s, "    cpu: {cpu}");
-            let _ = writeln!(s, "              count: {}", z.pcp_count(cpu));
+            let _ = writeln!(s, "              count: {}", b.pages.pcp_count(z, cpu));
             let _ = writeln!(s, "              high:  {}", z.pcp_high.load(Relaxed));
             let _ = writeln!(s, "              batch: {}", z.pcp_batch.load(Relaxed));
         }

@@ -393,7 +393,7 @@ impl<A: Arch> Session<'_, A> {
             if lists != free[i] {
                 return Err(format!("zone {}: free lists hold {lists} pages, {} counted", z.kind.name(), free[i]));
             }
-            let cp: u64 = (0..pages.cpus()).map(|c| z.pcp_count(c)).sum();
+            let cp: u64 = (0..pages.cpus()).map(|c| pages.pcp_count(z, c)).sum();
             if cp != pcp[i] {
                 return Err(format!("zone {}: pcp {cp} but {} counted", z.kind.name(), pcp[i]));
             }

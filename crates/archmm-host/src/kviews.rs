@@ -127,10 +127,35 @@ pub fn percpu_view<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> String {
     ] {
         let _ = writeln!(s, "  {name:<20}: {v:>12}");
     }
+    if let Some(c) = b.pages.percpu() {
+        // The dynamic area's use: each zone's per-CPU page lists are allocations here.
+        let st = c.stats();
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Per Chunk Stats:");
+        let _ = writeln!(s, "----------------------------------------");
+        let _ = writeln!(s, "Chunk: <- First Chunk");
+        for (name, v) in [("nr_alloc", st.nr_alloc), ("free_bytes", st.free_bytes), ("contig_bytes", st.contig_bytes)] {
+            let _ = writeln!(s, "  {name:<20}: {v:>12}");
+        }
+    }
     let _ = writeln!(s);
     let _ = writeln!(s, "First chunk units:");
     for cpu in 0..l.cpus {
         let _ = writeln!(s, "  cpu {cpu:>3}: node {} group {} unit [mem {:#018x}-{:#018x}]", l.cpu_node[cpu], l.cpu_group[cpu], p.unit_base[cpu], p.unit_base[cpu] + l.unit_size - 1);
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Per-CPU page lists (zone->per_cpu_pageset):");
+    if let Some(c) = b.pages.percpu() {
+        for z in b.pages.zones() {
+            let Some(ptr) = z.pageset else { continue };
+            let _ = write!(s, "  Node {} {:<8} offset {:#x}:", z.nid, z.kind.name(), ptr.0);
+            for cpu in 0..c.cpus() {
+                if let Some(at) = c.addr(ptr, cpu) {
+                    let _ = write!(s, " cpu{cpu}@{:#x}", at.0);
+                }
+            }
+            let _ = writeln!(s);
+        }
     }
     s
 }

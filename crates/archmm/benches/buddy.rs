@@ -17,6 +17,7 @@ use archmm::arch::MemoryModel;
 use archmm::buddy::{Gfp, PageAlloc};
 use archmm::memblock::{Memblock, MemblockFlags, RegionType, NUMA_NO_NODE};
 use archmm::memmap::{Memmap, MemmapGeometry, PAGE_META_SIZE};
+use archmm::percpu::{PcpuChunk, PcpuLayout, PercpuAreas};
 use archmm::physmem::PhysMem;
 use archmm::zone::ZoneType;
 use buddy_system_allocator::FrameAllocator;
@@ -58,6 +59,20 @@ impl FlatMem {
 }
 
 impl PhysMem for FlatMem {
+    #[inline]
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        // SAFETY: as in `read`; the core's lock words are 4-byte aligned in an 8-byte
+        // aligned buffer and only reached through these atomics. A real atomic, as a
+        // kernel's linear map has.
+        let a = unsafe { std::sync::atomic::AtomicU32::from_ptr(self.at(pa, 4).cast()) };
+        a.compare_exchange(current, new, Ordering::Acquire, Ordering::Relaxed)
+    }
+    #[inline]
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        // SAFETY: as in `compare_exchange_u32`.
+        let a = unsafe { std::sync::atomic::AtomicU32::from_ptr(self.at(pa, 4).cast()) };
+        a.store(v, Ordering::Release)
+    }
     #[inline]
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         // SAFETY: the core only touches the memmap, which lies inside the window (checked
@@ -110,12 +125,17 @@ fn init_memmap(mb: &mut Memblock<&FlatMem>) -> Memmap {
     Memmap::init::<X86_64Paging4, &FlatMem>(mb, geo, None).expect("memmap")
 }
 
-/// The allocator with one Normal zone over all RAM, and memblock_free_all's hand-off:
+/// The allocator with one Normal zone over all RAM, its per-CPU page lists in a per-CPU
+/// area from memblock (as the bring-up places them), and memblock_free_all's hand-off:
 /// reserved regions (the memmap included) marked reserved, free ranges handed over.
-fn hand_off<'m>(mb: &Memblock<&'m FlatMem>, mm: Memmap) -> Alloc<'m> {
+fn hand_off<'m>(mb: &mut Memblock<&'m FlatMem>, mm: Memmap) -> Alloc<'m> {
     let end_pfn = pfn_down(mb.end_of_dram(), PAGE_SHIFT);
     let mut pa = PageAlloc::new(*mb.mem(), mm, MAX_ORDER, 1);
     assert!(pa.add_zone(ZoneType::Normal, 0, 0, end_pfn, end_pfn));
+    let layout = PcpuLayout::build(8192, 4096, 4096, 1, |_| 0).expect("layout");
+    let unit_base = layout.allocate(mb, 0).expect("per-CPU area");
+    assert!(mb.mem().contains(unit_base[0], layout.size_sum), "the per-CPU area is outside the backed window");
+    pa.setup_zone_pageset(PcpuChunk::new(&PercpuAreas { layout, unit_base })).expect("pagesets");
     for r in mb.real_regions(RegionType::Reserved) {
         pa.mark_reserved(pfn_down(r.base, PAGE_SHIFT), pfn_up(r.end(), PAGE_SHIFT));
     }
@@ -147,7 +167,7 @@ fn booted(mem: &FlatMem, dram: u64) -> (Alloc<'_>, Vec<(u64, u64)>) {
     let mut mb = memblock(mem, dram);
     let mm = init_memmap(&mut mb);
     check_window(mem, &mm);
-    let pa = hand_off(&mb, mm);
+    let pa = hand_off(&mut mb, mm);
     pa.setup_watermarks(0, PAGE_SHIFT);
     for z in pa.zones() {
         for w in &z.wmark {
@@ -274,7 +294,7 @@ fn bench(c: &mut Criterion) {
                 || memblock(&mem, dram),
                 |mut mb| {
                     let mm = init_memmap(&mut mb);
-                    hand_off(&mb, mm)
+                    hand_off(&mut mb, mm)
                 },
                 BatchSize::PerIteration,
             )
@@ -286,7 +306,7 @@ fn bench(c: &mut Criterion) {
                     let mm = init_memmap(&mut mb);
                     (mb, mm)
                 },
-                |(mb, mm)| hand_off(&mb, mm),
+                |(mut mb, mm)| hand_off(&mut mb, mm),
                 BatchSize::PerIteration,
             )
         });
@@ -294,7 +314,7 @@ fn bench(c: &mut Criterion) {
         // The hand-off did its work: every page outside the reserved ranges is free.
         let mut mb = memblock(&mem, dram);
         let mm = init_memmap(&mut mb);
-        let pa = hand_off(&mb, mm);
+        let pa = hand_off(&mut mb, mm);
         let reserved: u64 = mb.real_regions(RegionType::Reserved).map(|r| r.size >> PAGE_SHIFT).sum();
         assert_eq!(pa.nr_free_pages(), (dram >> PAGE_SHIFT) - reserved);
     }

@@ -36,6 +36,7 @@ impl FlatMem {
 }
 
 impl PhysMem for FlatMem {
+    archmm::exclusive_atomics!();
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         // SAFETY: benchmark addresses stay inside the buffer (tables and the bump area are
         // sized for it); copies are bytewise.

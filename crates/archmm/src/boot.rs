@@ -253,14 +253,7 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub percpu: Option<PercpuAreas>,
 }
 
-/// The first per-CPU chunk: its layout and each CPU's unit in physical memory.
-#[derive(Clone, Copy, Debug)]
-pub struct PercpuAreas {
-    /// Sizes, groups, CPU to node.
-    pub layout: crate::percpu::PcpuLayout,
-    /// Physical address of each CPU's unit (`layout.cpus` used).
-    pub unit_base: [u64; crate::percpu::MAX_CPUS],
-}
+pub use crate::percpu::PercpuAreas;
 
 impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
     /// A context over memory `mem` for firmware map `fw`.
@@ -455,7 +448,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let dma_reserve = A::dma_reserve(&ctx);
     let cma = reserve_cma(&mut ctx)?;
     ctx.memblock_dump_all_late()?;
-    let (pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
+    let (mut pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
     setup_per_cpu_areas(&mut ctx)?;
     let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
     A::arch_pre_mm_init(&mut ctx)?;
@@ -472,6 +465,10 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
         highmem,
     };
     print_memory_line::<A, M>(&mut ctx, &report)?;
+    // setup_per_cpu_pageset(): each zone's per-CPU page lists move into the per-CPU areas.
+    if let Some(areas) = &ctx.percpu {
+        pages.setup_zone_pageset(crate::percpu::PcpuChunk::new(areas)).map_err(BootError::Percpu)?;
+    }
     // init_per_zone_wmark_min(): min_free_kbytes from lowmem, then the watermarks.
     let lowmem_kb = pages
         .zones()

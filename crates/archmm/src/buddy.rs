@@ -8,18 +8,26 @@
 //!   Freeing merges a block with its buddy (`pfn ^ (1 << order)`) while the buddy is a free
 //!   head of the same order in the same zone; allocating splits larger blocks.
 //! - Orders up to [`PCP_MAX_ORDER`] go through a per-CPU cache first (Linux's pcp lists):
-//!   refilled from the zone `batch` pages at a time, drained back when above `high`.
+//!   refilled from the zone `batch` pages at a time, drained back when above `high`. Each
+//!   zone's caches (struct per_cpu_pages: lock, count, list heads) are a per-CPU allocation
+//!   in the per-CPU areas ([`PageAlloc::setup_zone_pageset`], Linux's setup_zone_pageset()),
+//!   so CPU N's lists sit in CPU N's unit, on its node. Until then (and for a zone whose
+//!   allocation failed) a zone has no cache and every page goes straight to its lists, as
+//!   Linux's boot_pageset (high 0, batch 1) behaves.
 //! - Locking: each zone's free lists are behind the zone's spin lock; each CPU's cache is
-//!   behind its own lock (so draining another CPU's cache is safe). Metadata of a free page is
-//!   only touched under the lock of the list it is on; metadata of an allocated page belongs
-//!   to its owner until it is freed.
+//!   behind its own lock, a word in its per-CPU area taken through
+//!   [`PhysMem::compare_exchange_u32`] (so draining another CPU's cache is safe). Metadata of
+//!   a free page is only touched under the lock of the list it is on; metadata of an
+//!   allocated page belongs to its owner until it is freed.
 //! - Freeing validates what it is told: a page that is not the head of an allocated block of
 //!   that order (double free, reserved page, wrong order, a hole) is refused with a typed
 //!   [`FreeError`], a Linux-like "Bad page state" line is logged, and nothing changes.
 //! - Every page frame is exactly one of: absent (no memmap), reserved, free in the buddy
 //!   lists, free on a per-CPU list, or allocated ([`PageAlloc::for_each_state`]).
 
+use crate::addr::PhysAddr;
 use crate::memmap::{Memmap, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_OFFLINE, PG_PCP, PG_RESERVED};
+use crate::percpu::{PcpuChunk, PcpuPtr, PercpuError};
 use crate::pgtable::PagingMode;
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
@@ -32,8 +40,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub const MAX_ORDER_LIMIT: usize = 16;
 /// Highest order cached per CPU (Linux's PAGE_ALLOC_COSTLY_ORDER).
 pub const PCP_MAX_ORDER: usize = 3;
-/// Most CPUs the allocator serves.
-pub const MAX_CPUS: usize = 16;
+/// Most CPUs the allocator serves (as many as the per-CPU areas have units).
+pub const MAX_CPUS: usize = crate::percpu::MAX_CPUS;
 /// Most (node, zone) pairs.
 pub const MAX_ZONES: usize = 32;
 
@@ -187,12 +195,40 @@ pub(crate) struct FreeArea {
     nr_free: [u64; MAX_ORDER_LIMIT],
 }
 
-/// A CPU's cache for one zone.
-#[derive(Clone, Copy, Debug, Default)]
+/// Where a zone's page lists for one CPU are, in that CPU's per-CPU area (struct
+/// per_cpu_pages): the lock word at [`PCP_LOCK`], the pages cached at [`PCP_COUNT`], then
+/// one list head per order (pfn + 1; 0: empty), 8 bytes each. Only touched under its lock
+/// ([`PageAlloc::with_pcp`]), word by word through [`PhysMem`].
+#[derive(Clone, Copy, Debug)]
 struct Pcp {
-    head: [u64; PCP_MAX_ORDER + 1],
-    /// Pages (not blocks) cached.
-    count: u64,
+    at: u64,
+}
+
+/// Offset of the lock word in a zone's per-CPU page lists.
+const PCP_LOCK: u64 = 0;
+/// Offset of the count of pages (not blocks) cached; the list heads follow it.
+const PCP_COUNT: u64 = 8;
+const PCP_HEADS: u64 = 16;
+/// Bytes of a zone's per-CPU page lists in each CPU's area.
+pub const PCP_BYTES: u64 = PCP_HEADS + 8 * (PCP_MAX_ORDER as u64 + 1);
+
+impl Pcp {
+    #[inline]
+    fn count<M: PhysMem>(self, m: &M) -> u64 {
+        m.read_u64(PhysAddr(self.at + PCP_COUNT))
+    }
+    #[inline]
+    fn set_count<M: PhysMem>(self, m: &M, v: u64) {
+        m.write_u64(PhysAddr(self.at + PCP_COUNT), v)
+    }
+    #[inline]
+    fn head<M: PhysMem>(self, m: &M, order: u32) -> u64 {
+        m.read_u64(PhysAddr(self.at + PCP_HEADS + 8 * order as u64))
+    }
+    #[inline]
+    fn set_head<M: PhysMem>(self, m: &M, order: u32, v: u64) {
+        m.write_u64(PhysAddr(self.at + PCP_HEADS + 8 * order as u64), v)
+    }
 }
 
 /// One zone of one node.
@@ -218,7 +254,9 @@ pub struct Zone {
     /// See `pcp_batch`.
     pub pcp_high: AtomicU64,
     pub(crate) lists: SpinLock<FreeArea>,
-    pcp: [SpinLock<Pcp>; MAX_CPUS],
+    /// This zone's per-CPU page lists in the per-CPU areas (zone->per_cpu_pageset); `None`
+    /// before [`PageAlloc::setup_zone_pageset`]: no cache, as with Linux's boot_pageset.
+    pub pageset: Option<PcpuPtr>,
 }
 
 impl Zone {
@@ -235,15 +273,11 @@ impl Zone {
             pcp_batch: AtomicU64::new(1),
             pcp_high: AtomicU64::new(6),
             lists: SpinLock::new(FreeArea::default()),
-            pcp: [const { SpinLock::new(Pcp { head: [0; PCP_MAX_ORDER + 1], count: 0 }) }; MAX_CPUS],
+            pageset: None,
         }
     }
     fn contains(&self, pfn: u64) -> bool {
         pfn >= self.start_pfn && pfn - self.start_pfn < self.spanned
-    }
-    /// Pages on `cpu`'s cache (0 for a CPU the zone does not serve).
-    pub fn pcp_count(&self, cpu: usize) -> u64 {
-        self.pcp.get(cpu).map_or(0, |p| p.with(|p| p.count))
     }
     /// Free blocks per order (for /proc/buddyinfo).
     pub fn nr_free(&self) -> [u64; MAX_ORDER_LIMIT] {
@@ -276,7 +310,8 @@ pub struct PageAlloc<Mo: PagingMode, M: PhysMem> {
     zones: [Option<Zone>; MAX_ZONES],
     nzones: usize,
     cpus: usize,
-    /// Zone index order per node: own node high to low, then other nodes.
+    /// The per-CPU areas' allocator, once the zones' page lists moved there.
+    percpu: Option<PcpuChunk>,
     _mode: PhantomData<Mo>,
 }
 
@@ -294,8 +329,65 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             zones: [const { None }; MAX_ZONES],
             nzones: 0,
             cpus: cpus.clamp(1, MAX_CPUS),
+            percpu: None,
             _mode: PhantomData,
         }
+    }
+
+    /// setup_zone_pageset(): give every zone per-CPU page lists in the per-CPU areas of
+    /// `chunk` (a zone registered later gets its own when it is registered). Whatever CPUs
+    /// cached before goes back to the zones first. On failure nothing changes.
+    ///
+    /// # Errors
+    /// [`PercpuError::DynamicFull`] when the dynamic area cannot hold every zone's lists.
+    pub fn setup_zone_pageset(&mut self, chunk: PcpuChunk) -> Result<(), PercpuError> {
+        let mut got = [None; MAX_ZONES];
+        for (i, slot) in got.iter_mut().enumerate().take(self.nzones) {
+            match chunk.alloc(&self.mem, PCP_BYTES, 8) {
+                Ok(p) => *slot = Some(p),
+                Err(e) => {
+                    for p in got[..i].iter().flatten() {
+                        let _ = chunk.free(*p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for cpu in 0..self.cpus {
+            self.drain_cpu(cpu);
+        }
+        for (z, p) in self.zones[..self.nzones].iter_mut().zip(got) {
+            if let Some(z) = z {
+                z.pageset = p;
+            }
+        }
+        self.percpu = Some(chunk);
+        Ok(())
+    }
+
+    /// The per-CPU areas' allocator (alloc_percpu() for other users), once
+    /// [`PageAlloc::setup_zone_pageset`] ran.
+    pub fn percpu(&self) -> Option<&PcpuChunk> {
+        self.percpu.as_ref()
+    }
+
+    /// Run `f` on zone `z`'s page lists of `cpu` under their lock; `None` (and `f` not run)
+    /// when the zone has no per-CPU lists or `cpu` has no per-CPU area.
+    #[inline]
+    fn with_pcp<R>(&self, z: &Zone, cpu: usize, f: impl FnOnce(Pcp) -> R) -> Option<R> {
+        let at = self.percpu.as_ref()?.addr(z.pageset?, cpu)?.0;
+        let lock = PhysAddr(at + PCP_LOCK);
+        while self.mem.compare_exchange_u32(lock, 0, 1).is_err() {
+            core::hint::spin_loop();
+        }
+        let r = f(Pcp { at });
+        self.mem.store_release_u32(lock, 0);
+        Some(r)
+    }
+
+    /// Pages on `cpu`'s cache of zone `z` (0 when it has none).
+    pub fn pcp_count(&self, z: &Zone, cpu: usize) -> u64 {
+        self.with_pcp(z, cpu, |p| p.count(&self.mem)).unwrap_or(0)
     }
 
     /// Register a zone (in the order zonelists should list it: by node, low to high).
@@ -321,7 +413,10 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             return None;
         }
         let at = self.zones[..self.nzones].iter().flatten().take_while(|z| (z.nid, z.kind) < (nid, kind)).count();
-        self.zones[self.nzones] = Some(Zone::new(kind, nid, 0, 0, 0));
+        let mut z = Zone::new(kind, nid, 0, 0, 0);
+        // A zone without room for per-CPU lists still works, uncached.
+        z.pageset = self.percpu.as_ref().and_then(|c| c.alloc(&self.mem, PCP_BYTES, 8).ok());
+        self.zones[self.nzones] = Some(z);
         self.zones[at..=self.nzones].rotate_right(1);
         self.nzones += 1;
         Some(at)
@@ -653,9 +748,8 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
 
     fn alloc_from(&self, z: &Zone, cpu: usize, order: u32, mark: u64) -> Option<u64> {
         if order as usize <= PCP_MAX_ORDER {
-            let got = z.pcp[cpu].with(|pcp| {
-                let o = order as usize;
-                if pcp.head[o] == 0 {
+            let cached = self.with_pcp(z, cpu, |pcp| {
+                if pcp.head(&self.mem, order) == 0 {
                     // rmqueue_bulk: refill `batch` pages' worth, above the watermark.
                     let batch = z.pcp_batch.load(Ordering::Relaxed).max(1);
                     let want = (batch >> order).max(1);
@@ -677,28 +771,33 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 }
                 self.pcp_pop(pcp, order)
             });
-            return got;
+            if let Some(got) = cached {
+                return got;
+            }
         }
         z.lists.with(|fa| {
+            if z.free.load(Ordering::Relaxed) < mark + (1u64 << order) {
+                return None;
+            }
             let pfn = self.take(fa, order)?;
             z.free.fetch_sub(1 << order, Ordering::Relaxed);
             Some(pfn)
         })
     }
 
-    fn pcp_push(&self, pcp: &mut Pcp, pfn: u64, order: u32) {
-        let o = order as usize;
-        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_PCP, order), refcount: 0, next: pcp.head[o], prev: 0, private: 0 });
-        pcp.head[o] = pfn + 1;
-        pcp.count += 1 << order;
+    fn pcp_push(&self, pcp: Pcp, pfn: u64, order: u32) {
+        let m = &self.mem;
+        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_PCP, order), refcount: 0, next: pcp.head(m, order), prev: 0, private: 0 });
+        pcp.set_head(m, order, pfn + 1);
+        pcp.set_count(m, pcp.count(m) + (1 << order));
     }
 
-    fn pcp_pop(&self, pcp: &mut Pcp, order: u32) -> Option<u64> {
-        let o = order as usize;
-        let pfn = pcp.head[o].checked_sub(1)?;
+    fn pcp_pop(&self, pcp: Pcp, order: u32) -> Option<u64> {
+        let mem = &self.mem;
+        let pfn = pcp.head(mem, order).checked_sub(1)?;
         let m = self.meta(pfn)?;
-        pcp.head[o] = m.next;
-        pcp.count -= 1 << order;
+        pcp.set_head(mem, order, m.next);
+        pcp.set_count(mem, pcp.count(mem) - (1 << order));
         self.set_meta(pfn, PageMeta::default());
         Some(pfn)
     }
@@ -730,14 +829,16 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         }
         let z = self.zone_of(pfn).ok_or(FreeError::NoPage(pfn))?;
         self.set_meta(pfn, PageMeta::default());
-        if order as usize <= PCP_MAX_ORDER {
-            z.pcp[cpu].with(|pcp| {
-                self.pcp_push(pcp, pfn, order);
-                if pcp.count > z.pcp_high.load(Ordering::Relaxed) {
-                    self.drain_locked(z, pcp, z.pcp_batch.load(Ordering::Relaxed).max(1));
-                }
-            });
-        } else {
+        let cached = order as usize <= PCP_MAX_ORDER
+            && self
+                .with_pcp(z, cpu, |pcp| {
+                    self.pcp_push(pcp, pfn, order);
+                    if pcp.count(&self.mem) > z.pcp_high.load(Ordering::Relaxed) {
+                        self.drain_locked(z, pcp, z.pcp_batch.load(Ordering::Relaxed).max(1));
+                    }
+                })
+                .is_some();
+        if !cached {
             z.lists.with(|fa| self.free_one(z, fa, pfn, order));
             z.free.fetch_add(1 << order, Ordering::Relaxed);
         }
@@ -745,7 +846,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
     }
 
     /// free_pcppages_bulk: move at least `pages` pages from a CPU cache to the zone.
-    fn drain_locked(&self, z: &Zone, pcp: &mut Pcp, pages: u64) {
+    fn drain_locked(&self, z: &Zone, pcp: Pcp, pages: u64) {
         let mut moved = 0;
         z.lists.with(|fa| {
             for o in (0..=PCP_MAX_ORDER as u32).rev() {
@@ -765,13 +866,13 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             return;
         }
         for z in self.zones() {
-            z.pcp[cpu].with(|pcp| self.drain_locked(z, pcp, u64::MAX));
+            self.with_pcp(z, cpu, |pcp| self.drain_locked(z, pcp, u64::MAX));
         }
     }
 
     /// Pages cached on per-CPU lists of all CPUs.
     pub fn pcp_pages(&self) -> u64 {
-        self.zones().map(|z| (0..self.cpus).map(|c| z.pcp[c].with(|p| p.count)).sum::<u64>()).sum()
+        self.zones().map(|z| (0..self.cpus).map(|c| self.pcp_count(z, c)).sum::<u64>()).sum()
     }
 
     /// nr_free_pages(): free pages in the buddy lists of all zones.

@@ -1190,6 +1190,7 @@ pub(crate) mod tests {
     #[derive(Default)]
     pub(crate) struct TestMem(RefCell<HashMap<u64, u8>>);
     impl PhysMem for TestMem {
+        crate::exclusive_atomics!();
         fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
             let m = self.0.borrow();
             for (i, b) in buf.iter_mut().enumerate() {

@@ -62,6 +62,22 @@ pub trait PhysMem {
         }
     }
 
+    /// Atomically: if the naturally aligned `u32` at `pa` holds `current`, replace it with
+    /// `new`. Returns `Ok(current)` on success, `Err(found)` otherwise. A success has acquire
+    /// ordering: everything written before the matching [`PhysMem::store_release_u32`] is
+    /// visible afterwards. This is how the core keeps a lock in physical memory (each CPU's
+    /// page lists live in its per-CPU area, lock included).
+    ///
+    /// There is no default: an implementation several CPUs share must make this one
+    /// indivisible operation (an atomic instruction on a kernel's linear map, one critical
+    /// section on a host store). One that a single CPU owns may use [`exclusive_cmpxchg_u32`].
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32>;
+
+    /// Store `v` to the naturally aligned `u32` at `pa` with release ordering (a lock's
+    /// unlock: everything written before is visible to the next successful
+    /// [`PhysMem::compare_exchange_u32`] that reads `v`).
+    fn store_release_u32(&self, pa: PhysAddr, v: u32);
+
     /// Clean `len` bytes at `pa` from the data cache to the point where the page-table
     /// walker reads (ARM's "point of unification"). Needed on CPUs whose table walker does
     /// not snoop the data cache (many ARMv6/v7 cores); a no-op everywhere else.
@@ -108,6 +124,32 @@ pub trait PhysMem {
     }
 }
 
+/// [`PhysMem::compare_exchange_u32`] for an implementation that one CPU owns at a time (it
+/// is not `Sync`, or every user serialises on one lock around the whole operation): a read,
+/// a compare and a write. Never use it for memory several CPUs reach at once.
+pub fn exclusive_cmpxchg_u32<M: PhysMem + ?Sized>(m: &M, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+    let found = m.read_u32(pa);
+    if found != current {
+        return Err(found);
+    }
+    m.write_u32(pa, new);
+    Ok(current)
+}
+
+/// The two atomic methods of [`PhysMem`] for an implementation one CPU owns at a time (see
+/// [`exclusive_cmpxchg_u32`]); write `archmm::exclusive_atomics!();` inside the impl.
+#[macro_export]
+macro_rules! exclusive_atomics {
+    () => {
+        fn compare_exchange_u32(&self, pa: $crate::addr::PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+            $crate::physmem::exclusive_cmpxchg_u32(self, pa, current, new)
+        }
+        fn store_release_u32(&self, pa: $crate::addr::PhysAddr, v: u32) {
+            $crate::physmem::PhysMem::write_u32(self, pa, v)
+        }
+    };
+}
+
 impl<T: PhysMem + ?Sized> PhysMem for &T {
     #[inline]
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
@@ -136,6 +178,14 @@ impl<T: PhysMem + ?Sized> PhysMem for &T {
     #[inline]
     fn clean_dcache(&self, pa: PhysAddr, len: u64) {
         (**self).clean_dcache(pa, len)
+    }
+    #[inline]
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        (**self).compare_exchange_u32(pa, current, new)
+    }
+    #[inline]
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        (**self).store_release_u32(pa, v)
     }
 }
 
@@ -188,5 +238,20 @@ impl PhysMem for LinearMap {
     fn copy(&self, dst: PhysAddr, src: PhysAddr, len: u64) {
         // SAFETY: both ranges are owned, mapped physical memory; `copy` allows overlap.
         unsafe { core::ptr::copy(self.ptr(src), self.ptr(dst), len as usize) }
+    }
+    #[inline]
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        debug_assert!(pa.0.is_multiple_of(4), "unaligned atomic at {:#x}", pa.0);
+        // SAFETY: `pa + offset` maps owned physical memory (`new`'s contract); the core
+        // passes 4-byte aligned addresses of words it only accesses atomically while shared.
+        let a = unsafe { core::sync::atomic::AtomicU32::from_ptr(self.ptr(pa).cast()) };
+        a.compare_exchange(current, new, core::sync::atomic::Ordering::Acquire, core::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline]
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        debug_assert!(pa.0.is_multiple_of(4), "unaligned atomic at {:#x}", pa.0);
+        // SAFETY: as in `compare_exchange_u32`.
+        let a = unsafe { core::sync::atomic::AtomicU32::from_ptr(self.ptr(pa).cast()) };
+        a.store(v, core::sync::atomic::Ordering::Release)
     }
 }

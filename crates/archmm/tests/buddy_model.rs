@@ -9,6 +9,7 @@ use archmm::arch::MemoryModel;
 use archmm::buddy::{AllocError, FreeError, Gfp, PageAlloc, PageState};
 use archmm::memblock::Memblock;
 use archmm::memmap::{Memmap, MemmapGeometry};
+use archmm::percpu::{PcpuChunk, PcpuLayout, PercpuAreas};
 use archmm::physmem::PhysMem;
 use archmm::zone::ZoneType;
 use proptest::prelude::*;
@@ -33,12 +34,28 @@ impl PhysMem for Mem {
             m.entry(a >> 12).or_insert_with(|| Box::new([0; 4096]))[(a & 0xfff) as usize] = *b;
         }
     }
+    fn compare_exchange_u32(&self, pa: PhysAddr, current: u32, new: u32) -> Result<u32, u32> {
+        // Threads share this store: compare and write under one hold of the mutex.
+        let mut m = self.0.lock().unwrap();
+        let page = m.entry(pa.0 >> 12).or_insert_with(|| Box::new([0; 4096]));
+        let off = (pa.0 & 0xfff) as usize;
+        let found = u32::from_le_bytes(page[off..off + 4].try_into().unwrap());
+        if found != current {
+            return Err(found);
+        }
+        page[off..off + 4].copy_from_slice(&new.to_le_bytes());
+        Ok(current)
+    }
+    fn store_release_u32(&self, pa: PhysAddr, v: u32) {
+        self.write_u32(pa, v)
+    }
 }
 
 type Alloc<'m> = PageAlloc<X86_64Paging4, &'m Mem>;
 
 /// A machine of `pages` pages starting at pfn 0x100, in two zones (DMA below 0x1000,
-/// Normal above), with a reserved hole at [0x180, 0x190); max order 11.
+/// Normal above), with a reserved hole at [0x180, 0x190); max order 11; per-CPU page lists
+/// in per-CPU areas taken from the high bank.
 fn setup(mem: &Mem, pages: u64, cpus: usize) -> Alloc<'_> {
     let mut mb = Memblock::new(mem);
     let (start, end) = (0x100u64, 0x100 + pages);
@@ -53,6 +70,9 @@ fn setup(mem: &Mem, pages: u64, cpus: usize) -> Alloc<'_> {
     let mut pa = PageAlloc::new(mem, mm, 11, cpus);
     assert!(pa.add_zone(ZoneType::Dma, 0, start, 0x1000 - start, 0x1000 - start));
     assert!(pa.add_zone(ZoneType::Normal, 0, 0x1000, end.saturating_sub(0x1000), end.saturating_sub(0x1000)));
+    let layout = PcpuLayout::build(8192, 4096, 4096, cpus, |_| 0).unwrap();
+    let unit_base = layout.allocate(&mut mb, 0).unwrap();
+    pa.setup_zone_pageset(PcpuChunk::new(&PercpuAreas { layout, unit_base })).unwrap();
     pa.mark_reserved(0x180, 0x190);
     pa.free_boot_range(start, 0x180);
     pa.free_boot_range(0x190, end);
@@ -224,6 +244,7 @@ fn smp_stress_keeps_every_page_accounted() {
     });
     let allocated = held.into_inner().unwrap();
     audit(&pa, end, &allocated);
+    assert!(pa.pcp_pages() > 0, "frees went through the per-CPU lists");
     for (p, o) in allocated {
         pa.free(0, p, o).unwrap();
     }
@@ -231,4 +252,54 @@ fn smp_stress_keeps_every_page_accounted() {
         pa.drain_cpu(c);
     }
     audit(&pa, end, &BTreeMap::new());
+}
+
+/// Each zone's per-CPU lists are an allocation in the per-CPU areas: CPU N's copy lies in
+/// CPU N's unit. Without them (before setup_zone_pageset) nothing is cached and every page
+/// goes straight back to the zone, as with Linux's boot_pageset.
+#[test]
+fn per_cpu_lists_live_in_each_cpus_unit() {
+    let mem = Mem::default();
+    let pa = setup(&mem, 0x2000, 3);
+    let chunk = pa.percpu().expect("per-CPU areas attached");
+    let mut seen = Vec::new();
+    for z in pa.zones() {
+        let p = z.pageset.expect("every zone has per-CPU lists");
+        for cpu in 0..3 {
+            let at = chunk.addr(p, cpu).unwrap().0;
+            let unit = chunk.addr(archmm::percpu::PcpuPtr(0), cpu).unwrap().0;
+            // A unit here is 44K: 8K static + 8K reserved + 28K dynamic.
+            assert!(at >= unit + (16 << 10) && at + archmm::buddy::PCP_BYTES <= unit + (44 << 10), "cpu {cpu}: {at:#x} outside its unit at {unit:#x}");
+            seen.push(at);
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "two zones x three CPUs, all distinct");
+    assert_eq!(chunk.stats().nr_alloc, 2);
+    let q = pa.alloc(1, Gfp::KERNEL, 0, 0).unwrap();
+    pa.free(1, q, 0).unwrap();
+    assert_eq!(pa.pcp_count(pa.zones().last().unwrap(), 1), 1, "CPU 1 caches the page it freed");
+    assert_eq!(pa.pcp_count(pa.zones().last().unwrap(), 0), 0);
+
+    // The same machine without per-CPU areas caches nothing.
+    let mem = Mem::default();
+    let mut mb = Memblock::new(&mem);
+    mb.add(0x100 << 12, 0x1000 << 12).unwrap();
+    mb.add(0x2000 << 12, 0x200 << 12).unwrap();
+    mb.set_current_limit(u64::MAX);
+    mb.reserve(0x100 << 12, 0x1000 << 12).unwrap();
+    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
+    let pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 2);
+    let pa = {
+        let mut pa = pa;
+        assert!(pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000));
+        pa
+    };
+    pa.free_boot_range(0x100, 0x1100);
+    let q = pa.alloc(1, Gfp::KERNEL, 0, 0).unwrap();
+    pa.free(1, q, 0).unwrap();
+    assert_eq!(pa.pcp_pages(), 0);
+    assert_eq!(pa.nr_free_pages(), 0x1000);
 }

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 struct Mem(Mutex<HashMap<u64, u8>>);
 impl PhysMem for Mem {
+    archmm::exclusive_atomics!();
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         let m = self.0.lock().unwrap();
         for (i, b) in buf.iter_mut().enumerate() {

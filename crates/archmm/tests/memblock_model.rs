@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Default)]
 struct Mem(RefCell<HashMap<u64, u8>>);
 impl PhysMem for Mem {
+    archmm::exclusive_atomics!();
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         let m = self.0.borrow();
         for (i, b) in buf.iter_mut().enumerate() {

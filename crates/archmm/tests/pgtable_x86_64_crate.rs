@@ -33,6 +33,7 @@ impl Flat {
     }
 }
 impl PhysMem for Flat {
+    archmm::exclusive_atomics!();
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         assert!(pa.0 as usize + buf.len() <= MEM);
         // SAFETY: bounds checked above; bytewise copy.

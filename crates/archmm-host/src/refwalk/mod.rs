@@ -367,6 +367,7 @@ pub(crate) mod testmem {
     }
 
     impl PhysMem for Mem {
+        archmm::exclusive_atomics!();
         fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
             let m = self.bytes.borrow();
             for (i, b) in buf.iter_mut().enumerate() {

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[derive(Default)]
 pub struct Mem(RefCell<HashMap<u64, Box<[u8; 4096]>>>);
 impl PhysMem for Mem {
+    archmm::exclusive_atomics!();
     fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
         let m = self.0.borrow();
         let mut done = 0;
