@@ -16,7 +16,7 @@ use archmm::addr::PhysAddr;
 use archmm::arch::{Arch, ArchId};
 use archmm::boot::{boot, BootOptions, Booted};
 use archmm::buddy::Gfp;
-use archmm::hotplug::{AddFlags, Hotplug, OnlinePolicy, OnlineType};
+use archmm::hotplug::{AddFlags, Hotplug, MemoryBlock, OnlinePolicy, OnlineType};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
 use archmm::memmap::{PG_BUDDY, PG_HEAD, PG_OFFLINE, PG_PCP, PG_RESERVED};
 use archmm::physmem::PhysMem;
@@ -85,6 +85,9 @@ pub struct Session<'a, A: Arch> {
     pub hp: Hotplug,
     held: BTreeMap<u64, Held>,
     next: u64,
+    /// The zones' spans at boot, which do not overlap (kind, nid, start, end): where the
+    /// pages of boot blocks that span several zones belong, for the audit.
+    boot_spans: Vec<(ZoneType, usize, u64, u64)>,
 }
 
 fn run_as<A: Arch>(m: &Machine, opts: BootOptions, script: &str) -> Result<HotplugOutcome, String> {
@@ -122,7 +125,8 @@ pub fn boot_session<'a, A: Arch>(mem: &'a SparseMem, m: &'a Machine, opts: BootO
     }
     let b = boot::<A, &SparseMem>(mem, m.firmware_map(), opts, log).map_err(|e| format!("boot: {e}"))?;
     let hp = Hotplug::new(&b).map_err(|e| format!("{}: {e}", A::NAME))?;
-    Ok(Session { b, hp, held: BTreeMap::new(), next: 1 })
+    let boot_spans = b.pages.zones().filter(|z| z.spanned != 0).map(|z| (z.kind, z.nid, z.start_pfn, z.start_pfn + z.spanned)).collect();
+    Ok(Session { b, hp, held: BTreeMap::new(), next: 1, boot_spans })
 }
 
 fn num(s: Option<&str>, what: &str) -> Result<u64, String> {
@@ -319,11 +323,11 @@ impl<A: Arch> Session<'_, A> {
         end = end.max(archmm::addr::pfn_up(self.b.ctx.memblock.end_of_dram(), ps));
         end = end.max(self.hp.blocks().map(|b| (b.id + 1) * bp).max().unwrap_or(0));
         let nz = pages.zones().count();
-        let zone_of = |pfn: u64| pages.zones().position(|z| pfn >= z.start_pfn && pfn < z.start_pfn + z.spanned);
+        // A block head's zone is the one its link names (zones may overlap).
+        let zone_of_link = |link: u32| pages.zones().position(|z| z.link() == link);
         let mut free = vec![0u64; nz];
         let mut pcp = vec![0u64; nz];
         let mut alloc = vec![0u64; nz];
-        let mut offline = vec![0u64; nz];
         let mut counted = 0u64;
         let mut pfn = 0;
         while pfn < end {
@@ -340,13 +344,22 @@ impl<A: Arch> Session<'_, A> {
             if f & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 && pfn % n != 0 {
                 return Err(format!("block at {pfn:#x} of order {} is misaligned", m.order()));
             }
-            let zi = zone_of(pfn);
-            if let Some(z) = zi {
+            let zi = if f & (PG_BUDDY | PG_PCP | PG_HEAD) != 0 {
+                let z = zone_of_link(m.zone_link()).ok_or_else(|| format!("block head {pfn:#x} names no zone (link {})", m.zone_link()))?;
                 let zz = pages.zones().nth(z).ok_or("zone")?;
-                if f & (PG_BUDDY | PG_PCP | PG_HEAD) != 0 && pfn + n > zz.start_pfn + zz.spanned {
-                    return Err(format!("block at {pfn:#x} runs past its zone"));
+                if pfn < zz.start_pfn || pfn + n > zz.start_pfn + zz.spanned {
+                    return Err(format!("block at {pfn:#x} lies outside its zone {}", zz.kind.name()));
                 }
-            }
+                // A block onlined to one zone holds only that zone's pages.
+                if let Some(blk) = self.hp.block(pfn / bp).filter(|b| b.online) {
+                    if blk.zone.is_some_and(|k| (k, blk.nid) != (zz.kind, zz.nid)) {
+                        return Err(format!("block head {pfn:#x} is in zone {} but memory block {} is in {:?}", zz.kind.name(), blk.id, blk.zone));
+                    }
+                }
+                Some(z)
+            } else {
+                None
+            };
             let slot = |v: &mut Vec<u64>| -> Result<(), String> {
                 match zi {
                     Some(z) => {
@@ -368,9 +381,6 @@ impl<A: Arch> Session<'_, A> {
                 if blk.online {
                     return Err(format!("offline page {pfn:#x} in online block {}", blk.id));
                 }
-                if let Some(z) = zi {
-                    offline[z] += n;
-                }
             } else if f & PG_RESERVED == 0 {
                 // Zero metadata: a page no block covers. Must not be in an online block's
                 // memory.
@@ -383,9 +393,35 @@ impl<A: Arch> Session<'_, A> {
             counted += n;
             pfn += n;
         }
+        // Present pages from scratch: memblock memory of online blocks, in the block's zone;
+        // boot blocks spanning several zones by the zones' boot spans; offline blocks in none.
+        let mut present = vec![0u64; nz];
+        let mut ranges = Vec::new();
+        self.b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, _| ranges.push((s, e)));
+        for (rs, re) in ranges {
+            let mut p = rs;
+            while p < re {
+                let q = re.min((p / bp + 1) * bp);
+                match self.hp.block(p / bp) {
+                    Some(blk) if !blk.online => {}
+                    Some(MemoryBlock { zone: Some(k), nid, .. }) => {
+                        let zi = pages.zone_index(k, nid).ok_or_else(|| format!("block {} is in a zone that does not exist", p / bp))?;
+                        present[zi] += q - p;
+                    }
+                    _ => {
+                        for &(k, nid, zs, ze) in &self.boot_spans {
+                            let (a, b) = (p.max(zs), q.min(ze));
+                            if a < b {
+                                present[pages.zone_index(k, nid).ok_or("a boot zone vanished")?] += b - a;
+                            }
+                        }
+                    }
+                }
+                p = q;
+            }
+        }
         // Recount the zones.
         for (i, z) in pages.zones().enumerate() {
-            let (zs, ze) = (z.start_pfn, z.start_pfn + z.spanned);
             if z.free.load(Relaxed) != free[i] {
                 return Err(format!("zone {} node {}: free {} but {} free pages counted", z.kind.name(), z.nid, z.free.load(Relaxed), free[i]));
             }
@@ -401,16 +437,8 @@ impl<A: Arch> Session<'_, A> {
             if z.managed.load(Relaxed) != managed {
                 return Err(format!("zone {} node {}: managed {} but {managed} counted", z.kind.name(), z.nid, z.managed.load(Relaxed)));
             }
-            let mut present = 0;
-            self.b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, ps, |s, e, _| {
-                let (a, b) = (s.max(zs), e.min(ze));
-                if a < b {
-                    present += b - a;
-                }
-            });
-            // memblock memory of offline blocks inside the span is not present.
-            if z.present + offline[i] + self.offline_vmemmap_in(zs, ze) != present {
-                return Err(format!("zone {} node {}: present {} but {} counted (offline {})", z.kind.name(), z.nid, z.present, present, offline[i]));
+            if z.present != present[i] {
+                return Err(format!("zone {} node {}: present {} but {} counted", z.kind.name(), z.nid, z.present, present[i]));
             }
             let nzr = self.b.zones.nodes[z.nid].zones[z.kind as usize];
             if z.spanned != 0 && (nzr.start_pfn, nzr.spanned, nzr.present) != (z.start_pfn, z.spanned, z.present) {
@@ -427,11 +455,6 @@ impl<A: Arch> Session<'_, A> {
         let _ = RegionType::Memory;
         let _ = ZoneType::Normal;
         Ok(counted)
-    }
-
-    fn offline_vmemmap_in(&self, zs: u64, ze: u64) -> u64 {
-        let bp = self.hp.block_pages();
-        self.hp.blocks().filter(|b| !b.online && b.id * bp >= zs && b.id * bp < ze).map(|b| b.vmemmap_pages).sum()
     }
 
     /// The handles held (for tests): handle, pfn, order, movable.

@@ -50,9 +50,13 @@ fn random_steps<A: Arch>(arch: ArchId, mem_size: u64, ops: &[(u8, u64, u64)]) {
     let base = hot_base(&s);
     let bp = s.hp.block_pages();
     let first = base / bb;
+    // Two boot blocks in the middle of boot memory (memblock's allocations sit at the top):
+    // boot memory goes offline and comes back, maybe in another zone, inside the span of
+    // its old one (zones overlap as Linux lets them).
+    let boot_mid = (s.b.ctx.memblock.end_of_dram() / bb / 2).max(1);
     s.audit().expect("audit after boot");
     for &(op, x, y) in ops {
-        let blk = first + x % 4;
+        let blk = if x % 5 == 4 { boot_mid + (y >> 40) % 2 } else { first + x % 4 };
         let line = match op % 9 {
             0 | 1 => format!("add {:#x} {:#x}", blk * bb, bb * (1 + y % 2)),
             2 => format!("online {blk} {}", ["kernel", "movable", "online"][(y % 3) as usize]),
@@ -115,6 +119,24 @@ proptest! {
     fn powerpc_64k_random_hotplug(o in ops()) { random_steps::<Ppc64<16>>(ArchId::Powerpc, 1 << 30, &o); }
     #[test]
     fn loongarch64_random_hotplug(o in ops()) { random_steps::<LoongArch<14, 3>>(ArchId::Loongarch64, 1 << 30, &o); }
+    #[test]
+    fn loongarch64_4k_random_hotplug(o in ops()) { random_steps::<LoongArch<12, 4>>(ArchId::Loongarch64, 1 << 30, &o); }
+    #[test]
+    fn arm64_4k_39_random_hotplug(o in ops()) { random_steps::<Arm64G<4, 39>>(ArchId::Arm64, 1 << 30, &o); }
+    #[test]
+    fn arm64_16k_36_random_hotplug(o in ops()) { random_steps::<Arm64G<16, 36>>(ArchId::Arm64, 1 << 30, &o); }
+    #[test]
+    fn arm64_16k_47_random_hotplug(o in ops()) { random_steps::<Arm64G<16, 47>>(ArchId::Arm64, 1 << 30, &o); }
+    #[test]
+    fn arm64_16k_48_random_hotplug(o in ops()) { random_steps::<Arm64G<16, 48>>(ArchId::Arm64, 1 << 30, &o); }
+    #[test]
+    fn arm64_64k_42_random_hotplug(o in ops()) { random_steps::<Arm64G<64, 42>>(ArchId::Arm64, 2 << 30, &o); }
+    #[test]
+    fn arm64_64k_52_random_hotplug(o in ops()) { random_steps::<Arm64G<64, 52>>(ArchId::Arm64, 2 << 30, &o); }
+    #[test]
+    fn s390_4level_random_hotplug(o in ops()) { random_steps::<S390<4>>(ArchId::S390, 1 << 30, &o); }
+    #[test]
+    fn s390_5level_random_hotplug(o in ops()) { random_steps::<S390<5>>(ArchId::S390, 1 << 30, &o); }
 
     /// Hostile scripts: random tokens never panic, and the machine stays consistent.
     #[test]
@@ -399,4 +421,44 @@ fn add_keeps_the_live_tables() {
     assert!(pt.translate(new_va).is_none());
     assert_eq!(pt.translate(boot_va).map(|t| t.size), Some(2 << 20));
     assert_eq!(table_pages(&s), tables);
+}
+
+/// Boot memory goes offline and comes back in ZONE_MOVABLE inside DMA32's span: the zones
+/// overlap, as Linux 6.1 lets them. Pages keep to their own zone (the audit checks every
+/// block head's zone link against its memory block), buddies never merge across zones, and
+/// migrated data survives.
+#[test]
+fn boot_memory_can_move_to_an_overlapping_zone() {
+    let mem = SparseMem::new();
+    let m = machine(ArchId::X86_64, 2 << 30);
+    let mut log = String::new();
+    let mut s = boot_session::<X86<false>>(&mem, &m, BootOptions::default(), &mut log).unwrap();
+    let show = |s: &mut Session<'_, X86<false>>, id: u64| s.call("show").unwrap().lines().find(|l| l.starts_with(&format!("memory{id}: "))).unwrap().to_string();
+    s.call("offline 5").unwrap();
+    // Linux's valid_zones for an offline block: the default zone, then ZONE_MOVABLE.
+    assert!(show(&mut s, 5).contains("valid_zones DMA32 Movable"), "{}", show(&mut s, 5));
+    assert_eq!(s.call("online 5 movable").unwrap(), "memory5: online, zone Movable");
+    s.audit().unwrap();
+    let (dma32, movable) = {
+        let z = |k: archmm::zone::ZoneType| s.b.pages.zones().find(|z| z.kind == k).map(|z| (z.start_pfn, z.start_pfn + z.spanned)).unwrap();
+        (z(archmm::zone::ZoneType::Dma32), z(archmm::zone::ZoneType::Movable))
+    };
+    assert!(movable.0 > dma32.0 && movable.1 < dma32.1, "Movable {movable:x?} lies inside DMA32 {dma32:x?}");
+    // Movable allocations land in the Movable block; its neighbours stay DMA32's.
+    let out = s.call("alloc 0 movable").unwrap();
+    let h: u64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let pfn = u64::from_str_radix(out.split_whitespace().nth(3).unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!((movable.0..movable.1).contains(&pfn), "pfn {pfn:#x}");
+    s.call(&format!("write {h} 77")).unwrap();
+    s.call("offline 6").unwrap();
+    assert_eq!(s.call("online 6 kernel").unwrap(), "memory6: online, zone DMA32");
+    s.audit().unwrap();
+    // Offlining the Movable block migrates the data out; the zone empties.
+    let out = s.call("offline 5").unwrap();
+    assert!(out.contains("1 migrated"), "{out}");
+    s.call(&format!("check {h} 77")).unwrap();
+    s.audit().unwrap();
+    assert!(s.b.pages.zones().find(|z| z.kind == archmm::zone::ZoneType::Movable).is_none_or(|z| z.spanned == 0));
+    // Boot memory is not removed (no firmware interface to eject it here).
+    assert!(s.call("remove 0x28000000 128M").unwrap_err().contains("boot memory"));
 }

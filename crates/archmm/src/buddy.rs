@@ -7,6 +7,11 @@
 //!   metadata ([`crate::memmap::PageMeta`]); a free head carries `PG_BUDDY` and its order.
 //!   Freeing merges a block with its buddy (`pfn ^ (1 << order)`) while the buddy is a free
 //!   head of the same order in the same zone; allocating splits larger blocks.
+//! - Every block head (free, cached or allocated) carries its zone's link
+//!   ([`crate::memmap::PG_ZONE_SHIFT`]), as Linux's page->flags carry node and zone: after
+//!   memory hotplug zone spans may overlap (a block onlined to ZONE_MOVABLE inside
+//!   ZONE_NORMAL's span, as Linux 6.1 allows), so a page's zone is never taken from spans
+//!   once it has been handed to a zone.
 //! - Orders up to [`PCP_MAX_ORDER`] go through a per-CPU cache first (Linux's pcp lists):
 //!   refilled from the zone `batch` pages at a time, drained back when above `high`. Each
 //!   zone's caches (struct per_cpu_pages: lock, count, list heads) are a per-CPU allocation
@@ -279,10 +284,21 @@ impl Zone {
     fn contains(&self, pfn: u64) -> bool {
         pfn >= self.start_pfn && pfn - self.start_pfn < self.spanned
     }
+    /// This zone's link in its block heads' flags (see [`crate::memmap::PG_ZONE_SHIFT`]).
+    #[inline]
+    pub fn link(&self) -> u32 {
+        zone_link(self.kind, self.nid)
+    }
     /// Free blocks per order (for /proc/buddyinfo).
     pub fn nr_free(&self) -> [u64; MAX_ORDER_LIMIT] {
         self.lists.with(|l| l.nr_free)
     }
+}
+
+/// The zone link of zone `kind` of node `nid`.
+#[inline]
+pub const fn zone_link(kind: ZoneType, nid: usize) -> u32 {
+    1 + kind as u32 + 8 * nid as u32
 }
 
 /// What a page frame is.
@@ -467,8 +483,19 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         &self.mem
     }
 
+    /// The zone whose span holds `pfn` (the lowest such zone of the lowest node when spans
+    /// overlap): for memory handed over by span, at boot or freed from the reserved pool.
     pub(crate) fn zone_of(&self, pfn: u64) -> Option<&Zone> {
         self.zones().find(|z| z.contains(pfn))
+    }
+
+    /// The zone a block head's link names.
+    #[inline]
+    pub(crate) fn zone_by_link(&self, link: u32) -> Option<&Zone> {
+        if link == 0 {
+            return None;
+        }
+        self.zones().find(|z| z.link() == link)
     }
 
     #[inline]
@@ -500,10 +527,11 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
 
     // ----- free lists (callers hold the zone lock) ------------------------------------
 
-    pub(crate) fn list_add(&self, fa: &mut FreeArea, pfn: u64, order: u32) {
+    pub(crate) fn list_add(&self, z: &Zone, fa: &mut FreeArea, pfn: u64, order: u32) {
         let o = order as usize;
         let old = fa.head[o];
-        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_BUDDY, order), refcount: 0, next: old, prev: 0, private: 0 });
+        let flags = PageMeta::with_zone(PageMeta::with_order(PG_BUDDY, order), z.link());
+        self.set_meta(pfn, PageMeta { flags, refcount: 0, next: old, prev: 0, private: 0 });
         if old != 0 {
             if let Some(mut n) = self.meta(old - 1) {
                 n.prev = pfn + 1;
@@ -541,7 +569,9 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 break;
             }
             match self.meta(buddy) {
-                Some(b) if b.flags & PG_BUDDY != 0 && b.order() == order => {
+                // Same zone by link: with overlapping spans a neighbour in the span may
+                // belong to another zone.
+                Some(b) if b.flags & PG_BUDDY != 0 && b.order() == order && b.zone_link() == z.link() => {
                     self.list_del(fa, buddy, &b);
                     pfn = pfn.min(buddy);
                     order += 1;
@@ -549,11 +579,11 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 _ => break,
             }
         }
-        self.list_add(fa, pfn, order);
+        self.list_add(z, fa, pfn, order);
     }
 
     /// Take a block of exactly `order` from the lists, splitting a larger one.
-    fn take(&self, fa: &mut FreeArea, order: u32) -> Option<u64> {
+    fn take(&self, z: &Zone, fa: &mut FreeArea, order: u32) -> Option<u64> {
         let mut o = order;
         while o < self.max_order && fa.head[o as usize] == 0 {
             o += 1;
@@ -566,14 +596,15 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
         self.list_del(fa, pfn, &m);
         while o > order {
             o -= 1;
-            self.list_add(fa, pfn + (1u64 << o), o);
+            self.list_add(z, fa, pfn + (1u64 << o), o);
         }
         Some(pfn)
     }
 
     /// Hand `[start_pfn, end_pfn)` to the allocator in the largest aligned blocks
-    /// (Linux's __free_pages_memory / __free_pages_core). Pages outside every zone are
-    /// skipped. Returns how many pages were added.
+    /// (Linux's __free_pages_memory / __free_pages_core), each piece to the zone whose span
+    /// holds it (boot zones do not overlap). Pages outside every zone are skipped. Returns
+    /// how many pages were added.
     pub fn free_boot_range(&self, start_pfn: u64, end_pfn: u64) -> u64 {
         let mut pfn = start_pfn;
         let mut added = 0;
@@ -584,17 +615,26 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 continue;
             };
             let lim = end_pfn.min(z.start_pfn + z.spanned);
+            added += self.free_range_to(z, pfn, lim);
+            pfn = lim;
+        }
+        added
+    }
+
+    /// Hand `[start_pfn, end_pfn)` to zone `z` in the largest aligned blocks.
+    fn free_range_to(&self, z: &Zone, start_pfn: u64, end_pfn: u64) -> u64 {
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
             let mut order = (self.max_order - 1).min(if pfn == 0 { 63 } else { pfn.trailing_zeros() });
-            while pfn + (1u64 << order) > lim {
+            while pfn + (1u64 << order) > end_pfn {
                 order -= 1;
             }
             z.lists.with(|fa| self.free_one(z, fa, pfn, order));
             z.managed.fetch_add(1 << order, Ordering::Relaxed);
             z.free.fetch_add(1 << order, Ordering::Relaxed);
-            added += 1u64 << order;
             pfn += 1u64 << order;
         }
-        added
+        end_pfn.saturating_sub(start_pfn)
     }
 
     /// Set the owner's word of the allocated block headed by `pfn` (a movable allocation's
@@ -627,9 +667,10 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
     }
 
     /// online_pages()' hand-over: every offline block in `[start_pfn, end_pfn)` goes to
-    /// the allocator (its zone must span it), in the largest aligned blocks. Returns the
-    /// pages onlined.
-    pub fn online_range(&self, start_pfn: u64, end_pfn: u64) -> u64 {
+    /// the zone at index `zone` (which must span it; other zones' spans may overlap it), in
+    /// the largest aligned blocks. Returns the pages onlined (0 for a bad zone index).
+    pub fn online_range(&self, zone: usize, start_pfn: u64, end_pfn: u64) -> u64 {
+        let Some(z) = self.zone_at(zone) else { return 0 };
         let mut onlined = 0;
         let mut pfn = start_pfn;
         while pfn < end_pfn {
@@ -638,7 +679,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                     let n = 1u64 << m.order();
                     self.set_meta(pfn, PageMeta::default());
                     // Runs of offline blocks are freed together, merging as they go.
-                    onlined += self.free_boot_range(pfn, (pfn + n).min(end_pfn));
+                    onlined += self.free_range_to(z, pfn, (pfn + n).min(end_pfn));
                     pfn += n;
                 }
                 Some(m) if m.flags & (PG_HEAD | PG_BUDDY | PG_PCP) != 0 => pfn += 1u64 << m.order(),
@@ -733,7 +774,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                         continue;
                     }
                     if let Some(pfn) = self.alloc_from(z, cpu, order, mark) {
-                        let flags = PageMeta::with_order(PG_HEAD, order) | if gfp.has(Gfp::MOVABLE) { PG_MOVABLE } else { 0 };
+                        let flags = PageMeta::with_zone(PageMeta::with_order(PG_HEAD, order), z.link()) | if gfp.has(Gfp::MOVABLE) { PG_MOVABLE } else { 0 };
                         self.set_meta(pfn, PageMeta { flags, refcount: 1, next: 0, prev: 0, private: 0 });
                         if gfp.has(Gfp::ZERO) {
                             self.mem.zero(crate::addr::PhysAddr(pfn << Mo::LEVELS[Mo::LEVELS.len() - 1].shift), (1u64 << order) * Mo::PAGE_SIZE);
@@ -759,10 +800,10 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                             if free < mark + (1u64 << order) {
                                 break;
                             }
-                            match self.take(fa, order) {
+                            match self.take(z, fa, order) {
                                 Some(pfn) => {
                                     z.free.fetch_sub(1 << order, Ordering::Relaxed);
-                                    self.pcp_push(pcp, pfn, order);
+                                    self.pcp_push(z, pcp, pfn, order);
                                 }
                                 None => break,
                             }
@@ -779,15 +820,16 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             if z.free.load(Ordering::Relaxed) < mark + (1u64 << order) {
                 return None;
             }
-            let pfn = self.take(fa, order)?;
+            let pfn = self.take(z, fa, order)?;
             z.free.fetch_sub(1 << order, Ordering::Relaxed);
             Some(pfn)
         })
     }
 
-    fn pcp_push(&self, pcp: Pcp, pfn: u64, order: u32) {
+    fn pcp_push(&self, z: &Zone, pcp: Pcp, pfn: u64, order: u32) {
         let m = &self.mem;
-        self.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_PCP, order), refcount: 0, next: pcp.head(m, order), prev: 0, private: 0 });
+        let flags = PageMeta::with_zone(PageMeta::with_order(PG_PCP, order), z.link());
+        self.set_meta(pfn, PageMeta { flags, refcount: 0, next: pcp.head(m, order), prev: 0, private: 0 });
         pcp.set_head(m, order, pfn + 1);
         pcp.set_count(m, pcp.count(m) + (1 << order));
     }
@@ -827,12 +869,12 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             log::error!("BUG: Bad page state: pfn:{pfn:#x} flags:{:#x} refcount:{} order:{order}: {e}", m.flags, m.refcount);
             return Err(e);
         }
-        let z = self.zone_of(pfn).ok_or(FreeError::NoPage(pfn))?;
+        let z = self.zone_by_link(m.zone_link()).ok_or(FreeError::NoPage(pfn))?;
         self.set_meta(pfn, PageMeta::default());
         let cached = order as usize <= PCP_MAX_ORDER
             && self
                 .with_pcp(z, cpu, |pcp| {
-                    self.pcp_push(pcp, pfn, order);
+                    self.pcp_push(z, pcp, pfn, order);
                     if pcp.count(&self.mem) > z.pcp_high.load(Ordering::Relaxed) {
                         self.drain_locked(z, pcp, z.pcp_batch.load(Ordering::Relaxed).max(1));
                     }

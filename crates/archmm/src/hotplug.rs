@@ -30,9 +30,11 @@
 //!   range, [`Arch::arch_remove_memory`] unmaps it from the linear map and frees the memmap
 //!   and the page-table pages that became empty.
 //!
-//! Zone spans may not overlap (the allocator finds a page's zone by span): a block may be
-//! onlined only to a zone whose grown span would not cover another zone's. Linux 6.1 lets
-//! zones overlap; `valid_zones` shows the zones allowed here.
+//! Zone spans may overlap, as in Linux 6.1: a block onlined to ZONE_MOVABLE may sit inside
+//! ZONE_NORMAL's span and the other way round (the span grows to cover the block, whatever
+//! lies between). Pages know their zone from their block head's zone link, not from spans,
+//! and buddies merge only within one zone. `valid_zones` of an offline block is Linux's:
+//! the default zone, then the kernel zone and ZONE_MOVABLE if they differ.
 //!
 //! Everything is fixed-size: up to [`MAX_MEMORY_BLOCKS`] blocks, no heap.
 
@@ -124,13 +126,6 @@ pub enum HotplugError {
     Holes(u64),
     /// The block spans more than one zone.
     MixedZones(u64),
-    /// The zone cannot take the block: its span would cover another zone's.
-    ZoneConflict {
-        /// The block.
-        block: u64,
-        /// The zone asked for.
-        zone: ZoneType,
-    },
     /// The arch does not configure that zone.
     NoSuchZone(ZoneType),
     /// memmap_on_memory cannot be used for this range; why.
@@ -164,7 +159,6 @@ impl fmt::Display for HotplugError {
             HotplugError::Busy { block, pfn } => write!(f, "memory block {block} is busy: unmovable page at pfn {pfn:#x}"),
             HotplugError::Holes(b) => write!(f, "memory block {b} has memory holes"),
             HotplugError::MixedZones(b) => write!(f, "memory block {b} spans more than one zone"),
-            HotplugError::ZoneConflict { block, zone } => write!(f, "memory block {block} cannot join zone {}: it would overlap another zone", zone.name()),
             HotplugError::NoSuchZone(z) => write!(f, "the arch has no zone {}", z.name()),
             HotplugError::MemmapOnMemory(w) => write!(f, "memmap_on_memory: {w}"),
             HotplugError::NoMemory => write!(f, "out of memory"),
@@ -639,35 +633,20 @@ impl Hotplug {
         }
     }
 
-    /// Whether block `[s, e)` may join zone `kind` of `nid` (the grown span covers no other
-    /// zone).
-    fn zone_ok<A: Arch, M: PhysMem>(pages: &PageAlloc<A::Paging, M>, kind: ZoneType, nid: usize, s: u64, e: u64) -> bool {
-        if !A::ZONES.contains(&kind) {
-            return false;
-        }
-        let (mut ns, mut ne) = (s, e);
-        if let Some(z) = pages.zone_index(kind, nid).and_then(|i| pages.zone_at(i)).filter(|z| z.spanned != 0) {
-            ns = ns.min(z.start_pfn);
-            ne = ne.max(z.start_pfn + z.spanned);
-        }
-        !pages.zones().any(|z| !(z.kind == kind && z.nid == nid) && z.spanned != 0 && z.start_pfn < ne && z.start_pfn + z.spanned > ns)
-    }
-
-    /// valid_zones: the zone the block is in (online), or the zones it may be onlined to,
-    /// default first.
+    /// valid_zones (drivers/base/memory.c): the zone the block is in (online; `None` when
+    /// it spans several), or the zones it may be onlined to: the default zone first, then
+    /// the kernel zone and ZONE_MOVABLE where they differ from it.
     pub fn valid_zones<A: Arch, M: PhysMem>(&self, pages: &PageAlloc<A::Paging, M>, id: u64) -> [Option<ZoneType>; 2] {
         let Some(blk) = self.block(id) else { return [None, None] };
         if blk.online {
             return [blk.zone, None];
         }
-        let bp = self.block_pages();
-        let (s, e) = (id * bp, (id + 1) * bp);
         let def = self.zone_for::<A, M>(pages, &blk, OnlineType::Online);
         let kernel = self.zone_for::<A, M>(pages, &blk, OnlineType::Kernel);
         let mut out = [None, None];
         let mut n = 0;
         for z in [def, kernel, ZoneType::Movable] {
-            if n < 2 && !out.contains(&Some(z)) && Self::zone_ok::<A, M>(pages, z, blk.nid, s, e) {
+            if n < 2 && !out.contains(&Some(z)) && A::ZONES.contains(&z) {
                 out[n] = Some(z);
                 n += 1;
             }
@@ -679,7 +658,7 @@ impl Hotplug {
     ///
     /// # Errors
     /// [`HotplugError::NoBlock`], [`HotplugError::AlreadyOnline`],
-    /// [`HotplugError::ZoneConflict`], [`HotplugError::TooMany`]; nothing changed then.
+    /// [`HotplugError::NoSuchZone`], [`HotplugError::TooMany`]; nothing changed then.
     pub fn online<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, id: u64, how: OnlineType) -> Result<ZoneType, HotplugError> {
         let slot = self.slot_of(id).ok_or(HotplugError::NoBlock(id))?;
         let blk = self.blocks[slot].ok_or(HotplugError::NoBlock(id))?;
@@ -694,9 +673,6 @@ impl Hotplug {
         let kind = self.zone_for::<A, M>(&b.pages, &blk, how);
         if !A::ZONES.contains(&kind) {
             return Err(HotplugError::NoSuchZone(kind));
-        }
-        if !Self::zone_ok::<A, M>(&b.pages, kind, blk.nid, s, e) {
-            return Err(HotplugError::ZoneConflict { block: id, zone: kind });
         }
         let new_zone = b.pages.zone_index(kind, blk.nid).is_none();
         let zi = b.pages.ensure_zone(kind, blk.nid).ok_or(HotplugError::TooMany)?;
@@ -713,7 +689,7 @@ impl Hotplug {
             }
             z.present += blk.present;
         }
-        b.pages.online_range(s, e);
+        b.pages.online_range(zi, s, e);
         if new_zone || !populated {
             self.zonelist_builds += 1;
         }
@@ -800,7 +776,9 @@ impl Hotplug {
                 break;
             };
             copy_pages::<A, M>(pages.mem(), pfn, new, 1u64 << order);
-            pages.set_meta(new, m);
+            // The new home keeps its own zone link (it may be another zone).
+            let link = pages.meta(new).unwrap_or_default().zone_link();
+            pages.set_meta(new, PageMeta { flags: PageMeta::with_zone(m.flags, link), ..m });
             pages.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, order), ..PageMeta::default() });
             moved(Migration { handle: m.private, old_pfn: pfn, new_pfn: new, order });
             stats.migrated += 1u64 << order;
@@ -826,7 +804,9 @@ impl Hotplug {
         z.managed.fetch_sub(stats.isolated + stats.migrated, Ordering::Relaxed);
         // 4. Present pages and spans shrink.
         let bp2 = bp;
-        let online_other = |hp: &Hotplug, pfn_block: u64| hp.block(pfn_block).is_some_and(|x| x.online && x.zone == Some(kind) && x.nid == blk.nid && x.id != id);
+        // Another online block of this zone, or a boot block spanning several zones (it may
+        // hold this zone's pages; keeping the span over it is safe).
+        let online_other = |hp: &Hotplug, pfn_block: u64| hp.block(pfn_block).is_some_and(|x| x.online && (x.zone == Some(kind) || x.zone.is_none()) && x.nid == blk.nid && x.id != id);
         let (zs, ze) = {
             let z = b.pages.zone_at(zi).ok_or(HotplugError::MixedZones(id))?;
             (z.start_pfn, z.start_pfn + z.spanned)

@@ -55,6 +55,12 @@ pub const PG_OFFLINE: u32 = 1 << 17;
 /// present (Linux's PAGE_UNUSED marking of a partly used vmemmap block): the pfn has no
 /// struct page although the vmemmap still maps the bytes.
 pub const PG_UNUSED: u32 = 1 << 18;
+/// Shift of the zone link of a block head (Linux keeps node and zone in page->flags): 0 for
+/// no zone, else `1 + zone type + 8 * node` ([`PageMeta::zone_link`]). Zones may overlap
+/// after memory hotplug, so a block's zone comes from its head, never from zone spans.
+pub const PG_ZONE_SHIFT: u32 = 20;
+/// Mask of the zone link (after shifting).
+pub const PG_ZONE_MASK: u32 = 0xfff;
 
 /// Per-page metadata, stored little-endian in physical memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +81,14 @@ impl PageMeta {
     /// The order field.
     pub const fn order(&self) -> u32 {
         (self.flags >> PG_ORDER_SHIFT) & PG_ORDER_MASK
+    }
+    /// The zone link of a block head (0: none).
+    pub const fn zone_link(&self) -> u32 {
+        (self.flags >> PG_ZONE_SHIFT) & PG_ZONE_MASK
+    }
+    /// Flags with the zone link set to `link`.
+    pub const fn with_zone(flags: u32, link: u32) -> u32 {
+        (flags & !(PG_ZONE_MASK << PG_ZONE_SHIFT)) | ((link & PG_ZONE_MASK) << PG_ZONE_SHIFT)
     }
     /// Flags with the order field set to `order`.
     pub const fn with_order(flags: u32, order: u32) -> u32 {
