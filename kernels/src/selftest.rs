@@ -35,6 +35,7 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
             return Err("the bring-up failed");
         }
     };
+    println!("archmm-kernel: the bring-up used {} KiB of stack", crate::stack_used() >> 10);
     let root = booted.ctx.pgd.ok_or("no kernel page table")?;
     println!("archmm-kernel: running on archmm's page tables (root {root:#x}), linear map at {:#x}", A::PAGE_OFFSET);
     per_cpu_lists(&booted)?;

@@ -416,6 +416,12 @@ pub fn boot<'a, A: Arch, M: PhysMem + Copy>(
 ///
 /// # Errors
 /// A [`BootError`] naming what in the input is wrong; nothing panics on bad input.
+///
+/// Never inlined: its frame (about 110 KiB on x86-64, mostly the fixed-size tables it moves
+/// into [`Booted`]) is then given back when it returns, instead of staying part of the
+/// caller's frame for the kernel's whole life (measured in the x86-64 kernel: the stack's
+/// high-water mark fell from 398 to 288 KiB).
+#[inline(never)]
 pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     mem: M,
     fw: FirmwareMap<'a>,
