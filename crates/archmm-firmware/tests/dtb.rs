@@ -107,7 +107,7 @@ fn host_data() -> PathBuf {
 }
 
 /// The GiB count encoded in a QEMU test-tree name such as `riscv64-virt-8g`
-/// or `arm64-numa2-4g`.
+/// or `arm64-numa2-4g` (none in `arm64-8g-smp16`).
 fn gib_in_name(name: &str) -> Option<u64> {
     let tail = name.rsplit('-').next()?;
     tail.strip_suffix('g')?.parse().ok()
@@ -127,9 +127,15 @@ fn check_qemu_tree(path: &Path, name: &str, ram_base: u64) {
         assert_eq!(total, gib << 30, "{}", path.display());
     }
     if name.contains("numa2") {
-        let mut ids: Vec<_> = m.banks.iter().map(|b| b.numa_node_id).collect();
+        // Two nodes between memory and CPUs (a memoryless node has only CPUs).
+        let mut ids: Vec<_> = m.banks.iter().map(|b| b.numa_node_id).chain(m.cpu_nodes.iter().copied()).collect();
         ids.sort();
+        ids.dedup();
         assert_eq!(ids, vec![Some(0), Some(1)], "{}", path.display());
+    }
+    // `-smpN` in the name: QEMU lists N CPU nodes.
+    if let Some(n) = name.rsplit('-').next().and_then(|t| t.strip_prefix("smp")).and_then(|n| n.parse::<usize>().ok()) {
+        assert_eq!(m.cpu_nodes.len(), n, "{}", path.display());
     }
     assert!(m.chosen.present, "{}", path.display());
     // Truncations of the real blob (strided: the arm64 trees are 1 MiB).

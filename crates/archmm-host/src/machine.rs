@@ -11,7 +11,7 @@
 
 use archmm::arch::{ArchId, FirmwareKind};
 use archmm::boot::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange};
-use archmm::firmware::e820::dmesg::SratMemAffinity;
+use archmm::firmware::e820::dmesg::{SratCpuAffinity, SratMemAffinity};
 use archmm::firmware::e820::{E820Entry, E820Type};
 use serde::Deserialize;
 
@@ -37,6 +37,12 @@ pub struct Machine {
     pub e820: Vec<E820Entry>,
     /// x86: SRAT memory affinity.
     pub srat: Vec<SratMemAffinity>,
+    /// x86: SRAT processor affinity (APIC id to node).
+    pub srat_cpus: Vec<SratCpuAffinity>,
+    /// Device tree: each CPU node's `numa-node-id`, in tree order.
+    pub cpu_nodes: Vec<Option<u32>>,
+    /// Device tree: the NUMA distance map's `(node a, node b, distance)` entries, if any.
+    pub numa_distances: Option<Vec<(u32, u32, u32)>>,
     /// Device tree banks.
     pub banks: Vec<MemBank>,
     /// Device tree reserved ranges.
@@ -152,6 +158,9 @@ impl Machine {
         FirmwareMap {
             e820: &self.e820,
             srat: &self.srat,
+            srat_cpus: &self.srat_cpus,
+            cpu_nodes: &self.cpu_nodes,
+            numa_distances: self.numa_distances.as_deref(),
             banks: &self.banks,
             reserved: &self.reserved,
             dynamic: &self.dynamic,
@@ -441,8 +450,10 @@ impl Machine {
         }
     }
 
-    /// A machine from Linux dmesg lines: `BIOS-e820:` entries and optional `ACPI: SRAT:`
-    /// memory affinity lines; everything else is ignored. Kernel placement and BIOS data
+    /// A machine from Linux dmesg lines: `BIOS-e820:` entries, optional `ACPI: SRAT:`
+    /// memory affinity lines and `SRAT: PXM .. -> APIC .. -> Node ..` processor affinity
+    /// lines (without them CPUs are spread over the nodes round-robin, as Linux does for
+    /// CPUs the SRAT does not place); everything else is ignored. Kernel placement and BIOS data
     /// area as on QEMU's pc machine.
     ///
     /// # Errors
@@ -455,10 +466,13 @@ impl Machine {
             return err("no `BIOS-e820: [mem 0x...-0x...] type` lines found");
         }
         let srat = dmesg::parse_srat::<{ dmesg::SRAT_MAX_ENTRIES }>(text).map_err(|e| MachineError(e.to_string()))?;
+        let srat_cpus = dmesg::parse_srat_cpus::<{ dmesg::SRAT_MAX_CPUS }>(text).map_err(|e| MachineError(e.to_string()))?;
+        let cpus = if srat_cpus.is_empty() { String::new() } else { format!(", {} SRAT CPU entries", srat_cpus.len()) };
         Ok(Machine {
-            name: format!("e820 table ({} entries{})", t.len(), if srat.is_empty() { String::new() } else { format!(", {} SRAT entries", srat.len()) }),
+            name: format!("e820 table ({} entries{}{cpus})", t.len(), if srat.is_empty() { String::new() } else { format!(", {} SRAT entries", srat.len()) }),
             e820: t.entries().to_vec(),
             srat: srat.as_slice().to_vec(),
+            srat_cpus: srat_cpus.as_slice().to_vec(),
             kernel: Some(X86_KERNEL),
             bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
             sections: default_sections(ArchId::X86_64),
@@ -481,6 +495,8 @@ impl Machine {
             banks: dt.banks().to_vec(),
             reserved: dt.reserved().to_vec(),
             dynamic: dt.dynamic().to_vec(),
+            cpu_nodes: dt.cpu_nodes().to_vec(),
+            numa_distances: dt.distances().map(<[_]>::to_vec),
             initrd: dt.initrd,
             ..Default::default()
         };

@@ -114,7 +114,8 @@ struct MachineArgs {
     #[arg(long, value_enum, default_value = "pc")]
     x86_machine: X86MachineType,
     /// An e820 table in Linux's dmesg format (`BIOS-e820: [mem ...] usable` lines,
-    /// optional `ACPI: SRAT: Node ...` lines; other lines are ignored).
+    /// optional `ACPI: SRAT: Node ...` and `SRAT: PXM ... -> APIC ...` lines; other lines
+    /// are ignored).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["dtb", "machine", "uefi_memmap"])]
     e820: Option<PathBuf>,
     /// A flattened device tree blob (e.g. from QEMU's `-M virt,dumpdtb=FILE`).

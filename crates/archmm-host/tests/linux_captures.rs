@@ -125,9 +125,39 @@ fn check(capture: &str, arch: ArchId, m: &Machine) {
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
+/// The x86_64 captures, booted from their e820.txt. Those with `-smp N` and NUMA carry the
+/// SRAT's `SRAT: PXM .. -> APIC .. -> Node ..` lines (which CPU is on which node), except
+/// x86_64-numa2-8g, whose CPUs Linux's round-robin default happens to place the same way.
+const X86_64_CAPTURES: &[&str] = &[
+    "x86_64-8g",
+    "x86_64-3g",
+    "x86_64-512m",
+    "x86_64-4g",
+    "x86_64-q35-6g",
+    "x86_64-numa2-8g",
+    "x86_64-q35-4g-smp6",
+    "x86_64-4g-smp32",
+    "x86_64-numa2-4g-smp4",
+    "x86_64-numa4-8g-smp8",
+    "x86_64-numa2-memless-4g-smp4",
+];
+
+/// The arm64 captures, booted from QEMU's device tree (CPU nodes carry numa-node-id;
+/// arm64-numa3-dist-6g-smp6 has a distance map, which orders the nodes' fallback).
+const ARM64_CAPTURES: &[&str] = &[
+    "arm64-4g",
+    "arm64-1g",
+    "arm64-6g",
+    "arm64-numa2-4g",
+    "arm64-8g-smp16",
+    "arm64-numa2-4g-smp4",
+    "arm64-numa2-memless-4g-smp4",
+    "arm64-numa3-dist-6g-smp6",
+];
+
 #[test]
 fn x86_64_e820_files_boot_like_linux() {
-    for c in ["x86_64-8g", "x86_64-3g", "x86_64-512m", "x86_64-4g", "x86_64-q35-6g", "x86_64-numa2-8g"] {
+    for c in X86_64_CAPTURES {
         let text = std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820.txt");
         let m = Machine::from_e820_text(&text).expect("parses");
         check(c, ArchId::X86_64, &m);
@@ -143,6 +173,8 @@ fn x86_64_builtin_machines_are_qemus() {
         ("x86_64-4g", 4 * GIB, 1, X86MachineType::Pc),
         ("x86_64-q35-6g", 6 * GIB, 1, X86MachineType::Q35),
         ("x86_64-numa2-8g", 8 * GIB, 2, X86MachineType::Pc),
+        ("x86_64-q35-4g-smp6", 4 * GIB, 1, X86MachineType::Q35),
+        ("x86_64-4g-smp32", 4 * GIB, 1, X86MachineType::Pc),
     ] {
         let m = Machine::qemu(ArchId::X86_64, mem, nodes, ty).expect("machine");
         check(c, ArchId::X86_64, &m);
@@ -151,7 +183,7 @@ fn x86_64_builtin_machines_are_qemus() {
 
 #[test]
 fn arm64_device_trees_boot_like_linux() {
-    for c in ["arm64-4g", "arm64-1g", "arm64-6g", "arm64-numa2-4g"] {
+    for c in ARM64_CAPTURES {
         let blob = std::fs::read(data(&format!("linux/{c}/virt.dtb"))).expect("virt.dtb");
         let m = Machine::from_dtb(&blob, ArchId::Arm64).expect("parses");
         check(c, ArchId::Arm64, &m);
@@ -160,7 +192,7 @@ fn arm64_device_trees_boot_like_linux() {
 
 #[test]
 fn arm64_builtin_machines_are_qemus() {
-    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2)] {
+    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2), ("arm64-8g-smp16", 8 * GIB, 1)] {
         let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc).expect("machine");
         check(c, ArchId::Arm64, &m);
     }
@@ -235,7 +267,7 @@ fn first_memblock_dump(lines: &[String]) -> Vec<String> {
 /// number (including the memory total Linux leaves untrimmed).
 #[test]
 fn x86_64_first_memblock_dump_is_linuxs() {
-    for c in ["x86_64-8g", "x86_64-3g", "x86_64-512m", "x86_64-4g", "x86_64-q35-6g", "x86_64-numa2-8g"] {
+    for c in X86_64_CAPTURES {
         let text = std::fs::read_to_string(data(&format!("linux/{c}/keylines.txt"))).expect("capture");
         let linux: Vec<String> = text.lines().map(str::to_string).collect();
         let want = first_memblock_dump(&linux);

@@ -24,7 +24,7 @@ use crate::physmem::PhysMem;
 use crate::buddy::PageAlloc;
 use crate::memmap::{Memmap, MemmapGeometry};
 use crate::zone::{ModelParams, ZoneError, ZoneLayout};
-use archmm_firmware::e820::dmesg::SratMemAffinity;
+use archmm_firmware::e820::dmesg::{SratCpuAffinity, SratMemAffinity};
 use archmm_firmware::e820::E820Entry;
 use core::fmt::{self, Write};
 
@@ -110,6 +110,14 @@ pub struct FirmwareMap<'a> {
     pub e820: &'a [E820Entry],
     /// x86: SRAT memory affinity.
     pub srat: &'a [SratMemAffinity],
+    /// x86: SRAT processor affinity (APIC id to node), in table order.
+    pub srat_cpus: &'a [SratCpuAffinity],
+    /// Device tree: the `numa-node-id` of each CPU node, in tree order (the order Linux
+    /// numbers CPUs in when the boot CPU comes first).
+    pub cpu_nodes: &'a [Option<u32>],
+    /// Device tree: the `numa-distance-map-v1` entries `(node a, node b, distance)`, if the
+    /// tree has such a map.
+    pub numa_distances: Option<&'a [(u32, u32, u32)]>,
     /// Device tree: RAM banks.
     pub banks: &'a [MemBank],
     /// Device tree: reserved ranges.
@@ -251,6 +259,12 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     pub layout: crate::protect::KernelLayout,
     /// The first per-CPU chunk, once setup_per_cpu_areas() ran.
     pub percpu: Option<PercpuAreas>,
+    /// early_cpu_to_node() of each possible CPU, as the arch's NUMA init sets it
+    /// ([`crate::numa::set_cpu_nodes`]).
+    pub cpu_node: [u16; crate::percpu::MAX_CPUS],
+    /// node_distance() between nodes: 10 local, 20 remote unless the firmware says
+    /// otherwise ([`crate::numa::generic_numa_init`]).
+    pub node_distance: crate::numa::NodeDistance,
 }
 
 pub use crate::percpu::PercpuAreas;
@@ -280,6 +294,8 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
             image: fw.kernel.map(|(start, _)| crate::protect::ImageLayout::new(start, &fw.sections, 1 << A::PAGE_SHIFT, A::RODATA_ALIGN)),
             layout: crate::protect::KernelLayout { page_offset: A::PAGE_OFFSET, ..Default::default() },
             percpu: None,
+            cpu_node: [0; crate::percpu::MAX_CPUS],
+            node_distance: crate::numa::NodeDistance::default(),
         }
     }
 
@@ -449,14 +465,18 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
         movable_node: ctx.options.movable_node,
         max_order_nr_pages: 1 << (A::MAX_ORDER - 1),
     };
-    let zones = ZoneLayout::compute(&ctx.memblock, &limits, A::ZONES, &ctx.model, &policy)?;
+    let mut zones = ZoneLayout::compute(&ctx.memblock, &limits, A::ZONES, &ctx.model, &policy)?;
+    for &nid in &ctx.cpu_node[..ctx.options.cpus.clamp(1, crate::percpu::MAX_CPUS)] {
+        zones.add_cpu_node(nid as usize);
+    }
+    zones.memoryless_offline = !A::MEMORYLESS_ONLINE_EARLY;
     zones.write_report(&ctx.memblock, ctx.log)?;
     let dma_reserve = A::dma_reserve(&ctx);
     let cma = reserve_cma(&mut ctx)?;
     ctx.memblock_dump_all_late()?;
     let (mut pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
     setup_per_cpu_areas(&mut ctx)?;
-    let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, ctx.log)?;
+    let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, &ctx.node_distance, ctx.log)?;
     A::arch_pre_mm_init(&mut ctx)?;
     A::highmem_banner(&zones, ctx.log)?;
     memblock_free_all(&mut ctx, &pages);
@@ -679,23 +699,15 @@ fn reserve_cma<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Resul
 }
 
 /// setup_per_cpu_areas(): the first per-CPU chunk, embedded in memblock memory on each
-/// CPU's node (CPU i on node i mod the number of nodes with memory).
+/// CPU's node (early_cpu_to_node(), [`BootCtx::cpu_node`]).
 fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
-    let cpus = ctx.options.cpus.max(1);
-    let mut nodes = [0u16; crate::zone::MAX_NODES];
-    let mut nr_nodes = 0usize;
-    for b in ctx.numa.blocks() {
-        let n = b.nid as u16;
-        if !nodes[..nr_nodes].contains(&n) && nr_nodes < nodes.len() {
-            nodes[nr_nodes] = n;
-            nr_nodes += 1;
-        }
-    }
-    let nr_nodes = nr_nodes.max(1);
-    nodes[..nr_nodes].sort_unstable();
-    A::percpu_banner(ctx, cpus, nr_nodes)?;
+    let cpus = ctx.options.cpus.clamp(1, crate::percpu::MAX_CPUS);
+    let nodes = ctx.cpu_node;
+    // nr_node_ids: the highest possible node + 1; nodes with memory or CPUs are possible.
+    let nr_node_ids = ctx.numa.blocks().iter().map(|b| b.nid.max(0) as usize).chain(nodes[..cpus].iter().map(|&n| n as usize)).max().unwrap_or(0) + 1;
+    A::percpu_banner(ctx, ctx.options.cpus.max(1), nr_node_ids)?;
     let page = A::page_size();
-    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_ATOM_SIZE.max(page), page, cpus, |c| nodes[c % nr_nodes])
+    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_ATOM_SIZE.max(page), page, ctx.options.cpus.max(1), |c| nodes[c])
         .map_err(BootError::Percpu)?;
     let unit_base = layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
     layout.write_report(page, ctx.log)?;
@@ -767,12 +779,13 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
 /// mobility, and the `Total pages:` estimate (present pages minus what the memmap would take
 /// with Linux's struct page, [`Arch::LINUX_STRUCT_PAGE`], minus the DMA reserve), then
 /// `Policy zone:` (NUMA kernels).
-fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn Write) -> Result<u64, BootError> {
+fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, dist: &crate::numa::NodeDistance, log: &mut dyn Write) -> Result<u64, BootError> {
     let linux_struct_page = A::LINUX_STRUCT_PAGE;
     const MIGRATE_TYPES: u64 = 6;
     let page = 1u64 << A::PAGE_SHIFT;
     let mut total = 0u64;
-    let mut nodes = 0;
+    // nr_online_nodes: memoryless nodes count too.
+    let mut nodes = zones.nodes.iter().filter(|n| n.memoryless).count();
     let mut policy = None;
     let lowest = A::ZONES.first().copied();
     for (_, n) in zones.online_nodes() {
@@ -799,7 +812,7 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn 
     }
     // The fallback order and the policy zone are CONFIG_NUMA's lines.
     if A::NUMA {
-        print_fallback_order(zones, log)?;
+        print_fallback_order(zones, dist, log)?;
     }
     let grouping = if total < (1u64 << A::PAGEBLOCK_ORDER) * MIGRATE_TYPES { "off" } else { "on" };
     writeln!(log, "Built {nodes} zonelists, mobility grouping {grouping}.  Total pages: {total}")?;
@@ -809,16 +822,17 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, log: &mut dyn 
     Ok(total)
 }
 
-/// build_zonelists()' `Fallback order for Node N:` lines: for each node, the nodes its
-/// allocations fall back to, nearest first (find_next_best_node: distance 10 local, 20
-/// remote without a SLIT; lower ids penalised by one; ties broken round-robin by node load).
-fn print_fallback_order(zones: &ZoneLayout, log: &mut dyn Write) -> Result<(), BootError> {
+/// build_zonelists()' `Fallback order for Node N:` lines: for each node (memoryless ones
+/// too), the nodes with memory its allocations fall back to, nearest first
+/// (find_next_best_node: the local node, then by node_distance(); lower ids penalised by
+/// one; ties broken round-robin by node load).
+fn print_fallback_order(zones: &ZoneLayout, distance: &crate::numa::NodeDistance, log: &mut dyn Write) -> Result<(), BootError> {
     const MAX: usize = crate::zone::MAX_NODES;
     let online: [bool; MAX] = core::array::from_fn(|i| zones.nodes[i].online);
-    let dist = |a: usize, b: usize| if a == b { 10u64 } else { 20 };
+    let dist = |a: usize, b: usize| distance.get(a, b) as u64;
     let mut load = [0u64; MAX];
     for local in 0..MAX {
-        if !online[local] {
+        if !online[local] && !zones.nodes[local].memoryless {
             continue;
         }
         write!(log, "Fallback order for Node {local}: ")?;

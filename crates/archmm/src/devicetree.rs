@@ -8,7 +8,7 @@
 //! --dtb` does with the same tree.
 
 use crate::boot::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange, MAX_ALLOC_RANGES};
-use archmm_firmware::fdt::memory::{scan_blob, DtMemoryError, DtMemoryMap, ReservedMemKind};
+use archmm_firmware::fdt::memory::{scan_blob, DtMemoryError, DtMemoryMap, ReservedMemKind, MAX_CPU_NODES};
 use core::fmt;
 
 /// Most memory banks kept (Linux's INIT_MEMBLOCK_REGIONS).
@@ -17,6 +17,8 @@ pub const MAX_BANKS: usize = 128;
 pub const MAX_RESERVED: usize = 128;
 /// Most dynamic `/reserved-memory` regions kept (Linux's MAX_RESERVED_REGIONS).
 pub const MAX_DYNAMIC: usize = 64;
+/// Most NUMA distance-map entries kept (a full matrix of 32 nodes).
+pub const MAX_DISTANCES: usize = 1024;
 
 /// Why a device tree cannot describe a machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub enum DtFirmwareError {
     TooManyReserved,
     /// A dynamic region with more `alloc-ranges` than [`MAX_ALLOC_RANGES`].
     TooManyAllocRanges,
+    /// A NUMA distance map with more entries than [`MAX_DISTANCES`].
+    TooManyDistances,
 }
 
 impl fmt::Display for DtFirmwareError {
@@ -38,6 +42,7 @@ impl fmt::Display for DtFirmwareError {
             DtFirmwareError::NoMemory => f.write_str("the device tree has no usable memory node (device_type = \"memory\" with reg)"),
             DtFirmwareError::TooManyReserved => write!(f, "the device tree reserves more than {MAX_RESERVED} ranges"),
             DtFirmwareError::TooManyAllocRanges => write!(f, "a /reserved-memory node has more than {MAX_ALLOC_RANGES} alloc-ranges"),
+            DtFirmwareError::TooManyDistances => write!(f, "the NUMA distance map has more than {MAX_DISTANCES} entries"),
         }
     }
 }
@@ -51,6 +56,11 @@ pub struct DtFirmware {
     nreserved: usize,
     dynamic: [DynamicResv; MAX_DYNAMIC],
     ndynamic: usize,
+    cpu_nodes: [Option<u32>; MAX_CPU_NODES],
+    ncpus: usize,
+    distances: [(u32, u32, u32); MAX_DISTANCES],
+    ndistances: usize,
+    has_distance_map: bool,
     /// The initrd from `/chosen`.
     pub initrd: Option<(u64, u64)>,
     /// The blob's size as its header declares it (`totalsize`).
@@ -73,7 +83,8 @@ impl DtFirmware {
 
     /// Convert a scanned tree: banks in tree order (with `numa-node-id` and
     /// `hotpluggable`), `/memreserve/` then static `/reserved-memory` regions, dynamic
-    /// regions with their alignment and `alloc-ranges`.
+    /// regions with their alignment and `alloc-ranges`, the CPUs' `numa-node-id`s, the NUMA
+    /// distance map.
     ///
     /// # Errors
     /// As [`DtFirmware::from_blob`].
@@ -85,6 +96,11 @@ impl DtFirmware {
             nreserved: 0,
             dynamic: [DynamicResv::default(); MAX_DYNAMIC],
             ndynamic: 0,
+            cpu_nodes: [None; MAX_CPU_NODES],
+            ncpus: 0,
+            distances: [(0, 0, 0); MAX_DISTANCES],
+            ndistances: 0,
+            has_distance_map: map.distance_matrix.is_some(),
             initrd: map.chosen.initrd.map(|i| (i.start, i.end)),
             totalsize: 0,
         };
@@ -113,6 +129,14 @@ impl DtFirmware {
                 fw.ndynamic += 1;
             }
         }
+        for (slot, &n) in fw.cpu_nodes.iter_mut().zip(map.cpu_nodes.iter()) {
+            *slot = n;
+            fw.ncpus += 1;
+        }
+        for d in map.distances() {
+            *fw.distances.get_mut(fw.ndistances).ok_or(DtFirmwareError::TooManyDistances)? = d;
+            fw.ndistances += 1;
+        }
         Ok(fw)
     }
 
@@ -129,6 +153,16 @@ impl DtFirmware {
     /// The dynamic regions to allocate.
     pub fn dynamic(&self) -> &[DynamicResv] {
         &self.dynamic[..self.ndynamic]
+    }
+
+    /// Each CPU node's `numa-node-id`, in tree order.
+    pub fn cpu_nodes(&self) -> &[Option<u32>] {
+        &self.cpu_nodes[..self.ncpus]
+    }
+
+    /// The NUMA distance map's `(node a, node b, distance)` entries, if the tree has one.
+    pub fn distances(&self) -> Option<&[(u32, u32, u32)]> {
+        self.has_distance_map.then(|| &self.distances[..self.ndistances])
     }
 
     /// Add a reserved range the firmware below the kernel keeps for itself without saying
@@ -161,6 +195,8 @@ impl DtFirmware {
             banks: self.banks(),
             reserved: self.reserved(),
             dynamic: self.dynamic(),
+            cpu_nodes: self.cpu_nodes(),
+            numa_distances: self.distances(),
             kernel,
             initrd: self.initrd,
             dtb,

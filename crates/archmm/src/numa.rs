@@ -13,6 +13,7 @@
 use crate::arch::Arch;
 use crate::boot::{BootCtx, BootError};
 use crate::memblock::{RegionType, MAX_NUMNODES};
+use crate::zone::MAX_NODES;
 use crate::physmem::PhysMem;
 use core::fmt::Write;
 
@@ -158,6 +159,97 @@ impl NumaMeminfo {
     }
 }
 
+/// Where each possible CPU lives (early_cpu_to_node()) once memory's nodes are known: the
+/// node the firmware gives CPU `cpu` (`placed(cpu)`), else round-robin over the nodes with
+/// memory in id order, CPU i on the (i mod n)-th. That is x86's numa_init_array(), which
+/// places every CPU so before init_cpu_to_node() applies the SRAT's; archmm's built-in
+/// machines, which describe no CPUs, are laid out the same way (QEMU's default with one
+/// socket per CPU).
+pub fn set_cpu_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, placed: impl Fn(usize) -> Option<u16>) {
+    let mut online = [0u16; MAX_NUMNODES as usize];
+    let mut n = 0;
+    for b in ctx.numa.blocks() {
+        let nid = b.nid.clamp(0, MAX_NUMNODES - 1) as u16;
+        if !online[..n].contains(&nid) {
+            online[n] = nid;
+            n += 1;
+        }
+    }
+    let online = &mut online[..n.max(1)];
+    online.sort_unstable();
+    let cpus = ctx.options.cpus.clamp(1, crate::percpu::MAX_CPUS);
+    for cpu in 0..cpus {
+        ctx.cpu_node[cpu] = placed(cpu).unwrap_or(online[cpu % online.len()]);
+    }
+}
+
+/// Linux's numa_distance table: node_distance() between the nodes this build supports.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeDistance {
+    d: [[u8; MAX_NODES]; MAX_NODES],
+}
+
+/// LOCAL_DISTANCE.
+pub const LOCAL_DISTANCE: u8 = 10;
+/// REMOTE_DISTANCE.
+pub const REMOTE_DISTANCE: u8 = 20;
+
+impl Default for NodeDistance {
+    /// numa_alloc_distance(): 10 from a node to itself, 20 to any other.
+    fn default() -> Self {
+        Self { d: core::array::from_fn(|a| core::array::from_fn(|b| if a == b { LOCAL_DISTANCE } else { REMOTE_DISTANCE })) }
+    }
+}
+
+impl NodeDistance {
+    /// __node_distance(); nodes past the table are 10 from themselves, 20 from others.
+    pub fn get(&self, a: usize, b: usize) -> u8 {
+        match self.d.get(a).and_then(|r| r.get(b)) {
+            Some(&d) => d,
+            None if a == b => LOCAL_DISTANCE,
+            None => REMOTE_DISTANCE,
+        }
+    }
+
+    /// numa_set_distance(): ignored for nodes past the table, a distance that is not a
+    /// `u8`, or a node's distance to itself other than 10.
+    pub fn set(&mut self, a: u32, b: u32, distance: u32) {
+        let Ok(dist) = u8::try_from(distance) else { return };
+        if a == b && dist != LOCAL_DISTANCE {
+            return;
+        }
+        if let Some(slot) = self.d.get_mut(a as usize).and_then(|r| r.get_mut(b as usize)) {
+            *slot = dist;
+        }
+    }
+
+    /// of_numa_parse_distance_map_v1(): each `(a, b, distance)` entry sets a to b, and b to
+    /// a when b > a. Linux rejects the whole map (and with it NUMA init) for an empty one,
+    /// a node's distance to itself other than 10, or another node at 10 or less.
+    ///
+    /// None for a rejected map, after the message Linux prints for it.
+    pub fn from_map(entries: &[(u32, u32, u32)], log: &mut dyn Write) -> Option<Self> {
+        let _ = writeln!(log, "OF: NUMA: parsing numa-distance-map-v1");
+        if entries.is_empty() {
+            let _ = writeln!(log, "OF: NUMA: Invalid distance-matrix");
+            return None;
+        }
+        let mut t = Self::default();
+        let local = u32::from(LOCAL_DISTANCE);
+        for &(a, b, d) in entries {
+            if (a == b && d != local) || (a != b && d <= local) {
+                let _ = writeln!(log, "OF: NUMA: Invalid distance[node{} -> node{}] = {}", a as i32, b as i32, d as i32);
+                return None;
+            }
+            t.set(a, b, d);
+            if b > a {
+                t.set(b, a, d);
+            }
+        }
+        Some(t)
+    }
+}
+
 /// The generic arch_numa_init(): node ids from the device tree's memory nodes; if none
 /// carries `numa-node-id` (or NUMA is off), one fake node over all of memblock's memory.
 pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
@@ -172,9 +264,14 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
                 mi.add(nid as i32, b.base, b.base.saturating_add(b.size))?;
             }
         }
+        // of_numa_parse_distance_map(): a bad map fails NUMA init like a bad memory node.
+        let distance = match ctx.fw.numa_distances {
+            Some(map) if mi.nr != 0 => NodeDistance::from_map(map, ctx.log),
+            _ => Some(NodeDistance::default()),
+        };
         if mi.nr == 0 {
             let _ = writeln!(ctx.log, "NUMA: No NUMA configuration found");
-        } else {
+        } else if let Some(distance) = distance {
             // numa_register_nodes(): every memory region must have a node.
             mi.apply(ctx)?;
             let bad = ctx.memblock.real_regions(RegionType::Memory).find(|r| r.nid == MAX_NUMNODES || r.nid < 0);
@@ -189,6 +286,11 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
                 ctx.memblock.set_node(0, u64::MAX, RegionType::Memory, MAX_NUMNODES)?;
             } else {
                 ctx.numa = mi;
+                ctx.node_distance = distance;
+                // of_parse_and_init_cpus(): each CPU node's numa-node-id, node 0 if it has
+                // none (early_map_cpu_to_node()).
+                let fw = ctx.fw.cpu_nodes;
+                set_cpu_nodes(ctx, |c| fw.get(c).map(|n| n.filter(|&n| n < MAX_NUMNODES as u32).unwrap_or(0) as u16));
                 return Ok(());
             }
         }
@@ -217,4 +319,33 @@ pub fn single_node_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>)
     mi.apply(ctx)?;
     ctx.numa = mi;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_map_as_linux_reads_it() {
+        let mut log = String::new();
+        // QEMU's full matrix for -numa dist 0-1 20, 0-2 30, 1-2 20.
+        let m = [(0, 0, 10), (0, 1, 20), (0, 2, 30), (1, 0, 20), (1, 1, 10), (1, 2, 20), (2, 0, 30), (2, 1, 20), (2, 2, 10)];
+        let t = NodeDistance::from_map(&m, &mut log).unwrap();
+        assert_eq!((t.get(2, 0), t.get(2, 1), t.get(0, 2), t.get(1, 1), t.get(5, 5), t.get(5, 6)), (30, 20, 30, 10, 10, 20));
+        assert_eq!(log, "OF: NUMA: parsing numa-distance-map-v1\n");
+        // Only a < b entries are mirrored.
+        let t = NodeDistance::from_map(&[(0, 1, 25), (1, 0, 40)], &mut log).unwrap();
+        assert_eq!((t.get(0, 1), t.get(1, 0)), (25, 40));
+        let t = NodeDistance::from_map(&[(1, 0, 40), (0, 1, 25)], &mut log).unwrap();
+        assert_eq!((t.get(0, 1), t.get(1, 0)), (25, 25));
+        // Distances that do not fit Linux's u8 table are ignored.
+        let t = NodeDistance::from_map(&[(0, 1, 300)], &mut log).unwrap();
+        assert_eq!(t.get(0, 1), REMOTE_DISTANCE);
+        // Rejected: empty, a node not 10 from itself, another node at 10.
+        assert!(NodeDistance::from_map(&[], &mut log).is_none());
+        assert!(NodeDistance::from_map(&[(1, 1, 20)], &mut log).is_none());
+        let mut log = String::new();
+        assert!(NodeDistance::from_map(&[(0, 1, 10)], &mut log).is_none());
+        assert!(log.ends_with("OF: NUMA: Invalid distance[node0 -> node1] = 10\n"), "{log}");
+    }
 }

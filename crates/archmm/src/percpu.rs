@@ -370,13 +370,18 @@ impl PcpuLayout {
     /// # Errors
     /// [`PercpuError::NoMemory`].
     pub fn allocate<M: PhysMem>(&self, mb: &mut Memblock<M>, min_addr: u64) -> Result<[u64; MAX_CPUS], PercpuError> {
-        let mut units = [0u64; MAX_CPUS];
-        for g in 0..self.nr_groups {
+        let mut bases = [0u64; MAX_CPUS];
+        // Every group is allocated before any unit's tail is given back, so no group lands
+        // in another's freed tail.
+        for (g, base) in bases.iter_mut().enumerate().take(self.nr_groups) {
             let node = self.cpu_node[self.cpu_group[..self.cpus].iter().position(|&x| x as usize == g).unwrap_or(0)];
             let size = self.group_units(g) * self.unit_size;
-            let p = mb
+            *base = mb
                 .alloc_try_nid(size, self.atom_size, min_addr, crate::memblock::MEMBLOCK_ALLOC_ACCESSIBLE, node as i32)
                 .ok_or(PercpuError::NoMemory { size })?;
+        }
+        let mut units = [0u64; MAX_CPUS];
+        for (g, &p) in bases.iter().enumerate().take(self.nr_groups) {
             for (i, cpu) in (0..self.cpus).filter(|&c| self.cpu_group[c] as usize == g).enumerate() {
                 units[cpu] = p + i as u64 * self.unit_size;
             }
@@ -450,8 +455,9 @@ impl PcpuLayout {
                 }
                 write!(w, "[{g:0group_width$}] ")?;
                 for _ in 0..self.upa {
+                    // An unused unit prints as empty_str, "--------" cut to cpu_width.
                     match cpus_in[unit] {
-                        usize::MAX => write!(w, "{:width$} ", "", width = cpu_width)?,
+                        usize::MAX => write!(w, "{:-<width$} ", "", width = cpu_width.min(8))?,
                         c => write!(w, "{c:0cpu_width$} ")?,
                     }
                     unit += 1;
@@ -524,6 +530,33 @@ mod tests {
         assert!(s.contig_bytes < 1024, "{s:?}");
         assert_eq!(s.free_bytes, s.contig_bytes + (b.0 - (e.0 + 16)), "the gap below `b` and the tail: {s:?}");
         assert_eq!(s.first_free, e.0 + 16);
+    }
+
+    #[test]
+    fn unused_units_print_as_dashes() {
+        // x86-64 -smp 3: four 512K units per 2M allocation, the last unused.
+        let l = PcpuLayout::build(217_088, 2 << 20, 4096, 3, |_| 0).unwrap();
+        let mut s = String::new();
+        l.write_report(4096, &mut s).unwrap();
+        assert!(s.ends_with("alloc=1*2097152\npcpu-alloc: [0] 0 1 2 - \n"), "{s}");
+        // 12 CPUs: two-digit columns, and the unused units' dashes as wide.
+        let l = PcpuLayout::build(217_088, 2 << 20, 4096, 12, |_| 0).unwrap();
+        let mut s = String::new();
+        l.write_report(4096, &mut s).unwrap();
+        assert!(s.ends_with("\npcpu-alloc: [0] 00 01 02 03 04 05 06 07 [0] 08 09 10 11 -- -- -- -- \n"), "{s}");
+    }
+
+    #[test]
+    fn groups_follow_nodes_in_cpu_order() {
+        // Nodes 0,1,0,1: groups in order of each node's first CPU, units in CPU order.
+        let l = PcpuLayout::build(217_088, 2 << 20, 4096, 4, |c| (c % 2) as u16).unwrap();
+        let mut s = String::new();
+        l.write_report(4096, &mut s).unwrap();
+        assert!(s.ends_with("\npcpu-alloc: [0] 0 2 [1] 1 3 \n"), "{s}");
+        let l = PcpuLayout::build(217_088, 2 << 20, 4096, 4, |c| [1, 0, 0, 1][c]).unwrap();
+        let mut s = String::new();
+        l.write_report(4096, &mut s).unwrap();
+        assert!(s.ends_with("\npcpu-alloc: [0] 0 3 [1] 1 2 \n"), "{s}");
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct NodeZone {
 pub struct Node {
     /// The node has memory (Linux: online at boot).
     pub online: bool,
+    /// The node has CPUs but no memory: Linux sets it up anyway (`Initmem setup node N as
+    /// memoryless`) and builds it a zonelist, but it is never a fallback for others.
+    pub memoryless: bool,
     /// First pfn.
     pub start_pfn: u64,
     /// End pfn (exclusive).
@@ -136,6 +139,9 @@ pub struct ZoneLayout {
     pub holes_dropped: usize,
     /// Page shift.
     pub page_shift: u32,
+    /// Memoryless nodes are not online yet when free_area_init() runs (x86), so it prints
+    /// `Initializing node N as memoryless` before setting one up.
+    pub memoryless_offline: bool,
 }
 
 /// A `kernelcore=` / `movablecore=` value.
@@ -245,6 +251,7 @@ impl ZoneLayout {
             holes: [None; MAX_HOLE_LINES],
             holes_dropped: 0,
             page_shift: p.page_shift,
+            memoryless_offline: false,
         };
         let mut start_pfn = crate::addr::pfn_down(mb.start_of_dram(), p.page_shift);
         for z in ZoneType::ALL {
@@ -538,6 +545,14 @@ impl ZoneLayout {
         self.nodes.iter().enumerate().filter(|(_, n)| n.online)
     }
 
+    /// Node `nid` has CPUs: if it has no memory, it is a memoryless node (a possible node
+    /// free_area_init() sets up without memory). Ids past [`MAX_NODES`] are ignored.
+    pub fn add_cpu_node(&mut self, nid: usize) {
+        if let Some(n) = self.nodes.get_mut(nid) {
+            n.memoryless = !n.online;
+        }
+    }
+
     /// Print the lines free_area_init() prints: `Zone ranges:` through the
     /// `On node N, zone Z: C pages in unavailable ranges` lines.
     ///
@@ -573,8 +588,8 @@ impl ZoneLayout {
             }
         });
         res?;
-        for (i, n) in self.online_nodes() {
-            if n.start_pfn != n.end_pfn {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.online && n.start_pfn != n.end_pfn {
                 writeln!(
                     w,
                     "Initmem setup node {} [mem {:#018x}-{:#018x}]",
@@ -582,6 +597,11 @@ impl ZoneLayout {
                     n.start_pfn << ps,
                     (n.end_pfn << ps) - 1
                 )?;
+            } else if n.memoryless {
+                if self.memoryless_offline {
+                    writeln!(w, "Initializing node {i} as memoryless")?;
+                }
+                writeln!(w, "Initmem setup node {i} as memoryless")?;
             }
         }
         for h in self.holes.iter().flatten() {

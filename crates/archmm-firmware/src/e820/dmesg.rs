@@ -42,6 +42,23 @@
 //! Lines containing `SRAT: Node ` must match the format; the similar
 //! `SRAT: Failed to add memblk to node ...` is a different message and is
 //! ignored.
+//!
+//! ## `SRAT: PXM` lines
+//!
+//! Printed for each enabled processor affinity by
+//! `acpi_numa_processor_affinity_init()` and
+//! `acpi_numa_x2apic_affinity_init()` (`arch/x86/mm/srat.c`) as
+//! `printk(KERN_INFO "SRAT: PXM %u -> APIC 0x%02x -> Node %u\n", pxm,
+//! apic_id, node)` (`%04x` for x2APIC entries):
+//!
+//! ```text
+//! [    0.004000] SRAT: PXM 1 -> APIC 0x02 -> Node 1
+//! ```
+//!
+//! These are the APIC ids Linux maps to nodes (`set_apicid_to_node()`).
+//! The same prefix with ` skipped apicid that is too big` after it, or
+//! `-> X2APIC 0x.. ignored`, maps nothing and is skipped; any other
+//! `SRAT: PXM ` line must match the format.
 
 use super::{E820Entry, E820Table, E820TableError, E820Type};
 use crate::fixed::FixedVec;
@@ -66,7 +83,8 @@ pub enum DmesgErrorKind {
     UnknownType,
     /// The table or list is full.
     Full,
-    /// `Node`/`PXM` numbers are missing or not decimal `u32`s.
+    /// `Node`/`PXM` numbers are missing or not decimal `u32`s (or an `APIC`
+    /// id is not a `u32` in hex).
     BadNumber,
     /// Unexpected text after the range (SRAT lines may only end in
     /// ` hotplug` and/or ` non-volatile`, in that order).
@@ -92,7 +110,7 @@ impl fmt::Display for DmesgError {
             DmesgErrorKind::RangeTooLarge => "range covers all 2^64 bytes",
             DmesgErrorKind::UnknownType => "unknown e820 type name",
             DmesgErrorKind::Full => "too many entries for the table",
-            DmesgErrorKind::BadNumber => "malformed node or PXM number",
+            DmesgErrorKind::BadNumber => "malformed node, PXM or APIC number",
             DmesgErrorKind::TrailingText => "unexpected text after the range",
         };
         write!(f, "line {}: {}", self.line, what)
@@ -300,6 +318,61 @@ pub fn parse_srat<const N: usize>(text: &str) -> Result<FixedVec<SratMemAffinity
     Ok(out)
 }
 
+/// One `SRAT: PXM P -> APIC 0xA -> Node N` processor-affinity line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SratCpuAffinity {
+    /// ACPI proximity domain.
+    pub pxm: u32,
+    /// Local APIC (or x2APIC) id.
+    pub apic_id: u32,
+    /// Linux NUMA node id.
+    pub node: u32,
+}
+
+/// Default capacity for [`parse_srat_cpus`].
+pub const SRAT_MAX_CPUS: usize = 256;
+
+/// `Ok(None)`: a line that maps nothing (ignored or skipped).
+fn parse_srat_cpu_line(rest: &str) -> Result<Option<SratCpuAffinity>, DmesgErrorKind> {
+    let mut c = Cursor::new(rest);
+    let pxm = c.dec_u32().ok_or(DmesgErrorKind::BadNumber)?;
+    if c.eat(" -> X2APIC ") {
+        return Ok(None);
+    }
+    if !c.eat(" -> APIC ") {
+        return Err(DmesgErrorKind::BadNumber);
+    }
+    let apic_id = c.hex_u64().and_then(|v| u32::try_from(v).ok()).ok_or(DmesgErrorKind::BadNumber)?;
+    if !c.eat(" -> Node ") {
+        return Err(DmesgErrorKind::BadNumber);
+    }
+    let node = c.dec_u32().ok_or(DmesgErrorKind::BadNumber)?;
+    match c.rest().trim_end() {
+        "" => Ok(Some(SratCpuAffinity { pxm, apic_id, node })),
+        " skipped apicid that is too big" => Ok(None),
+        _ => Err(DmesgErrorKind::TrailingText),
+    }
+}
+
+/// Parses every `SRAT: PXM P -> APIC 0xA -> Node N` line of `text`, in log
+/// order.
+///
+/// # Errors
+/// [`DmesgError`] naming the first malformed `SRAT: PXM ` line, or the
+/// line that did not fit in `N` entries.
+pub fn parse_srat_cpus<const N: usize>(text: &str) -> Result<FixedVec<SratCpuAffinity, N>, DmesgError> {
+    let mut out = FixedVec::new();
+    for (line, l) in numbered_lines(text) {
+        let Some(rest) = after_marker(l, "SRAT: PXM ") else {
+            continue;
+        };
+        if let Some(a) = parse_srat_cpu_line(rest).map_err(|kind| DmesgError { line, kind })? {
+            out.push(a).map_err(|_| DmesgError { line, kind: DmesgErrorKind::Full })?;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +445,31 @@ mod tests {
                 kind: DmesgErrorKind::Full
             }
         );
+    }
+
+    #[test]
+    fn parses_srat_cpus() {
+        let text = "\
+[    0.004000] SRAT: PXM 0 -> APIC 0x00 -> Node 0
+SRAT: PXM 1 -> APIC 0x02 -> Node 1
+SRAT: PXM 2 -> APIC 0x1234 -> Node 2
+SRAT: PXM 3 -> APIC 0x8000 -> Node 3 skipped apicid that is too big
+SRAT: PXM 4 -> X2APIC 0xffffffff ignored
+ACPI: SRAT: Node 0 PXM 0 [mem 0x00000000-0x0009ffff]
+";
+        let v: FixedVec<SratCpuAffinity, 4> = parse_srat_cpus(text).unwrap();
+        assert_eq!(
+            v.as_slice(),
+            &[
+                SratCpuAffinity { pxm: 0, apic_id: 0, node: 0 },
+                SratCpuAffinity { pxm: 1, apic_id: 2, node: 1 },
+                SratCpuAffinity { pxm: 2, apic_id: 0x1234, node: 2 },
+            ]
+        );
+        let e = parse_srat_cpus::<4>("SRAT: PXM 1 -> APIC 0x02 -> Node x").unwrap_err();
+        assert_eq!(e, DmesgError { line: 1, kind: DmesgErrorKind::BadNumber });
+        let e = parse_srat_cpus::<1>(text).unwrap_err();
+        assert_eq!(e, DmesgError { line: 2, kind: DmesgErrorKind::Full });
     }
 
     #[test]

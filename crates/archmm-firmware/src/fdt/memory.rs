@@ -49,6 +49,22 @@
 //!   NUL), and `linux,usable-memory-range` (root-cell pairs; Linux uses at
 //!   most the first [`MAX_USABLE_RANGES`] = 2).
 //!
+//! * **CPUs** (`of_numa_parse_cpu_nodes()`, `of_parse_and_init_cpus()`):
+//!   the children of `/cpus` named `cpu` (without unit address) or with
+//!   `device_type = "cpu"`, skipping those whose `status` starts with
+//!   `fail` (`for_each_of_cpu_node()`), in tree order, each with its
+//!   `numa-node-id` as `of_node_to_nid()` finds it: the node's own (first
+//!   `u32`; shorter than 4 bytes: none), or if absent the nearest
+//!   ancestor's (`/cpus`, then `/`). Linux numbers the boot CPU 0 and the
+//!   others from 1 in tree order; on QEMU's `virt` the boot CPU is the
+//!   first node, so tree order is the logical order. At most
+//!   [`MAX_CPU_NODES`] are kept (Linux stops at `NR_CPUS`).
+//! * **NUMA distances** (`of_numa_parse_distance_map()`): the first node
+//!   in tree order whose `compatible` list has `numa-distance-map-v1`
+//!   (compared ignoring case), and its `distance-matrix`: `(node a, node b,
+//!   distance)` triples of `u32`s ([`DtMemoryMap::distances`]). A map node
+//!   without the property reads as an empty matrix, which Linux rejects.
+//!
 //! ## Result struct rather than a visitor
 //!
 //! The output is one [`DtMemoryMap`] value with fixed-capacity lists, so a
@@ -88,6 +104,8 @@ pub const MAX_RESERVED_NODES: usize = 64;
 pub const MAX_MEMRESERVE: usize = 64;
 /// Linux's `MAX_USABLE_RANGES`.
 pub const MAX_USABLE_RANGES: usize = 2;
+/// Most `/cpus` children recorded.
+pub const MAX_CPU_NODES: usize = 256;
 /// `OF_ROOT_NODE_ADDR_CELLS_DEFAULT` (non-SPARC).
 pub const ROOT_ADDR_CELLS_DEFAULT: u32 = 1;
 /// `OF_ROOT_NODE_SIZE_CELLS_DEFAULT`.
@@ -371,9 +389,24 @@ pub struct DtMemoryMap<'a> {
     pub reserved_nodes: FixedVec<ReservedMemNode<'a>, MAX_RESERVED_NODES>,
     /// `/chosen` information.
     pub chosen: Chosen<'a>,
+    /// The `numa-node-id` of each CPU node under `/cpus`, in tree order.
+    pub cpu_nodes: FixedVec<Option<u32>, MAX_CPU_NODES>,
+    /// The `distance-matrix` of the `numa-distance-map-v1` node, if the tree has one
+    /// (empty if that node lacks the property).
+    pub distance_matrix: Option<&'a [u8]>,
 }
 
 impl<'a> DtMemoryMap<'a> {
+    /// The distance map's `(node a, node b, distance)` entries, in order; a trailing
+    /// partial triple is ignored, as Linux ignores it.
+    pub fn distances(&self) -> impl Iterator<Item = (u32, u32, u32)> + 'a {
+        let m = self.distance_matrix.unwrap_or(&[]);
+        m.chunks_exact(12).map(|t| {
+            let cell = |off: usize| bytes::be_u32(t, off).unwrap_or(0);
+            (cell(0), cell(4), cell(8))
+        })
+    }
+
     /// All static reserved regions `(base, size, no_map)` with non-zero
     /// size, in tree order: what Linux `memblock_reserve()`s (or marks
     /// nomap) from `/reserved-memory`. `/memreserve/` entries are separate
@@ -603,6 +636,27 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         }
     }
 
+    // /cpus.
+    let mut cpu_nodes = FixedVec::new();
+    if let Some(cpus) = fdt.find_node("/cpus") {
+        let nid = |n: &Node<'_>| n.property("numa-node-id").map(|v| bytes::be_u32(v, 0));
+        let inherited = nid(&cpus).or_else(|| nid(&root)).flatten();
+        for c in cpus.children() {
+            let name = c.name();
+            let base = name.split(|&b| b == b'@').next().unwrap_or(name);
+            let fail = c.property_str("status").is_some_and(|s| s.starts_with(b"fail"));
+            if fail || !(base == b"cpu" || c.property_str("device_type") == Some(b"cpu")) {
+                continue;
+            }
+            if cpu_nodes.push(nid(&c).unwrap_or(inherited)).is_err() {
+                break;
+            }
+        }
+    }
+
+    // The NUMA distance map, anywhere in the tree.
+    let distance_matrix = find_compatible(&root, b"numa-distance-map-v1", 0).map(|n| n.property("distance-matrix").unwrap_or(&[]));
+
     Ok(DtMemoryMap {
         root_cells,
         banks,
@@ -610,7 +664,23 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         reserved_memory,
         reserved_nodes,
         chosen,
+        cpu_nodes,
+        distance_matrix,
     })
+}
+
+/// The first node at or below `node`, in tree order, whose `compatible` list holds
+/// `compat` (ignoring case, as of_compat_cmp() compares); at most 64 levels deep.
+fn find_compatible<'a>(node: &Node<'a>, compat: &[u8], depth: usize) -> Option<Node<'a>> {
+    let hit = node.property("compatible").is_some_and(|c| c.split(|&b| b == 0).any(|s| s.eq_ignore_ascii_case(compat)));
+    if hit {
+        return Some(*node);
+    }
+    if depth >= 64 {
+        return None;
+    }
+    let depth = depth.saturating_add(1);
+    node.children().find_map(|c| find_compatible(&c, compat, depth))
 }
 
 /// Validates `blob` and [`scan`]s it.
@@ -981,5 +1051,38 @@ mod tests {
                 .end();
         });
         assert_eq!(scan_blob(&blob).unwrap().banks.len(), 2);
+    }
+
+    #[test]
+    fn cpu_nodes_in_tree_order() {
+        let blob = minimal(|b| {
+            b.begin("cpus").prop_u32s("#address-cells", &[1]).prop_u32s("numa-node-id", &[3]);
+            b.begin("cpu-map").end();
+            b.begin("cpu@0").prop_str("device_type", "cpu").prop_u32s("numa-node-id", &[1]).end();
+            b.begin("cpu@1").prop_u32s("numa-node-id", &[0]).end();
+            b.begin("core@2").prop_str("device_type", "cpu").end();
+            b.begin("cpu@3").prop_str("status", "fail-sss").end();
+            b.begin("cpu@4").prop_str("status", "disabled").prop("numa-node-id", b"\0\0").end();
+            b.end();
+        });
+        let m = scan_blob(&blob).unwrap();
+        assert_eq!(m.cpu_nodes.as_slice(), &[Some(1), Some(0), Some(3), None]);
+        assert!(scan_blob(&minimal(|_| {})).unwrap().cpu_nodes.is_empty());
+    }
+
+    #[test]
+    fn distance_map_anywhere_in_the_tree() {
+        let blob = minimal(|b| {
+            b.begin("soc").begin("map").prop("compatible", b"foo\0NUMA-distance-map-v1\0");
+            b.prop_u32s("distance-matrix", &[0, 0, 10, 0, 1, 20, 1, 1, 10, 7]).end().end();
+            b.begin("distance-map").prop_str("compatible", "numa-distance-map-v1").end();
+        });
+        let m = scan_blob(&blob).unwrap();
+        assert_eq!(m.distances().collect::<Vec<_>>(), vec![(0, 0, 10), (0, 1, 20), (1, 1, 10)]);
+        let blob = minimal(|b| {
+            b.begin("distance-map").prop_str("compatible", "numa-distance-map-v1").end();
+        });
+        assert_eq!(scan_blob(&blob).unwrap().distance_matrix, Some(&[][..]));
+        assert_eq!(scan_blob(&minimal(|_| {})).unwrap().distance_matrix, None);
     }
 }

@@ -347,6 +347,11 @@ pub trait Arch: Sized + 'static {
     /// The reference kernel is built with CONFIG_NUMA (node fallback order and policy zone
     /// lines; node ids from the firmware). Without it all memory is node 0.
     const NUMA: bool = true;
+    /// A node with CPUs but no memory is already online when free_area_init() runs
+    /// (arch_numa's numa_register_nodes() onlines every node it parsed). False on x86, whose
+    /// init_cpu_to_node() onlines such nodes only after paging_init(), so free_area_init()
+    /// first prints `Initializing node N as memoryless`.
+    const MEMORYLESS_ONLINE_EARLY: bool = true;
     /// sizeof(struct page) in the reference kernel (64 on 64-bit; 40 on i386, measured from
     /// its memmap allocation), for the `Total pages:` estimate.
     const LINUX_STRUCT_PAGE: u64 = 64;

@@ -55,6 +55,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
+    const MEMORYLESS_ONLINE_EARLY: bool = false;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "memory_block_size_bytes",
@@ -286,6 +287,11 @@ pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + 
 /// x86_numa_init(): NUMA from the ACPI SRAT, else a fake node from address 0.
 pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     // x86_numa_init(): SRAT first, then the dummy node.
+    if !ctx.options.numa_off {
+        for c in ctx.fw.srat_cpus {
+            writeln!(ctx.log, "SRAT: PXM {} -> APIC {:#04x} -> Node {}", c.pxm, c.apic_id, c.node)?;
+        }
+    }
     if !ctx.options.numa_off && !ctx.fw.srat.is_empty() {
         let mut mi = NumaMeminfo::default();
         for s in ctx.fw.srat {
@@ -314,6 +320,7 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
         if mi.cleanup(overlaps, high, ctx.log).is_ok() {
             mi.apply(ctx)?;
             ctx.numa = mi;
+            srat_cpu_nodes(ctx);
             return Ok(());
         }
     }
@@ -325,6 +332,20 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
     mi.apply(ctx)?;
     ctx.numa = mi;
     Ok(())
+}
+
+/// numa_init_array() and init_cpu_to_node(): CPUs the SRAT places go to its node, the rest
+/// round-robin. Linux numbers CPUs in MADT order with the boot CPU first; QEMU's MADT lists
+/// APIC ids in ascending order from the boot CPU's 0, so the i-th lowest APIC id of the
+/// SRAT is CPU i.
+fn srat_cpu_nodes<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) {
+    let mut apic = [(0u32, 0u16); crate::percpu::MAX_CPUS];
+    let n = ctx.fw.srat_cpus.len().min(apic.len());
+    for (slot, c) in apic.iter_mut().zip(ctx.fw.srat_cpus) {
+        *slot = (c.apic_id, c.node.min(crate::memblock::MAX_NUMNODES as u32 - 1) as u16);
+    }
+    apic[..n].sort_unstable_by_key(|&(id, _)| id);
+    crate::numa::set_cpu_nodes(ctx, |c| apic[..n].get(c).map(|&(_, node)| node));
 }
 
 /// memblock_find_dma_reserve(): pages below 16 MiB minus the free ones.
