@@ -153,6 +153,12 @@ const S390_KERNEL: (u64, u64) = (0x10_0000, 0x190_0000);
 const PPC64_KERNEL: (u64, u64) = (0, 0x200_0000);
 
 impl Machine {
+    /// The CPUs the firmware data describes (a device tree's CPU nodes, an e820 file's SRAT
+    /// processor entries), if it describes any: Linux's nr_cpu_ids for that machine.
+    pub fn firmware_cpus(&self) -> Option<usize> {
+        [self.cpu_nodes.len(), self.srat_cpus.len()].into_iter().find(|&n| n != 0)
+    }
+
     /// Lend the firmware data to the core.
     pub fn firmware_map(&self) -> FirmwareMap<'_> {
         FirmwareMap {

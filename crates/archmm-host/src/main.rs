@@ -134,9 +134,10 @@ struct MachineArgs {
     /// Boot with `numa=off`.
     #[arg(long)]
     numa_off: bool,
-    /// CPUs.
-    #[arg(long, default_value_t = 1)]
-    smp: usize,
+    /// CPUs (default: as many as the firmware data describes: the device tree's CPU nodes or
+    /// the e820 file's `SRAT: PXM ... -> APIC` lines; else 1).
+    #[arg(long)]
+    smp: Option<usize>,
     /// `cma=SIZE`: CMA reserved at boot (default: the arch's reference kernel config).
     #[arg(long, value_parser = parse_size)]
     cma: Option<u64>,
@@ -350,7 +351,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64
     let opts = BootOptions {
         numa_off: a.numa_off,
         memblock_debug,
-        cpus: a.smp,
+        cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)),
         cma: a.cma,
         kernelcore: a.kernelcore.unwrap_or_default(),
         movablecore: a.movablecore.unwrap_or_default(),
@@ -519,7 +520,7 @@ fn cmd_hotplug(script: PathBuf, a: &MachineArgs, json: bool) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let opts = BootOptions { numa_off: a.numa_off, cpus: a.smp, cma: a.cma, kernelcore: a.kernelcore.unwrap_or_default(), movablecore: a.movablecore.unwrap_or_default(), movable_node: a.movable_node, ..Default::default() };
+    let opts = BootOptions { numa_off: a.numa_off, cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)), cma: a.cma, kernelcore: a.kernelcore.unwrap_or_default(), movablecore: a.movablecore.unwrap_or_default(), movable_node: a.movable_node, ..Default::default() };
     match archmm_host::hotplug_script::run(arch, a.arch.mode, &m, opts, &text) {
         Ok(out) => {
             let body = if json { serde_json::to_string_pretty(&out).unwrap_or_default() + "\n" } else { out.lines.iter().map(|l| format!("{l}\n")).collect() };

@@ -234,3 +234,24 @@ fn walk_traces_levels() {
         assert!(stdout(&o).contains("Memory: "), "{a}");
     }
 }
+
+/// Without `--smp`, the CPU count is the firmware's (a device tree's CPU nodes, an e820
+/// file's SRAT processor lines), so a capture's firmware data alone gives Linux's per-CPU
+/// lines; `--smp` still overrides it.
+#[test]
+fn cpu_count_defaults_to_the_firmwares() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux");
+    for (capture, flag, file) in [("arm64-numa3-dist-6g-smp6", "--dtb", "virt.dtb"), ("x86_64-numa4-8g-smp8", "--e820", "e820.txt")] {
+        let arch = if flag == "--dtb" { "arm64" } else { "x86_64" };
+        let f = data.join(capture).join(file);
+        let o = archmm(&["boot", "--arch", arch, flag, f.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ours: Vec<String> = stdout(&o).lines().filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:")).map(str::to_string).collect();
+        let linux = std::fs::read_to_string(data.join(capture).join("console-extra.txt")).unwrap();
+        let want: Vec<String> = linux.lines().filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:")).map(str::to_string).collect();
+        assert!(want.len() >= 3, "{capture}: {want:?}");
+        assert_eq!(ours, want, "{capture}");
+        let o = archmm(&["boot", "--arch", arch, flag, f.to_str().unwrap(), "--smp", "1"]);
+        assert!(stdout(&o).contains("pcpu-alloc: [0] 0 \n"), "--smp 1 overrides the firmware's count");
+    }
+}
