@@ -107,7 +107,8 @@ struct MachineArgs {
     /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
     #[arg(long, value_parser = parse_size, default_value = "8G")]
     mem: u64,
-    /// Split the built-in machine's memory over N equal NUMA nodes.
+    /// Split the built-in machine's memory over N equal NUMA nodes; CPU i sits on node i mod N
+    /// (QEMU's `-numa node,cpus=` in that pattern; with firmware files the firmware says).
     #[arg(long, default_value_t = 1)]
     numa: u32,
     /// QEMU x86 machine type of the built-in machine.
