@@ -153,6 +153,25 @@ const S390_KERNEL: (u64, u64) = (0x10_0000, 0x190_0000);
 const PPC64_KERNEL: (u64, u64) = (0, 0x200_0000);
 
 impl Machine {
+    /// The built-in machine's `cpus` CPUs as QEMU describes them when `-smp cpus` is split
+    /// evenly over the NUMA nodes with `-numa node,cpus=` ranges (CPU i on node
+    /// i * nodes / cpus, e.g. `cpus=0-1` and `cpus=2-3` for 4 CPUs on 2 nodes): SRAT
+    /// processor entries (APIC id i, as QEMU numbers them) on x86, each CPU node's
+    /// numa-node-id in a device tree. A machine without NUMA description is unchanged.
+    pub fn with_qemu_cpus(mut self, cpus: usize) -> Machine {
+        let nodes = 1 + self.srat.iter().map(|s| s.node).chain(self.banks.iter().filter_map(|b| b.nid)).max().unwrap_or(0) as usize;
+        if nodes < 2 || cpus == 0 {
+            return self;
+        }
+        let node = |i: usize| (i * nodes / cpus) as u32;
+        if !self.srat.is_empty() {
+            self.srat_cpus = (0..cpus).map(|i| SratCpuAffinity { pxm: node(i), apic_id: i as u32, node: node(i) }).collect();
+        } else {
+            self.cpu_nodes = (0..cpus).map(|i| Some(node(i))).collect();
+        }
+        self
+    }
+
     /// The CPUs the firmware data describes (a device tree's CPU nodes, an e820 file's SRAT
     /// processor entries), if it describes any: Linux's nr_cpu_ids for that machine.
     pub fn firmware_cpus(&self) -> Option<usize> {

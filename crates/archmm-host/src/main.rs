@@ -107,8 +107,8 @@ struct MachineArgs {
     /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
     #[arg(long, value_parser = parse_size, default_value = "8G")]
     mem: u64,
-    /// Split the built-in machine's memory over N equal NUMA nodes; CPU i sits on node i mod N
-    /// (QEMU's `-numa node,cpus=` in that pattern; with firmware files the firmware says).
+    /// Split the built-in machine's memory over N equal NUMA nodes, and its CPUs in order
+    /// (QEMU's `-numa node,cpus=0-1 -numa node,cpus=2-3` for `--smp 4 --numa 2`).
     #[arg(long, default_value_t = 1)]
     numa: u32,
     /// QEMU x86 machine type of the built-in machine.
@@ -341,7 +341,7 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
             .map(|(m, file_arch)| (m, file_arch.unwrap_or(arch)))
             .map_err(|e| format!("{}: {e}", p.display()));
     }
-    Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m, arch)).map_err(|e| e.to_string())
+    Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m.with_qemu_cpus(a.smp.unwrap_or(1)), arch)).map_err(|e| e.to_string())
 }
 
 fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64, MmSel)>, show: &[View]) -> ExitCode {

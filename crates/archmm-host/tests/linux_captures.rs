@@ -175,8 +175,9 @@ fn x86_64_builtin_machines_are_qemus() {
         ("x86_64-numa2-8g", 8 * GIB, 2, X86MachineType::Pc),
         ("x86_64-q35-4g-smp6", 4 * GIB, 1, X86MachineType::Q35),
         ("x86_64-4g-smp32", 4 * GIB, 1, X86MachineType::Pc),
+        ("x86_64-numa2-4g-smp4", 4 * GIB, 2, X86MachineType::Pc),
     ] {
-        let m = Machine::qemu(ArchId::X86_64, mem, nodes, ty).expect("machine");
+        let m = Machine::qemu(ArchId::X86_64, mem, nodes, ty).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::X86_64, &m);
     }
 }
@@ -192,8 +193,8 @@ fn arm64_device_trees_boot_like_linux() {
 
 #[test]
 fn arm64_builtin_machines_are_qemus() {
-    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2), ("arm64-8g-smp16", 8 * GIB, 1)] {
-        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc).expect("machine");
+    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2), ("arm64-8g-smp16", 8 * GIB, 1), ("arm64-numa2-4g-smp4", 4 * GIB, 2)] {
+        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Arm64, &m);
     }
 }
