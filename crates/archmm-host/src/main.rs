@@ -137,7 +137,7 @@ struct MachineArgs {
     numa_off: bool,
     /// CPUs (default: as many as the firmware data describes: the device tree's CPU nodes or
     /// the e820 file's `SRAT: PXM ... -> APIC` lines; else 1).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=archmm::percpu::MAX_CPUS as u64))]
     smp: Option<usize>,
     /// `cma=SIZE`: CMA reserved at boot (default: the arch's reference kernel config).
     #[arg(long, value_parser = parse_size)]
