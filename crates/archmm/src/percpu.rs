@@ -112,6 +112,10 @@ pub struct PcpuPtr(pub u64);
 
 /// Granule of the dynamic area's allocation map (bytes).
 pub const PCPU_ALLOC_GRANULE: u64 = 16;
+/// Largest alignment a per-CPU allocation may ask for: the smallest page size. Units start
+/// on page boundaries, so an offset aligned to this is an address aligned to it in every
+/// unit (pcpu_alloc() likewise refuses alignments above PAGE_SIZE).
+pub const PCPU_MAX_ALIGN: u64 = 4096;
 /// Most granules the map covers (a dynamic area above 128 KiB is used up to that).
 const MAP_GRANULES: usize = 8192;
 
@@ -190,8 +194,11 @@ impl PcpuChunk {
     /// # Errors
     /// [`PercpuError::BadRequest`], [`PercpuError::DynamicFull`].
     pub fn alloc<M: PhysMem + ?Sized>(&self, mem: &M, size: u64, align: u64) -> Result<PcpuPtr, PercpuError> {
-        if size == 0 || !align.is_power_of_two() || size > (self.granules as u64) * PCPU_ALLOC_GRANULE {
-            return Err(if size == 0 || !align.is_power_of_two() { PercpuError::BadRequest { size, align } } else { PercpuError::DynamicFull { size } });
+        if size == 0 || !align.is_power_of_two() || align > PCPU_MAX_ALIGN {
+            return Err(PercpuError::BadRequest { size, align });
+        }
+        if size > (self.granules as u64) * PCPU_ALLOC_GRANULE {
+            return Err(PercpuError::DynamicFull { size });
         }
         let n = size.div_ceil(PCPU_ALLOC_GRANULE) as usize;
         let p = self.map.with(|m| {
@@ -514,6 +521,7 @@ mod tests {
         // Bad requests and double frees change nothing.
         assert_eq!(c.alloc(&mem, 0, 8), Err(PercpuError::BadRequest { size: 0, align: 8 }));
         assert_eq!(c.alloc(&mem, 8, 3), Err(PercpuError::BadRequest { size: 8, align: 3 }));
+        assert_eq!(c.alloc(&mem, 8, 1 << 63), Err(PercpuError::BadRequest { size: 8, align: 1 << 63 }));
         assert_eq!(c.alloc(&mem, 1 << 20, 8), Err(PercpuError::DynamicFull { size: 1 << 20 }));
         assert_eq!(c.free(PcpuPtr(a.0 + 16)), Err(PercpuError::NotAllocated(a.0 + 16)), "inside an allocation");
         c.free(a).unwrap();
