@@ -269,7 +269,7 @@ impl Platform<A, KernelMem> for Hw {
         let img = Image::get();
         let mut tlb = FlushLog::default();
         let flags = MapFlags { replace: false, blocks: true };
-        for ((s, e), prot) in [(img.text, Prot::KERNEL_RX), (img.rodata, Prot::KERNEL_RO), (img.data, Prot::KERNEL_RW), ((UART, UART + 4096), Prot::KERNEL_DEVICE)] {
+        for ((s, e), prot) in img.identity_ranges().into_iter().chain([((UART, UART + 4096), Prot::KERNEL_DEVICE)]) {
             ident.map(s, s, e - s, prot, flags, &mut ctx.memblock, &mut tlb).map_err(BootError::PageTable)?;
         }
         let ttbr0 = ident.root();

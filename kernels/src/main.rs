@@ -101,6 +101,13 @@ impl Image {
         Image { span: (a[0], a[8]), text: (a[1], a[2]), rodata: (a[3], a[4]), data: (a[4], a[8]) }
     }
 
+    /// Text, rodata and data with the protections the early identity map gives them (what
+    /// each arch's paging_init maps at their physical addresses, plus its own device).
+    pub fn identity_ranges(&self) -> [((u64, u64), archmm::pgtable::Prot); 3] {
+        use archmm::pgtable::Prot;
+        [(self.text, Prot::KERNEL_RX), (self.rodata, Prot::KERNEL_RO), (self.data, Prot::KERNEL_RW)]
+    }
+
     /// The section sizes the `Memory:` line reports, from the linker symbols as Linux
     /// takes them.
     pub fn sections() -> KernelSections {

@@ -279,7 +279,7 @@ impl Platform<A, KernelMem> for Hw {
         let img = Image::get();
         // Without Svpbmt (QEMU 7.2's default harts) memory types come from the PMAs, so the
         // finisher is mapped like memory; the platform makes it I/O.
-        for ((s, e), prot) in [(img.text, Prot::KERNEL_RX), (img.rodata, Prot::KERNEL_RO), (img.data, Prot::KERNEL_RW), ((FINISHER, FINISHER + 4096), Prot::KERNEL_RW)] {
+        for ((s, e), prot) in img.identity_ranges().into_iter().chain([((FINISHER, FINISHER + 4096), Prot::KERNEL_RW)]) {
             ctx.map_kernel(s, s, e - s, prot, true)?;
         }
         let root = ctx.pgd.ok_or(BootError::NoMemory)?;

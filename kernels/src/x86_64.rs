@@ -14,7 +14,7 @@ use archmm::arch::Arch;
 use archmm::boot::{BootCtx, BootError, Platform};
 use archmm::firmware::e820::pvh::{parse_memmap, parse_start_info, pvh_e820_table, MEMMAP_ENTRY_SIZE, START_INFO_V1_SIZE};
 use archmm::firmware::e820::E820Table;
-use archmm::pgtable::{Prot, TlbFlush};
+use archmm::pgtable::TlbFlush;
 use core::arch::{asm, global_asm};
 
 /// The arch the kernel boots.
@@ -353,7 +353,7 @@ impl Platform<A, KernelMem> for Hw {
 
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
         let img = Image::get();
-        for ((s, e), prot) in [(img.text, Prot::KERNEL_RX), (img.rodata, Prot::KERNEL_RO), (img.data, Prot::KERNEL_RW)] {
+        for ((s, e), prot) in img.identity_ranges() {
             ctx.map_kernel(s, s, e - s, prot, true)?;
         }
         let root = ctx.pgd.ok_or(BootError::NoMemory)?;

@@ -340,7 +340,7 @@ impl<A: Arch> Session<'_, A> {
             if kinds > 1 {
                 return Err(format!("pfn {pfn:#x} has two states (flags {f:#x})"));
             }
-            let n = if f & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 { 1u64 << m.order() } else { 1 };
+            let n = m.block_len();
             if f & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 && pfn % n != 0 {
                 return Err(format!("block at {pfn:#x} of order {} is misaligned", m.order()));
             }

@@ -682,7 +682,7 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                     onlined += self.free_range_to(z, pfn, (pfn + n).min(end_pfn));
                     pfn += n;
                 }
-                Some(m) if m.flags & (PG_HEAD | PG_BUDDY | PG_PCP) != 0 => pfn += 1u64 << m.order(),
+                Some(m) if m.flags & (PG_HEAD | PG_BUDDY | PG_PCP) != 0 => pfn += m.block_len(),
                 Some(_) => pfn += 1,
                 None => pfn = self.memmap.skip_absent(pfn),
             }
@@ -937,20 +937,21 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                 pfn += 1;
                 continue;
             };
-            let (state, n) = if m.flags & PG_RESERVED != 0 {
-                (PageState::Reserved, 1)
+            let state = if m.flags & PG_RESERVED != 0 {
+                PageState::Reserved
             } else if m.flags & PG_BUDDY != 0 {
-                (PageState::Free, 1u64 << m.order())
+                PageState::Free
             } else if m.flags & PG_PCP != 0 {
-                (PageState::PcpFree, 1u64 << m.order())
+                PageState::PcpFree
             } else if m.flags & PG_HEAD != 0 {
-                (PageState::Allocated, 1u64 << m.order())
+                PageState::Allocated
             } else if m.flags & PG_OFFLINE != 0 {
-                (PageState::Offline, 1u64 << m.order())
+                PageState::Offline
             } else {
                 // A zero page outside any block head's reach: not handed to the allocator.
-                (PageState::Absent, 1)
+                PageState::Absent
             };
+            let n = m.block_len();
             for p in pfn..(pfn + n).min(end) {
                 f(p, state);
             }

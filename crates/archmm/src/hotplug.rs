@@ -751,7 +751,7 @@ impl Hotplug {
             let mut pfn = s;
             while pfn < e {
                 let m = pages.meta(pfn).unwrap_or_default();
-                let n = if m.flags & (PG_BUDDY | PG_HEAD | PG_OFFLINE | PG_PCP) != 0 { 1u64 << m.order() } else { 1 };
+                let n = m.block_len();
                 if m.flags & PG_BUDDY != 0 {
                     pages.list_del(fa, pfn, &m);
                     pages.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, m.order()), ..PageMeta::default() });
@@ -767,7 +767,7 @@ impl Hotplug {
         while pfn < e {
             let m = pages.meta(pfn).unwrap_or_default();
             if m.flags & PG_HEAD == 0 {
-                pfn += if m.flags & (PG_OFFLINE | PG_BUDDY | PG_PCP) != 0 { 1u64 << m.order() } else { 1 };
+                pfn += m.block_len();
                 continue;
             }
             let order = m.order();
@@ -790,7 +790,7 @@ impl Hotplug {
                 let mut pfn = s;
                 while pfn < e {
                     let m = pages.meta(pfn).unwrap_or_default();
-                    let n = if m.flags & (PG_BUDDY | PG_HEAD | PG_OFFLINE | PG_PCP) != 0 { 1u64 << m.order() } else { 1 };
+                    let n = m.block_len();
                     if m.flags & PG_OFFLINE != 0 {
                         pages.set_meta(pfn, PageMeta::default());
                         pages.free_one(z, fa, pfn, m.order());

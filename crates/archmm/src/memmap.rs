@@ -82,6 +82,16 @@ impl PageMeta {
     pub const fn order(&self) -> u32 {
         (self.flags >> PG_ORDER_SHIFT) & PG_ORDER_MASK
     }
+    /// Pages from this one to the end of the block it heads: `2^order` for a block head
+    /// (free, per-CPU, allocated or offline), 1 for any other page. Walks over a range step
+    /// by this.
+    pub const fn block_len(&self) -> u64 {
+        if self.flags & (PG_BUDDY | PG_PCP | PG_HEAD | PG_OFFLINE) != 0 {
+            1u64 << self.order()
+        } else {
+            1
+        }
+    }
     /// The zone link of a block head (0: none).
     pub const fn zone_link(&self) -> u32 {
         (self.flags >> PG_ZONE_SHIFT) & PG_ZONE_MASK

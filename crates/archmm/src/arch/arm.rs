@@ -139,7 +139,6 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
         hook: "MEMORY_HOTPLUG",
         reason: "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
     },
-    
         Override {
             hook: "arch_setup_additional_pages",
             reason: "arm's vDSO has a single data page (no time-namespace page)",

@@ -246,11 +246,7 @@ const I386_OVERRIDES: [Override; 15] = [
         reason: "ISA DMA reaches only 16 MiB; lowmem ends at max_low_pfn and the rest is \
                  ZONE_HIGHMEM (x86's zone_sizes_init, shared with x86-64)",
     },
-    Override {
-        hook: "percpu_banner",
-        reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the \
-                 CPU and node id ranges first",
-    },
+    crate::arch::x86_64::X86_PERCPU_BANNER,
     Override {
         hook: "INITMEM_LABEL",
         reason: "x86 frees its init sections as 'unused kernel image (initmem)'",

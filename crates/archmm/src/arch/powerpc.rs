@@ -160,7 +160,6 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
         hook: "memory_block_size_bytes",
         reason: "radix_memory_block_size(): the device tree's ibm,dynamic-reconfiguration-memory/ibm,lmb-size, which QEMU pseries sets to SPAPR_MEMORY_BLOCK_SIZE (256 MiB); the emulator's pseries tree does not carry the node, so the value is QEMU's",
     },
-    
         Override {
             hook: "pgd_alloc",
             reason: "radix gives each process its own tree through the process table (quadrant 0); the kernel's quadrant 3 tree is separate",

@@ -211,7 +211,6 @@ impl<const N: usize> Arch for S390<N> {
         hook: "memory_block_size_bytes",
         reason: "memory blocks are at least the SCLP storage increment (max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm), arch/s390/mm/init.c); QEMU's increment is the smallest power of two from 1 MiB that describes RAM in at most 1020 increments",
     },
-    
         Override {
             hook: "pgd_alloc",
             reason: "user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space with its own ASCE",

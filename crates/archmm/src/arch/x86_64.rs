@@ -50,6 +50,13 @@ pub struct X86State {
     pub e820: E820Table,
 }
 
+/// x86-64's and i386's shared reason for their percpu_banner override.
+pub(crate) const X86_PERCPU_BANNER: Override = Override {
+    hook: "percpu_banner",
+    reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the CPU and \
+             node id ranges first",
+};
+
 impl<const LA57: bool> Arch for X86<LA57> {
     const NAME: &'static str = "x86_64";
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
@@ -61,7 +68,6 @@ impl<const LA57: bool> Arch for X86<LA57> {
         hook: "memory_block_size_bytes",
         reason: "probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides the end of boot memory",
     },
-    
         Override {
             hook: "arch_setup_additional_pages",
             reason: "x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
@@ -96,11 +102,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
             reason: "x86-64 embeds per-CPU units in PMD-sized (2 MiB) atoms so the area can \
                      be mapped with large pages",
         },
-        Override {
-            hook: "percpu_banner",
-            reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the \
-                     CPU and node id ranges first",
-        },
+        X86_PERCPU_BANNER,
         Override {
             hook: "INITMEM_LABEL",
             reason: "x86 frees several parts of its image separately (init sections, the \
