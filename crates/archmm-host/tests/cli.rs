@@ -254,4 +254,10 @@ fn cpu_count_defaults_to_the_firmwares() {
         let o = archmm(&["boot", "--arch", arch, flag, f.to_str().unwrap(), "--smp", "1"]);
         assert!(stdout(&o).contains("pcpu-alloc: [0] 0 \n"), "--smp 1 overrides the firmware's count");
     }
+    // No CPUs, or more than the per-CPU areas hold: refused before booting, status 2.
+    for n in ["0", "257"] {
+        let o = archmm(&["boot", "--smp", n]);
+        assert_eq!(o.status.code(), Some(2), "--smp {n}");
+        assert!(stderr(&o).contains("1..=256"), "{}", stderr(&o));
+    }
 }
