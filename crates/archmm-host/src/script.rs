@@ -5,9 +5,15 @@
 //! 1024). `#` starts a comment. The machine's memory starts empty, as in Linux's
 //! tools/testing/memblock, so a script sets up any layout it wants.
 //!
+//! `reserve_kern BASE SIZE` is the kernel image's reservation: in Linux 6.1 (the model) a
+//! plain `memblock_reserve`, so it merges with allocations next to it (newer kernels flag
+//! both RSRV_KERN, with the same result).
+//!
 //! Output: each allocation prints its address as `0x` + 16 hex digits or `NULL`; `dump`
 //! prints `memory: cnt=N max=M total=T` and `reserved: ...` each followed by its regions in
-//! the debugfs format; `dump_all` prints Linux's `MEMBLOCK configuration:` block. A call
+//! the debugfs format of newer kernels (6.1 prints only the range), which names one flag
+//! per region, the lowest (`HOTPLUG|NOMAP` shows as `HOTPLUG`); `dump_all` prints Linux's
+//! `MEMBLOCK configuration:` block with every flag bit and node. A call
 //! Linux would reject prints `error: line N: ...` and the script goes on with memblock
 //! unchanged. `expect` lines (our addition, for conformance tests and bug reports) check
 //! the state and print `expect failed: line N: ...` when it differs.
@@ -184,8 +190,11 @@ impl ScriptRunner {
                 self.mb.reserve(nums[0], nums[1])
             }
             "reserve_kern" => {
+                // The kernel image's reservation. Linux 6.1 has no memblock_reserve_kern
+                // and no RSRV_KERN flag: the image is a plain reservation, so it merges
+                // with an allocation placed next to it.
                 arity!(2);
-                self.mb.reserve_kern(nums[0], nums[1])
+                self.mb.reserve(nums[0], nums[1])
             }
             "remove" => {
                 arity!(2);
@@ -236,7 +245,11 @@ impl ScriptRunner {
             }
             "set_bottom_up" => {
                 arity!(1);
-                self.mb.set_bottom_up(nums[0] != 0);
+                if nums[0] > 1 {
+                    self.syntax(n, &format!("`set_bottom_up` takes 0 or 1: {line}"));
+                    return;
+                }
+                self.mb.set_bottom_up(nums[0] == 1);
                 Ok(())
             }
             "set_current_limit" => {
@@ -528,6 +541,23 @@ reserved: cnt=2 max=128 total=0x2000
         assert_eq!(out.syntax_errors, 1);
         assert_eq!(out.call_errors, 1);
         assert_eq!(out.exit_code(), 2);
+    }
+
+    #[test]
+    fn set_bottom_up_takes_0_or_1() {
+        let out = ScriptRunner::new(false).run("set_bottom_up 7\nset_bottom_up 1\nset_bottom_up 0\n");
+        assert_eq!(out.syntax_errors, 1, "{}", out.output);
+        assert!(out.output.contains("error: line 1: `set_bottom_up` takes 0 or 1"), "{}", out.output);
+    }
+
+    #[test]
+    fn an_allocation_next_to_the_kernel_image_merges_with_it() {
+        // 6.1: the image is a plain reservation, so the allocation just below it joins it.
+        let out = ScriptRunner::new(false).run(
+            "add 0x40000000 0x100000\nreserve_kern 0x400ff000 0x1000\nalloc 0x1000 0x1000\n\
+             expect result 0x400fe000\nexpect reserved.cnt 1\nexpect reserved[0] 0x400fe000 0x2000 nid=x flags=0\n",
+        );
+        assert_eq!(out.expect_failures + out.syntax_errors + out.call_errors, 0, "{}", out.output);
     }
 
     #[test]

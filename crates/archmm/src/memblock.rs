@@ -68,14 +68,10 @@ impl MemblockFlags {
     pub const NOMAP: Self = Self(0x4);
     /// Memory managed by a driver (e.g. added by kexec'd firmware), not system RAM.
     pub const DRIVER_MANAGED: Self = Self(0x8);
-    /// Reserved memory whose struct pages are not initialised.
-    pub const RSRV_NOINIT: Self = Self(0x10);
-    /// Reserved by the kernel for itself (memblock_reserve_kern, newer Linux).
-    pub const RSRV_KERN: Self = Self(0x20);
 
-    /// Names as Linux's debugfs prints them, indexed by bit number.
-    pub const NAMES: [&'static str; 6] =
-        ["HOTPLUG", "MIRROR", "NOMAP", "DRV_MNG", "RSV_NIT", "RSV_KERN"];
+    /// Names as Linux's debugfs prints them, indexed by bit number. Linux 6.1 has exactly
+    /// these four flags; the later `RSRV_NOINIT` and `RSRV_KERN` are not modelled.
+    pub const NAMES: [&'static str; 4] = ["HOTPLUG", "MIRROR", "NOMAP", "DRV_MNG"];
 
     /// `true` if every bit of `o` is set.
     #[inline]
@@ -98,7 +94,7 @@ impl MemblockFlags {
         Self(self.0 & !o.0)
     }
     /// Parse `0x5`, `5`, `NONE`, or names joined by `|` (`HOTPLUG|NOMAP`, also accepting
-    /// `DRIVER_MANAGED`, `RSRV_NOINIT`, `RSRV_KERN`).
+    /// `DRIVER_MANAGED` for debugfs' `DRV_MNG`).
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -107,17 +103,13 @@ impl MemblockFlags {
         if let Ok(v) = s.parse::<u32>() {
             return Some(Self(v));
         }
-        const NAMED: [(&str, u32); 10] = [
+        const NAMED: [(&str, u32); 6] = [
             ("NONE", 0),
             ("HOTPLUG", 0x1),
             ("MIRROR", 0x2),
             ("NOMAP", 0x4),
             ("DRIVER_MANAGED", 0x8),
             ("DRV_MNG", 0x8),
-            ("RSRV_NOINIT", 0x10),
-            ("RSV_NIT", 0x10),
-            ("RSRV_KERN", 0x20),
-            ("RSV_KERN", 0x20),
         ];
         let mut f = 0u32;
         for part in s.split('|') {
@@ -153,8 +145,12 @@ impl Region {
     pub const fn end(&self) -> u64 {
         self.base.wrapping_add(self.size)
     }
+    /// The dummy an array gets when its last region is removed (memblock_remove_region).
     const EMPTY: Region =
         Region { base: 0, size: 0, flags: MemblockFlags::NONE, nid: MAX_NUMNODES };
+    /// The dummy of an array that has never held a region: Linux's static init arrays are
+    /// zeroed memory, so its node is 0 (a dump of a never-used array says "on node 0").
+    const BOOT_DUMMY: Region = Region { base: 0, size: 0, flags: MemblockFlags::NONE, nid: 0 };
 }
 
 /// Which of the two arrays.
@@ -223,7 +219,7 @@ struct RegionArray {
 impl RegionArray {
     const fn new() -> Self {
         Self {
-            init: [Region::EMPTY; INIT_MEMBLOCK_REGIONS],
+            init: [Region::BOOT_DUMMY; INIT_MEMBLOCK_REGIONS],
             ext: None,
             cnt: 1,
             max: INIT_MEMBLOCK_REGIONS,
@@ -284,6 +280,9 @@ pub struct Memblock<M: PhysMem> {
     can_resize: bool,
     /// Linux's `system_has_some_mirror`: set by [`Memblock::mark_mirror`].
     has_mirror: bool,
+    /// A grown memory array not reserved yet (see [`Self::double_array`]): searches treat
+    /// it as reserved.
+    pending_array: Option<(u64, u64)>,
     /// Linux's `mirrored_kernelcore` (the `kernelcore=mirror` option): without it
     /// `mark_mirror` does nothing, as in 6.1.
     pub mirrored_kernelcore: bool,
@@ -311,6 +310,7 @@ impl<M: PhysMem> Memblock<M> {
             current_limit: MEMBLOCK_ALLOC_ANYWHERE,
             can_resize: false,
             has_mirror: false,
+            pending_array: None,
             mirrored_kernelcore: false,
             movable_node: false,
             debug: false,
@@ -500,14 +500,30 @@ impl<M: PhysMem> Memblock<M> {
             a.max = max * 2;
         }
         if let Some(old) = old_ext {
-            // Freeing only shrinks `reserved`, which now has room for the split.
+            // Freeing the old array can grow `reserved` (isolating it may split a region).
+            // That growth must not land on the new array, which is not reserved yet:
+            // Linux 6.1 frees first too and there corrupts its arrays (BUG in
+            // memblock_merge_regions, or silently); archmm keeps the new array out of the
+            // search until it is reserved.
+            self.pending_array = (t == RegionType::Memory).then_some((addr, new_alloc));
             let _ = self.remove_range(RegionType::Reserved, old, old_alloc);
+            self.pending_array = None;
         }
-        // The reserved array has room for this insertion: either it was just doubled (and
-        // so has `max` free slots) or it is the memory array's sibling with free slots
-        // guaranteed by the recursion below.
-        self.add_range(RegionType::Reserved, addr, new_alloc, MAX_NUMNODES, MemblockFlags::NONE)
-            .map_err(|_| nospace)?;
+        // Reserve the new array. When `t` is the memory array this can need `reserved` to
+        // grow too, which can fail (nothing fits below the limit): Linux 6.1 BUG()s there.
+        // archmm puts the memory array back where it was instead, so the call fails with
+        // nothing changed. The old copy is intact (nothing was written since), and
+        // re-reserving it needs no growth: removing it added at most one region to an
+        // array that had room for two more.
+        if self.add_range(RegionType::Reserved, addr, new_alloc, MAX_NUMNODES, MemblockFlags::NONE).is_err() {
+            let a = self.arr_mut(t);
+            a.ext = old_ext;
+            a.max = max;
+            if let Some(old) = old_ext {
+                let _ = self.add_range(RegionType::Reserved, old, old_alloc, MAX_NUMNODES, MemblockFlags::NONE);
+            }
+            return Err(nospace);
+        }
         Ok(())
     }
 
@@ -687,14 +703,6 @@ impl<M: PhysMem> Memblock<M> {
         self.add_range(RegionType::Reserved, base, size, MAX_NUMNODES, MemblockFlags::NONE)
     }
 
-    /// memblock_reserve_kern (newer Linux): reserve for the kernel itself, flagged
-    /// RSRV_KERN and with node NUMA_NO_NODE.
-    #[track_caller]
-    pub fn reserve_kern(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
-        self.trace_range("memblock_reserve_kern", base, size);
-        self.add_range(RegionType::Reserved, base, size, NUMA_NO_NODE, MemblockFlags::RSRV_KERN)
-    }
-
     /// memblock_phys_free: release `[base, base+size)` from `reserved`. Freeing what is not
     /// reserved is not an error (Linux's semantics: it is a no-op for that part).
     #[track_caller]
@@ -776,8 +784,8 @@ impl<M: PhysMem> Memblock<M> {
         while i < self.cnt(t) {
             let r = self.region(t, i);
             if r.size == 0 {
-                // The dummy of an empty array: round_up(0)=0, round_down(0)=0, start==end
-                // and Linux removes it (re-creating the dummy).
+                // The dummy of an empty array: round_up(0) and round_down(0) are its own
+                // base and end, so Linux leaves it alone.
                 i += 1;
                 continue;
             }
@@ -935,9 +943,23 @@ impl<M: PhysMem> Memblock<M> {
         }
     }
 
+    /// [`Self::for_each_free_range`] with a pending array (not reserved yet) cut out.
+    fn for_each_free_piece(&self, nid: i32, flags: MemblockFlags, rev: bool, mut f: impl FnMut(u64, u64) -> bool) {
+        let Some((ps, pz)) = self.pending_array else {
+            return self.for_each_free_range(nid, flags, rev, |s, e, _| f(s, e));
+        };
+        let pe = ps + pz;
+        self.for_each_free_range(nid, flags, rev, |s, e, _| {
+            let below = (s, e.min(ps));
+            let above = (s.max(pe), e);
+            let (first, second) = if rev { (above, below) } else { (below, above) };
+            (first.0 < first.1 && f(first.0, first.1)) || (second.0 < second.1 && f(second.0, second.1))
+        });
+    }
+
     fn find_range_bottom_up(&self, start: u64, end: u64, size: u64, align: u64, nid: i32, flags: MemblockFlags) -> u64 {
         let mut found = 0;
-        self.for_each_free_range(nid, flags, false, |s, e, _| {
+        self.for_each_free_piece(nid, flags, false, |s, e| {
             let ts = s.clamp(start, end);
             let te = e.clamp(start, end);
             let cand = crate::addr::round_up_wrapping(ts, align);
@@ -952,7 +974,7 @@ impl<M: PhysMem> Memblock<M> {
 
     fn find_range_top_down(&self, start: u64, end: u64, size: u64, align: u64, nid: i32, flags: MemblockFlags) -> u64 {
         let mut found = 0;
-        self.for_each_free_range(nid, flags, true, |s, e, _| {
+        self.for_each_free_piece(nid, flags, true, |s, e| {
             let ts = s.clamp(start, end);
             let te = e.clamp(start, end);
             if te < size {
@@ -1120,8 +1142,10 @@ impl<M: PhysMem> Memblock<M> {
 
     // ----- dumps ----------------------------------------------------------------------
 
-    /// The contents of `/sys/kernel/debug/memblock/{memory,reserved}` (the newer format
-    /// with node and first flag): `%4d: %pa..%pa %4d FLAG`, `   x` for no node.
+    /// The contents of `/sys/kernel/debug/memblock/{memory,reserved}` in the newer format
+    /// with node and flag (`%4d: %pa..%pa %4d FLAG`, `   x` for no node; 6.1 prints only
+    /// the range). Like that format it names one flag per region, the lowest set bit, so
+    /// `HOTPLUG|NOMAP` shows as `HOTPLUG`; [`Self::write_dump_all`] shows every bit.
     pub fn write_debugfs(&self, t: RegionType, w: &mut dyn Write) -> fmt::Result {
         for (i, r) in self.regions(t).enumerate() {
             let end = r.end().wrapping_sub(1);
