@@ -62,10 +62,10 @@ pub struct Machine {
 }
 
 /// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` and `percpu:` lines in
-/// tests/data/linux; i386 and arm from Debian's 6.1.0-50-686-pae and -armmp-lpae kernels
-/// under QEMU); riscv64 and loongarch64, which Debian 12 does not ship, and s390 and
-/// powerpc, whose Memory line was not captured, get sizes of the same order as arm64's (an
-/// assumption, stated here).
+/// tests/data/linux; i386 and arm from Debian's 6.1.0-50-686-pae and -armmp-lpae kernels,
+/// powerpc from 6.1.0-57-powerpc64le and s390 from 6.1.0-50-s390x, all under QEMU);
+/// riscv64 and loongarch64, which Debian 12 does not ship, get sizes of the same order as
+/// arm64's (an assumption, stated here).
 pub fn default_sections(arch: ArchId) -> KernelSections {
     const K: u64 = 1024;
     match arch {
@@ -75,7 +75,9 @@ pub fn default_sections(arch: ArchId) -> KernelSections {
         ArchId::I386 => KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 },
         // Debian's 6.1.0-50-armmp-lpae kernel under QEMU virt.
         ArchId::Arm => KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 },
-        ArchId::Loongarch64 | ArchId::S390 | ArchId::Powerpc => {
+        ArchId::Powerpc => KernelSections { text: 14208 * K, rwdata: 2304 * K, rodata: 18560 * K, init: 4992 * K, bss: 1394 * K, percpu: 603_432 },
+        ArchId::S390 => KernelSections { text: 10116 * K, rwdata: 1688 * K, rodata: 2568 * K, init: 3604 * K, bss: 692 * K, percpu: 90_624 },
+        ArchId::Loongarch64 => {
             KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
         }
     }
@@ -422,11 +424,39 @@ impl Machine {
     /// QEMU 7.2's `pseries` (hw/ppc/spapr.c): RAM from 0, described by /memory@0 (the RMA
     /// covers node 0's memory) and one /memory node per further NUMA node. The kernel runs
     /// at real address 0; SLOF's FDT copy (64 KiB) sits below 768 MiB (an assumption).
+    /// QEMU 7.2's pseries memory nodes (spapr_populate_memory()): the RMA, the largest
+    /// power of two within node 0, at 0; then each node's rest in pieces that are powers of
+    /// two no larger than their address's alignment, each piece a /memory@<base> node with
+    /// ibm,associativity naming its NUMA node (checked against QEMU's dumped trees for 768M
+    /// to 12G and a 3G+3G two-node machine).
+    fn pseries_banks(mem: u64, nodes: u32) -> Vec<MemBank> {
+        let per = mem / nodes as u64;
+        let mut banks = Vec::new();
+        let mut start = 0u64;
+        for n in 0..nodes {
+            let nid = Some(n); // every node has ibm,associativity, all zeros without -numa
+            let mut left = per;
+            if start == 0 {
+                let rma = 1u64 << (63 - per.leading_zeros());
+                banks.push(MemBank { base: 0, size: rma, nid, hotplug: false });
+                start = rma;
+                left -= rma;
+            }
+            while left > 0 {
+                let piece = (1u64 << (63 - left.leading_zeros())).min(1 << start.trailing_zeros());
+                banks.push(MemBank { base: start, size: piece, nid, hotplug: false });
+                start += piece;
+                left -= piece;
+            }
+        }
+        banks
+    }
+
     fn qemu_pseries(mem: u64, nodes: u32) -> Machine {
         let fdt_top = mem.min(768 * MIB);
         Machine {
             name: format!("QEMU pseries (device tree, radix MMU), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
-            banks: Self::node_banks(0, mem, nodes),
+            banks: Self::pseries_banks(mem, nodes),
             kernel: Some(PPC64_KERNEL),
             dtb: Some((fdt_top - 2 * MIB, fdt_top - 2 * MIB + 0x1_0000)),
             ..Default::default()

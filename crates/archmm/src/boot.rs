@@ -707,7 +707,7 @@ fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) 
     let nr_node_ids = ctx.numa.blocks().iter().map(|b| b.nid.max(0) as usize).chain(nodes[..cpus].iter().map(|&n| n as usize)).max().unwrap_or(0) + 1;
     A::percpu_banner(ctx, ctx.options.cpus.max(1), nr_node_ids)?;
     let page = A::page_size();
-    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_ATOM_SIZE.max(page), page, ctx.options.cpus.max(1), |c| nodes[c])
+    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_DYN_SIZE, A::PERCPU_ATOM_SIZE.max(page), page, ctx.options.cpus.max(1), |c| nodes[c])
         .map_err(BootError::Percpu)?;
     let unit_base = layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
     layout.write_report(page, ctx.log)?;

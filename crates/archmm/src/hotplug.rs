@@ -51,8 +51,6 @@ use core::sync::atomic::Ordering;
 
 /// Most memory blocks tracked (boot and hot-added).
 pub const MAX_MEMORY_BLOCKS: usize = 1024;
-/// QEMU pseries' `ibm,lmb-size` (SPAPR_MEMORY_BLOCK_SIZE).
-pub const PSERIES_LMB_SIZE: u64 = 256 << 20;
 
 /// x86-64's probe_memory_block_size() for a guest (X86_FEATURE_HYPERVISOR set, as under
 /// QEMU): `boot_mem_end` is `max_pfn << PAGE_SHIFT`.

@@ -283,19 +283,28 @@ impl PcpuLayout {
     /// # Errors
     /// [`PercpuError::BadCpuCount`].
     pub fn build(static_size: u64, atom_size: u64, page: u64, cpus: usize, node_of: impl Fn(usize) -> u16) -> Result<Self, PercpuError> {
-        Self::build_reserved(static_size, PERCPU_MODULE_RESERVE, atom_size, page, cpus, node_of)
+        Self::build_reserved(static_size, PERCPU_MODULE_RESERVE, PERCPU_DYNAMIC_RESERVE, atom_size, page, cpus, node_of)
     }
 
     /// [`PcpuLayout::build`] with `reserved_size` bytes reserved for modules instead of
-    /// PERCPU_MODULE_RESERVE (x86-32 reserves none: PERCPU_FIRST_CHUNK_RESERVE is 0 there).
+    /// PERCPU_MODULE_RESERVE (x86-32 and powerpc reserve none) and `dyn_size` of dynamic
+    /// space asked for instead of PERCPU_DYNAMIC_RESERVE (powerpc asks for 36 KiB).
     ///
     /// # Errors
     /// [`PercpuError::BadCpuCount`].
-    pub fn build_reserved(static_size: u64, reserved_size: u64, atom_size: u64, page: u64, cpus: usize, node_of: impl Fn(usize) -> u16) -> Result<Self, PercpuError> {
+    pub fn build_reserved(
+        static_size: u64,
+        reserved_size: u64,
+        dyn_size: u64,
+        atom_size: u64,
+        page: u64,
+        cpus: usize,
+        node_of: impl Fn(usize) -> u16,
+    ) -> Result<Self, PercpuError> {
         if cpus == 0 || cpus > MAX_CPUS {
             return Err(PercpuError::BadCpuCount(cpus));
         }
-        let size_sum = page_align(static_size + reserved_size + PERCPU_DYNAMIC_RESERVE.max(PERCPU_DYNAMIC_EARLY_SIZE), page);
+        let size_sum = page_align(static_size + reserved_size + dyn_size.max(PERCPU_DYNAMIC_EARLY_SIZE), page);
         let dyn_size = size_sum - static_size - reserved_size;
         let min_unit_size = size_sum.max(PCPU_MIN_UNIT_SIZE);
         let alloc_size = min_unit_size.div_ceil(atom_size) * atom_size;

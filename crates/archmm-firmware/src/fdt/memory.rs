@@ -59,6 +59,12 @@
 //!   others from 1 in tree order; on QEMU's `virt` the boot CPU is the
 //!   first node, so tree order is the logical order. At most
 //!   [`MAX_CPU_NODES`] are kept (Linux stops at `NR_CPUS`).
+//! * **PAPR associativity** (powerpc's `parse_numa_properties()`): on a
+//!   pseries tree, memory and CPU nodes without `numa-node-id` take their
+//!   node from `ibm,associativity` (a cell count, then the cells; the node
+//!   id is the cell at the primary domain index, the first cell of
+//!   `/rtas/ibm,associativity-reference-points`, FORM1/FORM2). A list too
+//!   short for the index, or the value 0xffff, gives no node.
 //! * **NUMA distances** (`of_numa_parse_distance_map()`): the first node
 //!   in tree order whose `compatible` list has `numa-distance-map-v1`
 //!   (compared ignoring case), and its `distance-matrix`: `(node a, node b,
@@ -523,6 +529,32 @@ fn dynamic_kind<'a>(child: &Node<'a>, size: &'a [u8], cells: Cells) -> ReservedM
     }
 }
 
+/// PAPR's primary domain index (powerpc's find_primary_domain_index()): the first cell of
+/// `ibm,associativity-reference-points` in `/rtas` (else `/`), which is where FORM1 and
+/// FORM2 affinity, the forms QEMU's pseries and PowerVM negotiate, find the node id in an
+/// `ibm,associativity` list. FORM0 (the second cell) is pre-POWER7 and not modelled.
+/// `None` if the tree has no reference points (not a PAPR tree, or no NUMA).
+fn papr_primary_domain_index(fdt: &Fdt<'_>) -> Option<u32> {
+    let refs = fdt
+        .find_node("/rtas")
+        .and_then(|n| n.property("ibm,associativity-reference-points"))
+        .or_else(|| fdt.root().property("ibm,associativity-reference-points"))?;
+    bytes::be_u32(refs, 0).filter(|&i| i > 0)
+}
+
+/// A node's NUMA node from its `ibm,associativity` (associativity_to_nid()): the list is
+/// a cell count followed by that many cells, and the node id is the cell at the primary
+/// domain index (1-based). Absent, too short, or 0xffff (POWER4's "invalid"): none.
+fn papr_nid(node: &Node<'_>, index: Option<u32>) -> Option<u32> {
+    let index = index? as usize;
+    let assoc = node.property("ibm,associativity")?;
+    let count = bytes::be_u32(assoc, 0)? as usize;
+    if index > count {
+        return None;
+    }
+    bytes::be_u32(assoc, index * 4).filter(|&nid| nid != 0xffff)
+}
+
 /// Scans a validated tree the way Linux 6.1's early boot does (see the
 /// module docs for each rule).
 ///
@@ -535,6 +567,9 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         address: cells_prop(&root, "#address-cells", ROOT_ADDR_CELLS_DEFAULT)?,
         size: cells_prop(&root, "#size-cells", ROOT_SIZE_CELLS_DEFAULT)?,
     };
+
+    // PAPR (pseries) trees give nodes by ibm,associativity instead of numa-node-id.
+    let papr_index = papr_primary_domain_index(fdt);
 
     // Memory banks.
     let mut banks = FixedVec::new();
@@ -551,7 +586,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         };
         let hotpluggable = node.property("hotpluggable").is_some();
         let numa_node_id = match node.property("numa-node-id") {
-            None => None,
+            None => papr_nid(&node, papr_index),
             Some(v) => Some(bytes::be_u32(v, 0).ok_or(DtMemoryError::ShortProperty {
                 property: "numa-node-id",
             })?),
@@ -648,7 +683,8 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
             if fail || !(base == b"cpu" || c.property_str("device_type") == Some(b"cpu")) {
                 continue;
             }
-            if cpu_nodes.push(nid(&c).unwrap_or(inherited)).is_err() {
+            let own = nid(&c).unwrap_or_else(|| papr_nid(&c, papr_index));
+            if cpu_nodes.push(own.or(inherited)).is_err() {
                 break;
             }
         }

@@ -182,6 +182,11 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "8 KiB of the first per-CPU chunk reserved for modules' static per-CPU data",
     },
     HookDoc {
+        hook: "PERCPU_DYN_SIZE",
+        linux: "pcpu_embed_first_chunk(dyn_size) in setup_per_cpu_areas()",
+        generic: "PERCPU_DYNAMIC_RESERVE (28 KiB on 64-bit) of dynamic space in the first chunk",
+    },
+    HookDoc {
         hook: "SMP_CACHE_BYTES",
         linux: "SMP_CACHE_BYTES / L1_CACHE_BYTES",
         generic: "64-byte cache lines align memblock allocations that ask for no alignment",
@@ -344,6 +349,9 @@ pub trait Arch: Sized + 'static {
     const PERCPU_ATOM_SIZE: u64 = 1 << Self::PAGE_SHIFT;
     /// Bytes of the first per-CPU chunk reserved for modules (PERCPU_MODULE_RESERVE).
     const PERCPU_RESERVE: u64 = crate::percpu::PERCPU_MODULE_RESERVE;
+    /// The dynamic size setup_per_cpu_areas() asks pcpu_embed_first_chunk() for
+    /// (PERCPU_DYNAMIC_RESERVE); the chunk's dynamic part is what the unit has left.
+    const PERCPU_DYN_SIZE: u64 = crate::percpu::PERCPU_DYNAMIC_RESERVE;
     /// The reference kernel is built with CONFIG_NUMA (node fallback order and policy zone
     /// lines; node ids from the firmware). Without it all memory is node 0.
     const NUMA: bool = true;

@@ -156,10 +156,22 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
     /// L1_CACHE_BYTES on POWER.
     const SMP_CACHE_BYTES: u64 = 128;
+    /// setup_per_cpu_areas() passes no module reserve and
+    /// PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE as the dynamic size.
+    const PERCPU_RESERVE: u64 = 0;
+    const PERCPU_DYN_SIZE: u64 = crate::percpu::PERCPU_MODULE_RESERVE + crate::percpu::PERCPU_DYNAMIC_RESERVE;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "memory_block_size_bytes",
-        reason: "radix_memory_block_size(): the device tree's ibm,dynamic-reconfiguration-memory/ibm,lmb-size, which QEMU pseries sets to SPAPR_MEMORY_BLOCK_SIZE (256 MiB); the emulator's pseries tree does not carry the node, so the value is QEMU's",
+        reason: "pseries_memory_block_size(): ibm,dynamic-reconfiguration-memory's ibm,lmb-size when the tree has that node (it is not modelled); else the size of the memory node that starts where /memory@0 ends, else one 16 MiB section (QEMU pseries: 16 MiB with one memory node, the second node's size with several)",
     },
+        Override {
+            hook: "PERCPU_RESERVE",
+            reason: "setup_per_cpu_areas() embeds the first chunk with no module reserve (r0) and folds PERCPU_MODULE_RESERVE into the dynamic size",
+        },
+        Override {
+            hook: "PERCPU_DYN_SIZE",
+            reason: "setup_per_cpu_areas() asks for PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE (36 KiB) of dynamic space",
+        },
         Override {
             hook: "pgd_alloc",
             reason: "radix gives each process its own tree through the process table (quadrant 0); the kernel's quadrant 3 tree is separate",
@@ -172,17 +184,21 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
         },
         Override {
             hook: "numa_init",
-            reason: "pseries firmware describes NUMA with ibm,associativity properties, not \
-                     numa-node-id; QEMU's pseries without -numa has none, so all memory is \
-                     node 0 (associativity parsing is not modelled)",
+            reason: "parse_numa_properties(): pseries firmware gives nodes by ibm,associativity \
+                     (read by the device-tree scan at the primary domain index of \
+                     ibm,associativity-reference-points), and a tree without them is one node \
+                     with no 'No NUMA configuration' or 'Faking a node' lines",
         },
         Override {
             hook: "SMP_CACHE_BYTES",
             reason: "POWER cache lines are 128 bytes",
         },
     ];
-    fn memory_block_size_bytes<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
-        crate::hotplug::PSERIES_LMB_SIZE
+    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        // QEMU names each memory node after its first address, as the lookup of
+        // "/memory@<size of memory@0>" assumes.
+        let after_zero = ctx.banks().find(|b| b.base == 0).map(|b| b.size);
+        after_zero.and_then(|z| ctx.banks().find(|b| b.base == z)).map_or(1 << Self::SECTION_SIZE_BITS, |b| b.size)
     }
     type State = ();
     type Paging = RadixPaging<PAGE_SHIFT>;
@@ -195,7 +211,11 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const KERNEL_VA_MASK: u64 = (1 << 52) - 1;
 
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::numa::single_node_init(ctx)
+        if !ctx.options.numa_off && ctx.banks().any(|b| b.nid.is_some()) {
+            crate::numa::generic_numa_init(ctx)
+        } else {
+            crate::numa::single_node_init(ctx)
+        }
     }
 }
 
