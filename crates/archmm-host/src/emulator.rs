@@ -557,28 +557,60 @@ fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&
         s.push('\n');
     }
     v.insert("buddyinfo", s);
-    // /proc/zoneinfo: the per-zone block (per-node and vm counters are not modelled).
+    // /proc/zoneinfo: every configured zone of every online node, empty ones included (up
+    // to their protection line, as Linux prints an unpopulated zone); the per-node and vm
+    // event counters are not modelled.
     let mut s = String::new();
-    for z in pa.zones() {
-        let _ = writeln!(s, "Node {}, zone {:>8}", z.nid, z.kind.name());
-        let _ = writeln!(s, "  pages free     {}", z.free.load(Relaxed));
-        let _ = writeln!(s, "        boost    0");
-        let _ = writeln!(s, "        min      {}", z.wmark[0].load(Relaxed));
-        let _ = writeln!(s, "        low      {}", z.wmark[1].load(Relaxed));
-        let _ = writeln!(s, "        high     {}", z.wmark[2].load(Relaxed));
-        let _ = writeln!(s, "        spanned  {}", z.spanned);
-        let _ = writeln!(s, "        present  {}", z.present);
-        let _ = writeln!(s, "        managed  {}", z.managed.load(Relaxed));
-        let _ = writeln!(s, "        cma      0");
-        let _ = writeln!(s, "      nr_free_pages {}", z.free.load(Relaxed));
-        let _ = writeln!(s, "  pagesets");
-        for cpu in 0..b.ctx.options.cpus.max(1) {
-            let _ = writeln!(s, "    cpu: {cpu}");
-            let _ = writeln!(s, "              count: {}", b.pages.pcp_count(z, cpu));
-            let _ = writeln!(s, "              high:  {}", z.pcp_high.load(Relaxed));
-            let _ = writeln!(s, "              batch: {}", z.pcp_batch.load(Relaxed));
+    let mut nodes: Vec<usize> = pa.zones().map(|z| z.nid).chain(b.ctx.cpu_node[..b.ctx.options.cpus.max(1)].iter().map(|&n| n as usize)).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    for &nid in &nodes {
+        let zone = |kind: archmm::zone::ZoneType| pa.zones().find(|z| z.nid == nid && z.kind == kind);
+        let managed = |kind| zone(kind).map_or(0, |z| z.managed.load(Relaxed));
+        for (i, &kind) in A::ZONES.iter().enumerate() {
+            let z = zone(kind);
+            let _ = writeln!(s, "Node {nid}, zone {:>8}", kind.name());
+            let field = |f: &dyn Fn(&archmm::buddy::Zone) -> u64| z.map_or(0, f);
+            let _ = writeln!(s, "  pages free     {}", field(&|z| z.free.load(Relaxed)));
+            let _ = writeln!(s, "        boost    0");
+            let _ = writeln!(s, "        min      {}", field(&|z| z.wmark[0].load(Relaxed)));
+            let _ = writeln!(s, "        low      {}", field(&|z| z.wmark[1].load(Relaxed)));
+            let _ = writeln!(s, "        high     {}", field(&|z| z.wmark[2].load(Relaxed)));
+            let _ = writeln!(s, "        spanned  {}", field(&|z| z.spanned));
+            let _ = writeln!(s, "        present  {}", field(&|z| z.present));
+            let _ = writeln!(s, "        managed  {}", managed(kind));
+            let _ = writeln!(s, "        cma      0");
+            // setup_per_zone_lowmem_reserve(): the managed pages of the zones above, over
+            // sysctl_lowmem_reserve_ratio (256 for DMA and DMA32, 32 for Normal, else 0).
+            let ratio = match kind {
+                archmm::zone::ZoneType::Dma | archmm::zone::ZoneType::Dma32 => 256,
+                archmm::zone::ZoneType::Normal => 32,
+                _ => 0,
+            };
+            let mut above = 0;
+            let protection: Vec<String> = A::ZONES
+                .iter()
+                .enumerate()
+                .map(|(j, &k)| {
+                    if j <= i {
+                        return "0".to_string();
+                    }
+                    above += managed(k);
+                    if ratio == 0 || managed(kind) == 0 { 0 } else { above / ratio }.to_string()
+                })
+                .collect();
+            let _ = writeln!(s, "        protection: ({})", protection.join(", "));
+            let Some(z) = z.filter(|z| z.present > 0) else { continue };
+            let _ = writeln!(s, "      nr_free_pages {}", z.free.load(Relaxed));
+            let _ = writeln!(s, "  pagesets");
+            for cpu in 0..b.ctx.options.cpus.max(1) {
+                let _ = writeln!(s, "    cpu: {cpu}");
+                let _ = writeln!(s, "              count: {}", b.pages.pcp_count(z, cpu));
+                let _ = writeln!(s, "              high:  {}", z.pcp_high.load(Relaxed));
+                let _ = writeln!(s, "              batch: {}", z.pcp_batch.load(Relaxed));
+            }
+            let _ = writeln!(s, "  start_pfn:           {}", z.start_pfn);
         }
-        let _ = writeln!(s, "  start_pfn:           {}", z.start_pfn);
     }
     v.insert("zoneinfo", s);
     // /proc/meminfo: the counters the bring-up defines.
@@ -599,5 +631,12 @@ fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&
         let _ = b.ctx.memblock.write_debugfs(t, &mut s);
     }
     v.insert("memblock", s);
+    // /proc/iomem's memory resources (the arch says where they come from; device and PCI
+    // windows are not modelled).
+    let mut s = String::new();
+    A::iomem_resources(&b.ctx, &mut |start, end, name| {
+        let _ = writeln!(s, "{start:08x}-{end:08x} : {name}");
+    });
+    v.insert("iomem", s);
     v
 }

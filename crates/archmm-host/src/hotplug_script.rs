@@ -51,12 +51,12 @@ pub fn run(arch: ArchId, mode: Option<&str>, m: &Machine, opts: BootOptions, scr
         (_, Some("arm64-64k-48")) => run_as::<Arm64G<64, 48>>(m, opts, script),
         (_, Some("arm64-64k-52")) => run_as::<Arm64G<64, 52>>(m, opts, script),
         (_, Some("arm64-4k-39")) => run_as::<Arm64G<4, 39>>(m, opts, script),
-        (_, Some("powerpc64-radix-64k")) => run_as::<Ppc64<16>>(m, opts, script),
+        (_, Some("powerpc64-radix-4k")) => run_as::<Ppc64<12>>(m, opts, script),
         (_, Some("loongarch64-4level-4k")) => run_as::<LoongArch<12, 4>>(m, opts, script),
         (_, Some("s390x-4level")) => run_as::<S390<4>>(m, opts, script),
         (_, Some("s390x-5level")) => run_as::<S390<5>>(m, opts, script),
-        (_, Some(other)) if !matches!(other, "x86_64-4level" | "arm64-4k-48" | "powerpc64-radix-4k" | "loongarch64-3level-16k" | "s390x-3level") => {
-            Err(format!("mode {other}: memory hotplug runs on the arch's default mode and x86_64-5level, arm64-{{4k-39,16k-47,64k-48,64k-52}}, powerpc64-radix-64k, loongarch64-4level-4k, s390x-{{4,5}}level"))
+        (_, Some(other)) if !matches!(other, "x86_64-4level" | "arm64-4k-48" | "powerpc64-radix-64k" | "loongarch64-3level-16k" | "s390x-3level") => {
+            Err(format!("mode {other}: memory hotplug runs on the arch's default mode and x86_64-5level, arm64-{{4k-39,16k-47,64k-48,64k-52}}, powerpc64-radix-4k, loongarch64-4level-4k, s390x-{{4,5}}level"))
         }
         (ArchId::X86_64, _) => run_as::<X86<false>>(m, opts, script),
         (ArchId::Arm64, _) => run_as::<Arm64G<4, 48>>(m, opts, script),
@@ -65,7 +65,8 @@ pub fn run(arch: ArchId, mode: Option<&str>, m: &Machine, opts: BootOptions, scr
         (ArchId::Arm, _) => run_as::<Arm32Lpae>(m, opts, script),
         (ArchId::Loongarch64, _) => run_as::<LoongArch<14, 3>>(m, opts, script),
         (ArchId::S390, _) => run_as::<S390<3>>(m, opts, script),
-        (ArchId::Powerpc, _) => run_as::<Ppc64<12>>(m, opts, script),
+        // The boot's default: Debian's ppc64el kernel, 64K pages.
+        (ArchId::Powerpc, _) => run_as::<Ppc64<16>>(m, opts, script),
     }
 }
 

@@ -75,6 +75,8 @@ enum View {
     Meminfo,
     /// /sys/kernel/debug/memblock/{memory,reserved}.
     Memblock,
+    /// /proc/iomem's memory resources (System RAM, and the firmware's reserved ranges).
+    Iomem,
     /// The kernel page table's mappings (ptdump-like runs) and the W^X check.
     Wx,
     /// The first per-CPU chunk (percpu_stats' allocation info) and each CPU's unit.
@@ -90,6 +92,7 @@ impl View {
             View::Zoneinfo => ("zoneinfo", "/proc/zoneinfo"),
             View::Meminfo => ("meminfo", "/proc/meminfo"),
             View::Memblock => ("memblock", "memblock debugfs"),
+            View::Iomem => ("iomem", "/proc/iomem"),
             View::Wx => ("wx", "kernel page table and W^X check"),
             View::Percpu => ("percpu", "/sys/kernel/debug/percpu_stats"),
             View::Maps => ("maps", "/proc/1/maps"),
@@ -177,7 +180,7 @@ enum Cmd {
         #[arg(long)]
         memblock_debug: bool,
         /// After the boot lines, show these views (comma-separated): buddyinfo, zoneinfo,
-        /// meminfo, memblock, wx, percpu, maps.
+        /// meminfo, memblock, iomem, wx, percpu, maps.
         #[arg(long, value_delimiter = ',', value_enum)]
         show: Vec<View>,
         /// Print the results as JSON instead of Linux's lines.

@@ -184,6 +184,10 @@ impl<const PAE: bool> Arch for I386<PAE> {
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         super::x86_64::x86_zone_limits(ctx)
     }
+
+    fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+        super::x86_64::e820_iomem_resources(ctx, f)
+    }
 }
 
 /// find_low_pfn_range(): lowmem is everything up to MAXMEM_PFN; above it, highmem
@@ -202,7 +206,11 @@ fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, 
     }
 }
 
-const I386_OVERRIDES: [Override; 15] = [
+const I386_OVERRIDES: [Override; 16] = [
+    Override {
+        hook: "iomem_resources",
+        reason: "x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM and the firmware's reserved and ACPI ranges, not memblock's regions",
+    },
         Override {
             hook: "arch_setup_additional_pages",
             reason: "x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",

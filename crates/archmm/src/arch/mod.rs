@@ -197,6 +197,11 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "64 bytes, as on every 64-bit kernel",
     },
     HookDoc {
+        hook: "iomem_resources",
+        linux: "request_standard_resources() / add_system_ram_resources() / e820__reserve_resources()",
+        generic: "/proc/iomem lists each memblock memory region as System RAM (NOMAP ones as reserved)",
+    },
+    HookDoc {
         hook: "dma_reserve",
         linux: "set_dma_reserve() (x86: memblock_find_dma_reserve())",
         generic: "no ZONE_DMA pages are held back from the managed-page estimate",
@@ -484,6 +489,17 @@ pub trait Arch: Sized + 'static {
             return crate::numa::single_node_init(ctx);
         }
         crate::numa::generic_numa_init(ctx)
+    }
+
+    /// /proc/iomem's top-level memory resources, in address order: `f(start, end
+    /// inclusive, name)`. Generic: each memblock memory region as `System RAM`, `reserved`
+    /// where it is NOMAP (arm64's request_standard_resources(), powerpc's
+    /// add_system_ram_resources(), s390's setup_resources()).
+    fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+        for r in ctx.memblock.real_regions(crate::memblock::RegionType::Memory) {
+            let name = if r.flags.contains(crate::memblock::MemblockFlags::NOMAP) { "reserved" } else { "System RAM" };
+            f(r.base, r.end() - 1, name);
+        }
     }
 
     /// Pages of ZONE_DMA memblock holds reserved when zones are sized (Linux's

@@ -124,6 +124,11 @@ impl<const LA57: bool> Arch for X86<LA57> {
             reason: "x86's mark_rodata_ro() reports the size of text and rodata, 2 MiB-aligned",
         },
         Override {
+            hook: "iomem_resources",
+            reason: "x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM \
+                     and the firmware's reserved and ACPI ranges, not memblock's regions",
+        },
+        Override {
             hook: "WX_FORMAT",
             reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop",
         },
@@ -198,8 +203,33 @@ impl<const LA57: bool> Arch for X86<LA57> {
         x86_dma_reserve(ctx)
     }
 
+    fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+        e820_iomem_resources(ctx, f)
+    }
+
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         x86_zone_limits(ctx)
+    }
+}
+
+/// e820__reserve_resources(): /proc/iomem's memory resources are the kernel's e820 table
+/// (after its updates, e.g. the first page made reserved), named by e820_type_to_string().
+pub(crate) fn e820_iomem_resources<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+    for e in ctx.state.e820.entries() {
+        if e.size == 0 {
+            continue;
+        }
+        let name = match e.ty {
+            E820Type::RAM | E820Type::RESERVED_KERN => "System RAM",
+            E820Type::ACPI => "ACPI Tables",
+            E820Type::NVS => "ACPI Non-volatile Storage",
+            E820Type::UNUSABLE => "Unusable memory",
+            E820Type::PRAM => "Persistent Memory (legacy)",
+            E820Type::PMEM => "Persistent Memory",
+            E820Type::SOFT_RESERVED => "Soft Reserved",
+            _ => "Reserved",
+        };
+        f(e.addr, e.addr.saturating_add(e.size - 1), name);
     }
 }
 
