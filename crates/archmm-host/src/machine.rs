@@ -149,10 +149,11 @@ const ARM_KERNEL: (u64, u64) = (0x4040_0000, 0x4180_d288);
 /// LoongArch's load address (VMLINUX_LOAD_ADDRESS 0x9000000000200000, physical 2 MiB); a
 /// 24 MiB image (no Debian 12 kernel: an assumption).
 const LOONGARCH_KERNEL: (u64, u64) = (0x20_0000, 0x1a0_0000);
-/// s390's _stext at 1 MiB (with nokaslr); a 24 MiB image (an assumption).
-const S390_KERNEL: (u64, u64) = (0x10_0000, 0x190_0000);
-/// powerpc64 runs its kernel at real address 0; a 32 MiB image (an assumption).
-const PPC64_KERNEL: (u64, u64) = (0, 0x200_0000);
+/// s390x 6.1.0-50: _stext at 1 MiB (with nokaslr) to the end of its bss (its memblock dump).
+const S390_KERNEL: (u64, u64) = (0x10_0000, 0x133_b000);
+/// powerpc64 (6.1.0-57, pseries) runs its kernel at real address 0; its memblock
+/// reservation ends at klimit, 0x2880d00.
+const PPC64_KERNEL: (u64, u64) = (0, 0x288_0d00);
 
 impl Machine {
     /// The built-in machine's `cpus` CPUs as QEMU describes them when `-smp cpus` is split
@@ -211,13 +212,9 @@ impl Machine {
         if mem > 16 << 40 {
             return err(format!("--mem {mem:#x}: more than 16 TiB is not a QEMU machine"));
         }
-        if !mem.is_multiple_of(4 * KIB) {
-            return err(format!("--mem {mem:#x}: not a multiple of 4 KiB"));
-        }
+        // QEMU rounds -m up to 8 KiB (set_memory_options()).
+        let mem = mem.next_multiple_of(8 * KIB);
         let nodes = nodes.max(1);
-        if nodes > 64 || !mem.is_multiple_of(nodes as u64) || !(mem / nodes as u64).is_multiple_of(2 * MIB) {
-            return err(format!("--numa {nodes}: {mem:#x} bytes do not split into {nodes} nodes of 2 MiB multiples"));
-        }
         let mut m = match arch {
             ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
             ArchId::I386 => {
@@ -237,6 +234,16 @@ impl Machine {
         };
         m.sections = default_sections(arch);
         Ok(m)
+    }
+
+    /// QEMU's split of RAM over `-numa node` entries that give no size
+    /// (numa_default_auto_split()): every node but the last gets `mem / nodes` rounded down
+    /// to the machine's numa_mem_align_shift (8 MiB; pseries 256 MiB), the last the rest.
+    /// Nodes can end up with no memory (memoryless), as in QEMU.
+    pub fn qemu_node_sizes(mem: u64, nodes: u32, align_shift: u32) -> Vec<u64> {
+        let nodes = nodes.max(1) as u64;
+        let each = (mem / nodes) & !((1u64 << align_shift) - 1);
+        (0..nodes).map(|i| if i + 1 < nodes { each } else { mem - each * (nodes - 1) }).collect()
     }
 
     fn qemu_x86(mem: u64, nodes: u32, ty: X86MachineType) -> Machine {
@@ -290,7 +297,7 @@ impl Machine {
         // PCI hole cut out.
         let mut srat = Vec::new();
         if nodes > 1 {
-            let per = mem / nodes as u64;
+            let sizes = Self::qemu_node_sizes(mem, nodes, 23);
             let mut push = |nid: u32, base: u64, len: u64| {
                 srat.push(SratMemAffinity { node: nid, pxm: nid, start: base, end: base + len - 1, hotplug: false, nonvolatile: false });
             };
@@ -298,9 +305,9 @@ impl Machine {
             let mut next = MIB;
             for i in 0..nodes {
                 let mut base = next;
-                let mut len = per;
+                let mut len = sizes[i as usize];
                 if i == 0 {
-                    len -= MIB;
+                    len = len.saturating_sub(MIB);
                 }
                 next = base + len;
                 if base <= below && next > below {
@@ -342,8 +349,15 @@ impl Machine {
 
     /// Banks of `per` bytes, one per node, consecutive from `base`.
     fn node_banks(base: u64, mem: u64, nodes: u32) -> Vec<MemBank> {
-        let per = mem / nodes as u64;
-        (0..nodes).map(|i| MemBank { base: base + i as u64 * per, size: per, nid: if nodes > 1 { Some(i) } else { None }, hotplug: false }).collect()
+        let mut at = base;
+        let mut banks = Vec::new();
+        for (i, size) in Self::qemu_node_sizes(mem, nodes, 23).into_iter().enumerate() {
+            if size != 0 {
+                banks.push(MemBank { base: at, size, nid: if nodes > 1 { Some(i as u32) } else { None }, hotplug: false });
+            }
+            at += size;
+        }
+        banks
     }
 
     fn numa_suffix(nodes: u32) -> String {
@@ -379,11 +393,11 @@ impl Machine {
         }
         if nodes > 1 {
             // hw/loongarch: node 0 gets low RAM and the first part of high RAM.
-            let per = mem / nodes as u64;
+            let sizes = Self::qemu_node_sizes(mem, nodes, 23);
             banks = Vec::new();
             let mut at = 0u64;
             for i in 0..nodes {
-                let (mut lo, hi) = (at, at + per);
+                let (mut lo, hi) = (at, at + sizes[i as usize]);
                 if lo < LOWMEM {
                     let e = hi.min(LOWMEM);
                     banks.push(MemBank { base: lo, size: e - lo, nid: Some(i), hotplug: false });
@@ -421,21 +435,20 @@ impl Machine {
         })
     }
 
-    /// QEMU 7.2's `pseries` (hw/ppc/spapr.c): RAM from 0, described by /memory@0 (the RMA
-    /// covers node 0's memory) and one /memory node per further NUMA node. The kernel runs
-    /// at real address 0; SLOF's FDT copy (64 KiB) sits below 768 MiB (an assumption).
     /// QEMU 7.2's pseries memory nodes (spapr_populate_memory()): the RMA, the largest
     /// power of two within node 0, at 0; then each node's rest in pieces that are powers of
     /// two no larger than their address's alignment, each piece a /memory@<base> node with
     /// ibm,associativity naming its NUMA node (checked against QEMU's dumped trees for 768M
     /// to 12G and a 3G+3G two-node machine).
     fn pseries_banks(mem: u64, nodes: u32) -> Vec<MemBank> {
-        let per = mem / nodes as u64;
         let mut banks = Vec::new();
         let mut start = 0u64;
-        for n in 0..nodes {
-            let nid = Some(n); // every node has ibm,associativity, all zeros without -numa
+        for (n, per) in Self::qemu_node_sizes(mem, nodes, 28).into_iter().enumerate() {
+            let nid = Some(n as u32); // every node has ibm,associativity, all zeros without -numa
             let mut left = per;
+            if per == 0 {
+                continue;
+            }
             if start == 0 {
                 let rma = 1u64 << (63 - per.leading_zeros());
                 banks.push(MemBank { base: 0, size: rma, nid, hotplug: false });
@@ -452,6 +465,9 @@ impl Machine {
         banks
     }
 
+    /// QEMU 7.2's `pseries` (hw/ppc/spapr.c): RAM from 0 in the memory nodes
+    /// [`Self::pseries_banks`] lays out. The kernel runs at real address 0; SLOF's FDT copy
+    /// (64 KiB) sits below 768 MiB (an assumption).
     fn qemu_pseries(mem: u64, nodes: u32) -> Machine {
         let fdt_top = mem.min(768 * MIB);
         Machine {
@@ -467,15 +483,7 @@ impl Machine {
         // hw/arm/virt.c and hw/riscv/virt.c: RAM at 1 GiB (arm) / 2 GiB (riscv), one
         // memory node per NUMA node, consecutive.
         let base = if arch == ArchId::Arm64 { GIB } else { 2 * GIB };
-        let per = mem / nodes as u64;
-        let banks = (0..nodes)
-            .map(|i| MemBank {
-                base: base + i as u64 * per,
-                size: per,
-                nid: if nodes > 1 { Some(i) } else { None },
-                hotplug: false,
-            })
-            .collect();
+        let banks = Self::node_banks(base, mem, nodes);
         let (kernel, dtb, reserved) = if arch == ArchId::Arm64 {
             // QEMU's -kernel loader puts the DTB 128 MiB into RAM; its blob is 1 MiB.
             (ARM64_KERNEL, (base + 128 * MIB, base + 129 * MIB), vec![])

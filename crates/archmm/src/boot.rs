@@ -189,6 +189,22 @@ pub enum BootError {
     Memmap(crate::memmap::MemmapError),
     /// The first per-CPU chunk could not be set up.
     Percpu(crate::percpu::PercpuError),
+    /// The kernel image does not fit the machine: its sections are larger than the span
+    /// the firmware map gives it, or that span is not memory.
+    KernelImage {
+        /// The image's span `[start, end)`.
+        start: u64,
+        /// End.
+        end: u64,
+        /// Bytes its page-aligned sections need.
+        needed: u64,
+        /// The span lies in memory.
+        in_memory: bool,
+        /// Where the machine's memory ends.
+        mem_end: u64,
+        /// Bytes of memory the machine has.
+        mem_size: u64,
+    },
     /// Writing the log failed.
     Log,
 }
@@ -226,6 +242,18 @@ impl fmt::Display for BootError {
             BootError::PageTable(e) => write!(f, "linear map: {e}"),
             BootError::Memmap(e) => write!(f, "memmap: {e}"),
             BootError::Percpu(e) => write!(f, "percpu: {e}"),
+            BootError::KernelImage { start, end, in_memory: false, mem_end, mem_size, .. } => write!(
+                f,
+                "the kernel image [mem {start:#010x}-{:#010x}] is not in the machine's memory ({} KiB, ending at {mem_end:#x}): the machine is too small for this kernel",
+                end.saturating_sub(1),
+                mem_size >> 10
+            ),
+            BootError::KernelImage { start, end, needed, in_memory: true, .. } => write!(
+                f,
+                "the kernel image [mem {start:#010x}-{:#010x}] is smaller than its sections ({} KiB)",
+                end.saturating_sub(1),
+                needed >> 10
+            ),
             BootError::Log => write!(f, "the boot log could not be written"),
         }
     }
@@ -451,6 +479,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     if ctx.memblock.is_empty(crate::memblock::RegionType::Memory) {
         return Err(BootError::NoMemory);
     }
+    check_kernel_image(&ctx)?;
     A::setup_arch(&mut ctx)?;
     if ctx.memblock.is_empty(crate::memblock::RegionType::Memory) || ctx.max_pfn == 0 {
         return Err(BootError::NoMemory);
@@ -510,6 +539,19 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let wx = mark_readonly(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     A::arch_finalize_boot(&mut ctx)?;
     Ok(Booted { ctx, zones, pages, report, wx })
+}
+
+/// The kernel the firmware map places must be able to run there: its page-aligned sections
+/// fit the span it was given, and that span is memory (a machine smaller than the kernel's
+/// load address plus its image is refused here rather than booted into nonsense).
+fn check_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> Result<(), BootError> {
+    let (Some((start, end)), Some(img)) = (ctx.fw.kernel, ctx.image) else { return Ok(()) };
+    let needed = img.size();
+    let in_memory = end > start && ctx.memblock.is_region_memory(start, end - start);
+    if !in_memory || needed > end - start {
+        return Err(BootError::KernelImage { start, end, needed, in_memory, mem_end: ctx.memblock.end_of_dram(), mem_size: ctx.memblock.phys_mem_size() });
+    }
+    Ok(())
 }
 
 /// Map the kernel image at the arch's image address (if it has one), read-write-execute as

@@ -683,8 +683,10 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
             if fail || !(base == b"cpu" || c.property_str("device_type") == Some(b"cpu")) {
                 continue;
             }
-            let own = nid(&c).unwrap_or_else(|| papr_nid(&c, papr_index));
-            if cpu_nodes.push(own.or(inherited)).is_err() {
+            // A short numa-node-id is "no node" (not the ancestor's); without one, a PAPR
+            // associativity, else the ancestor's.
+            let node = nid(&c).unwrap_or_else(|| papr_nid(&c, papr_index).or(inherited));
+            if cpu_nodes.push(node).is_err() {
                 break;
             }
         }
