@@ -215,6 +215,27 @@ impl Machine {
         // QEMU rounds -m up to 8 KiB (set_memory_options()).
         let mem = mem.next_multiple_of(8 * KIB);
         let nodes = nodes.max(1);
+        let info = arch.info();
+        if nodes > 1 {
+            match arch {
+                ArchId::S390 => return err(format!("--numa {nodes}: QEMU's s390-ccw-virtio machine has no NUMA, and Debian's s390x kernel is built without CONFIG_NUMA")),
+                ArchId::Loongarch64 => {
+                    return err(format!("--numa {nodes}: LoongArch's Linux reads NUMA nodes from the ACPI SRAT, which archmm's loongarch64 machine does not model"))
+                }
+                _ if info.max_numnodes == 1 => {
+                    return err(format!("--numa {nodes}: the {} reference kernel (Debian's) is built without CONFIG_NUMA and would see one node", info.name))
+                }
+                _ if nodes > info.max_numnodes => {
+                    return err(format!(
+                        "--numa {nodes}: {}'s Linux 6.1 takes at most {} NUMA nodes (CONFIG_NODES_SHIFT={})",
+                        info.name,
+                        info.max_numnodes,
+                        info.max_numnodes.trailing_zeros()
+                    ))
+                }
+                _ => {}
+            }
+        }
         let mut m = match arch {
             ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
             ArchId::I386 => {

@@ -267,3 +267,36 @@ fn cpu_count_defaults_to_the_firmwares() {
         assert!(stderr(&o).contains("1..=256"), "{}", stderr(&o));
     }
 }
+
+/// Every -m and -numa split QEMU accepts boots; node counts beyond what the arch's Linux
+/// takes, or NUMA where the reference kernel or machine has none, are refused with why.
+#[test]
+fn memory_sizes_and_numa_splits_as_qemu_takes_them() {
+    for args in [&["--mem", "3071M"][..], &["--mem", "127M"], &["--mem", "1025M"], &["--mem", "4G", "--numa", "3"], &["--arch", "arm64", "--mem", "1025M", "--numa", "3"], &["--arch", "powerpc", "--mem", "4G", "--numa", "3"]] {
+        let o = archmm(&[&["boot"][..], args].concat());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains("Memory: "), "{args:?}");
+    }
+    let o = archmm(&["boot", "--mem", "4G", "--numa", "3"]);
+    assert_eq!(stdout(&o).matches("Initmem setup node").count(), 3);
+    for (args, why) in [
+        (&["--arch", "arm64", "--numa", "17"][..], "arm64's Linux 6.1 takes at most 16 NUMA nodes (CONFIG_NODES_SHIFT=4)"),
+        (&["--arch", "riscv64", "--numa", "5"], "riscv64's Linux 6.1 takes at most 4 NUMA nodes"),
+        (&["--arch", "s390", "--numa", "2"], "has no NUMA"),
+        (&["--arch", "i386", "--numa", "2"], "without CONFIG_NUMA"),
+        (&["--arch", "loongarch64", "--numa", "2"], "ACPI SRAT"),
+    ] {
+        let o = archmm(&[&["boot"][..], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+    }
+    // Within x86_64's 1024 nodes but beyond archmm's zone table: said so.
+    let o = archmm(&["boot", "--mem", "8G", "--numa", "31"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("archmm's page allocator holds 32"), "{}", stderr(&o));
+    // Smaller than the kernel's image: refused before anything is printed as booted.
+    let o = archmm(&["boot", "--mem", "32M"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("the machine is too small for this kernel"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("Memory: "));
+}

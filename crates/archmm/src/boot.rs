@@ -771,11 +771,15 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
     let bytes = mm.bytes();
     let mem = *ctx.memblock.mem();
     let mut pages = PageAlloc::<A::Paging, M>::new(mem, mm, A::MAX_ORDER, ctx.options.cpus.max(1));
+    let populated = zones.online_nodes().map(|(_, n)| n.zones.iter().filter(|z| z.spanned != 0).count()).sum::<usize>();
+    if populated > crate::buddy::MAX_ZONES {
+        return Err(BootError::Zone(ZoneError::TooManyZones { zones: populated, max: crate::buddy::MAX_ZONES }));
+    }
     for (nid, node) in zones.online_nodes() {
         for z in crate::zone::ZoneType::ALL {
             let nz = node.zones[z as usize];
             if nz.spanned != 0 && !pages.add_zone(z, nid, nz.start_pfn, nz.spanned, nz.present) {
-                return Err(BootError::Zone(ZoneError::NodeOutOfRange(nid as i32)));
+                return Err(BootError::Zone(ZoneError::TooManyZones { zones: populated, max: crate::buddy::MAX_ZONES }));
             }
         }
     }

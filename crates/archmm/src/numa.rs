@@ -257,7 +257,7 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
     if !ctx.options.numa_off {
         for b in ctx.banks() {
             if let Some(nid) = b.nid {
-                if nid >= MAX_NUMNODES as u32 {
+                if nid >= 1 << A::NODES_SHIFT {
                     let _ = writeln!(ctx.log, "NUMA: Node id {nid} exceeds maximum value");
                     return Err(BootError::BadNumaNode { nid: nid as i32, start: b.base, end: b.base.saturating_add(b.size) });
                 }
@@ -290,7 +290,7 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
                 // of_parse_and_init_cpus(): each CPU node's numa-node-id, node 0 if it has
                 // none (early_map_cpu_to_node()).
                 let fw = ctx.fw.cpu_nodes;
-                set_cpu_nodes(ctx, |c| fw.get(c).map(|n| n.filter(|&n| n < MAX_NUMNODES as u32).unwrap_or(0) as u16));
+                set_cpu_nodes(ctx, |c| fw.get(c).map(|n| n.filter(|&n| n < 1 << A::NODES_SHIFT).unwrap_or(0) as u16));
                 return Ok(());
             }
         }

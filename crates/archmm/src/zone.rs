@@ -70,14 +70,26 @@ impl ZoneType {
 pub enum ZoneError {
     /// A memblock region carries a node id this layout cannot hold.
     NodeOutOfRange(i32),
+    /// The machine has more populated zones than the page allocator's zone table holds.
+    TooManyZones {
+        /// Populated zones over all nodes.
+        zones: usize,
+        /// The table's capacity.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ZoneError::NodeOutOfRange(n) => {
-                write!(f, "node id {n} is above the {MAX_NODES} nodes this build supports")
+                write!(f, "node id {n} is above the {MAX_NODES} nodes archmm's zone layout holds")
             }
+            ZoneError::TooManyZones { zones, max } => write!(
+                f,
+                "the machine has {zones} populated zones (over all NUMA nodes) and archmm's page allocator holds {max}; \
+                 Linux has no such limit, archmm's fixed-size zone table does"
+            ),
         }
     }
 }

@@ -52,6 +52,8 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     };
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    /// CONFIG_NODES_SHIFT=4 (Debian's arm64 config): 16 NUMA nodes.
+    const NODES_SHIFT: u32 = 4;
     const SMP_CACHE_BYTES: u64 = 64;
     const OVERRIDES: &'static [Override] = &[
         Override {

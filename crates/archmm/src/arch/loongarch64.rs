@@ -158,6 +158,8 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const DEFAULT_MODEL: MemoryModel = MemoryModel::Sparse;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    /// CONFIG_NODES_SHIFT=6 (the Kconfig default; Debian 12 ships no loongarch64 kernel): 64 NUMA nodes.
+    const NODES_SHIFT: u32 = 6;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "LINEAR_MAP_IN_TABLES",
         reason: "the linear map is the DMW1 window, not a page table: setup_arch builds no \

@@ -360,6 +360,9 @@ pub trait Arch: Sized + 'static {
     /// The reference kernel is built with CONFIG_NUMA (node fallback order and policy zone
     /// lines; node ids from the firmware). Without it all memory is node 0.
     const NUMA: bool = true;
+    /// CONFIG_NODES_SHIFT of the reference kernel: it takes at most `1 << NODES_SHIFT`
+    /// NUMA nodes (MAX_NUMNODES). Read only when [`Arch::NUMA`] is set.
+    const NODES_SHIFT: u32 = 0;
     /// A node with CPUs but no memory is already online when free_area_init() runs
     /// (arch_numa's numa_register_nodes() onlines every node it parsed). False on x86, whose
     /// init_cpu_to_node() onlines such nodes only after paging_init(), so free_area_init()
@@ -616,6 +619,8 @@ pub struct ArchInfo {
     pub zones: &'static [ZoneType],
     /// Overrides with reasons.
     pub overrides: &'static [Override],
+    /// The most NUMA nodes the reference kernel takes (1 without CONFIG_NUMA).
+    pub max_numnodes: u32,
 }
 
 const fn info<A: Arch>(id: ArchId) -> ArchInfo {
@@ -630,6 +635,7 @@ const fn info<A: Arch>(id: ArchId) -> ArchInfo {
         default_model: A::DEFAULT_MODEL,
         zones: A::ZONES,
         overrides: A::OVERRIDES,
+        max_numnodes: if A::NUMA { 1 << A::NODES_SHIFT } else { 1 },
     }
 }
 

@@ -154,6 +154,8 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     /// Book3S-64 has no ZONE_DMA (only Book3E selects it).
     const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
+    /// CONFIG_NODES_SHIFT=8 (Debian's ppc64el config): 256 NUMA nodes.
+    const NODES_SHIFT: u32 = 8;
     /// L1_CACHE_BYTES on POWER.
     const SMP_CACHE_BYTES: u64 = 128;
     /// setup_per_cpu_areas() passes no module reserve and

@@ -25,6 +25,8 @@ impl<const N: usize> Arch for Riscv<N> {
     const MAX_PHYSMEM_BITS: u32 = 56;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    /// CONFIG_NODES_SHIFT=2 (the Kconfig default; Debian 12 ships no riscv64 kernel): 4 NUMA nodes.
+    const NODES_SHIFT: u32 = 2;
     const KERNEL_END_ALIGN: u64 = PMD_SIZE;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "MEMORY_HOTPLUG",

@@ -64,6 +64,8 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const MEMORYLESS_ONLINE_EARLY: bool = false;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
+    /// CONFIG_NODES_SHIFT=10 (Debian's amd64 config): 1024 NUMA nodes.
+    const NODES_SHIFT: u32 = 10;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "memory_block_size_bytes",
         reason: "probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides the end of boot memory",
