@@ -308,7 +308,7 @@ impl Platform<A, KernelMem> for Hw {
                 tmp = out(reg) _,
             );
         }
-        KernelMem::use_linear_map(A::PAGE_OFFSET);
+        KernelMem::use_linear_map(ctx.layout.page_offset);
         println!("archmm-kernel: MMU on: TTBR1_EL1 {ttbr1:#x} (linear map), TTBR0_EL1 {ttbr0:#x} (image, UART)");
         Ok(())
     }

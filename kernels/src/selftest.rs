@@ -37,7 +37,11 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
     };
     println!("archmm-kernel: the bring-up used {} KiB of stack", crate::stack_used() >> 10);
     let root = booted.ctx.pgd.ok_or("no kernel page table")?;
-    println!("archmm-kernel: running on archmm's page tables (root {root:#x}), linear map at {:#x}", A::PAGE_OFFSET);
+    println!(
+        "archmm-kernel: running on archmm's page tables (root {root:#x}), linear map at {:#x}: PAGE_OFFSET is pa {:#x}",
+        A::PAGE_OFFSET,
+        A::PAGE_OFFSET.wrapping_sub(booted.ctx.layout.page_offset) & A::KERNEL_VA_MASK
+    );
     per_cpu_lists(&booted)?;
     every_free_page(&booted.pages)?;
     map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root)?;

@@ -360,7 +360,7 @@ impl Platform<A, KernelMem> for Hw {
         // SAFETY: the table maps this code, its stack, data, GDT and IDT at their physical
         // addresses and all RAM at PAGE_OFFSET, so execution continues across the switch.
         unsafe { asm!("mov cr3, {}", in(reg) root) };
-        KernelMem::use_linear_map(A::PAGE_OFFSET);
+        KernelMem::use_linear_map(ctx.layout.page_offset);
         println!("archmm-kernel: CR3 {root:#x}: archmm's 4-level table is live");
         Ok(())
     }

@@ -40,6 +40,9 @@ pub struct BootReport {
     pub pgd: Option<u64>,
     /// The paging mode of `pgd`.
     pub paging_mode: &'static str,
+    /// The linear map's offset: physical address `pa` is at virtual `pa + linear_offset`
+    /// (PAGE_OFFSET less __pa(PAGE_OFFSET)), modulo 2^64.
+    pub linear_offset: u64,
     /// Levels of a walk asked for with [`run_walk`].
     pub walk: Vec<WalkLevel>,
     /// The Memory line's numbers.
@@ -473,6 +476,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         holes,
         pgd: None,
         paging_mode: A::Paging::NAME,
+        linear_offset: b.ctx.layout.page_offset,
         memory: MemoryReport {
             physpages: b.report.physpages,
             free_pages: b.report.free,

@@ -224,8 +224,13 @@ fn walk_traces_levels() {
     let o = archmm(&["walk", "--arch", "arm64-4k-48-ttbr0", "--mem", "2G", "0x50000000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("in arm64-4k-48-ttbr0") && stdout(&o).contains("-> 0x50000000"), "{}", stdout(&o));
-    let o = archmm(&["walk", "--arch", "arm64", "--mem", "2G", "0xffff000050000123"]);
+    // arm64's PAGE_OFFSET is the start of RAM (memstart_addr 0x40000000 on QEMU virt).
+    let o = archmm(&["walk", "--arch", "arm64", "--mem", "2G", "0xffff000010000123"]);
     assert!(stdout(&o).contains("leaf 4K page at 0x50000000") && stdout(&o).contains("-> 0x50000123"), "{}", stdout(&o));
+    let o = archmm(&["walk", "--arch", "aarch64", "--mem", "2G", "0xffff000000000000"]);
+    assert!(stdout(&o).contains("=> 0xffff000000000000 -> 0x40000000"), "{}", stdout(&o));
+    let o = archmm(&["walk", "--arch", "riscv64", "--mem", "2G", "0xffffffd800000000"]);
+    assert!(stdout(&o).contains("=> 0xffffffd800000000 -> 0x80000000"), "{}", stdout(&o));
     let o = archmm(&["walk", "0xffff888300000000"]);
     assert_eq!(o.status.code(), Some(1), "beyond memory: not mapped");
     assert!(stdout(&o).contains("is not mapped"));

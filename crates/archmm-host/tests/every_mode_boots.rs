@@ -40,20 +40,22 @@ fn every_kernel_mode_boots() {
     const G: u64 = 1 << 30;
     let groups: [Group; 8] = [
         (ArchId::X86_64, 4 * G, 0x1_0000_0000, true, &[("x86_64-4level", Some(0xffff_8881_0000_0000)), ("x86_64-5level", Some(0xff11_0001_0000_0000))]),
+        // arm64 and riscv64 put the start of RAM at PAGE_OFFSET (memstart_addr,
+        // phys_ram_base).
         (
             ArchId::Arm64,
             4 * G,
             0x4000_0000,
             true,
             &[
-                ("arm64-4k-39", Some(0xffff_ff80_4000_0000)),
-                ("arm64-4k-48", Some(0xffff_0000_4000_0000)),
-                ("arm64-16k-36", Some(0xffff_fff0_4000_0000)),
-                ("arm64-16k-47", Some(0xffff_8000_4000_0000)),
-                ("arm64-16k-48", Some(0xffff_0000_4000_0000)),
-                ("arm64-64k-42", Some(0xffff_fc00_4000_0000)),
-                ("arm64-64k-48", Some(0xffff_0000_4000_0000)),
-                ("arm64-64k-52", Some(0xfff0_0000_4000_0000)),
+                ("arm64-4k-39", Some(0xffff_ff80_0000_0000)),
+                ("arm64-4k-48", Some(0xffff_0000_0000_0000)),
+                ("arm64-16k-36", Some(0xffff_fff0_0000_0000)),
+                ("arm64-16k-47", Some(0xffff_8000_0000_0000)),
+                ("arm64-16k-48", Some(0xffff_0000_0000_0000)),
+                ("arm64-64k-42", Some(0xffff_fc00_0000_0000)),
+                ("arm64-64k-48", Some(0xffff_0000_0000_0000)),
+                ("arm64-64k-52", Some(0xfff0_0000_0000_0000)),
             ],
         ),
         (
@@ -61,7 +63,7 @@ fn every_kernel_mode_boots() {
             4 * G,
             0x8020_0000,
             true,
-            &[("riscv64-sv39", Some(0xffff_ffd8_8020_0000)), ("riscv64-sv48", Some(0xffff_af80_8020_0000)), ("riscv64-sv57", Some(0xff60_0000_8020_0000))],
+            &[("riscv64-sv39", Some(0xffff_ffd8_0020_0000)), ("riscv64-sv48", Some(0xffff_af80_0020_0000)), ("riscv64-sv57", Some(0xff60_0000_0020_0000))],
         ),
         // 3G/1G split: lowmem at 0xc0000000; PAE and 2-level paging have different MAXMEM;
         // 3 GiB, all below 4 GiB, so that 2-level paging (32-bit physical addresses) sees it all.

@@ -130,6 +130,16 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
             assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
         }
     }
+    // __pa(PAGE_OFFSET) as Linux sets it: 0 on x86_64, the start of RAM on arm64 (its
+    // 1 GiB-aligned memstart_addr) and riscv64 (phys_ram_base); LoongArch's window maps
+    // physical 0 at its PAGE_OFFSET.
+    let want_base = match t.arch {
+        archmm::arch::ArchId::Arm64 => 0x4000_0000u64,
+        archmm::arch::ArchId::Riscv64 => 0x8000_0000,
+        _ => 0,
+    };
+    let base_line = format!("PAGE_OFFSET is pa {want_base:#x}");
+    assert!(out.console.iter().any(|l| l.contains(&base_line)), "{name}: no `{base_line}`:\n{console}");
     // The same firmware map on the host emulator, with the cut the kernel made for hotplug.
     let machine = match t.memory {
         MemorySource::DeviceTree => {

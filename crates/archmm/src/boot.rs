@@ -757,6 +757,15 @@ fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) 
     Ok(())
 }
 
+/// Where the page of pfn 0 would be in the virtual memmap: VMEMMAP_START less the pages
+/// below the linear map's base (rounded down to a section), so the first memory's pages
+/// start at VMEMMAP_START (see [`Arch::linear_map_phys_base`]).
+fn vmemmap_base<A: Arch, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> u64 {
+    let base = crate::addr::align_down(A::linear_map_phys_base(ctx), 1 << A::SECTION_SIZE_BITS);
+    let skipped = (base >> A::PAGE_SHIFT) * crate::memmap::PAGE_META_SIZE;
+    A::VMEMMAP_START.wrapping_sub(skipped) & A::KERNEL_VA_MASK
+}
+
 /// memmap_init(): metadata for every section with memory, the page allocator's zones, and
 /// the holes inside sections marked reserved (init_unavailable_range).
 fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &ZoneLayout) -> Result<(PageAlloc<A::Paging, M>, u64), BootError> {
@@ -765,7 +774,7 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
         page_shift: A::PAGE_SHIFT,
         section_size_bits: A::SECTION_SIZE_BITS,
         max_physmem_bits: A::MAX_PHYSMEM_BITS,
-        vmemmap_start: A::VMEMMAP_START & A::KERNEL_VA_MASK,
+        vmemmap_start: vmemmap_base::<A, M>(ctx),
     };
     let mm = Memmap::init::<A::Paging, M>(&mut ctx.memblock, geo, ctx.pgd).map_err(BootError::Memmap)?;
     let bytes = mm.bytes();
@@ -1077,7 +1086,8 @@ pub fn limit_to_lowmem<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) {
 pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     generic_setup_limits(ctx)?;
     if A::LINEAR_MAP_IN_TABLES {
-        map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, None, A::LINEAR_MAP_BLOCKS)?;
+        let offset = A::PAGE_OFFSET.wrapping_sub(A::linear_map_phys_base(ctx));
+        map_linear::<A::Paging, A, M>(ctx, offset, None, A::LINEAR_MAP_BLOCKS)?;
     }
     Ok(())
 }

@@ -804,6 +804,30 @@ impl<M: PhysMem> Memblock<M> {
         }
     }
 
+    /// memblock_enforce_memory_limit: keep only the first `limit` bytes of memory (in
+    /// address order, holes not counted), removing memory and reservations above the
+    /// address where that much memory ends. `limit == 0` or more than there is: nothing.
+    pub fn enforce_memory_limit(&mut self, limit: u64) -> Result<(), MemblockError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        // __find_max_addr(): the address where `limit` bytes of memory are reached.
+        let mut left = limit;
+        let mut max_addr = PHYS_ADDR_MAX;
+        for r in self.real_regions(RegionType::Memory) {
+            if left <= r.size {
+                max_addr = r.base + left;
+                break;
+            }
+            left -= r.size;
+        }
+        if max_addr == PHYS_ADDR_MAX {
+            return Ok(());
+        }
+        self.remove_range(RegionType::Memory, max_addr, PHYS_ADDR_MAX)?;
+        self.remove_range(RegionType::Reserved, max_addr, PHYS_ADDR_MAX)
+    }
+
     // ----- queries --------------------------------------------------------------------
 
     /// memblock_phys_mem_size.

@@ -552,7 +552,7 @@ fn papr_nid(node: &Node<'_>, index: Option<u32>) -> Option<u32> {
     if index > count {
         return None;
     }
-    bytes::be_u32(assoc, index * 4).filter(|&nid| nid != 0xffff)
+    bytes::be_u32(assoc, index.checked_mul(4)?).filter(|&nid| nid != 0xffff)
 }
 
 /// Scans a validated tree the way Linux 6.1's early boot does (see the

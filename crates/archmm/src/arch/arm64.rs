@@ -8,7 +8,8 @@
 //! - Memory model: SPARSEMEM_VMEMMAP, 128 MiB sections with 4K and 16K pages.
 
 use super::{Arch, FirmwareKind, Override};
-use crate::boot::BootCtx;
+use crate::addr::{align_down, align_up_saturating};
+use crate::boot::{BootCtx, BootError};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -28,6 +29,15 @@ pub fn max_zone_phys(zone_bits: u32, dram_start: u64, dram_end: u64) -> u64 {
         mask = u32::MAX as u64;
     }
     mask.min(dram_end.wrapping_sub(1)).wrapping_add(1)
+}
+
+impl<const GRANULE_KB: u32, const VA: u32> Arm64G<GRANULE_KB, VA> {
+    /// ARM64_MEMSTART_ALIGN: the linear map's base alignment, the larger of a section and
+    /// PUD_SHIFT (4K pages: 1 GiB), CONT_PMD_SHIFT (16K: 1 GiB) or PMD_SHIFT (64K: 512 MiB).
+    const MEMSTART_ALIGN: u64 = match GRANULE_KB {
+        64 => 1 << 29,
+        _ => 1 << 30,
+    };
 }
 
 impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
@@ -83,6 +93,17 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
                      and prefixes the warning with arm64/mm:",
         },
         Override {
+            hook: "setup_arch",
+            reason: "arm64_memblock_init() drops the memory its linear region (half the \
+                     kernel VA space) cannot cover, warning that VA_BITS is too small",
+        },
+        Override {
+            hook: "linear_map_phys_base",
+            reason: "arm64 RAM can start anywhere: the linear map starts at memstart_addr, the \
+                     start of DRAM rounded down to ARM64_MEMSTART_ALIGN, so PAGE_OFFSET is the \
+                     first byte of RAM's block and the vmemmap is offset to match",
+        },
+        Override {
             hook: "zone_limits",
             reason: "arm64 SoCs put RAM anywhere: ZONE_DMA is sized by the narrowest DMA \
                      master (dma-ranges, at most 32 bits) and both DMA zones are relative to \
@@ -107,6 +128,29 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const INIT_IMAGE_UNMAP: bool = true;
     const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true });
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
+
+    /// arm64_memblock_init(): memory the linear region (half the kernel VA space) cannot
+    /// cover is dropped, with Linux's warning, keeping the kernel image; then the generic
+    /// limits and the linear map.
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        let linear_region_size = 1u64 << (VA - 1);
+        let mut memstart = align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN);
+        if ctx.memblock.end_of_dram() - memstart > linear_region_size {
+            writeln!(ctx.log, "Memory doesn't fit in the linear mapping, VA_BITS too small")?;
+        }
+        let kernel_end = ctx.fw.kernel.map_or(0, |(_, e)| e);
+        ctx.memblock.remove((memstart + linear_region_size).max(kernel_end), u64::MAX)?;
+        if memstart + linear_region_size < ctx.memblock.end_of_dram() {
+            memstart = align_up_saturating(ctx.memblock.end_of_dram() - linear_region_size, Self::MEMSTART_ALIGN);
+            ctx.memblock.remove(0, memstart)?;
+        }
+        crate::boot::generic_setup_arch(ctx)
+    }
+
+    /// memstart_addr: the start of DRAM rounded down to ARM64_MEMSTART_ALIGN.
+    fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN)
+    }
 
     fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
         let start = ctx.memblock.start_of_dram();

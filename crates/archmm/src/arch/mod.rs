@@ -197,6 +197,11 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "64 bytes, as on every 64-bit kernel",
     },
     HookDoc {
+        hook: "linear_map_phys_base",
+        linux: "__pa(PAGE_OFFSET): PHYS_OFFSET (arm), memstart_addr (arm64), phys_ram_base (riscv)",
+        generic: "0: physical address pa is at PAGE_OFFSET + pa, and the memmap of pfn at VMEMMAP_START + pfn",
+    },
+    HookDoc {
         hook: "iomem_resources",
         linux: "request_standard_resources() / add_system_ram_resources() / e820__reserve_resources()",
         generic: "/proc/iomem lists each memblock memory region as System RAM (NOMAP ones as reserved)",
@@ -492,6 +497,15 @@ pub trait Arch: Sized + 'static {
             return crate::numa::single_node_init(ctx);
         }
         crate::numa::generic_numa_init(ctx)
+    }
+
+    /// __pa(PAGE_OFFSET): the physical address the linear map places at PAGE_OFFSET, so
+    /// that `__va(pa) = pa - base + PAGE_OFFSET`. Called once memory is final (after the
+    /// arch's own trimming in `setup_arch`). The virtual memmap is offset the same way:
+    /// the page of pfn `base >> PAGE_SHIFT`, rounded down to a section, sits at
+    /// VMEMMAP_START (arm64's `vmemmap`, riscv's `vmemmap_start_pfn`).
+    fn linear_map_phys_base<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+        0
     }
 
     /// /proc/iomem's top-level memory resources, in address order: `f(start, end

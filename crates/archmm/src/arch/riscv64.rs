@@ -8,6 +8,8 @@
 //! - Paging: Sv39, Sv48 and Sv57 with Svpbmt memory types ([`RiscvPaging`], at the end).
 
 use super::{Arch, FirmwareKind, Override};
+use crate::boot::{BootCtx, BootError};
+use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
 
 /// RISC-V 64-bit with an `N`-level kernel page table (3: Sv39, 4: Sv48, 5: Sv57).
@@ -29,6 +31,19 @@ impl<const N: usize> Arch for Riscv<N> {
     const NODES_SHIFT: u32 = 2;
     const KERNEL_END_ALIGN: u64 = PMD_SIZE;
     const OVERRIDES: &'static [Override] = &[Override {
+        hook: "setup_arch",
+        reason: "setup_bootmem() caps memory at KERN_VIRT_SIZE - 4 GiB \
+                 (memblock_enforce_memory_limit), and the linear map reaches no further than \
+                 that past phys_ram_base: it has half the kernel VA space",
+    },
+    Override {
+        hook: "linear_map_phys_base",
+        reason: "RISC-V RAM does not start at 0 (0x80000000 on QEMU virt): the linear map starts \
+                 at phys_ram_base, the start of DRAM (as since Linux 6.4; 6.1's setup_vm() used \
+                 the kernel's load address, leaving the free memory below it, where OpenSBI \
+                 sits, outside the linear map), and the vmemmap at vmemmap_start_pfn",
+    },
+    Override {
         hook: "MEMORY_HOTPLUG",
         reason: "Linux 6.1's arch/riscv/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG (its memory hotplug support came in a later release, v6.9): hot-add is refused",
     },
@@ -68,6 +83,27 @@ impl<const N: usize> Arch for Riscv<N> {
         4 => 0xffff_8d80_0000_0000,
         _ => 0xffff_ffc7_0000_0000,
     };
+
+    /// setup_bootmem(): memblock_enforce_memory_limit(KERN_VIRT_SIZE - 4 GiB), the most
+    /// memory the linear map's half of the kernel VA space holds (124 GiB with Sv39);
+    /// then the generic limits and the linear map.
+    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        // KERN_VIRT_SIZE = PTRS_PER_PGD / 2 * PGDIR_SIZE / 2.
+        let kern_virt_size = 1u64 << (9 * N as u32 + 12 - 2);
+        let memory_limit = kern_virt_size - (4 << 30);
+        ctx.memblock.enforce_memory_limit(memory_limit)?;
+        // create_linear_mapping_page_table() maps no further than memory_limit past
+        // phys_ram_base; memory beyond it (after a hole) would have no linear address, so
+        // it is dropped here rather than handed to the page allocator unmapped.
+        let base = ctx.memblock.start_of_dram();
+        ctx.memblock.remove(base.saturating_add(memory_limit), u64::MAX)?;
+        crate::boot::generic_setup_arch(ctx)
+    }
+
+    /// phys_ram_base, the start of DRAM.
+    fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        ctx.memblock.start_of_dram()
+    }
 }
 
 // ----- paging (privileged architecture, 4.3-4.6: Sv39, Sv48, Sv57; Svpbmt) ----------------
