@@ -43,6 +43,10 @@ pub struct BootReport {
     /// The linear map's offset: physical address `pa` is at virtual `pa + linear_offset`
     /// (PAGE_OFFSET less __pa(PAGE_OFFSET)), modulo 2^64.
     pub linear_offset: u64,
+    /// Where the linear map ends (physical).
+    pub linear_end: u64,
+    /// The linear map is a hardware window, not page-table entries (LoongArch's DMW).
+    pub linear_window: bool,
     /// Levels of a walk asked for with [`run_walk`].
     pub walk: Vec<WalkLevel>,
     /// The Memory line's numbers.
@@ -389,7 +393,7 @@ fn walk_levels<Mo: PagingMode>(mem: &SparseMem, root: u64, va: u64) -> Vec<WalkL
                 Entry::Table(t) => ("table", Some(t), None, None),
                 Entry::Leaf { pa, prot } => ("leaf", Some(pa), Some(Mo::LEVELS[s.level].span()), Some(prot.to_string())),
             };
-            WalkLevel { level: names.get(s.level).copied().unwrap_or("?"), index: s.index, table: s.table, entry_pa: s.entry_pa, raw: s.raw, kind, target, size, prot }
+            WalkLevel { level: names.get(s.level).copied().unwrap_or("?"), index: s.index, table: s.table, entry_pa: s.entry_pa, raw: Mo::entry_value(s.raw), kind, target, size, prot }
         })
         .collect()
 }
@@ -408,7 +412,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
     SINK.with(|k| *k.borrow_mut() = Some(String::new()));
     let take = || SINK.with(|k| k.borrow_mut().take().unwrap_or_default());
     let mut log = Log;
-    let res = boot::<A, &SparseMem>(&mem, m.firmware_map(), opts, &mut log);
+    let res = boot::<A, &SparseMem>(&mem, m.firmware_map::<A>(), opts, &mut log);
     let mut b: Booted<'_, A, &SparseMem> = match res {
         Ok(b) => b,
         Err(e) => return Err((lines(&take()), e)),
@@ -477,6 +481,8 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
         pgd: None,
         paging_mode: A::Paging::NAME,
         linear_offset: b.ctx.layout.page_offset,
+        linear_end: b.ctx.max_low_pfn << A::PAGE_SHIFT,
+        linear_window: !A::LINEAR_MAP_IN_TABLES,
         memory: MemoryReport {
             physpages: b.report.physpages,
             free_pages: b.report.free,

@@ -41,6 +41,8 @@ pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> 
         VaRange::Low => [(0, half), (half, half)],
     };
     let layout = b.ctx.layout;
+    // The bits the kernel's table does not index (powerpc's quadrant 3), put back.
+    let high = A::PAGE_OFFSET & !A::KERNEL_VA_MASK;
     let region = |va: u64| -> &'static str {
         if let Some(img) = layout.image {
             if va.wrapping_sub(img.va) < img.size() {
@@ -59,7 +61,7 @@ pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> 
     let mut runs: Vec<MappingRun> = Vec::new();
     let mut last: Option<(u64, u64, u64, Prot, bool)> = None;
     let push = |runs: &mut Vec<MappingRun>, r: (u64, u64, u64, Prot, bool)| {
-        runs.push(MappingRun { start: r.0, end: r.1, pa: r.2, pa_contiguous: r.4, prot: r.3.to_string(), region: region(r.0) });
+        runs.push(MappingRun { start: r.0 | high, end: r.1 | high, pa: r.2, pa_contiguous: r.4, prot: r.3.to_string(), region: region(r.0) });
     };
     for (start, size) in ranges {
         pt.for_each_leaf(start, size, |va, len, pa, prot| {
@@ -93,6 +95,26 @@ pub fn human(bytes: u64) -> String {
 pub fn wx_view<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "---[ kernel page table ({}) ]---", <A::Paging as PagingMode>::NAME);
+    if !A::LINEAR_MAP_IN_TABLES {
+        // The linear map is a hardware window (LoongArch's DMW1): every memory region is
+        // reachable there without a page-table entry.
+        let linear_end = b.ctx.max_low_pfn << A::PAGE_SHIFT;
+        for r in b.ctx.memblock.real_regions(archmm::memblock::RegionType::Memory) {
+            let end = r.end().min(linear_end);
+            if r.base >= end {
+                continue;
+            }
+            let va = b.ctx.layout.page_offset.wrapping_add(r.base);
+            let _ = writeln!(
+                s,
+                "{va:#018x}-{:#018x} {:>8} {:<16} {:<18} linear map (direct-mapping window, no page table)",
+                va.wrapping_add(end - r.base),
+                human(end - r.base),
+                "rwxkg Normal",
+                format!("pa {:#x}", r.base)
+            );
+        }
+    }
     for r in mapping_runs::<A>(mem, b) {
         let pa = if r.pa_contiguous { format!("pa {:#x}", r.pa) } else { "pa scattered".to_string() };
         let _ = writeln!(s, "{:#018x}-{:#018x} {:>8} {:<16} {:<18} {}", r.start, r.end, human(r.end.wrapping_sub(r.start)), r.prot, pa, r.region);

@@ -57,30 +57,9 @@ pub struct Machine {
     pub dtb: Option<(u64, u64)>,
     /// x86 BIOS data area contents.
     pub bda: Option<BiosDataArea>,
-    /// The kernel image's section sizes (for the `Memory:` line).
-    pub sections: KernelSections,
-}
-
-/// Section sizes of Debian 12's 6.1 kernels (from their `Memory:` and `percpu:` lines in
-/// tests/data/linux; i386 and arm from Debian's 6.1.0-50-686-pae and -armmp-lpae kernels,
-/// powerpc from 6.1.0-57-powerpc64le and s390 from 6.1.0-50-s390x, all under QEMU);
-/// riscv64 and loongarch64, which Debian 12 does not ship, get sizes of the same order as
-/// arm64's (an assumption, stated here).
-pub fn default_sections(arch: ArchId) -> KernelSections {
-    const K: u64 = 1024;
-    match arch {
-        ArchId::X86_64 => KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K, percpu: 217_088 },
-        ArchId::Arm64 => KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K, percpu: 87_272 },
-        ArchId::Riscv64 => KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 },
-        ArchId::I386 => KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 },
-        // Debian's 6.1.0-50-armmp-lpae kernel under QEMU virt.
-        ArchId::Arm => KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 },
-        ArchId::Powerpc => KernelSections { text: 14208 * K, rwdata: 2304 * K, rodata: 18560 * K, init: 4992 * K, bss: 1394 * K, percpu: 603_432 },
-        ArchId::S390 => KernelSections { text: 10116 * K, rwdata: 1688 * K, rodata: 2568 * K, init: 3604 * K, bss: 692 * K, percpu: 90_624 },
-        ArchId::Loongarch64 => {
-            KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
-        }
-    }
+    /// The kernel image's section sizes (for the `Memory:` line); `None`: those of the
+    /// reference kernel of the mode that boots ([`archmm::arch::Arch::KERNEL_SECTIONS`]).
+    pub sections: Option<KernelSections>,
 }
 
 /// Where the reference kernel of an x86 arch lies on QEMU pc.
@@ -182,7 +161,7 @@ impl Machine {
     }
 
     /// Lend the firmware data to the core.
-    pub fn firmware_map(&self) -> FirmwareMap<'_> {
+    pub fn firmware_map<A: archmm::arch::Arch>(&self) -> FirmwareMap<'_> {
         FirmwareMap {
             e820: &self.e820,
             srat: &self.srat,
@@ -195,7 +174,7 @@ impl Machine {
             kernel: self.kernel,
             initrd: self.initrd,
             dtb: self.dtb,
-            sections: self.sections,
+            sections: self.sections.unwrap_or(A::KERNEL_SECTIONS),
         }
     }
 
@@ -236,7 +215,7 @@ impl Machine {
                 _ => {}
             }
         }
-        let mut m = match arch {
+        let m = match arch {
             ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
             ArchId::I386 => {
                 // qemu-system-i386's qemu32 CPU has 36 physical address bits: no
@@ -253,7 +232,6 @@ impl Machine {
             ArchId::S390 => Self::qemu_s390_ccw(mem)?,
             ArchId::Powerpc => Self::qemu_pseries(mem, nodes),
         };
-        m.sections = default_sections(arch);
         Ok(m)
     }
 
@@ -559,7 +537,6 @@ impl Machine {
             srat_cpus: srat_cpus.as_slice().to_vec(),
             kernel: Some(X86_KERNEL),
             bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
-            sections: default_sections(ArchId::X86_64),
             ..Default::default()
         })
     }
@@ -575,7 +552,6 @@ impl Machine {
         let dt = archmm::devicetree::DtFirmware::from_blob(blob).map_err(|e| MachineError(e.to_string()))?;
         let mut m = Machine {
             name: "device tree".into(),
-            sections: default_sections(arch),
             banks: dt.banks().to_vec(),
             reserved: dt.reserved().to_vec(),
             dynamic: dt.dynamic().to_vec(),
@@ -636,7 +612,7 @@ impl Machine {
         if descs.is_empty() {
             return err("the UEFI memory map has no descriptors");
         }
-        let mut m = Machine { name: format!("UEFI memory map ({} descriptors)", descs.len()), sections: default_sections(arch), ..Default::default() };
+        let mut m = Machine { name: format!("UEFI memory map ({} descriptors)", descs.len()), ..Default::default() };
         if arch.info().firmware == FirmwareKind::E820 {
             let mut t: archmm::firmware::e820::E820Table = archmm::firmware::e820::E820Table::new();
             let invalid = uefi::add_x86_efi_memmap(&mut t, descs.iter().copied(), false)
@@ -722,7 +698,6 @@ impl Machine {
         };
         let mut m = Machine {
             name: "machine description".into(),
-            sections: default_sections(arch),
             kernel: range(&d.kernel, "kernel")?,
             initrd: range(&d.initrd, "initrd")?,
             dtb: range(&d.dtb, "dtb")?,

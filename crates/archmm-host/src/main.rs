@@ -324,7 +324,6 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
         let t = read_text(p)?;
         let mut m = Machine::from_e820_text(&t).map_err(|e| format!("{}: {e}", p.display()))?;
         m.kernel = Some(archmm_host::machine::x86_kernel(arch));
-        m.sections = archmm_host::machine::default_sections(arch);
         return Ok((m, arch));
     }
     if let Some(p) = &a.dtb {
@@ -465,8 +464,15 @@ fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> 
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({"va": va, "mode": r.paging_mode, "pgd": r.pgd, "walk": r.walk}))?;
         writeln!(out)?;
     } else {
+        let pa = va.wrapping_sub(r.linear_offset);
+        if r.linear_window && va >= r.linear_offset && pa < r.linear_end {
+            // LoongArch's DMW1: the hardware maps the whole window, no table is walked.
+            writeln!(out, "{va:#018x} is in {}'s direct-mapping window (the linear map): no page table is walked", r.arch)?;
+            writeln!(out, "  => {va:#018x} -> {pa:#x}")?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let Some(pgd) = r.pgd else {
-            writeln!(out, "{}: no kernel page table was built", r.arch)?;
+            writeln!(out, "{}: {va:#018x} is outside the linear map's window and no kernel page table was built", r.arch)?;
             return Ok(ExitCode::from(1));
         };
         writeln!(out, "walk of {va:#018x} in {} on {} ({}), root at {pgd:#x}", r.paging_mode, r.arch, r.machine)?;

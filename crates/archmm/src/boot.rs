@@ -534,8 +534,10 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let min_free_kbytes = isqrt(lowmem_kb * 16).clamp(128, 262_144);
     pages.setup_watermarks(min_free_kbytes, A::PAGE_SHIFT);
     A::arch_post_mm_init(&mut ctx)?;
-    free_initmem(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
+    // kernel_init(): the initcalls (populate_rootfs() frees the initrd) run before
+    // free_initmem() and mark_readonly().
     free_initrd_mem(&mut ctx, &pages)?;
+    free_initmem(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     let wx = mark_readonly(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     A::arch_finalize_boot(&mut ctx)?;
     Ok(Booted { ctx, zones, pages, report, wx })

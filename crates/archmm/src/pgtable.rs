@@ -156,6 +156,18 @@ pub trait PagingMode: 'static {
     /// Base page size (the last level's span).
     const PAGE_SIZE: u64 = 1 << Self::LEVELS[Self::LEVELS.len() - 1].shift;
 
+    /// Entries are stored big-endian (powerpc, s390): the raw `u64` the engine reads from
+    /// memory (little-endian) is the architectural value byte-swapped.
+    const BIG_ENDIAN: bool = false;
+    /// The architectural value of a raw entry, as the architecture manual and Linux's
+    /// pte_val() show it (byte-swapped on big-endian formats).
+    fn entry_value(raw: u64) -> u64 {
+        if Self::BIG_ENDIAN {
+            raw.swap_bytes()
+        } else {
+            raw
+        }
+    }
     /// Encode a pointer to a next-level table at `pa`, stored at `level`.
     fn table_entry(pa: u64, level: usize) -> u64;
     /// Encode a leaf at `level` mapping `pa` with `prot`. Called only with a `prot` that

@@ -129,6 +129,12 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const DEFAULT_MODEL: MemoryModel = MemoryModel::Flat;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
+    /// The reference kernel's sections: Debian's 6.1.0-50-armmp-lpae under QEMU virt (the short-descriptor modes use it too: Debian's armmp kernel was not captured).
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 }
+    };
     const SMP_CACHE_BYTES: u64 = 64;
     const DEFAULT_CMA_BYTES: u64 = 16 << 20;
     const NUMA: bool = false;

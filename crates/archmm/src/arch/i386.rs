@@ -108,6 +108,16 @@ impl<const PAE: bool> Arch for I386<PAE> {
     const DEFAULT_MODEL: MemoryModel = MemoryModel::Flat;
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
+    /// The reference kernel's sections: Debian's 6.1.0-50-686-pae and -686 (2-level) kernels under QEMU pc.
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        if PAE {
+        KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 }
+    } else {
+        KernelSections { text: 9327 * K, rwdata: 1246 * K, rodata: 3188 * K, init: 912 * K, bss: 464 * K, percpu: 103_316 }
+    }
+    };
     const OVERRIDES: &'static [Override] = if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
     const MEMORY_HOTPLUG: bool = false;
     type State = X86State;

@@ -158,6 +158,12 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const DEFAULT_MODEL: MemoryModel = MemoryModel::Sparse;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    /// The reference kernel's sections: Debian 12 ships no loongarch64 kernel: sizes of the order of arm64's (an assumption).
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
+    };
     /// CONFIG_NODES_SHIFT=6 (the Kconfig default; Debian 12 ships no loongarch64 kernel): 64 NUMA nodes.
     const NODES_SHIFT: u32 = 6;
     const OVERRIDES: &'static [Override] = &[Override {

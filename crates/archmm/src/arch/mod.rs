@@ -365,6 +365,9 @@ pub trait Arch: Sized + 'static {
     /// The reference kernel is built with CONFIG_NUMA (node fallback order and policy zone
     /// lines; node ids from the firmware). Without it all memory is node 0.
     const NUMA: bool = true;
+    /// The sizes of the reference kernel's sections and its static per-CPU data (the
+    /// `Memory:` and `percpu:` lines), used when the machine description gives none.
+    const KERNEL_SECTIONS: crate::boot::KernelSections;
     /// CONFIG_NODES_SHIFT of the reference kernel: it takes at most `1 << NODES_SHIFT`
     /// NUMA nodes (MAX_NUMNODES). Read only when [`Arch::NUMA`] is set.
     const NODES_SHIFT: u32 = 0;

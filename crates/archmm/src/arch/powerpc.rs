@@ -154,6 +154,12 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     /// Book3S-64 has no ZONE_DMA (only Book3E selects it).
     const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
+    /// The reference kernel's sections: Debian's 6.1.0-57-powerpc64le under QEMU pseries (the 4K-page mode uses it too).
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        KernelSections { text: 14208 * K, rwdata: 2304 * K, rodata: 18560 * K, init: 4992 * K, bss: 1394 * K, percpu: 603_432 }
+    };
     /// CONFIG_NODES_SHIFT=8 (Debian's ppc64el config): 256 NUMA nodes.
     const NODES_SHIFT: u32 = 8;
     /// L1_CACHE_BYTES on POWER.
@@ -292,6 +298,8 @@ impl<const PAGE_SHIFT: u32> PagingMode for RadixPaging<PAGE_SHIFT> {
     const VA_RANGE: VaRange = VaRange::Low;
     const PA_BITS: u32 = 56;
 
+    /// The hardware is big-endian: entries are stored byte-swapped.
+    const BIG_ENDIAN: bool = true;
     fn table_entry(pa: u64, level: usize) -> u64 {
         // RADIX_PxD_VAL_BITS: V | NLS of the next level, with the table's address.
         (R_V | (pa & R_NLB) | Self::LEVELS[level + 1].bits as u64).swap_bytes()

@@ -27,6 +27,12 @@ impl<const N: usize> Arch for Riscv<N> {
     const MAX_PHYSMEM_BITS: u32 = 56;
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
+    /// The reference kernel's sections: Debian 12 ships no riscv64 kernel: sizes of the order of arm64's (an assumption).
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 }
+    };
     /// CONFIG_NODES_SHIFT=2 (the Kconfig default; Debian 12 ships no riscv64 kernel): 4 NUMA nodes.
     const NODES_SHIFT: u32 = 2;
     const KERNEL_END_ALIGN: u64 = PMD_SIZE;

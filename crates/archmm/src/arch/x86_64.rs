@@ -64,6 +64,12 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const MEMORYLESS_ONLINE_EARLY: bool = false;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
+    /// The reference kernel's sections: Debian's 6.1.0-56-amd64 (its Memory and percpu lines under QEMU).
+    const KERNEL_SECTIONS: crate::boot::KernelSections = {
+        use crate::boot::KernelSections;
+        const K: u64 = 1024;
+        KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K, percpu: 217_088 }
+    };
     /// CONFIG_NODES_SHIFT=10 (Debian's amd64 config): 1024 NUMA nodes.
     const NODES_SHIFT: u32 = 10;
     const OVERRIDES: &'static [Override] = &[Override {
