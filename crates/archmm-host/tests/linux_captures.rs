@@ -324,3 +324,19 @@ fn x86_64_first_memblock_dump_is_linuxs() {
         assert_eq!(first_memblock_dump(&r.log), want, "{c}");
     }
 }
+
+/// An SRAT that leaves RAM outside every node (the numa2 capture's table without node 1):
+/// numa_meminfo_cover_memory() refuses it with Linux's message and the dummy node follows.
+#[test]
+fn x86_64_srat_missing_memory_is_not_used() {
+    let text = std::fs::read_to_string(data("linux/x86_64-numa2-8g/e820.txt")).expect("e820.txt");
+    let partial: String = text.lines().filter(|l| !l.contains("Node 1")).map(|l| format!("{l}\n")).collect();
+    let m = Machine::from_e820_text(&partial).expect("parses");
+    let r = run_boot(ArchId::X86_64, &m, BootOptions::default()).expect("boots");
+    let at = |s: &str| r.log.iter().position(|l| l == s).unwrap_or_else(|| panic!("no `{s}`:\n{}", r.log.join("\n")));
+    let refused = at("NUMA: nodes only cover 4095MB of your 8191MB e820 RAM. Not used.");
+    let dummy = at("No NUMA configuration found");
+    assert!(refused < dummy);
+    at("Faking a node at [mem 0x0000000000000000-0x000000023fffffff]");
+    assert_eq!(r.log.iter().filter(|l| l.starts_with("Initmem setup node")).count(), 1);
+}

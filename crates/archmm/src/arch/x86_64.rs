@@ -324,6 +324,25 @@ pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + 
     Ok(())
 }
 
+/// numa_meminfo_cover_memory(): the SRAT's nodes must hold all of e820's RAM below max_pfn
+/// but for 1 MiB of slack; otherwise Linux says so and does not use them.
+fn numa_meminfo_cover_memory<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, mi: &NumaMeminfo) -> Result<bool, BootError> {
+    let shift = A::PAGE_SHIFT;
+    let max_pfn = ctx.max_pfn;
+    let pages_in = |mb: &crate::memblock::Memblock<M>, nid: i32, s: u64, e: u64| {
+        let mut n = 0;
+        mb.for_each_mem_pfn_range(nid, shift, |rs, re, _| n += re.min(e).saturating_sub(rs.max(s)));
+        n
+    };
+    let numaram: u64 = mi.blocks().iter().map(|b| pages_in(&ctx.memblock, b.nid, b.start >> shift, b.end >> shift)).sum();
+    let e820ram = pages_in(&ctx.memblock, crate::memblock::MAX_NUMNODES, 0, max_pfn);
+    if e820ram.saturating_sub(numaram) >= 1 << (20 - shift) {
+        writeln!(ctx.log, "NUMA: nodes only cover {}MB of your {}MB e820 RAM. Not used.", (numaram << shift) >> 20, (e820ram << shift) >> 20)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// x86_numa_init(): NUMA from the ACPI SRAT, else a fake node from address 0.
 pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     // x86_numa_init(): SRAT first, then the dummy node.
@@ -359,9 +378,14 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
         let overlaps = |s: u64, e: u64| mb.real_regions(RegionType::Memory).any(|r| r.base < e && s < r.end());
         if mi.cleanup(overlaps, high, ctx.log).is_ok() {
             mi.apply(ctx)?;
-            ctx.numa = mi;
-            srat_cpu_nodes(ctx);
-            return Ok(());
+            if numa_meminfo_cover_memory(ctx, &mi)? {
+                ctx.numa = mi;
+                srat_cpu_nodes(ctx);
+                return Ok(());
+            }
+            // numa_init() starts the next try (the dummy node) from no nodes.
+            ctx.memblock.set_node(0, u64::MAX, RegionType::Memory, crate::memblock::MAX_NUMNODES)?;
+            ctx.memblock.clear_hotplug(0, u64::MAX)?;
         }
     }
     writeln!(ctx.log, "{}", if ctx.options.numa_off { "NUMA turned off" } else { "No NUMA configuration found" })?;
