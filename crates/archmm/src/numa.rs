@@ -183,6 +183,38 @@ pub fn set_cpu_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pl
     }
 }
 
+/// Register the nodes NUMA init found (numa_register_nodes() / numa_register_memblks() /
+/// powerpc's initmem_init()): in id order, each node with memory, and with `cpu_nodes` also
+/// each node that has only CPUs, gets its pg_data_t from memblock on that node
+/// ([`Arch::NODE_DATA_BYTES`], nothing on a kernel without NUMA) and the arch's lines.
+///
+/// # Errors
+/// [`BootError::NoMemory`] if memblock has no room for a node's data (Linux panics).
+pub fn register_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, cpu_nodes: bool) -> Result<(), BootError> {
+    if A::NODE_DATA_BYTES == 0 {
+        return Ok(());
+    }
+    let mut nodes = [0u16; MAX_NODES];
+    let mut n = 0;
+    let cpus = if cpu_nodes { ctx.options.cpus.clamp(1, crate::percpu::MAX_CPUS) } else { 0 };
+    let memory = ctx.numa.blocks().iter().map(|b| b.nid.clamp(0, MAX_NODES as i32 - 1) as u16);
+    for nid in memory.chain(ctx.cpu_node[..cpus].iter().copied()) {
+        if !nodes[..n].contains(&nid) && n < MAX_NODES {
+            nodes[n] = nid;
+            n += 1;
+        }
+    }
+    nodes[..n].sort_unstable();
+    for &nid in &nodes[..n] {
+        let nid = i32::from(nid);
+        let memoryless = !ctx.numa.blocks().iter().any(|b| b.nid == nid);
+        let pa = ctx.memblock.phys_alloc_try_nid(A::NODE_DATA_BYTES, A::SMP_CACHE_BYTES, nid).ok_or(BootError::NoMemory)?;
+        let tnid = ctx.numa.blocks().iter().find(|b| b.start <= pa && pa < b.end).map_or(nid, |b| b.nid);
+        A::node_data_banner(nid, pa, pa + A::NODE_DATA_BYTES - 1, tnid, memoryless, ctx.log)?;
+    }
+    Ok(())
+}
+
 /// Linux's numa_distance table: node_distance() between the nodes this build supports.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeDistance {
@@ -291,7 +323,7 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
                 // none (early_map_cpu_to_node()).
                 let fw = ctx.fw.cpu_nodes;
                 set_cpu_nodes(ctx, |c| fw.get(c).map(|n| n.filter(|&n| n < 1 << A::NODES_SHIFT).unwrap_or(0) as u16));
-                return Ok(());
+                return register_nodes(ctx, true);
             }
         }
     }
@@ -305,7 +337,7 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
     mi.add(0, start, end)?;
     mi.apply(ctx)?;
     ctx.numa = mi;
-    Ok(())
+    register_nodes(ctx, true)
 }
 
 /// NUMA init of a kernel built without CONFIG_NUMA: all memory is node 0 and nothing is

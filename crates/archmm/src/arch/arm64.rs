@@ -70,6 +70,9 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     };
     /// CONFIG_NODES_SHIFT=4 (Debian's arm64 config): 16 NUMA nodes.
     const NODES_SHIFT: u32 = 4;
+    /// sizeof(pg_data_t) of Debian's 6.1 arm64 kernel, cache-line rounded: `NUMA: NODE_DATA
+    /// [mem 0x13f7ed380-0x13f7effff]` (0x2c80).
+    const NODE_DATA_BYTES: u64 = 0x2c80;
     const SMP_CACHE_BYTES: u64 = 64;
     const OVERRIDES: &'static [Override] = &[
         Override {

@@ -202,6 +202,12 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "0: physical address pa is at PAGE_OFFSET + pa, and the memmap of pfn at VMEMMAP_START + pfn",
     },
     HookDoc {
+        hook: "node_data_banner",
+        linux: "setup_node_data() (drivers/base/arch_numa.c), alloc_node_data() (x86)",
+        generic: "'NUMA: NODE_DATA [mem ...]' for each registered node, with '[<memory-less node>]' \
+                  and 'NODE_DATA(n) on node m' where they apply",
+    },
+    HookDoc {
         hook: "iomem_resources",
         linux: "request_standard_resources() / add_system_ram_resources() / e820__reserve_resources()",
         generic: "/proc/iomem lists each memblock memory region as System RAM (NOMAP ones as reserved)",
@@ -368,6 +374,11 @@ pub trait Arch: Sized + 'static {
     /// The sizes of the reference kernel's sections and its static per-CPU data (the
     /// `Memory:` and `percpu:` lines), used when the machine description gives none.
     const KERNEL_SECTIONS: crate::boot::KernelSections;
+    /// Bytes of a node's pg_data_t as the reference kernel allocates it from memblock when
+    /// it registers the node (sizeof(pg_data_t) rounded up: to the cache line in
+    /// arch_numa's and powerpc's setup_node_data(), to a page in x86's alloc_node_data());
+    /// 0 for a kernel without CONFIG_NUMA (its one pgdat is static).
+    const NODE_DATA_BYTES: u64 = 0;
     /// CONFIG_NODES_SHIFT of the reference kernel: it takes at most `1 << NODES_SHIFT`
     /// NUMA nodes (MAX_NUMNODES). Read only when [`Arch::NUMA`] is set.
     const NODES_SHIFT: u32 = 0;
@@ -509,6 +520,19 @@ pub trait Arch: Sized + 'static {
     /// VMEMMAP_START (arm64's `vmemmap`, riscv's `vmemmap_start_pfn`).
     fn linear_map_phys_base<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
         0
+    }
+
+    /// The lines a node's NODE_DATA allocation prints: arch_numa's setup_node_data() (with
+    /// its "NUMA: " prefix) by default. `memoryless`: the node has CPUs but no memory.
+    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        if memoryless {
+            writeln!(log, "NUMA: Initmem setup node {nid} [<memory-less node>]")?;
+        }
+        writeln!(log, "NUMA: NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
+        if tnid != nid {
+            writeln!(log, "NUMA: NODE_DATA({nid}) on node {tnid}")?;
+        }
+        Ok(())
     }
 
     /// /proc/iomem's top-level memory resources, in address order: `f(start, end

@@ -162,6 +162,9 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     };
     /// CONFIG_NODES_SHIFT=8 (Debian's ppc64el config): 256 NUMA nodes.
     const NODES_SHIFT: u32 = 8;
+    /// sizeof(pg_data_t) of Debian's 6.1 ppc64el kernel, cache-line rounded: `numa:   NODE_DATA
+    /// [mem 0xfff82b00-0xfff87fff]` (0x5500).
+    const NODE_DATA_BYTES: u64 = 0x5500;
     /// L1_CACHE_BYTES on POWER.
     const SMP_CACHE_BYTES: u64 = 128;
     /// setup_per_cpu_areas() passes no module reserve and
@@ -201,7 +204,18 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
             hook: "SMP_CACHE_BYTES",
             reason: "POWER cache lines are 128 bytes",
         },
+        Override {
+            hook: "node_data_banner",
+            reason: "powerpc's own numa.c (pr_fmt 'numa: ') indents its NODE_DATA lines",
+        },
     ];
+    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, _memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        writeln!(log, "numa:   NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
+        if tnid != nid {
+            writeln!(log, "numa:     NODE_DATA({nid}) on node {tnid}")?;
+        }
+        Ok(())
+    }
     fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
         // QEMU names each memory node after its first address, as the lookup of
         // "/memory@<size of memory@0>" assumes.
@@ -222,7 +236,8 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
         if !ctx.options.numa_off && ctx.banks().any(|b| b.nid.is_some()) {
             crate::numa::generic_numa_init(ctx)
         } else {
-            crate::numa::single_node_init(ctx)
+            crate::numa::single_node_init(ctx)?;
+            crate::numa::register_nodes(ctx, true)
         }
     }
 }

@@ -35,6 +35,9 @@ impl<const N: usize> Arch for Riscv<N> {
     };
     /// CONFIG_NODES_SHIFT=2 (the Kconfig default; Debian 12 ships no riscv64 kernel): 4 NUMA nodes.
     const NODES_SHIFT: u32 = 2;
+    /// sizeof(pg_data_t): arm64's (arch_numa code, the same
+    /// NODES_SHIFT-sized zonelists); Debian 12 ships no riscv64 kernel (an assumption).
+    const NODE_DATA_BYTES: u64 = 0x2c80;
     const KERNEL_END_ALIGN: u64 = PMD_SIZE;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "setup_arch",

@@ -72,6 +72,9 @@ impl<const LA57: bool> Arch for X86<LA57> {
     };
     /// CONFIG_NODES_SHIFT=10 (Debian's amd64 config): 1024 NUMA nodes.
     const NODES_SHIFT: u32 = 10;
+    /// sizeof(pg_data_t) of Debian's 6.1 amd64 kernel, page-rounded: `NODE_DATA(0) allocated
+    /// [mem 0x13ffd2000-0x13fffcfff]` (0x2b000).
+    const NODE_DATA_BYTES: u64 = 0x2b000;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "memory_block_size_bytes",
         reason: "probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides the end of boot memory",
@@ -130,6 +133,11 @@ impl<const LA57: bool> Arch for X86<LA57> {
         Override {
             hook: "mark_rodata_ro_banner",
             reason: "x86's mark_rodata_ro() reports the size of text and rodata, 2 MiB-aligned",
+        },
+        Override {
+            hook: "node_data_banner",
+            reason: "x86's own numa.c allocates each node's data in whole pages and words the \
+                     line 'NODE_DATA(n) allocated' (no NUMA: prefix); memoryless nodes get theirs later",
         },
         Override {
             hook: "iomem_resources",
@@ -213,6 +221,14 @@ impl<const LA57: bool> Arch for X86<LA57> {
 
     fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
         e820_iomem_resources(ctx, f)
+    }
+
+    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, _memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        writeln!(log, "NODE_DATA({nid}) allocated [mem {start:#010x}-{end:#010x}]")?;
+        if tnid != nid {
+            writeln!(log, "    NODE_DATA({nid}) on node {tnid}")?;
+        }
+        Ok(())
     }
 
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
@@ -381,7 +397,7 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
             if numa_meminfo_cover_memory(ctx, &mi)? {
                 ctx.numa = mi;
                 srat_cpu_nodes(ctx);
-                return Ok(());
+                return crate::numa::register_nodes(ctx, false);
             }
             // numa_init() starts the next try (the dummy node) from no nodes.
             ctx.memblock.set_node(0, u64::MAX, RegionType::Memory, crate::memblock::MAX_NUMNODES)?;
@@ -395,7 +411,7 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
     mi.add(0, 0, end)?;
     mi.apply(ctx)?;
     ctx.numa = mi;
-    Ok(())
+    crate::numa::register_nodes(ctx, false)
 }
 
 /// numa_init_array() and init_cpu_to_node(): CPUs the SRAT places go to its node, the rest
