@@ -402,6 +402,16 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
 
+/// The most memory the host emulator brings up: 16 TiB, the largest QEMU machine
+/// `--mem` takes (its metadata and tables take minutes and gigabytes of host memory already;
+/// docs/benchmarks.md).
+pub const HOST_MEMORY_LIMIT: u64 = 16 << 40;
+
+/// `opts` with the host's [`HOST_MEMORY_LIMIT`] unless the caller set a limit.
+pub fn host_limits(opts: BootOptions) -> BootOptions {
+    BootOptions { memory_limit: if opts.memory_limit == 0 { HOST_MEMORY_LIMIT } else { opts.memory_limit }, ..opts }
+}
+
 fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>, mappings: bool) -> Result<BootReport, (Vec<String>, BootError)> {
     let mem = SparseMem::new();
     if let Some(bda) = m.bda {
@@ -412,7 +422,7 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
     SINK.with(|k| *k.borrow_mut() = Some(String::new()));
     let take = || SINK.with(|k| k.borrow_mut().take().unwrap_or_default());
     let mut log = Log;
-    let res = boot::<A, &SparseMem>(&mem, m.firmware_map::<A>(), opts, &mut log);
+    let res = boot::<A, &SparseMem>(&mem, m.firmware_map::<A>(), host_limits(opts), &mut log);
     let mut b: Booted<'_, A, &SparseMem> = match res {
         Ok(b) => b,
         Err(e) => return Err((lines(&take()), e)),

@@ -124,7 +124,7 @@ pub fn boot_session<'a, A: Arch>(mem: &'a SparseMem, m: &'a Machine, opts: BootO
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
         mem.write(PhysAddr(0x40e), &bda.ebda_segment.to_le_bytes());
     }
-    let b = boot::<A, &SparseMem>(mem, m.firmware_map::<A>(), opts, log).map_err(|e| format!("boot: {e}"))?;
+    let b = boot::<A, &SparseMem>(mem, m.firmware_map::<A>(), crate::emulator::host_limits(opts), log).map_err(|e| format!("boot: {e}"))?;
     let hp = Hotplug::new(&b).map_err(|e| format!("{}: {e}", A::NAME))?;
     let boot_spans = b.pages.zones().filter(|z| z.spanned != 0).map(|z| (z.kind, z.nid, z.start_pfn, z.start_pfn + z.spanned)).collect();
     Ok(Session { b, hp, held: BTreeMap::new(), next: 1, boot_spans })

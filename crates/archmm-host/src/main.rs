@@ -359,6 +359,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64
         kernelcore: a.kernelcore.unwrap_or_default(),
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
+        ..Default::default()
     };
     let user = matches!(walk, Some((_, MmSel::User)));
     let walk = walk.map(|(va, _)| va);

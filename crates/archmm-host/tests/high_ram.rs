@@ -129,3 +129,38 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
         }
     }
 }
+
+/// Absurd amounts of memory (a device tree declaring 256 TiB, or all of 2^64): each arch
+/// caps it as Linux does, and what the host emulator still cannot back is refused with a
+/// typed error rather than exhausting the host.
+#[test]
+fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
+    for size in [256u64 << 40, u64::MAX - GIB] {
+        let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+        m.banks = vec![MemBank { base: GIB, size, nid: None, hotplug: false }];
+        // 39-bit VAs: a 256 GiB linear region, and Linux's warning.
+        let r = run_mode("arm64-4k-39", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+        assert_eq!(r.memory.physpages << 12, 256 << 30);
+        assert!(r.log.iter().any(|l| l == "Memory doesn't fit in the linear mapping, VA_BITS too small"));
+        // 48-bit VAs: 128 TiB would remain, beyond what the host emulator backs.
+        let e = run_mode("arm64-4k-48", &m, BootOptions::default(), None).expect("a mode").map(|_| ()).expect_err("refused");
+        assert!(matches!(e.1, archmm::boot::BootError::TooMuchMemory { size, .. } if size == 128 << 40), "{:?}", e.1);
+        // riscv64 Sv39 caps at KERN_VIRT_SIZE - 4 GiB (124 GiB).
+        let mut m = Machine::qemu(ArchId::Riscv64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+        m.banks = vec![MemBank { base: 2 * GIB, size, nid: None, hotplug: false }];
+        let r = run_mode("riscv64-sv39", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+        assert_eq!(r.memory.physpages << 12, 124 << 30);
+    }
+}
+
+/// More memory nodes than memblock holds this early: Linux drops the banks that would need
+/// a 129th region (memblock cannot grow before paging_init()) and boots; so does archmm,
+/// saying so.
+#[test]
+fn more_than_128_memory_banks_boot() {
+    let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+    m.banks = (0..200u64).map(|i| MemBank { base: GIB + i * (512 << 20), size: 256 << 20, nid: None, hotplug: false }).collect();
+    let r = run_mode("arm64-4k-48", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+    assert_eq!(r.memory.physpages << 12, 128 * (256 << 20));
+    assert_eq!(r.log.iter().filter(|l| l.contains("not added: memblock.memory is full")).count(), 72);
+}

@@ -152,6 +152,11 @@ pub struct BootOptions {
     /// `movable_node`: hotpluggable memory becomes ZONE_MOVABLE and is not used for early
     /// allocations.
     pub movable_node: bool,
+    /// The most memory this bring-up may take on, in bytes, once the arch has applied
+    /// Linux's own limits (0: no limit). Not a Linux option: a host emulating the machine
+    /// sets it to what it can back; beyond it the bring-up stops with
+    /// [`BootError::TooMuchMemory`] before building tables or metadata for it.
+    pub memory_limit: u64,
 }
 
 /// Why the bring-up stopped. Each names the rule the input broke.
@@ -205,6 +210,13 @@ pub enum BootError {
         /// Bytes of memory the machine has.
         mem_size: u64,
     },
+    /// More memory than [`BootOptions::memory_limit`] remains after Linux's own limits.
+    TooMuchMemory {
+        /// Bytes of memory.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Writing the log failed.
     Log,
 }
@@ -253,6 +265,12 @@ impl fmt::Display for BootError {
                 "the kernel image [mem {start:#010x}-{:#010x}] is smaller than its sections ({} KiB)",
                 end.saturating_sub(1),
                 needed >> 10
+            ),
+            BootError::TooMuchMemory { size, limit } => write!(
+                f,
+                "{} GiB of memory remain after Linux's limits; this bring-up was given at most {} GiB (the host emulator's bound)",
+                size >> 30,
+                limit >> 30
             ),
             BootError::Log => write!(f, "the boot log could not be written"),
         }
@@ -503,6 +521,7 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let dma_reserve = A::dma_reserve(&ctx);
     let cma = reserve_cma(&mut ctx)?;
     ctx.memblock_dump_all_late()?;
+    check_memory_limit(&ctx)?;
     let (mut pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
     setup_per_cpu_areas(&mut ctx)?;
     let zonelist_pages = print_zonelists::<A>(&zones, dma_reserve, &ctx.node_distance, ctx.log)?;
@@ -541,6 +560,16 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     let wx = mark_readonly(&mut ctx, &pages, &mut PlatformTlb(&mut *platform))?;
     A::arch_finalize_boot(&mut ctx)?;
     Ok(Booted { ctx, zones, pages, report, wx })
+}
+
+/// [`BootOptions::memory_limit`]: checked before the linear map and the memmap are built.
+fn check_memory_limit<A: Arch, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> Result<(), BootError> {
+    let size = ctx.memblock.phys_mem_size();
+    let limit = ctx.options.memory_limit;
+    if limit != 0 && size > limit {
+        return Err(BootError::TooMuchMemory { size, limit });
+    }
+    Ok(())
 }
 
 /// The kernel the firmware map places must be able to run there: its page-aligned sections
@@ -1038,9 +1067,15 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
             let _ = writeln!(ctx.log, "Ignoring memory range {:#x} - {:#x}", phys_limit + 1, base + size);
             size = phys_limit - base + 1;
         }
-        ctx.memblock.add(base, size)?;
-        if b.hotplug {
-            ctx.memblock.mark_hotplug(base, size)?;
+        // early_init_dt_add_memory_arch() ignores memblock_add()'s result: memblock cannot
+        // grow its arrays this early, so a bank that needs a 129th region is lost in Linux
+        // too (adjacent banks merge and need none). archmm says so.
+        if let Err(e) = ctx.memblock.add(base, size) {
+            let _ = writeln!(ctx.log, "archmm: memory [mem {base:#018x}-{:#018x}] not added: {e}", base + size - 1);
+            continue;
+        }
+        if b.hotplug && ctx.memblock.mark_hotplug(base, size).is_err() {
+            let _ = writeln!(ctx.log, "failed to mark hotplug range {base:#x} - {:#x}", base + size);
         }
     }
     for r in ctx.fw.reserved {
@@ -1091,6 +1126,9 @@ pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M
         let offset = A::PAGE_OFFSET.wrapping_sub(A::linear_map_phys_base(ctx));
         map_linear::<A::Paging, A, M>(ctx, offset, None, A::LINEAR_MAP_BLOCKS)?;
     }
+    // paging_init(): with the linear map in place memblock may grow its arrays into memory
+    // it allocates (memblock_allow_resize()).
+    ctx.memblock.allow_resize();
     Ok(())
 }
 
@@ -1099,7 +1137,8 @@ pub fn generic_setup_arch<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M
 /// needs no page table (LoongArch's direct-mapping window).
 pub fn generic_setup_limits<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
     if A::MAX_PHYSMEM_BITS < 64 {
-        ctx.memblock.remove(1u64 << A::MAX_PHYSMEM_BITS, u64::MAX)?;
+        // As in Linux, a full memblock.memory (which cannot grow yet) makes this a no-op.
+        let _ = ctx.memblock.remove(1u64 << A::MAX_PHYSMEM_BITS, u64::MAX);
     }
     let end = ctx.memblock.end_of_dram();
     ctx.max_pfn = crate::addr::pfn_down(end, A::PAGE_SHIFT);
@@ -1125,6 +1164,7 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
     extra: Option<(u64, u64)>,
     blocks: bool,
 ) -> Result<u64, BootError> {
+    check_memory_limit(ctx)?;
     let mem = *ctx.memblock.mem();
     let mut tlb = FlushLog::default();
     let mut pt = match ctx.pgd {

@@ -11,8 +11,8 @@ use crate::boot::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange, 
 use archmm_firmware::fdt::memory::{scan_blob, DtMemoryError, DtMemoryMap, ReservedMemKind, MAX_CPU_NODES};
 use core::fmt;
 
-/// Most memory banks kept (Linux's INIT_MEMBLOCK_REGIONS).
-pub const MAX_BANKS: usize = 128;
+/// Most memory banks kept (Linux takes any number; its early memblock holds 128 regions).
+pub const MAX_BANKS: usize = 1024;
 /// Most static reserved ranges kept (`/memreserve/` plus `/reserved-memory` regs).
 pub const MAX_RESERVED: usize = 128;
 /// Most dynamic `/reserved-memory` regions kept (Linux's MAX_RESERVED_REGIONS).

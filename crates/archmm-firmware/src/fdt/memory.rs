@@ -76,8 +76,9 @@
 //! The output is one [`DtMemoryMap`] value with fixed-capacity lists, so a
 //! kernel can parse once and then feed its memblock-like allocator in the
 //! order it wants (Linux adds memory before reserving). Capacities follow
-//! Linux's own static limits: [`MAX_MEMORY_BANKS`] = 128
-//! (`INIT_MEMBLOCK_REGIONS`), [`MAX_RESERVED_NODES`] = 64
+//! Linux's own static limits where it has them: [`MAX_MEMORY_BANKS`] = 1024 memory
+//! `reg` pairs (Linux has no limit on memory nodes; its memblock holds 128 regions this
+//! early, adjacent banks merging), [`MAX_RESERVED_NODES`] = 64
 //! (`MAX_RESERVED_REGIONS`), [`MAX_MEMRESERVE`] = 64; exceeding one is a
 //! typed error (Linux drops the extra region with a message). The
 //! variable-length parts of one node (the `reg` pairs of a reserved node,
@@ -101,8 +102,8 @@ use crate::bytes;
 use crate::fixed::FixedVec;
 use core::fmt;
 
-/// Capacity of [`DtMemoryMap::banks`] (Linux's `INIT_MEMBLOCK_REGIONS`).
-pub const MAX_MEMORY_BANKS: usize = 128;
+/// Capacity of [`DtMemoryMap::banks`]: memory `reg` pairs (Linux takes any number).
+pub const MAX_MEMORY_BANKS: usize = 1024;
 /// Capacity of [`DtMemoryMap::reserved_nodes`] (Linux's
 /// `MAX_RESERVED_REGIONS`).
 pub const MAX_RESERVED_NODES: usize = 64;

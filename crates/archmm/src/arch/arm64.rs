@@ -148,10 +148,12 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
             writeln!(ctx.log, "Memory doesn't fit in the linear mapping, VA_BITS too small")?;
         }
         let kernel_end = ctx.fw.kernel.map_or(0, |(_, e)| e);
-        ctx.memblock.remove((memstart + linear_region_size).max(kernel_end), u64::MAX)?;
+        // Linux ignores these calls' results: with memblock.memory full (it cannot grow
+        // before paging_init()) the removal fails and the memory stays, as here.
+        let _ = ctx.memblock.remove((memstart + linear_region_size).max(kernel_end), u64::MAX);
         if memstart + linear_region_size < ctx.memblock.end_of_dram() {
             memstart = align_up_saturating(ctx.memblock.end_of_dram() - linear_region_size, Self::MEMSTART_ALIGN);
-            ctx.memblock.remove(0, memstart)?;
+            let _ = ctx.memblock.remove(0, memstart);
         }
         crate::boot::generic_setup_arch(ctx)
     }
