@@ -519,7 +519,12 @@ pub fn boot_on<'a, A: Arch, M: PhysMem + Copy>(
     zones.memoryless_offline = !A::MEMORYLESS_ONLINE_EARLY;
     zones.write_report(&ctx.memblock, ctx.log)?;
     let dma_reserve = A::dma_reserve(&ctx);
-    let cma = reserve_cma(&mut ctx)?;
+    let held = if A::MEMMAP_BEFORE_CMA { hold_linux_memmap(&mut ctx) } else { [None; crate::zone::MAX_NODES] };
+    let cma = reserve_cma(&mut ctx);
+    for (pa, size) in held.into_iter().flatten() {
+        ctx.memblock.phys_free(pa, size)?;
+    }
+    let cma = cma?;
     ctx.memblock_dump_all_late()?;
     check_memory_limit(&ctx)?;
     let (mut pages, memmap_bytes) = memmap_init(&mut ctx, &zones)?;
@@ -741,12 +746,50 @@ pub(crate) fn isqrt(x: u64) -> u64 {
 
 /// dma_contiguous_reserve(): the boot CMA area, top-down below the arch's limit, aligned to
 /// the larger of a MAX_ORDER block and a pageblock. Returns its pages.
+/// Where [`Arch::MEMMAP_BEFORE_CMA`]: take from memblock, per node, the buffer Linux's
+/// sparse_init() takes (sparse_buffer_init(): sections with memory times
+/// ALIGN(LINUX_STRUCT_PAGE * PAGES_PER_SECTION, PMD_SIZE), aligned to that, on the node),
+/// so the CMA area is placed below it as in Linux. The caller gives it back right after:
+/// archmm's own memmap (32 bytes a page) is then allocated where Linux's sits. A node whose
+/// buffer does not fit gets none, as Linux then falls back to allocating per block.
+fn hold_linux_memmap<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> [Option<(u64, u64)>; crate::zone::MAX_NODES] {
+    let mut held = [None; crate::zone::MAX_NODES];
+    if ctx.model.model != crate::arch::MemoryModel::SparseVmemmap {
+        return held;
+    }
+    let levels = <A::Paging as crate::pgtable::PagingMode>::LEVELS;
+    let pmd = levels[levels.len().saturating_sub(2)].span();
+    let pps = 1u64 << (A::SECTION_SIZE_BITS - A::PAGE_SHIFT);
+    let map_size = crate::addr::align_up_saturating(A::LINUX_STRUCT_PAGE * pps, pmd);
+    let mut sections = [0u64; crate::zone::MAX_NODES];
+    let mut last = [u64::MAX; crate::zone::MAX_NODES];
+    ctx.memblock.for_each_mem_pfn_range(crate::memblock::MAX_NUMNODES, A::PAGE_SHIFT, |s, e, nid| {
+        let n = nid.clamp(0, crate::zone::MAX_NODES as i32 - 1) as usize;
+        for sec in (s / pps)..e.div_ceil(pps) {
+            if last[n] != sec {
+                sections[n] += 1;
+                last[n] = sec;
+            }
+        }
+    });
+    for (nid, &count) in sections.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let size = count.saturating_mul(map_size);
+        let got = ctx.memblock.alloc_range_nid(size, map_size, 0, crate::memblock::MEMBLOCK_ALLOC_ACCESSIBLE, nid as i32, true);
+        held[nid] = got.map(|pa| (pa, size));
+    }
+    held
+}
+
 fn reserve_cma<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<u64, BootError> {
     let size = ctx.options.cma.unwrap_or(A::DEFAULT_CMA_BYTES);
     if size == 0 {
         return Ok(0);
     }
-    let align = 1u64 << ((A::MAX_ORDER - 1).max(A::PAGEBLOCK_ORDER) + A::PAGE_SHIFT);
+    // CMA_MIN_ALIGNMENT_BYTES: a pageblock in 6.1 (5.19 dropped MAX_ORDER - 1).
+    let align = 1u64 << (A::PAGEBLOCK_ORDER + A::PAGE_SHIFT);
     let size = crate::addr::align_up_saturating(size, align);
     let limit = A::cma_limit(ctx).min(ctx.memblock.end_of_dram());
     // cma_declare_contiguous_nid(): all pages of the area must be in one zone; a range that

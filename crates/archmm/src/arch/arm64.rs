@@ -113,6 +113,11 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
                      first byte of RAM's block and the vmemmap is offset to match",
         },
         Override {
+            hook: "MEMMAP_BEFORE_CMA",
+            reason: "bootmem_init() runs sparse_init() before dma_contiguous_reserve(): the CMA \
+                     area goes below a memmap of Linux's size at the top of memory",
+        },
+        Override {
             hook: "zone_limits",
             reason: "arm64 SoCs put RAM anywhere: ZONE_DMA is sized by the narrowest DMA \
                      master (dma-ranges, at most 32 bits) and both DMA zones are relative to \
@@ -137,6 +142,7 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const INIT_IMAGE_UNMAP: bool = true;
     const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true });
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
+    const MEMMAP_BEFORE_CMA: bool = true;
 
     /// arm64_memblock_init(): memory the linear region (half the kernel VA space) cannot
     /// cover is dropped, with Linux's warning, keeping the kernel image; then the generic

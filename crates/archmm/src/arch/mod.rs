@@ -218,6 +218,11 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "no ZONE_DMA pages are held back from the managed-page estimate",
     },
     HookDoc {
+        hook: "MEMMAP_BEFORE_CMA",
+        linux: "the order of sparse_init() and dma_contiguous_reserve()",
+        generic: "the CMA area is placed before the memmap is allocated",
+    },
+    HookDoc {
         hook: "cma_limit",
         linux: "dma_contiguous_reserve(limit)",
         generic: "place the boot CMA area below the end of ZONE_DMA32 (all memory without one)",
@@ -552,6 +557,11 @@ pub trait Arch: Sized + 'static {
     fn dma_reserve<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
         0
     }
+
+    /// Linux's sparse_init() runs before dma_contiguous_reserve() (arm64's bootmem_init()),
+    /// so its memmap already sits at the top of memory when the CMA area is placed. Where
+    /// it runs after (x86, riscv64 and arm reserve CMA in setup_arch/setup_bootmem), false.
+    const MEMMAP_BEFORE_CMA: bool = false;
 
     /// Physical limit below which the boot CMA area is placed (dma_contiguous_reserve's
     /// argument): the end of the DMA32 zone, or all memory where there is none.
