@@ -176,11 +176,13 @@ const ARM64_CAPTURES: &[&str] = &[
 
 /// The ppc64el captures (QEMU pseries, radix, 64K pages), booted from QEMU's device tree:
 /// memory nodes and CPUs carry ibm,associativity.
-const PPC64EL_CAPTURES: &[&str] = &["ppc64el-2g", "ppc64el-4g", "ppc64el-8g-smp4", "ppc64el-numa2-4g-smp2", "ppc64el-3g-smp3"];
+const PPC64EL_CAPTURES: &[&str] =
+    &["ppc64el-2g", "ppc64el-4g", "ppc64el-8g-smp4", "ppc64el-numa2-4g-smp2", "ppc64el-3g-smp3", "ppc64el-6g-smp2", "ppc64el-numa3-6g-smp3"];
 
 /// The s390x captures (QEMU s390-ccw-virtio): memory comes from the SCLP, so the built-in
 /// machine of that size is the firmware data.
-const S390X_CAPTURES: &[(&str, u64)] = &[("s390x-1g", GIB), ("s390x-4g", 4 * GIB), ("s390x-8g-smp4", 8 * GIB), ("s390x-3g-smp2", 3 * GIB)];
+const S390X_CAPTURES: &[(&str, u64)] =
+    &[("s390x-1g", GIB), ("s390x-4g", 4 * GIB), ("s390x-8g-smp4", 8 * GIB), ("s390x-3g-smp2", 3 * GIB), ("s390x-2g-smp3", 2 * GIB)];
 
 #[test]
 fn ppc64el_device_trees_boot_like_linux() {
@@ -193,7 +195,15 @@ fn ppc64el_device_trees_boot_like_linux() {
 
 #[test]
 fn ppc64el_builtin_machines_are_qemus() {
-    for (c, mem, nodes) in [("ppc64el-2g", 2 * GIB, 1), ("ppc64el-4g", 4 * GIB, 1), ("ppc64el-8g-smp4", 8 * GIB, 1), ("ppc64el-numa2-4g-smp2", 4 * GIB, 2), ("ppc64el-3g-smp3", 3 * GIB, 1)] {
+    for (c, mem, nodes) in [
+        ("ppc64el-2g", 2 * GIB, 1),
+        ("ppc64el-4g", 4 * GIB, 1),
+        ("ppc64el-8g-smp4", 8 * GIB, 1),
+        ("ppc64el-numa2-4g-smp2", 4 * GIB, 2),
+        ("ppc64el-3g-smp3", 3 * GIB, 1),
+        ("ppc64el-6g-smp2", 6 * GIB, 1),
+        ("ppc64el-numa3-6g-smp3", 6 * GIB, 3),
+    ] {
         let m = Machine::qemu(ArchId::Powerpc, mem, nodes, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Powerpc, &m);
         let blob = std::fs::read(data(&format!("linux/{c}/pseries.dtb"))).expect("pseries.dtb");

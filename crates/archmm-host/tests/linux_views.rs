@@ -48,6 +48,9 @@ fn captures() -> Vec<(&'static str, ArchId, Machine)> {
         ("s390x-4g", ArchId::S390, s390(4 * G)),
         ("s390x-8g-smp4", ArchId::S390, s390(8 * G)),
         ("s390x-3g-smp2", ArchId::S390, s390(3 * G)),
+        ("s390x-2g-smp3", ArchId::S390, s390(2 * G)),
+        ("ppc64el-6g-smp2", ArchId::Powerpc, dtb("ppc64el-6g-smp2", "pseries.dtb", ArchId::Powerpc)),
+        ("ppc64el-numa3-6g-smp3", ArchId::Powerpc, dtb("ppc64el-numa3-6g-smp3", "pseries.dtb", ArchId::Powerpc)),
     ]
 }
 
@@ -145,7 +148,7 @@ fn views_are_the_running_kernels() {
         assert_eq!(blocks(&ours), blocks(&linux), "{c}: memory blocks (phys_index, state, valid_zones)");
         checked += 1;
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 16);
 }
 
 #[test]

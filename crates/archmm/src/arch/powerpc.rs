@@ -173,7 +173,7 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const PERCPU_DYN_SIZE: u64 = crate::percpu::PERCPU_MODULE_RESERVE + crate::percpu::PERCPU_DYNAMIC_RESERVE;
     const OVERRIDES: &'static [Override] = &[Override {
         hook: "memory_block_size_bytes",
-        reason: "pseries_memory_block_size(): ibm,dynamic-reconfiguration-memory's ibm,lmb-size when the tree has that node (it is not modelled); else the size of the memory node that starts where /memory@0 ends, else one 16 MiB section (QEMU pseries: 16 MiB with one memory node, the second node's size with several)",
+        reason: "pseries_memory_block_size(): ibm,dynamic-reconfiguration-memory's ibm,lmb-size when the tree has that node (it is not modelled); else the size of the memory node that starts where /memory@0 ends (that size kept in an unsigned int, so a memory@0 of 4 GiB or more counts as none), else one 16 MiB section (QEMU pseries: 16 MiB with one memory node or memory@0 >= 4 GiB, the second node's size otherwise)",
     },
         Override {
             hook: "PERCPU_RESERVE",
@@ -218,8 +218,10 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     }
     fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
         // QEMU names each memory node after its first address, as the lookup of
-        // "/memory@<size of memory@0>" assumes.
-        let after_zero = ctx.banks().find(|b| b.base == 0).map(|b| b.size);
+        // "/memory@<size of memory@0>" assumes. Linux keeps that size in an `unsigned int`:
+        // a memory@0 of 4 GiB or more truncates (to 0 for QEMU's powers of two) and the
+        // fallback, one section, applies (the 4 GiB, 6 GiB and 8 GiB captures: 16 MiB).
+        let after_zero = ctx.banks().find(|b| b.base == 0).map(|b| u64::from(b.size as u32)).filter(|&z| z != 0);
         after_zero.and_then(|z| ctx.banks().find(|b| b.base == z)).map_or(1 << Self::SECTION_SIZE_BITS, |b| b.size)
     }
     type State = ();
