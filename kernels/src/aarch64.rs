@@ -164,7 +164,7 @@ pub fn exit(pass: bool) -> ! {
         unsafe { asm!("hvc #0", in("x0") 0x8400_0008u64, options(noreturn)) }
     }
     let block: [u64; 2] = [0x2_0026, 1]; // ADP_Stopped_ApplicationExit, status 1
-    // SAFETY: semihosting SYS_EXIT (with -semihosting) reads `block` and stops QEMU.
+                                         // SAFETY: semihosting SYS_EXIT (with -semihosting) reads `block` and stops QEMU.
     unsafe { asm!("hlt #0xf000", in("x0") 0x18u64, in("x1") block.as_ptr(), options(noreturn)) }
 }
 
@@ -265,7 +265,8 @@ impl Platform<A, KernelMem> for Hw {
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
         let ttbr1 = ctx.pgd.ok_or(BootError::NoMemory)?;
         let mem = KernelMem;
-        let mut ident = PageTable::<Arm64Paging4K48Ttbr0, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?;
+        let mut ident =
+            PageTable::<Arm64Paging4K48Ttbr0, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?;
         let img = Image::get();
         let mut tlb = FlushLog::default();
         let flags = MapFlags { replace: false, blocks: true };
@@ -280,7 +281,16 @@ impl Platform<A, KernelMem> for Hw {
         let ips = (mmfr0 & 7).min(5);
         // T0SZ = T1SZ = 16 (48-bit), inner/outer write-back, inner shareable, TG0 4K,
         // TG1 4K, IPS from the CPU.
-        let tcr: u64 = 16 | (1 << 8) | (1 << 10) | (3 << 12) | (16 << 16) | (1 << 24) | (1 << 26) | (3 << 28) | (2 << 30) | (ips << 32);
+        let tcr: u64 = 16
+            | (1 << 8)
+            | (1 << 10)
+            | (3 << 12)
+            | (16 << 16)
+            | (1 << 24)
+            | (1 << 26)
+            | (3 << 28)
+            | (2 << 30)
+            | (ips << 32);
         // SAFETY: the tables map everything this code touches from here on (its image,
         // stack and UART at their physical addresses in TTBR0; all RAM at PAGE_OFFSET in
         // TTBR1), so enabling the MMU continues the same instruction stream.

@@ -60,7 +60,10 @@ pub struct Storage {
 impl Storage {
     /// Empty storage.
     pub const fn new() -> Self {
-        Storage { e820: [E820Entry::new(0, 0, E820Type(0)); MAX_ENTRIES], banks: [MemBank { base: 0, size: 0, nid: None, hotplug: false }; MAX_ENTRIES] }
+        Storage {
+            e820: [E820Entry::new(0, 0, E820Type(0)); MAX_ENTRIES],
+            banks: [MemBank { base: 0, size: 0, nid: None, hotplug: false }; MAX_ENTRIES],
+        }
     }
 }
 
@@ -113,7 +116,11 @@ pub fn hold_back<'a>(fw: FirmwareMap<'a>, st: &'a mut Storage) -> FirmwareMap<'a
     let kept: u64 = ram_ranges(&fw).map(|(s, e)| e.min(base).saturating_sub(s)).sum();
     let dropped: u64 = ram_ranges(&fw).map(|(s, e)| e.saturating_sub(s.max(base))).sum();
     if kept < MIN_KEEP {
-        println!("archmm-kernel: hotplug: only {} MiB of RAM below [mem {base:#018x}-{:#018x}]: nothing held back", kept >> 20, end - 1);
+        println!(
+            "archmm-kernel: hotplug: only {} MiB of RAM below [mem {base:#018x}-{:#018x}]: nothing held back",
+            kept >> 20,
+            end - 1
+        );
         return fw;
     }
     if fw.e820.len() > MAX_ENTRIES || fw.banks.len() > MAX_ENTRIES {
@@ -140,7 +147,11 @@ pub fn hold_back<'a>(fw: FirmwareMap<'a>, st: &'a mut Storage) -> FirmwareMap<'a
     }
     HELD[0].store(base, Ordering::Relaxed);
     HELD[1].store(end - base, Ordering::Relaxed);
-    println!("archmm-kernel: hotplug: mem={base:#x}: {} MiB of RAM left out of the boot map, {} MiB kept", dropped >> 20, kept >> 20);
+    println!(
+        "archmm-kernel: hotplug: mem={base:#x}: {} MiB of RAM left out of the boot map, {} MiB kept",
+        dropped >> 20,
+        kept >> 20
+    );
     println!("archmm-kernel: hotplug: held back [mem {base:#018x}-{:#018x}] to add at run time", end - 1);
     FirmwareMap { e820: &st.e820[..ne], banks: &st.banks[..n], ..fw }
 }
@@ -367,7 +378,11 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     let (mut moved, mut misplaced) = (0u64, 0u64);
     for id in first..last {
         let mut on_move = |m: Migration| {
-            let slot = m.handle.checked_sub(1).and_then(|i| held.get_mut(i as usize)).filter(|x| x.pfn == m.old_pfn && x.order == m.order);
+            let slot = m
+                .handle
+                .checked_sub(1)
+                .and_then(|i| held.get_mut(i as usize))
+                .filter(|x| x.pfn == m.old_pfn && x.order == m.order);
             match slot {
                 Some(x) => {
                     x.pfn = m.new_pfn;
@@ -380,7 +395,10 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
             println!("archmm-kernel: hotplug: offline of memory{id} failed: {e}");
             "offline failed"
         })?;
-        println!("archmm-kernel: hotplug: offlined memory{id}: {} free pages isolated, {} pages migrated", st.isolated, st.migrated);
+        println!(
+            "archmm-kernel: hotplug: offlined memory{id}: {} free pages isolated, {} pages migrated",
+            st.isolated, st.migrated
+        );
         if st.isolated + st.migrated != bp {
             return Err("offline did not account for every page of the block");
         }
@@ -427,7 +445,10 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
         Err(_) => None,
     };
     if let Some(f) = fault {
-        println!("archmm-kernel: hotplug: a load from the removed range faulted (cause {:#x} at {:#x})", f.cause, f.addr);
+        println!(
+            "archmm-kernel: hotplug: a load from the removed range faulted (cause {:#x} at {:#x})",
+            f.cause, f.addr
+        );
     }
     let tables5 = table_pages(&pt, va, size);
     let gone = (first..last).all(|id| hp.block(id).is_none());

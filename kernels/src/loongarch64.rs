@@ -223,7 +223,10 @@ pub fn exit(pass: bool) -> ! {
 extern "C" fn loongarch_trap() -> ! {
     // SAFETY: reading the exception CSRs has no side effects.
     let (estat, era, badv, badi) = unsafe { (csrrd!(CSR_ESTAT), csrrd!(CSR_ERA), csrrd!(CSR_BADV), csrrd!(CSR_BADI)) };
-    println!("archmm-kernel: exception: ESTAT {estat:#x} (ecode {:#x}) ERA {era:#x} BADV {badv:#x} BADI {badi:#010x}", (estat >> 16) & 0x3f);
+    println!(
+        "archmm-kernel: exception: ESTAT {estat:#x} (ecode {:#x}) ERA {era:#x} BADV {badv:#x} BADI {badi:#010x}",
+        (estat >> 16) & 0x3f
+    );
     exit(false)
 }
 
@@ -259,7 +262,9 @@ pub fn publish_mappings() {
 /// Why the protection probes do not apply: Linux 6.1 on LoongArch has no strict kernel
 /// RWX (the kernel and its linear map run from the DMW1 window, which page permissions do
 /// not cover), and QEMU 7.2's walker drops the NR/NX bits.
-pub const PROBES: Result<crate::probe::Probes, &str> = Err("LoongArch runs the kernel from the DMW1 window (no strict kernel RWX in Linux 6.1), and QEMU 7.2 ignores NX/NR");
+pub const PROBES: Result<crate::probe::Probes, &str> = Err(
+    "LoongArch runs the kernel from the DMW1 window (no strict kernel RWX in Linux 6.1), and QEMU 7.2 ignores NX/NR",
+);
 
 /// The root holding whatever low mappings the running kernel needs: none here (it runs
 /// from DMW1), so the kernel table.
@@ -298,7 +303,8 @@ impl Platform<A, KernelMem> for Hw {
             Some(root) => root,
             None => {
                 let mem = *ctx.memblock.mem();
-                let root = PageTable::<Paging, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?.root();
+                let root =
+                    PageTable::<Paging, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?.root();
                 ctx.pgd = Some(root);
                 root
             }
@@ -414,8 +420,17 @@ extern "C" fn loongarch_main() -> ! {
     let header = unsafe { read_volatile((PAGE_OFFSET | FDT) as *const [u32; 2]) };
     let (magic, total) = (u32::from_be(header[0]), u32::from_be(header[1]) as u64);
     let dtb = if magic == 0xd00d_feed { Some((FDT, FDT + total)) } else { None };
-    println!("archmm-kernel: device tree at {FDT:#x} ({}), memory from fw_cfg", if dtb.is_some() { "found" } else { "missing" });
+    println!(
+        "archmm-kernel: device tree at {FDT:#x} ({}), memory from fw_cfg",
+        if dtb.is_some() { "found" } else { "missing" }
+    );
     let img = Image::get();
-    let fw = FirmwareMap { banks: &banks[..n], kernel: Some((pa_of(img.span.0), pa_of(img.span.1))), dtb, sections: Image::sections(), ..Default::default() };
+    let fw = FirmwareMap {
+        banks: &banks[..n],
+        kernel: Some((pa_of(img.span.0), pa_of(img.span.1))),
+        dtb,
+        sections: Image::sections(),
+        ..Default::default()
+    };
     kmain(fw, &mut Hw)
 }

@@ -87,16 +87,16 @@ impl Image {
     pub fn get() -> Image {
         // Only the addresses of these linker-script symbols are taken; they are never read.
         let a = [
-                core::ptr::addr_of!(__kernel_start),
-                core::ptr::addr_of!(__text_start),
-                core::ptr::addr_of!(__text_end),
-                core::ptr::addr_of!(__rodata_start),
-                core::ptr::addr_of!(__data_start),
-                core::ptr::addr_of!(__data_end),
-                core::ptr::addr_of!(__bss_start),
-                core::ptr::addr_of!(__bss_end),
-                core::ptr::addr_of!(__kernel_end),
-            ]
+            core::ptr::addr_of!(__kernel_start),
+            core::ptr::addr_of!(__text_start),
+            core::ptr::addr_of!(__text_end),
+            core::ptr::addr_of!(__rodata_start),
+            core::ptr::addr_of!(__data_start),
+            core::ptr::addr_of!(__data_end),
+            core::ptr::addr_of!(__bss_start),
+            core::ptr::addr_of!(__bss_end),
+            core::ptr::addr_of!(__kernel_end),
+        ]
         .map(|p| p as u64);
         Image { span: (a[0], a[8]), text: (a[1], a[2]), rodata: (a[3], a[4]), data: (a[4], a[8]) }
     }
@@ -159,7 +159,12 @@ pub fn kmain(fw: FirmwareMap<'_>, hw: &mut arch::Hw) -> ! {
     let mut trimmed = hotplug_test::Storage::new();
     let fw = hotplug_test::hold_back(fw, &mut trimmed);
     for r in fw.reserved {
-        println!("archmm-kernel: firmware reserves [mem {:#018x}-{:#018x}]{}", r.base, r.base + r.size.max(1) - 1, if r.nomap { " no-map" } else { "" });
+        println!(
+            "archmm-kernel: firmware reserves [mem {:#018x}-{:#018x}]{}",
+            r.base,
+            r.base + r.size.max(1) - 1,
+            if r.nomap { " no-map" } else { "" }
+        );
     }
     let options = BootOptions { cpus: 1, ..Default::default() };
     match selftest::run(fw, options, hw) {

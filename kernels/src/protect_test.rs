@@ -98,10 +98,18 @@ fn user_space(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     }
     let (vvar, text) = frames[..n].split_at(A::VDSO.vvar_pages as usize);
     let mut alloc = MmAlloc::<Paging, KernelMem>::new(&mut b.ctx.memblock, Some(&b.pages), 0);
-    let mut mm = AddressSpace::<<A as Arch>::UserPaging, KernelMem>::new(&mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, Some(kernel_root)).map_err(|_| "no user root")?;
+    let mut mm = AddressSpace::<<A as Arch>::UserPaging, KernelMem>::new(
+        &mem,
+        &mut alloc,
+        A::TASK_SIZE,
+        A::USER_SHARE,
+        Some(kernel_root),
+    )
+    .map_err(|_| "no user root")?;
     // While the kernel runs from its identity map, the user root shares that too.
     mm.share_from(arch::identity_root(kernel_root), |va| va < 1 << 32);
-    let v = arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut arch::Tlb).map_err(|_| "arch_setup_additional_pages failed")?;
+    let v = arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut arch::Tlb)
+        .map_err(|_| "arch_setup_additional_pages failed")?;
     let (mut got_text, mut got_vvar) = (0u64, 0u64);
     arch::with_user_root(mm.root(), kernel_root, || {
         // SAFETY: v.text and v.vvar are mapped user-readable in the address space now in

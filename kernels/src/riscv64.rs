@@ -235,10 +235,14 @@ pub fn with_user_root(user_root: u64, kernel_root: u64, f: impl FnOnce()) {
     };
     // SAFETY: the user root shares the kernel half and the identity map of this image and
     // the finisher, so execution continues; satp and SUM are restored before returning.
-    unsafe { asm!("csrs sstatus, {sum}", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (user_root >> 12), sum = in(reg) 1u64 << 18) };
+    unsafe {
+        asm!("csrs sstatus, {sum}", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (user_root >> 12), sum = in(reg) 1u64 << 18)
+    };
     f();
     // SAFETY: back to the kernel table.
-    unsafe { asm!("csrw satp, {}", "sfence.vma", "csrc sstatus, {sum}", in(reg) (mode << 60) | (kernel_root >> 12), sum = in(reg) 1u64 << 18) };
+    unsafe {
+        asm!("csrw satp, {}", "sfence.vma", "csrc sstatus, {sum}", in(reg) (mode << 60) | (kernel_root >> 12), sum = in(reg) 1u64 << 18)
+    };
 }
 
 /// Real TLB maintenance: sfence.vma per page, or all for large ranges.
@@ -279,7 +283,8 @@ impl Platform<A, KernelMem> for Hw {
         let img = Image::get();
         // Without Svpbmt (QEMU 7.2's default harts) memory types come from the PMAs, so the
         // finisher is mapped like memory; the platform makes it I/O.
-        for ((s, e), prot) in img.identity_ranges().into_iter().chain([((FINISHER, FINISHER + 4096), Prot::KERNEL_RW)]) {
+        for ((s, e), prot) in img.identity_ranges().into_iter().chain([((FINISHER, FINISHER + 4096), Prot::KERNEL_RW)])
+        {
             ctx.map_kernel(s, s, e - s, prot, true)?;
         }
         let root = ctx.pgd.ok_or(BootError::NoMemory)?;
@@ -293,7 +298,11 @@ impl Platform<A, KernelMem> for Hw {
         // translate.
         unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (root >> 12)) };
         KernelMem::use_linear_map(ctx.layout.page_offset);
-        println!("archmm-kernel: satp {:#x} (Sv{}), root {root:#x}", (mode << 60) | (root >> 12), 39 + 9 * (Paging::LEVELS.len() - 3));
+        println!(
+            "archmm-kernel: satp {:#x} (Sv{}), root {root:#x}",
+            (mode << 60) | (root >> 12),
+            39 + 9 * (Paging::LEVELS.len() - 3)
+        );
         Ok(())
     }
 }

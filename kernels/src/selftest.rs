@@ -13,6 +13,7 @@
 use crate::arch::{self, Paging, A};
 use crate::kmem::KernelMem;
 use crate::println;
+use archmm::addr::PhysAddr;
 use archmm::arch::Arch;
 use archmm::boot::{boot_on, BootOptions, FirmwareMap};
 use archmm::buddy::{Gfp, PageAlloc};
@@ -20,7 +21,6 @@ use archmm::early::MmAlloc;
 use archmm::memblock::Memblock;
 use archmm::pgtable::{MapFlags, PageTable, PagingMode, Prot};
 use archmm::physmem::PhysMem;
-use archmm::addr::PhysAddr;
 
 /// Why the self-test failed.
 pub type Fail = &'static str;
@@ -110,7 +110,9 @@ fn every_free_page(pages: &PageAlloc<Paging, KernelMem>) -> Result<(), Fail> {
         }
     }
     let left = pages.nr_free_pages() + pages.pcp_pages();
-    println!("archmm-kernel: took {taken} of {before} free pages in {blocks} blocks through the linear map ({left} left)");
+    println!(
+        "archmm-kernel: took {taken} of {before} free pages in {blocks} blocks through the linear map ({left} left)"
+    );
     if left != 0 || taken != before {
         return Err("the allocator did not hand out exactly its free pages");
     }
@@ -120,7 +122,9 @@ fn every_free_page(pages: &PageAlloc<Paging, KernelMem>) -> Result<(), Fail> {
         head = mem.read_u64(PhysAddr(base + LINK));
         let order = mem.read_u64(PhysAddr(base + ORDER)) as u32;
         for p in pfn..pfn + (1 << order) {
-            if mem.read_u64(PhysAddr((p << shift) + PAT)) != pattern(p) || mem.read_u64(PhysAddr((p << shift) + psz - 8)) != !pattern(p) {
+            if mem.read_u64(PhysAddr((p << shift) + PAT)) != pattern(p)
+                || mem.read_u64(PhysAddr((p << shift) + psz - 8)) != !pattern(p)
+            {
                 bad += 1;
             }
         }
@@ -138,7 +142,11 @@ fn every_free_page(pages: &PageAlloc<Paging, KernelMem>) -> Result<(), Fail> {
     Ok(())
 }
 
-fn map_and_unmap(memblock: &mut Memblock<KernelMem>, pages: &PageAlloc<Paging, KernelMem>, root: u64) -> Result<(), Fail> {
+fn map_and_unmap(
+    memblock: &mut Memblock<KernelMem>,
+    pages: &PageAlloc<Paging, KernelMem>,
+    root: u64,
+) -> Result<(), Fail> {
     let mem = KernelMem;
     let psz = A::page_size();
     // The smallest block above a base page (2 MiB with 4K pages).
@@ -152,7 +160,8 @@ fn map_and_unmap(memblock: &mut Memblock<KernelMem>, pages: &PageAlloc<Paging, K
     let mut tlb = arch::Tlb;
     for (label, blocks) in [("base pages", false), ("one block", true)] {
         let mut alloc = MmAlloc::new(memblock, Some(pages), 0);
-        pt.map(va, pa, block, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut alloc, &mut tlb).map_err(|_| "map failed")?;
+        pt.map(va, pa, block, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut alloc, &mut tlb)
+            .map_err(|_| "map failed")?;
         arch::publish_mappings();
         let t = pt.translate(va).ok_or("the test range does not translate")?;
         let want = if blocks { block } else { psz };
@@ -166,7 +175,8 @@ fn map_and_unmap(memblock: &mut Memblock<KernelMem>, pages: &PageAlloc<Paging, K
             // owns; nothing else refers to that memory.
             unsafe { v.write_volatile(pattern(pfn + i) ^ tag) };
         }
-        let mismatches = (0..block / psz).filter(|i| mem.read_u64(PhysAddr(pa + i * psz + 24)) != pattern(pfn + i) ^ tag).count();
+        let mismatches =
+            (0..block / psz).filter(|i| mem.read_u64(PhysAddr(pa + i * psz + 24)) != pattern(pfn + i) ^ tag).count();
         pt.unmap(va, block, &mut alloc, &mut tlb).map_err(|_| "unmap failed")?;
         let gone = pt.translate(va).is_none();
         println!("archmm-kernel: mapped {} KiB at {va:#x} with {label}, wrote through it, {mismatches} mismatches via the linear map, unmapped: {}", block >> 10, if gone { "gone" } else { "STILL MAPPED" });

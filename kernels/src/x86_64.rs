@@ -12,7 +12,9 @@ use crate::{kmain, println, Image};
 use archmm::arch::x86_64::X86_64;
 use archmm::arch::Arch;
 use archmm::boot::{BootCtx, BootError, Platform};
-use archmm::firmware::e820::pvh::{parse_memmap, parse_start_info, pvh_e820_table, MEMMAP_ENTRY_SIZE, START_INFO_V1_SIZE};
+use archmm::firmware::e820::pvh::{
+    parse_memmap, parse_start_info, pvh_e820_table, MEMMAP_ENTRY_SIZE, START_INFO_V1_SIZE,
+};
 use archmm::firmware::e820::E820Table;
 use archmm::pgtable::TlbFlush;
 use core::arch::{asm, global_asm};
@@ -400,6 +402,11 @@ extern "C" fn x86_main(start_info: u32) -> ! {
     let slot = unsafe { &mut *core::ptr::addr_of_mut!(E820) };
     let table = slot.insert(table);
     let img = Image::get();
-    let fw = archmm::boot::FirmwareMap { e820: table.entries(), kernel: Some(img.span), sections: Image::sections(), ..Default::default() };
+    let fw = archmm::boot::FirmwareMap {
+        e820: table.entries(),
+        kernel: Some(img.span),
+        sections: Image::sections(),
+        ..Default::default()
+    };
     kmain(fw, &mut Hw)
 }

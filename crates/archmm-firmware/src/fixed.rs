@@ -35,10 +35,7 @@ impl<T: Copy + Default, const N: usize> FixedVec<T, N> {
     /// Creates an empty vector. Its storage (`N * size_of::<T>()` bytes) lives
     /// wherever the vector lives, e.g. on the stack.
     pub fn new() -> Self {
-        Self {
-            items: [T::default(); N],
-            len: 0,
-        }
+        Self { items: [T::default(); N], len: 0 }
     }
 
     /// Appends `item`.

@@ -77,28 +77,22 @@ pub enum Multiboot2Error {
 impl fmt::Display for Multiboot2Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Truncated { needed, actual } => write!(
-                f,
-                "multiboot2 info truncated: need {needed} bytes, have {actual}"
-            ),
-            Self::BadTotalSize { total_size } => write!(
-                f,
-                "multiboot2 total_size {total_size} is below 8 or not a multiple of 8"
-            ),
+            Self::Truncated { needed, actual } => {
+                write!(f, "multiboot2 info truncated: need {needed} bytes, have {actual}")
+            }
+            Self::BadTotalSize { total_size } => {
+                write!(f, "multiboot2 total_size {total_size} is below 8 or not a multiple of 8")
+            }
             Self::BadTag { offset } => {
                 write!(f, "multiboot2 tag at offset {offset:#x} has a bad size")
             }
             Self::MissingEndTag => f.write_str("multiboot2 info has no end tag"),
             Self::NoMmapTag => f.write_str("multiboot2 info has no memory map tag"),
-            Self::BadEntrySize { entry_size } => write!(
-                f,
-                "multiboot2 memory map entry_size {entry_size} is below 24 or not a multiple of 8"
-            ),
+            Self::BadEntrySize { entry_size } => {
+                write!(f, "multiboot2 memory map entry_size {entry_size} is below 24 or not a multiple of 8")
+            }
             Self::UnsupportedVersion { version } => {
-                write!(
-                    f,
-                    "multiboot2 memory map entry_version {version}, expected 0"
-                )
+                write!(f, "multiboot2 memory map entry_version {version}, expected 0")
             }
         }
     }
@@ -177,24 +171,15 @@ impl<'a> Iterator for Tags<'a> {
 /// [`Multiboot2Error`] for a short buffer, a bad `total_size`, a tag that
 /// is too small or runs past the end, or a missing end tag.
 pub fn tags(info: &[u8]) -> Result<Tags<'_>, Multiboot2Error> {
-    let total_size = bytes::le_u32(info, 0).ok_or(Multiboot2Error::Truncated {
-        needed: 8,
-        actual: info.len(),
-    })?;
+    let total_size = bytes::le_u32(info, 0).ok_or(Multiboot2Error::Truncated { needed: 8, actual: info.len() })?;
     let total = usize::try_from(total_size).unwrap_or(usize::MAX);
     if total < 8 || total % 8 != 0 {
         return Err(Multiboot2Error::BadTotalSize { total_size });
     }
-    let info = info.get(..total).ok_or(Multiboot2Error::Truncated {
-        needed: total,
-        actual: info.len(),
-    })?;
+    let info = info.get(..total).ok_or(Multiboot2Error::Truncated { needed: total, actual: info.len() })?;
     let mut off = 8usize;
     loop {
-        let (Some(ty), Some(size)) = (
-            bytes::le_u32(info, off),
-            bytes::le_u32(info, off.saturating_add(4)),
-        ) else {
+        let (Some(ty), Some(size)) = (bytes::le_u32(info, off), bytes::le_u32(info, off.saturating_add(4))) else {
             return Err(Multiboot2Error::MissingEndTag);
         };
         let size = usize::try_from(size).unwrap_or(usize::MAX);
@@ -206,9 +191,7 @@ pub fn tags(info: &[u8]) -> Result<Tags<'_>, Multiboot2Error> {
             break;
         }
         // size >= 8, so `off` strictly increases.
-        off = end
-            .and_then(|e| bytes::align_up(e, 8))
-            .ok_or(Multiboot2Error::BadTag { offset: off })?;
+        off = end.and_then(|e| bytes::align_up(e, 8)).ok_or(Multiboot2Error::BadTag { offset: off })?;
     }
     Ok(Tags { info, off: 8 })
 }
@@ -223,11 +206,8 @@ pub fn tags(info: &[u8]) -> Result<Tags<'_>, Multiboot2Error> {
 /// [`Multiboot2Error::BadEntrySize`] and
 /// [`Multiboot2Error::UnsupportedVersion`].
 pub fn find_mmap(info: &[u8]) -> Result<MmapEntries<'_>, Multiboot2Error> {
-    let (_, payload) = tags(info)?
-        .find(|&(t, _)| t == TAG_TYPE_MMAP)
-        .ok_or(Multiboot2Error::NoMmapTag)?;
-    let entry_size =
-        bytes::le_u32(payload, 0).ok_or(Multiboot2Error::BadEntrySize { entry_size: 0 })?;
+    let (_, payload) = tags(info)?.find(|&(t, _)| t == TAG_TYPE_MMAP).ok_or(Multiboot2Error::NoMmapTag)?;
+    let entry_size = bytes::le_u32(payload, 0).ok_or(Multiboot2Error::BadEntrySize { entry_size: 0 })?;
     let version = bytes::le_u32(payload, 4).ok_or(Multiboot2Error::BadEntrySize { entry_size })?;
     let es = usize::try_from(entry_size).unwrap_or(usize::MAX);
     if es < MMAP_ENTRY_SIZE || es % 8 != 0 {
@@ -236,10 +216,7 @@ pub fn find_mmap(info: &[u8]) -> Result<MmapEntries<'_>, Multiboot2Error> {
     if version != 0 {
         return Err(Multiboot2Error::UnsupportedVersion { version });
     }
-    Ok(MmapEntries {
-        rest: payload.get(8..).unwrap_or(&[]),
-        entry_size: es,
-    })
+    Ok(MmapEntries { rest: payload.get(8..).unwrap_or(&[]), entry_size: es })
 }
 
 #[cfg(test)]
@@ -286,30 +263,12 @@ mod tests {
     fn finds_mmap() {
         let b = info(&[
             tag(1, b"cmdline\0"),
-            mmap(
-                24,
-                &[
-                    (0, 0x9fc00, 1),
-                    (0x100000, 0x7ee0000, 1),
-                    (0xfffc0000, 0x40000, 2),
-                ],
-            ),
+            mmap(24, &[(0, 0x9fc00, 1), (0x100000, 0x7ee0000, 1), (0xfffc0000, 0x40000, 2)]),
         ]);
         let v: Vec<_> = find_mmap(&b).unwrap().collect();
         assert_eq!(v.len(), 3);
-        assert_eq!(
-            v[1],
-            MmapEntry {
-                base_addr: 0x100000,
-                length: 0x7ee0000,
-                ty: 1,
-                reserved: 0
-            }
-        );
-        assert_eq!(
-            v[2].to_e820(),
-            E820Entry::new(0xfffc0000, 0x40000, E820Type::RESERVED)
-        );
+        assert_eq!(v[1], MmapEntry { base_addr: 0x100000, length: 0x7ee0000, ty: 1, reserved: 0 });
+        assert_eq!(v[2].to_e820(), E820Entry::new(0xfffc0000, 0x40000, E820Type::RESERVED));
         assert_eq!(tags(&b).unwrap().count(), 2);
         // Wider entries are stepped over.
         let b = info(&[mmap(32, &[(0, 0x1000, 1), (0x1000, 0x1000, 3)])]);
@@ -319,35 +278,17 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            find_mmap(&[0; 2]).unwrap_err(),
-            Multiboot2Error::Truncated {
-                needed: 8,
-                actual: 2
-            }
-        );
-        assert_eq!(
-            find_mmap(&[8, 0, 0, 0]).unwrap_err(),
-            Multiboot2Error::Truncated {
-                needed: 8,
-                actual: 4
-            }
-        );
+        assert_eq!(find_mmap(&[0; 2]).unwrap_err(), Multiboot2Error::Truncated { needed: 8, actual: 2 });
+        assert_eq!(find_mmap(&[8, 0, 0, 0]).unwrap_err(), Multiboot2Error::Truncated { needed: 8, actual: 4 });
         let b = info(&[tag(1, b"x\0")]);
         assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::NoMmapTag);
         assert_eq!(
             find_mmap(&b[..b.len() - 8]).unwrap_err(),
-            Multiboot2Error::Truncated {
-                needed: b.len(),
-                actual: b.len() - 8
-            }
+            Multiboot2Error::Truncated { needed: b.len(), actual: b.len() - 8 }
         );
         let mut c = b.clone();
         c[0] = 12;
-        assert!(matches!(
-            find_mmap(&c),
-            Err(Multiboot2Error::BadTotalSize { .. })
-        ));
+        assert!(matches!(find_mmap(&c), Err(Multiboot2Error::BadTotalSize { .. })));
         // End tag removed: total_size shrunk so it is not inside.
         let mut c = b.clone();
         let n = (c.len() - 8) as u32;
@@ -355,32 +296,17 @@ mod tests {
         assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::MissingEndTag);
         let mut c = b.clone();
         c[12..16].copy_from_slice(&4u32.to_le_bytes());
-        assert_eq!(
-            find_mmap(&c).unwrap_err(),
-            Multiboot2Error::BadTag { offset: 8 }
-        );
+        assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::BadTag { offset: 8 });
         let mut c = b.clone();
         c[12..16].copy_from_slice(&0x1000u32.to_le_bytes());
-        assert_eq!(
-            find_mmap(&c).unwrap_err(),
-            Multiboot2Error::BadTag { offset: 8 }
-        );
+        assert_eq!(find_mmap(&c).unwrap_err(), Multiboot2Error::BadTag { offset: 8 });
         let b = info(&[mmap(20, &[])]);
-        assert_eq!(
-            find_mmap(&b).unwrap_err(),
-            Multiboot2Error::BadEntrySize { entry_size: 20 }
-        );
+        assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::BadEntrySize { entry_size: 20 });
         let mut b = info(&[mmap(24, &[(0, 1, 1)])]);
         b[20..24].copy_from_slice(&1u32.to_le_bytes());
-        assert_eq!(
-            find_mmap(&b).unwrap_err(),
-            Multiboot2Error::UnsupportedVersion { version: 1 }
-        );
+        assert_eq!(find_mmap(&b).unwrap_err(), Multiboot2Error::UnsupportedVersion { version: 1 });
         let b = info(&[tag(6, &[1, 0, 0])]);
-        assert!(matches!(
-            find_mmap(&b),
-            Err(Multiboot2Error::BadEntrySize { .. })
-        ));
+        assert!(matches!(find_mmap(&b), Err(Multiboot2Error::BadEntrySize { .. })));
         assert!(!Multiboot2Error::NoMmapTag.to_string().is_empty());
     }
 }

@@ -44,10 +44,7 @@ impl<'a> Cursor<'a> {
     /// Consumes `0x` followed by 1 to 16 hex digits and returns the value.
     /// Leaves the cursor unchanged on failure.
     pub(crate) fn hex_u64(&mut self) -> Option<u64> {
-        let r = self
-            .rest
-            .strip_prefix("0x")
-            .or_else(|| self.rest.strip_prefix("0X"))?;
+        let r = self.rest.strip_prefix("0x").or_else(|| self.rest.strip_prefix("0X"))?;
         let n = r.bytes().take_while(u8::is_ascii_hexdigit).count();
         if n == 0 {
             return None;
@@ -59,11 +56,7 @@ impl<'a> Cursor<'a> {
         if significant.len() > 16 {
             return None;
         }
-        let v = if significant.is_empty() {
-            0
-        } else {
-            u64::from_str_radix(significant, 16).ok()?
-        };
+        let v = if significant.is_empty() { 0 } else { u64::from_str_radix(significant, 16).ok()? };
         self.rest = tail;
         Some(v)
     }
@@ -132,9 +125,7 @@ pub(crate) fn marker_end(line: &str, marker: &str, from: usize) -> Option<usize>
 /// Iterates over the lines of `text` with 1-based line numbers; a trailing
 /// `\r` is removed from each line.
 pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n')
-        .enumerate()
-        .map(|(i, l)| (i.saturating_add(1), l.strip_suffix('\r').unwrap_or(l)))
+    text.split('\n').enumerate().map(|(i, l)| (i.saturating_add(1), l.strip_suffix('\r').unwrap_or(l)))
 }
 
 #[cfg(test)]
@@ -151,10 +142,7 @@ mod tests {
         assert_eq!(Cursor::new("0x").hex_u64(), None);
         assert_eq!(Cursor::new("12").hex_u64(), None);
         assert_eq!(Cursor::new("0x1ffffffffffffffff").hex_u64(), None);
-        assert_eq!(
-            Cursor::new("0x0000ffffffffffffffff").hex_u64(),
-            Some(u64::MAX)
-        );
+        assert_eq!(Cursor::new("0x0000ffffffffffffffff").hex_u64(), Some(u64::MAX));
         assert_eq!(Cursor::new("0x0").hex_u64(), Some(0));
     }
 
@@ -165,24 +153,15 @@ mod tests {
         assert_eq!(c.rest(), ")");
         assert_eq!(Cursor::new("4294967296").dec_u32(), None);
         assert_eq!(Cursor::new("x").dec_u32(), None);
-        assert_eq!(
-            Cursor::new("18446744073709551615").dec_u64(),
-            Some(u64::MAX)
-        );
+        assert_eq!(Cursor::new("18446744073709551615").dec_u64(), Some(u64::MAX));
     }
 
     #[test]
     fn markers() {
         assert_eq!(after_marker("BIOS-e820: x", "BIOS-e820:"), Some(" x"));
-        assert_eq!(
-            after_marker("[    0.000000] BIOS-e820: x", "BIOS-e820:"),
-            Some(" x")
-        );
+        assert_eq!(after_marker("[    0.000000] BIOS-e820: x", "BIOS-e820:"), Some(" x"));
         assert_eq!(after_marker("xBIOS-e820: x", "BIOS-e820:"), None);
-        assert_eq!(
-            after_marker("xBIOS-e820: a BIOS-e820: b", "BIOS-e820:"),
-            Some(" b")
-        );
+        assert_eq!(after_marker("xBIOS-e820: a BIOS-e820: b", "BIOS-e820:"), Some(" b"));
         assert_eq!(after_marker("é BIOS-e820:", "BIOS-e820:"), Some(""));
         assert_eq!(after_marker("éBIOS-e820:é", "BIOS-e820:"), None);
     }

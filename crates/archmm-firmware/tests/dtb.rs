@@ -3,9 +3,7 @@
 //! `tests/data/README.md`) and, when present, the QEMU-generated trees under
 //! `crates/archmm-host/tests/data/` (read-only).
 
-use archmm_firmware::fdt::memory::{
-    scan, scan_blob, Cells, Initrd, ReservedMemKind, ReservedMemoryStatus,
-};
+use archmm_firmware::fdt::memory::{scan, scan_blob, Cells, Initrd, ReservedMemKind, ReservedMemoryStatus};
 use archmm_firmware::fdt::Fdt;
 use std::path::{Path, PathBuf};
 
@@ -14,18 +12,8 @@ const OURS: &[u8] = include_bytes!("data/reserved-numa.dtb");
 #[test]
 fn reserved_numa_dtb() {
     let m = scan_blob(OURS).unwrap();
-    assert_eq!(
-        m.root_cells,
-        Cells {
-            address: 2,
-            size: 2
-        }
-    );
-    let banks: Vec<_> = m
-        .banks
-        .iter()
-        .map(|b| (b.base, b.size, b.numa_node_id, b.hotpluggable))
-        .collect();
+    assert_eq!(m.root_cells, Cells { address: 2, size: 2 });
+    let banks: Vec<_> = m.banks.iter().map(|b| (b.base, b.size, b.numa_node_id, b.hotpluggable)).collect();
     assert_eq!(
         banks,
         vec![
@@ -34,54 +22,26 @@ fn reserved_numa_dtb() {
             (0x1_0000_0000, 0x4000_0000, Some(1), true),
         ]
     );
-    assert_eq!(
-        m.memreserve.as_slice(),
-        &[(0x4800_0000, 0x1000), (0x4810_0000, 0x2000)]
-    );
-    assert_eq!(
-        m.reserved_memory,
-        ReservedMemoryStatus::Used(Cells {
-            address: 2,
-            size: 2
-        })
-    );
+    assert_eq!(m.memreserve.as_slice(), &[(0x4800_0000, 0x1000), (0x4810_0000, 0x2000)]);
+    assert_eq!(m.reserved_memory, ReservedMemoryStatus::Used(Cells { address: 2, size: 2 }));
     let names: Vec<_> = m.reserved_nodes.iter().map(|n| n.name).collect();
-    assert_eq!(
-        names,
-        vec![&b"tz@40000000"[..], b"ramoops@bff00000", b"linux,cma"]
-    );
+    assert_eq!(names, vec![&b"tz@40000000"[..], b"ramoops@bff00000", b"linux,cma"]);
     assert_eq!(
         m.static_reserved().collect::<Vec<_>>(),
-        vec![
-            (0x4000_0000, 0x20_0000, true),
-            (0xbff0_0000, 0x10_0000, false)
-        ]
+        vec![(0x4000_0000, 0x20_0000, true), (0xbff0_0000, 0x10_0000, false)]
     );
     let cma = &m.reserved_nodes.as_slice()[2];
     assert!(cma.reusable && !cma.no_map);
     match cma.kind {
-        ReservedMemKind::Dynamic {
-            size,
-            alignment,
-            alloc_ranges,
-        } => {
+        ReservedMemKind::Dynamic { size, alignment, alloc_ranges } => {
             assert_eq!(size, 0x400_0000);
             assert_eq!(alignment, Some(0x40_0000));
-            assert_eq!(
-                alloc_ranges.unwrap().collect::<Vec<_>>(),
-                vec![(0x4000_0000, 0x4000_0000)]
-            );
+            assert_eq!(alloc_ranges.unwrap().collect::<Vec<_>>(), vec![(0x4000_0000, 0x4000_0000)]);
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(m.chosen.bootargs_str(), Some("console=ttyAMA0 earlycon"));
-    assert_eq!(
-        m.chosen.initrd,
-        Some(Initrd {
-            start: 0x4400_0000,
-            end: 0x4480_0000
-        })
-    );
+    assert_eq!(m.chosen.initrd, Some(Initrd { start: 0x4400_0000, end: 0x4480_0000 }));
 }
 
 /// Every single-byte corruption and every truncation of a real DTB is
@@ -154,11 +114,7 @@ fn qemu_trees_if_present() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "dtb") {
                 let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-                let base = if name.starts_with("riscv") {
-                    0x8000_0000
-                } else {
-                    0x4000_0000
-                };
+                let base = if name.starts_with("riscv") { 0x8000_0000 } else { 0x4000_0000 };
                 check_qemu_tree(&p, &name, base);
                 seen += 1;
             }

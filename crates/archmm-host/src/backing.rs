@@ -30,7 +30,10 @@ impl Default for SparseMem {
 impl SparseMem {
     /// An empty store: every byte reads as zero.
     pub fn new() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), cleaned: std::sync::atomic::AtomicU64::new(0) }
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            cleaned: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     fn shard(&self, pfn: u64) -> &Mutex<HashMap<u64, Page>> {
@@ -100,14 +103,16 @@ impl PhysMem for SparseMem {
         if found != current {
             return Err(found);
         }
-        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4].copy_from_slice(&new.to_le_bytes());
+        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4]
+            .copy_from_slice(&new.to_le_bytes());
         Ok(current)
     }
 
     fn store_release_u32(&self, pa: PhysAddr, v: u32) {
         let (pfn, off) = Self::word(pa);
         let mut shard = self.shard(pfn).lock().unwrap_or_else(|e| e.into_inner());
-        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        shard.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE as usize]))[off..off + 4]
+            .copy_from_slice(&v.to_le_bytes());
     }
 
     fn zero(&self, pa: PhysAddr, len: u64) {

@@ -4,11 +4,14 @@
 use crate::backing::SparseMem;
 use crate::machine::Machine;
 use archmm::addr::PhysAddr;
-use archmm::arch::{arm::Arm32Lpae, arm64::Arm64, i386::I386Pae, loongarch64::Loongarch64, powerpc::Powerpc64, riscv64::Riscv64, x86_64::X86_64, Arch, ArchId};
+use archmm::arch::{
+    arm::Arm32Lpae, arm64::Arm64, i386::I386Pae, loongarch64::Loongarch64, powerpc::Powerpc64, riscv64::Riscv64,
+    x86_64::X86_64, Arch, ArchId,
+};
 use archmm::boot::{boot, BootError, BootOptions, Booted};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
-use archmm::physmem::PhysMem;
 use archmm::pgtable::{Entry, PageTable, PagingMode};
+use archmm::physmem::PhysMem;
 use archmm::zone::{ZoneType, MAX_NR_ZONES};
 use serde::Serialize;
 
@@ -265,7 +268,12 @@ pub fn run_boot(arch: ArchId, m: &Machine, opts: BootOptions) -> Result<BootRepo
 /// `riscv64-sv57`), walking `va` in its page table if given. `None` when the mode is not one
 /// a kernel of a booting arch runs in (e.g. a TTBR0 user mode, or an arch whose bring-up
 /// does not run on the host).
-pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+pub fn run_mode(
+    mode: &str,
+    m: &Machine,
+    opts: BootOptions,
+    va: Option<u64>,
+) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
     run_mode_views(mode, m, opts, va.map(|v| (v, None)), true)
 }
 
@@ -273,8 +281,17 @@ pub fn run_mode(mode: &str, m: &Machine, opts: BootOptions, va: Option<u64>) -> 
 /// first user address space); `mappings`: build the `wx` view (the
 /// kernel table's mappings as runs), which walks every leaf and costs time on large
 /// machines mapped with base pages.
-pub fn run_mode_views(mode: &str, m: &Machine, opts: BootOptions, w: Option<(u64, Option<&str>)>, mappings: bool) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    use archmm::arch::{arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390, x86_64::X86};
+pub fn run_mode_views(
+    mode: &str,
+    m: &Machine,
+    opts: BootOptions,
+    w: Option<(u64, Option<&str>)>,
+    mappings: bool,
+) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
+    use archmm::arch::{
+        arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390,
+        x86_64::X86,
+    };
     Some(match mode {
         "x86_64-4level" => run::<X86<false>>(m, opts, w, mappings),
         "x86_64-5level" => run::<X86<true>>(m, opts, w, mappings),
@@ -319,7 +336,11 @@ fn mode_linear_base<Mo: PagingMode>() -> u64 {
 /// After a boot, build a second kernel page table in mode `M2` (tables from the page
 /// allocator through the one allocation API) mapping memblock's memory at the mode's
 /// linear base, and walk `va` in it.
-fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, &SparseMem>, va: u64) -> (Option<u64>, Vec<WalkLevel>) {
+fn walk_in_mode<A: Arch, M2: PagingMode>(
+    mem: &SparseMem,
+    b: &mut Booted<'_, A, &SparseMem>,
+    va: u64,
+) -> (Option<u64>, Vec<WalkLevel>) {
     use archmm::memblock::MemblockFlags;
     use archmm::pgtable::{FlushLog, MapFlags, Prot};
     let regions: Vec<(u64, u64)> = b
@@ -339,7 +360,15 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, 
         if e <= s || (M2::PA_BITS < 64 && e > 1u64 << M2::PA_BITS) {
             continue;
         }
-        let _ = pt.map(base.wrapping_add(s), s, e - s, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, &mut alloc, &mut FlushLog::default());
+        let _ = pt.map(
+            base.wrapping_add(s),
+            s,
+            e - s,
+            Prot::KERNEL_RW,
+            MapFlags { replace: false, blocks: true },
+            &mut alloc,
+            &mut FlushLog::default(),
+        );
     }
     let root = pt.root();
     (Some(root), walk_levels::<M2>(mem, root, va))
@@ -348,12 +377,23 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(mem: &SparseMem, b: &mut Booted<'_, A, 
 /// Boot, then (with `walk`) walk a virtual address through the kernel page table the boot
 /// built, or, when a paging mode other than the kernel's is named, through a table of that
 /// mode built after the boot over the same memory.
-pub fn run_walk(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>) -> Result<BootReport, (Vec<String>, BootError)> {
+pub fn run_walk(
+    arch: ArchId,
+    m: &Machine,
+    opts: BootOptions,
+    walk: Option<(u64, Option<&str>)>,
+) -> Result<BootReport, (Vec<String>, BootError)> {
     run_walk_views(arch, m, opts, walk, true)
 }
 
 /// [`run_walk`]; `mappings` as in [`run_mode_views`].
-pub fn run_walk_views(arch: ArchId, m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>, mappings: bool) -> Result<BootReport, (Vec<String>, BootError)> {
+pub fn run_walk_views(
+    arch: ArchId,
+    m: &Machine,
+    opts: BootOptions,
+    walk: Option<(u64, Option<&str>)>,
+    mappings: bool,
+) -> Result<BootReport, (Vec<String>, BootError)> {
     if let Some((va, Some(mode))) = walk {
         if let Some(r) = run_mode_views(mode, m, opts, Some((va, None)), mappings) {
             return r;
@@ -391,9 +431,21 @@ fn walk_levels<Mo: PagingMode>(mem: &SparseMem, root: u64, va: u64) -> Vec<WalkL
             let (kind, target, size, prot) = match s.entry {
                 Entry::Invalid => ("invalid", None, None, None),
                 Entry::Table(t) => ("table", Some(t), None, None),
-                Entry::Leaf { pa, prot } => ("leaf", Some(pa), Some(Mo::LEVELS[s.level].span()), Some(prot.to_string())),
+                Entry::Leaf { pa, prot } => {
+                    ("leaf", Some(pa), Some(Mo::LEVELS[s.level].span()), Some(prot.to_string()))
+                }
             };
-            WalkLevel { level: names.get(s.level).copied().unwrap_or("?"), index: s.index, table: s.table, entry_pa: s.entry_pa, raw: Mo::entry_value(s.raw), kind, target, size, prot }
+            WalkLevel {
+                level: names.get(s.level).copied().unwrap_or("?"),
+                index: s.index,
+                table: s.table,
+                entry_pa: s.entry_pa,
+                raw: Mo::entry_value(s.raw),
+                kind,
+                target,
+                size,
+                prot,
+            }
         })
         .collect()
 }
@@ -412,7 +464,12 @@ pub fn host_limits(opts: BootOptions) -> BootOptions {
     BootOptions { memory_limit: if opts.memory_limit == 0 { HOST_MEMORY_LIMIT } else { opts.memory_limit }, ..opts }
 }
 
-fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)>, mappings: bool) -> Result<BootReport, (Vec<String>, BootError)> {
+fn run<A: Arch>(
+    m: &Machine,
+    opts: BootOptions,
+    walk: Option<(u64, Option<&str>)>,
+    mappings: bool,
+) -> Result<BootReport, (Vec<String>, BootError)> {
     let mem = SparseMem::new();
     if let Some(bda) = m.bda {
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
@@ -470,7 +527,8 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
                 .collect(),
         })
         .collect();
-    let holes = z.holes.iter().flatten().map(|h| HoleReport { nid: h.nid, zone: h.zone.name(), pages: h.pages }).collect();
+    let holes =
+        z.holes.iter().flatten().map(|h| HoleReport { nid: h.nid, zone: h.zone.name(), pages: h.pages }).collect();
     let memblock = MemblockReport {
         memory: region(RegionType::Memory),
         reserved: region(RegionType::Reserved),
@@ -531,7 +589,10 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
                 _ => (None, Vec::new()),
             }
         }
-        Some((va, _)) => (b.ctx.pgd, b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va & A::KERNEL_VA_MASK)).unwrap_or_default()),
+        Some((va, _)) => (
+            b.ctx.pgd,
+            b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va & A::KERNEL_VA_MASK)).unwrap_or_default(),
+        ),
         None => (b.ctx.pgd, Vec::new()),
     };
     let paging_mode = match asked {
@@ -546,7 +607,11 @@ fn run<A: Arch>(m: &Machine, opts: BootOptions, walk: Option<(u64, Option<&str>)
 /// Count every page of memblock memory by its memmap state.
 fn census<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> PageCensus {
     use archmm::buddy::PageState;
-    let mut c = PageCensus { allocator_free: b.pages.nr_free_pages(), allocator_pcp: b.pages.pcp_pages(), ..Default::default() };
+    let mut c = PageCensus {
+        allocator_free: b.pages.nr_free_pages(),
+        allocator_pcp: b.pages.pcp_pages(),
+        ..Default::default()
+    };
     b.ctx.memblock.for_each_mem_pfn_range(MAX_NUMNODES, A::PAGE_SHIFT, |s, e, _| {
         c.present += e - s;
         b.pages.for_each_state(s, e, |_, st| match st {
@@ -581,7 +646,11 @@ fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&
     // to their protection line, as Linux prints an unpopulated zone); the per-node and vm
     // event counters are not modelled.
     let mut s = String::new();
-    let mut nodes: Vec<usize> = pa.zones().map(|z| z.nid).chain(b.ctx.cpu_node[..b.ctx.options.cpus.max(1)].iter().map(|&n| n as usize)).collect();
+    let mut nodes: Vec<usize> = pa
+        .zones()
+        .map(|z| z.nid)
+        .chain(b.ctx.cpu_node[..b.ctx.options.cpus.max(1)].iter().map(|&n| n as usize))
+        .collect();
     nodes.sort_unstable();
     nodes.dedup();
     for &nid in &nodes {
@@ -636,11 +705,7 @@ fn views<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> std::collections::BTreeMap<&
     // /proc/meminfo: the counters the bring-up defines.
     let mut s = String::new();
     let free = pa.nr_free_pages();
-    for (name, pages) in [
-        ("MemTotal:", pa.totalram_pages()),
-        ("MemFree:", free),
-        ("CmaTotal:", b.report.cma),
-    ] {
+    for (name, pages) in [("MemTotal:", pa.totalram_pages()), ("MemFree:", free), ("CmaTotal:", b.report.cma)] {
         let _ = writeln!(s, "{name:<16}{:>8} kB", k(pages));
     }
     v.insert("meminfo", s);

@@ -43,8 +43,17 @@ pub struct HotplugOutcome {
 ///
 /// # Errors
 /// A one-line reason when the machine does not boot or the arch has no memory hotplug.
-pub fn run(arch: ArchId, mode: Option<&str>, m: &Machine, opts: BootOptions, script: &str) -> Result<HotplugOutcome, String> {
-    use archmm::arch::{arm::Arm32Lpae, arm64::Arm64G, i386::I386Pae, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv64, s390::S390, x86_64::X86};
+pub fn run(
+    arch: ArchId,
+    mode: Option<&str>,
+    m: &Machine,
+    opts: BootOptions,
+    script: &str,
+) -> Result<HotplugOutcome, String> {
+    use archmm::arch::{
+        arm::Arm32Lpae, arm64::Arm64G, i386::I386Pae, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv64,
+        s390::S390, x86_64::X86,
+    };
     match (arch, mode) {
         (_, Some("x86_64-5level")) => run_as::<X86<true>>(m, opts, script),
         (_, Some("arm64-16k-47")) => run_as::<Arm64G<16, 47>>(m, opts, script),
@@ -119,14 +128,25 @@ fn run_as<A: Arch>(m: &Machine, opts: BootOptions, script: &str) -> Result<Hotpl
 ///
 /// # Errors
 /// The boot error or why the arch has no hotplug.
-pub fn boot_session<'a, A: Arch>(mem: &'a SparseMem, m: &'a Machine, opts: BootOptions, log: &'a mut String) -> Result<Session<'a, A>, String> {
+pub fn boot_session<'a, A: Arch>(
+    mem: &'a SparseMem,
+    m: &'a Machine,
+    opts: BootOptions,
+    log: &'a mut String,
+) -> Result<Session<'a, A>, String> {
     if let Some(bda) = m.bda {
         mem.write(PhysAddr(0x413), &bda.base_kb.to_le_bytes());
         mem.write(PhysAddr(0x40e), &bda.ebda_segment.to_le_bytes());
     }
-    let b = boot::<A, &SparseMem>(mem, m.firmware_map::<A>(), crate::emulator::host_limits(opts), log).map_err(|e| format!("boot: {e}"))?;
+    let b = boot::<A, &SparseMem>(mem, m.firmware_map::<A>(), crate::emulator::host_limits(opts), log)
+        .map_err(|e| format!("boot: {e}"))?;
     let hp = Hotplug::new(&b).map_err(|e| format!("{}: {e}", A::NAME))?;
-    let boot_spans = b.pages.zones().filter(|z| z.spanned != 0).map(|z| (z.kind, z.nid, z.start_pfn, z.start_pfn + z.spanned)).collect();
+    let boot_spans = b
+        .pages
+        .zones()
+        .filter(|z| z.spanned != 0)
+        .map(|z| (z.kind, z.nid, z.start_pfn, z.start_pfn + z.spanned))
+        .collect();
     Ok(Session { b, hp, held: BTreeMap::new(), next: 1, boot_spans })
 }
 
@@ -185,7 +205,9 @@ impl<A: Arch> Session<'_, A> {
             }
             "remove" => {
                 let (base, size) = (num(a(0), "base")?, num(a(1), "size")?);
-                self.hp.remove(&mut self.b, base, size, &mut archmm::pgtable::FlushLog::default()).map_err(|e| e.to_string())?;
+                self.hp
+                    .remove(&mut self.b, base, size, &mut archmm::pgtable::FlushLog::default())
+                    .map_err(|e| e.to_string())?;
                 Ok(String::new())
             }
             "alloc" => {
@@ -236,7 +258,10 @@ impl<A: Arch> Session<'_, A> {
             "policy" => {
                 self.hp.policy = match (a(0), a(1)) {
                     (Some("contig-zones"), None) => OnlinePolicy::ContigZones,
-                    (Some("auto-movable"), r) => OnlinePolicy::AutoMovable { ratio: r.map(|x| num(Some(x), "ratio")).transpose()?.unwrap_or(301), numa_aware: true },
+                    (Some("auto-movable"), r) => OnlinePolicy::AutoMovable {
+                        ratio: r.map(|x| num(Some(x), "ratio")).transpose()?.unwrap_or(301),
+                        numa_aware: true,
+                    },
                     _ => return Err("policy contig-zones | auto-movable [RATIO]".into()),
                 };
                 Ok(String::new())
@@ -297,7 +322,13 @@ impl<A: Arch> Session<'_, A> {
         let mut s = self.show();
         let _ = writeln!(s, "{:?}", self.hp.blocks().collect::<Vec<_>>());
         for z in self.b.pages.zones() {
-            let _ = writeln!(s, "{:?} pcp {} wmark {:?}", z.nr_free(), self.b.pages.pcp_pages(), z.wmark.iter().map(|w| w.load(Relaxed)).collect::<Vec<_>>());
+            let _ = writeln!(
+                s,
+                "{:?} pcp {} wmark {:?}",
+                z.nr_free(),
+                self.b.pages.pcp_pages(),
+                z.wmark.iter().map(|w| w.load(Relaxed)).collect::<Vec<_>>()
+            );
         }
         let bp = self.hp.block_pages();
         for blk in self.hp.blocks() {
@@ -346,7 +377,8 @@ impl<A: Arch> Session<'_, A> {
                 return Err(format!("block at {pfn:#x} of order {} is misaligned", m.order()));
             }
             let zi = if f & (PG_BUDDY | PG_PCP | PG_HEAD) != 0 {
-                let z = zone_of_link(m.zone_link()).ok_or_else(|| format!("block head {pfn:#x} names no zone (link {})", m.zone_link()))?;
+                let z = zone_of_link(m.zone_link())
+                    .ok_or_else(|| format!("block head {pfn:#x} names no zone (link {})", m.zone_link()))?;
                 let zz = pages.zones().nth(z).ok_or("zone")?;
                 if pfn < zz.start_pfn || pfn + n > zz.start_pfn + zz.spanned {
                     return Err(format!("block at {pfn:#x} lies outside its zone {}", zz.kind.name()));
@@ -354,7 +386,12 @@ impl<A: Arch> Session<'_, A> {
                 // A block onlined to one zone holds only that zone's pages.
                 if let Some(blk) = self.hp.block(pfn / bp).filter(|b| b.online) {
                     if blk.zone.is_some_and(|k| (k, blk.nid) != (zz.kind, zz.nid)) {
-                        return Err(format!("block head {pfn:#x} is in zone {} but memory block {} is in {:?}", zz.kind.name(), blk.id, blk.zone));
+                        return Err(format!(
+                            "block head {pfn:#x} is in zone {} but memory block {} is in {:?}",
+                            zz.kind.name(),
+                            blk.id,
+                            blk.zone
+                        ));
                     }
                 }
                 Some(z)
@@ -378,7 +415,10 @@ impl<A: Arch> Session<'_, A> {
                 slot(&mut alloc)?;
             } else if f & PG_OFFLINE != 0 {
                 // Offline pages belong to offline blocks.
-                let blk = self.hp.block(pfn / bp).ok_or_else(|| format!("offline page {pfn:#x} outside every memory block"))?;
+                let blk = self
+                    .hp
+                    .block(pfn / bp)
+                    .ok_or_else(|| format!("offline page {pfn:#x} outside every memory block"))?;
                 if blk.online {
                     return Err(format!("offline page {pfn:#x} in online block {}", blk.id));
                 }
@@ -406,7 +446,9 @@ impl<A: Arch> Session<'_, A> {
                 match self.hp.block(p / bp) {
                     Some(blk) if !blk.online => {}
                     Some(MemoryBlock { zone: Some(k), nid, .. }) => {
-                        let zi = pages.zone_index(k, nid).ok_or_else(|| format!("block {} is in a zone that does not exist", p / bp))?;
+                        let zi = pages
+                            .zone_index(k, nid)
+                            .ok_or_else(|| format!("block {} is in a zone that does not exist", p / bp))?;
                         present[zi] += q - p;
                     }
                     _ => {
@@ -424,7 +466,13 @@ impl<A: Arch> Session<'_, A> {
         // Recount the zones.
         for (i, z) in pages.zones().enumerate() {
             if z.free.load(Relaxed) != free[i] {
-                return Err(format!("zone {} node {}: free {} but {} free pages counted", z.kind.name(), z.nid, z.free.load(Relaxed), free[i]));
+                return Err(format!(
+                    "zone {} node {}: free {} but {} free pages counted",
+                    z.kind.name(),
+                    z.nid,
+                    z.free.load(Relaxed),
+                    free[i]
+                ));
             }
             let lists: u64 = z.nr_free().iter().enumerate().map(|(o, n)| n << o).sum();
             if lists != free[i] {
@@ -436,10 +484,21 @@ impl<A: Arch> Session<'_, A> {
             }
             let managed = free[i] + pcp[i] + alloc[i];
             if z.managed.load(Relaxed) != managed {
-                return Err(format!("zone {} node {}: managed {} but {managed} counted", z.kind.name(), z.nid, z.managed.load(Relaxed)));
+                return Err(format!(
+                    "zone {} node {}: managed {} but {managed} counted",
+                    z.kind.name(),
+                    z.nid,
+                    z.managed.load(Relaxed)
+                ));
             }
             if z.present != present[i] {
-                return Err(format!("zone {} node {}: present {} but {} counted", z.kind.name(), z.nid, z.present, present[i]));
+                return Err(format!(
+                    "zone {} node {}: present {} but {} counted",
+                    z.kind.name(),
+                    z.nid,
+                    z.present,
+                    present[i]
+                ));
             }
             let nzr = self.b.zones.nodes[z.nid].zones[z.kind as usize];
             if z.spanned != 0 && (nzr.start_pfn, nzr.spanned, nzr.present) != (z.start_pfn, z.spanned, z.present) {

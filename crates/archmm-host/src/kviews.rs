@@ -61,18 +61,25 @@ pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> 
     let mut runs: Vec<MappingRun> = Vec::new();
     let mut last: Option<(u64, u64, u64, Prot, bool)> = None;
     let push = |runs: &mut Vec<MappingRun>, r: (u64, u64, u64, Prot, bool)| {
-        runs.push(MappingRun { start: r.0 | high, end: r.1 | high, pa: r.2, pa_contiguous: r.4, prot: r.3.to_string(), region: region(r.0) });
+        runs.push(MappingRun {
+            start: r.0 | high,
+            end: r.1 | high,
+            pa: r.2,
+            pa_contiguous: r.4,
+            prot: r.3.to_string(),
+            region: region(r.0),
+        });
     };
     for (start, size) in ranges {
-        pt.for_each_leaf(start, size, |va, len, pa, prot| {
-            match last {
-                Some((s, e, p, q, c)) if e == va && q == prot && region(s) == region(va) => last = Some((s, va + len, p, q, c && p + (e - s) == pa)),
-                _ => {
-                    if let Some(r) = last.take() {
-                        push(&mut runs, r);
-                    }
-                    last = Some((va, va.wrapping_add(len), pa, prot, true));
+        pt.for_each_leaf(start, size, |va, len, pa, prot| match last {
+            Some((s, e, p, q, c)) if e == va && q == prot && region(s) == region(va) => {
+                last = Some((s, va + len, p, q, c && p + (e - s) == pa))
+            }
+            _ => {
+                if let Some(r) = last.take() {
+                    push(&mut runs, r);
                 }
+                last = Some((va, va.wrapping_add(len), pa, prot, true));
             }
         });
     }
@@ -117,7 +124,16 @@ pub fn wx_view<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> Strin
     }
     for r in mapping_runs::<A>(mem, b) {
         let pa = if r.pa_contiguous { format!("pa {:#x}", r.pa) } else { "pa scattered".to_string() };
-        let _ = writeln!(s, "{:#018x}-{:#018x} {:>8} {:<16} {:<18} {}", r.start, r.end, human(r.end.wrapping_sub(r.start)), r.prot, pa, r.region);
+        let _ = writeln!(
+            s,
+            "{:#018x}-{:#018x} {:>8} {:<16} {:<18} {}",
+            r.start,
+            r.end,
+            human(r.end.wrapping_sub(r.start)),
+            r.prot,
+            pa,
+            r.region
+        );
     }
     match A::WX_FORMAT {
         Some(f) => {
@@ -163,7 +179,14 @@ pub fn percpu_view<A: Arch>(b: &Booted<'_, A, &SparseMem>) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "First chunk units:");
     for cpu in 0..l.cpus {
-        let _ = writeln!(s, "  cpu {cpu:>3}: node {} group {} unit [mem {:#018x}-{:#018x}]", l.cpu_node[cpu], l.cpu_group[cpu], p.unit_base[cpu], p.unit_base[cpu] + l.unit_size - 1);
+        let _ = writeln!(
+            s,
+            "  cpu {cpu:>3}: node {} group {} unit [mem {:#018x}-{:#018x}]",
+            l.cpu_node[cpu],
+            l.cpu_group[cpu],
+            p.unit_base[cpu],
+            p.unit_base[cpu] + l.unit_size - 1
+        );
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "Per-CPU page lists (zone->per_cpu_pageset):");
@@ -225,13 +248,24 @@ pub fn first_user_space<A: Arch>(mem: &SparseMem, b: &mut Booted<'_, A, &SparseM
     let (vvar, text) = pages.split_at(A::VDSO.vvar_pages as usize);
     let kernel_root = b.ctx.pgd;
     let mut alloc = archmm::early::MmAlloc::<A::Paging, &SparseMem>::new(&mut b.ctx.memblock, Some(&b.pages), 0);
-    let mut mm = AddressSpace::<A::UserPaging, SparseMem>::new(mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, kernel_root).ok()?;
-    let VdsoPlacement { vvar: vv, text: tv, text_len } = arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut FlushLog::default()).ok()?;
+    let mut mm =
+        AddressSpace::<A::UserPaging, SparseMem>::new(mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, kernel_root)
+            .ok()?;
+    let VdsoPlacement { vvar: vv, text: tv, text_len } =
+        arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut FlushLog::default()).ok()?;
     let maps = mm
         .vmas()
         .map(|m| {
             let p = m.prot;
-            format!("{:08x}-{:08x} {}{}{}p 00000000 00:00 0                          {}", m.start, m.end, if p.read { 'r' } else { '-' }, if p.write { 'w' } else { '-' }, if p.exec { 'x' } else { '-' }, m.name)
+            format!(
+                "{:08x}-{:08x} {}{}{}p 00000000 00:00 0                          {}",
+                m.start,
+                m.end,
+                if p.read { 'r' } else { '-' },
+                if p.write { 'w' } else { '-' },
+                if p.exec { 'x' } else { '-' },
+                m.name
+            )
         })
         .collect();
     let _ = text_len;

@@ -141,13 +141,16 @@ impl Machine {
     /// processor entries (APIC id i, as QEMU numbers them) on x86, each CPU node's
     /// numa-node-id in a device tree. A machine without NUMA description is unchanged.
     pub fn with_qemu_cpus(mut self, cpus: usize) -> Machine {
-        let nodes = 1 + self.srat.iter().map(|s| s.node).chain(self.banks.iter().filter_map(|b| b.nid)).max().unwrap_or(0) as usize;
+        let nodes =
+            1 + self.srat.iter().map(|s| s.node).chain(self.banks.iter().filter_map(|b| b.nid)).max().unwrap_or(0)
+                as usize;
         if nodes < 2 || cpus == 0 {
             return self;
         }
         let node = |i: usize| (i * nodes / cpus) as u32;
         if !self.srat.is_empty() {
-            self.srat_cpus = (0..cpus).map(|i| SratCpuAffinity { pxm: node(i), apic_id: i as u32, node: node(i) }).collect();
+            self.srat_cpus =
+                (0..cpus).map(|i| SratCpuAffinity { pxm: node(i), apic_id: i as u32, node: node(i) }).collect();
         } else {
             self.cpu_nodes = (0..cpus).map(|i| Some(node(i))).collect();
         }
@@ -283,8 +286,8 @@ impl Machine {
             e.push(E820Entry::new(0xfed1_c000, 0x4000, res)); // RCBA
         }
         e.push(E820Entry::new(0xfffc_0000, 0x4_0000, res)); // BIOS ROM
-        // pc_memory_init(): RAM above 4 GiB that would run into the AMD HyperTransport hole
-        // below 1 TiB starts at 1 TiB instead (QEMU >= 7.1, with enough phys-bits).
+                                                            // pc_memory_init(): RAM above 4 GiB that would run into the AMD HyperTransport hole
+                                                            // below 1 TiB starts at 1 TiB instead (QEMU >= 7.1, with enough phys-bits).
         let above_start = if (1u64 << 32) + above > AMD_HT_START { 1u64 << 40 } else { 1u64 << 32 };
         if above > 0 {
             e.push(E820Entry::new(above_start, above, ram));
@@ -298,7 +301,14 @@ impl Machine {
         if nodes > 1 {
             let sizes = Self::qemu_node_sizes(mem, nodes, 23);
             let mut push = |nid: u32, base: u64, len: u64| {
-                srat.push(SratMemAffinity { node: nid, pxm: nid, start: base, end: base + len - 1, hotplug: false, nonvolatile: false });
+                srat.push(SratMemAffinity {
+                    node: nid,
+                    pxm: nid,
+                    start: base,
+                    end: base + len - 1,
+                    hotplug: false,
+                    nonvolatile: false,
+                });
             };
             push(0, 0, 640 * KIB);
             let mut next = MIB;
@@ -352,7 +362,12 @@ impl Machine {
         let mut banks = Vec::new();
         for (i, size) in Self::qemu_node_sizes(mem, nodes, 23).into_iter().enumerate() {
             if size != 0 {
-                banks.push(MemBank { base: at, size, nid: if nodes > 1 { Some(i as u32) } else { None }, hotplug: false });
+                banks.push(MemBank {
+                    base: at,
+                    size,
+                    nid: if nodes > 1 { Some(i as u32) } else { None },
+                    hotplug: false,
+                });
             }
             at += size;
         }
@@ -403,13 +418,22 @@ impl Machine {
                     lo = e;
                 }
                 if hi > lo {
-                    banks.push(MemBank { base: HIGHMEM_BASE + (lo - LOWMEM), size: hi - lo, nid: Some(i), hotplug: false });
+                    banks.push(MemBank {
+                        base: HIGHMEM_BASE + (lo - LOWMEM),
+                        size: hi - lo,
+                        nid: Some(i),
+                        hotplug: false,
+                    });
                 }
                 at = hi;
             }
         }
         Machine {
-            name: format!("QEMU virt (loongarch64, low RAM 256 MiB + high RAM at 0x90000000), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
+            name: format!(
+                "QEMU virt (loongarch64, low RAM 256 MiB + high RAM at 0x90000000), {} MiB{}",
+                mem / MIB,
+                Self::numa_suffix(nodes)
+            ),
             banks,
             kernel: Some(LOONGARCH_KERNEL),
             dtb: Some((MIB, 2 * MIB)),
@@ -427,7 +451,11 @@ impl Machine {
             return err(format!("--mem {mem:#x}: less than one 1 MiB storage increment"));
         }
         Ok(Machine {
-            name: format!("QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB", rnsize / MIB, size / MIB),
+            name: format!(
+                "QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB",
+                rnsize / MIB,
+                size / MIB
+            ),
             banks: vec![MemBank { base: 0, size, nid: None, hotplug: false }],
             kernel: Some(S390_KERNEL),
             ..Default::default()
@@ -528,10 +556,15 @@ impl Machine {
             return err("no `BIOS-e820: [mem 0x...-0x...] type` lines found");
         }
         let srat = dmesg::parse_srat::<{ dmesg::SRAT_MAX_ENTRIES }>(text).map_err(|e| MachineError(e.to_string()))?;
-        let srat_cpus = dmesg::parse_srat_cpus::<{ dmesg::SRAT_MAX_CPUS }>(text).map_err(|e| MachineError(e.to_string()))?;
+        let srat_cpus =
+            dmesg::parse_srat_cpus::<{ dmesg::SRAT_MAX_CPUS }>(text).map_err(|e| MachineError(e.to_string()))?;
         let cpus = if srat_cpus.is_empty() { String::new() } else { format!(", {} SRAT CPU entries", srat_cpus.len()) };
         Ok(Machine {
-            name: format!("e820 table ({} entries{}{cpus})", t.len(), if srat.is_empty() { String::new() } else { format!(", {} SRAT entries", srat.len()) }),
+            name: format!(
+                "e820 table ({} entries{}{cpus})",
+                t.len(),
+                if srat.is_empty() { String::new() } else { format!(", {} SRAT entries", srat.len()) }
+            ),
             e820: t.entries().to_vec(),
             srat: srat.as_slice().to_vec(),
             srat_cpus: srat_cpus.as_slice().to_vec(),
@@ -607,7 +640,10 @@ impl Machine {
         let text = std::str::from_utf8(bytes).ok().filter(|t| t.contains("efi: mem"));
         let descs: Vec<MemoryDescriptor> = match text {
             Some(t) => parse_efi_memmap::<1024>(t).map_err(|e| MachineError(e.to_string()))?.as_slice().to_vec(),
-            None => MemoryMap::new(bytes, desc_size, 1).map_err(|e| MachineError(format!("bad UEFI memory map: {e}")))?.iter().collect(),
+            None => MemoryMap::new(bytes, desc_size, 1)
+                .map_err(|e| MachineError(format!("bad UEFI memory map: {e}")))?
+                .iter()
+                .collect(),
         };
         if descs.is_empty() {
             return err("the UEFI memory map has no descriptors");
@@ -639,7 +675,9 @@ impl Machine {
                 }
             }
         }
-        let Some(first) = m.banks.iter().filter(|b| !m.reserved.iter().any(|r| r.nomap && r.base == b.base)).map(|b| b.base).min() else {
+        let Some(first) =
+            m.banks.iter().filter(|b| !m.reserved.iter().any(|r| r.nomap && r.base == b.base)).map(|b| b.base).min()
+        else {
             return err("the UEFI memory map has no usable (write-back conventional) memory");
         };
         m.kernel = Some(match arch {
@@ -765,7 +803,9 @@ impl TomlNum {
     fn get(&self, what: &str) -> Result<u64, MachineError> {
         match self {
             TomlNum::Int(n) => u64::try_from(*n).map_err(|_| MachineError(format!("{what}: negative number"))),
-            TomlNum::Str(s) => crate::script::parse_num(s).ok_or_else(|| MachineError(format!("{what}: bad number `{s}`"))),
+            TomlNum::Str(s) => {
+                crate::script::parse_num(s).ok_or_else(|| MachineError(format!("{what}: bad number `{s}`")))
+            }
         }
     }
 }
@@ -834,7 +874,12 @@ mod tests {
         let s: Vec<_> = m.srat.iter().map(|s| (s.node, s.start, s.end)).collect();
         assert_eq!(
             s,
-            [(0, 0, 0x9ffff), (0, 0x10_0000, 0xbfff_ffff), (0, 0x1_0000_0000, 0x1_3fff_ffff), (1, 0x1_4000_0000, 0x2_3fff_ffff)]
+            [
+                (0, 0, 0x9ffff),
+                (0, 0x10_0000, 0xbfff_ffff),
+                (0, 0x1_0000_0000, 0x1_3fff_ffff),
+                (1, 0x1_4000_0000, 0x2_3fff_ffff)
+            ]
         );
     }
 

@@ -3,8 +3,8 @@
 use archmm::arch::{ArchId, FirmwareKind, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
-use archmm_host::kviews::human;
 use archmm_host::emulator::{run_mode_views, run_walk_views, BootReport, WalkLevel};
+use archmm_host::kviews::human;
 use archmm_host::machine::{Machine, X86MachineType};
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
@@ -22,8 +22,7 @@ struct Cli {
 
 fn parse_arch(s: &str) -> Result<ArchId, String> {
     ArchId::from_name(s).ok_or_else(|| {
-        let names: Vec<String> =
-            ARCHES.iter().map(|a| format!("{} ({})", a.name, a.aliases.join(", "))).collect();
+        let names: Vec<String> = ARCHES.iter().map(|a| format!("{} ({})", a.name, a.aliases.join(", "))).collect();
         format!("unknown arch `{s}`; known: {}", names.join(", "))
     })
 }
@@ -328,14 +327,20 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
     }
     if let Some(p) = &a.dtb {
         if arch.info().firmware != FirmwareKind::DeviceTree {
-            return Err(format!("--dtb describes a device-tree machine; --arch {} boots from {:?}", arch.info().name, arch.info().firmware));
+            return Err(format!(
+                "--dtb describes a device-tree machine; --arch {} boots from {:?}",
+                arch.info().name,
+                arch.info().firmware
+            ));
         }
         let b = read_file(p)?;
         return Machine::from_dtb(&b, arch).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
     }
     if let Some(p) = &a.uefi_memmap {
         let b = read_file(p)?;
-        return Machine::from_uefi(&b, a.uefi_desc_size, arch).map(|m| (m, arch)).map_err(|e| format!("{}: {e}", p.display()));
+        return Machine::from_uefi(&b, a.uefi_desc_size, arch)
+            .map(|m| (m, arch))
+            .map_err(|e| format!("{}: {e}", p.display()));
     }
     if let Some(p) = &a.machine {
         let t = read_text(p)?;
@@ -343,7 +348,9 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
             .map(|(m, file_arch)| (m, file_arch.unwrap_or(arch)))
             .map_err(|e| format!("{}: {e}", p.display()));
     }
-    Machine::qemu(arch, a.mem, a.numa, a.x86_machine).map(|m| (m.with_qemu_cpus(a.smp.unwrap_or(1)), arch)).map_err(|e| e.to_string())
+    Machine::qemu(arch, a.mem, a.numa, a.x86_machine)
+        .map(|m| (m.with_qemu_cpus(a.smp.unwrap_or(1)), arch))
+        .map_err(|e| e.to_string())
 }
 
 fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64, MmSel)>, show: &[View]) -> ExitCode {
@@ -403,7 +410,11 @@ fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout
     use archmm_host::qemu;
     let Some(t) = qemu::KernelTarget::of(arch) else {
         let have: Vec<&str> = qemu::TARGETS.iter().map(|t| t.arch.info().name).collect();
-        return fail(format!("no bare-metal kernel for {} yet; kernels exist for {}", arch.info().name, have.join(", ")));
+        return fail(format!(
+            "no bare-metal kernel for {} yet; kernels exist for {}",
+            arch.info().name,
+            have.join(", ")
+        ));
     };
     let kernel = match kernel {
         Some(k) => k,
@@ -426,7 +437,12 @@ fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout
     } else if out.timed_out {
         fail(format!("QEMU did not finish within {timeout} s"))
     } else {
-        fail(format!("the {} kernel failed (QEMU exit status {:?}; {} on success)", arch.info().name, out.status, t.pass_status))
+        fail(format!(
+            "the {} kernel failed (QEMU exit status {:?}; {} on success)",
+            arch.info().name,
+            out.status,
+            t.pass_status
+        ))
     }
 }
 
@@ -462,23 +478,38 @@ fn with_progress<T: Send>(what: &str, f: impl FnOnce() -> T + Send) -> T {
 fn print_walk(r: &BootReport, va: u64, json: bool) -> std::io::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"va": va, "mode": r.paging_mode, "pgd": r.pgd, "walk": r.walk}))?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"va": va, "mode": r.paging_mode, "pgd": r.pgd, "walk": r.walk}),
+        )?;
         writeln!(out)?;
     } else {
         let pa = va.wrapping_sub(r.linear_offset);
         if r.linear_window && va >= r.linear_offset && pa < r.linear_end {
             // LoongArch's DMW1: the hardware maps the whole window, no table is walked.
-            writeln!(out, "{va:#018x} is in {}'s direct-mapping window (the linear map): no page table is walked", r.arch)?;
+            writeln!(
+                out,
+                "{va:#018x} is in {}'s direct-mapping window (the linear map): no page table is walked",
+                r.arch
+            )?;
             writeln!(out, "  => {va:#018x} -> {pa:#x}")?;
             return Ok(ExitCode::SUCCESS);
         }
         let Some(pgd) = r.pgd else {
-            writeln!(out, "{}: {va:#018x} is outside the linear map's window and no kernel page table was built", r.arch)?;
+            writeln!(
+                out,
+                "{}: {va:#018x} is outside the linear map's window and no kernel page table was built",
+                r.arch
+            )?;
             return Ok(ExitCode::from(1));
         };
         writeln!(out, "walk of {va:#018x} in {} on {} ({}), root at {pgd:#x}", r.paging_mode, r.arch, r.machine)?;
         for l in &r.walk {
-            write!(out, "  {:<4}[{:>4}] table {:#014x} entry@{:#014x} = {:#018x}  ", l.level, l.index, l.table, l.entry_pa, l.raw)?;
+            write!(
+                out,
+                "  {:<4}[{:>4}] table {:#014x} entry@{:#014x} = {:#018x}  ",
+                l.level, l.index, l.table, l.entry_pa, l.raw
+            )?;
             match (l.kind, l.target, l.size, &l.prot) {
                 ("table", Some(t), _, _) => writeln!(out, "table -> {t:#x}")?,
                 ("leaf", Some(pa), Some(sz), Some(p)) => writeln!(out, "leaf {} page at {pa:#x} [{p}]", human(sz))?,
@@ -531,10 +562,22 @@ fn cmd_hotplug(script: PathBuf, a: &MachineArgs, json: bool) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let opts = BootOptions { numa_off: a.numa_off, cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)), cma: a.cma, kernelcore: a.kernelcore.unwrap_or_default(), movablecore: a.movablecore.unwrap_or_default(), movable_node: a.movable_node, ..Default::default() };
+    let opts = BootOptions {
+        numa_off: a.numa_off,
+        cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)),
+        cma: a.cma,
+        kernelcore: a.kernelcore.unwrap_or_default(),
+        movablecore: a.movablecore.unwrap_or_default(),
+        movable_node: a.movable_node,
+        ..Default::default()
+    };
     match archmm_host::hotplug_script::run(arch, a.arch.mode, &m, opts, &text) {
         Ok(out) => {
-            let body = if json { serde_json::to_string_pretty(&out).unwrap_or_default() + "\n" } else { out.lines.iter().map(|l| format!("{l}\n")).collect() };
+            let body = if json {
+                serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+            } else {
+                out.lines.iter().map(|l| format!("{l}\n")).collect()
+            };
             let _ = emit(&body);
             ExitCode::from(if out.audit_failures > 0 { 1 } else { 0 })
         }
@@ -576,13 +619,28 @@ fn cmd_arches(json: bool) -> ExitCode {
                 })
             })
             .collect();
-        outln!(buf, "{}", serde_json::to_string_pretty(&serde_json::json!({"arches": arches, "modes": modes})).unwrap_or_default());
+        outln!(
+            buf,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"arches": arches, "modes": modes})).unwrap_or_default()
+        );
         return emit(&buf);
     }
     outln!(buf, "Architectures that boot on the host emulator:");
-    outln!(buf, "  {:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} zones", "arch", "aliases", "page", "pa-bits", "section", "firmware", "memory model");
+    outln!(
+        buf,
+        "  {:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} zones",
+        "arch",
+        "aliases",
+        "page",
+        "pa-bits",
+        "section",
+        "firmware",
+        "memory model"
+    );
     for a in ARCHES {
-        outln!(buf, 
+        outln!(
+            buf,
             "  {:<10} {:<16} {:>5} {:>8} {:>8} {:<11} {:<18} {}",
             a.name,
             a.aliases.join(","),
@@ -594,17 +652,38 @@ fn cmd_arches(json: bool) -> ExitCode {
             a.zones.iter().map(|z| z.name()).collect::<Vec<_>>().join(",")
         );
     }
-    outln!(buf, "\nPaging modes ({}), one generic engine; levels root first as name:index bits, * = leaves allowed:", MODES.len());
-    outln!(buf, "  {:<24} {:<12} {:>3} {:>3} {:<10} {:>5}  levels (leaf sizes)", "mode", "arch", "va", "pa", "va range", "entry");
+    outln!(
+        buf,
+        "\nPaging modes ({}), one generic engine; levels root first as name:index bits, * = leaves allowed:",
+        MODES.len()
+    );
+    outln!(
+        buf,
+        "  {:<24} {:<12} {:>3} {:>3} {:<10} {:>5}  levels (leaf sizes)",
+        "mode",
+        "arch",
+        "va",
+        "pa",
+        "va range",
+        "entry"
+    );
     for m in MODES {
         let names = (m.level_names)();
         let levels: Vec<String> = m
             .levels
             .iter()
             .enumerate()
-            .map(|(i, l)| format!("{}:{}{}", names.get(i).copied().unwrap_or("?"), l.bits, if l.leaf { format!("*{}", human(l.span())) } else { String::new() }))
+            .map(|(i, l)| {
+                format!(
+                    "{}:{}{}",
+                    names.get(i).copied().unwrap_or("?"),
+                    l.bits,
+                    if l.leaf { format!("*{}", human(l.span())) } else { String::new() }
+                )
+            })
             .collect();
-        outln!(buf, 
+        outln!(
+            buf,
             "  {:<24} {:<12} {:>3} {:>3} {:<10} {:>5}  {}",
             m.name,
             m.arch,
@@ -653,12 +732,23 @@ fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
         outln!(buf, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return emit(&buf);
     }
-    outln!(buf, "{} bring-up arches ({}) and {} paging modes; one generic definition per hook, overrides only with a reason.\n",
-        arches.len(), arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "), archmm::arch::modes::MODES.len());
+    outln!(
+        buf,
+        "{} bring-up arches ({}) and {} paging modes; one generic definition per hook, overrides only with a reason.\n",
+        arches.len(),
+        arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
+        archmm::arch::modes::MODES.len()
+    );
     outln!(buf, "{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
     for h in HOOKS {
         let by: Vec<_> = who.iter().filter(|(_, o)| o.hook == h.hook).map(|(n, _)| *n).collect();
-        outln!(buf, "{:<22} {:>5}  {}", h.hook, 1 + by.len(), if by.is_empty() { "-".to_string() } else { by.join(", ") });
+        outln!(
+            buf,
+            "{:<22} {:>5}  {}",
+            h.hook,
+            1 + by.len(),
+            if by.is_empty() { "-".to_string() } else { by.join(", ") }
+        );
     }
     outln!(buf);
     for h in HOOKS {

@@ -196,14 +196,20 @@ pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
     let target_dir = dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut c = Command::new(cargo);
-    c.current_dir(&dir)
-        .args(["build", "--release", "--target", t.rust_target, "--target-dir"])
-        .arg(&target_dir);
+    c.current_dir(&dir).args(["build", "--release", "--target", t.rust_target, "--target-dir"]).arg(&target_dir);
     if t.build_std {
-        c.args(["-Z", "build-std=core,compiler_builtins", "-Z", "build-std-features=compiler-builtins-mem"]).env("RUSTC_BOOTSTRAP", "1");
+        c.args(["-Z", "build-std=core,compiler_builtins", "-Z", "build-std-features=compiler-builtins-mem"])
+            .env("RUSTC_BOOTSTRAP", "1");
     }
     // What an outer cargo (tests, `cargo run`) exports must not leak into a bare-metal build.
-    for v in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+    for v in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         c.env_remove(v);
     }
     let out = c.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| format!("cargo: {e}"))?;
@@ -239,7 +245,14 @@ pub struct QemuOutcome {
 ///
 /// # Errors
 /// QEMU could not be started, or `mem` is below the machine's minimum.
-pub fn boot(t: &KernelTarget, kernel: &Path, mem: u64, smp: usize, timeout: Duration, mut on_line: impl FnMut(&str)) -> Result<QemuOutcome, String> {
+pub fn boot(
+    t: &KernelTarget,
+    kernel: &Path,
+    mem: u64,
+    smp: usize,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<QemuOutcome, String> {
     if mem < t.min_mem {
         return Err(format!("{} needs at least {} MiB of memory (-m)", t.qemu, t.min_mem >> 20));
     }

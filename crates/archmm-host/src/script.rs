@@ -271,7 +271,12 @@ impl ScriptRunner {
                     Ok(())
                 }
             }
-            "alloc" | "alloc_raw" | "alloc_from" | "phys_alloc_range" | "alloc_try_nid" | "alloc_try_nid_raw"
+            "alloc"
+            | "alloc_raw"
+            | "alloc_from"
+            | "phys_alloc_range"
+            | "alloc_try_nid"
+            | "alloc_try_nid_raw"
             | "alloc_exact_nid_raw" => {
                 self.alloc(n, cmd, line, &args);
                 return;
@@ -469,7 +474,9 @@ impl ScriptRunner {
                 } else if let Some(v) = extra.strip_prefix("flags=") {
                     want_flags = MemblockFlags::parse(v);
                 }
-                if want_nid.is_none() && extra.starts_with("nid=") || want_flags.is_none() && extra.starts_with("flags=") {
+                if want_nid.is_none() && extra.starts_with("nid=")
+                    || want_flags.is_none() && extra.starts_with("flags=")
+                {
                     self.syntax(n, &format!("bad `{extra}`"));
                     return;
                 }
@@ -530,14 +537,18 @@ NULL
 error: line 5: unknown call `bogus`; calls: ";
         assert!(out.output.starts_with(want), "{}", out.output);
         assert!(out.output.contains("error: line 6: add_node: node id 2000 is out of range"), "{}", out.output);
-        assert!(out.output.ends_with(
-            "memory: cnt=1 max=128 total=0x100000
+        assert!(
+            out.output.ends_with(
+                "memory: cnt=1 max=128 total=0x100000
    0: 0x0000000000100000..0x00000000001fffff    x NONE
 reserved: cnt=2 max=128 total=0x2000
    0: 0x0000000000100000..0x0000000000100fff    x NONE
    1: 0x00000000001ff000..0x00000000001fffff    x NONE
 "
-        ), "{}", out.output);
+            ),
+            "{}",
+            out.output
+        );
         assert_eq!(out.syntax_errors, 1);
         assert_eq!(out.call_errors, 1);
         assert_eq!(out.exit_code(), 2);

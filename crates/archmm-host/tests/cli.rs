@@ -75,12 +75,22 @@ fn bad_input_is_one_line_and_status_2() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["boot".into(), "--e820".into(), "/nonexistent/e820.txt".into()], "/nonexistent/e820.txt"),
         (
-            vec!["boot".into(), "--e820".into(), tmp("bad.txt", b"BIOS-e820: [mem 0x0000-0xzz] usable\n").display().to_string()],
+            vec![
+                "boot".into(),
+                "--e820".into(),
+                tmp("bad.txt", b"BIOS-e820: [mem 0x0000-0xzz] usable\n").display().to_string(),
+            ],
             "bad.txt",
         ),
         (vec!["boot".into(), "--e820".into(), tmp("none.txt", b"hello\n").display().to_string()], "none.txt"),
         (
-            vec!["boot".into(), "--arch".into(), "arm64".into(), "--dtb".into(), tmp("junk.dtb", b"\xd0\x0d\xfe\xed junk").display().to_string()],
+            vec![
+                "boot".into(),
+                "--arch".into(),
+                "arm64".into(),
+                "--dtb".into(),
+                tmp("junk.dtb", b"\xd0\x0d\xfe\xed junk").display().to_string(),
+            ],
             "junk.dtb",
         ),
         (
@@ -110,11 +120,14 @@ unrelated line\n";
     let o = archmm(&["boot", "--e820", tmp("ovl.txt", t).to_str().expect("utf8")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = stdout(&o);
-    assert!(s.contains(
-        "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable\n\
+    assert!(
+        s.contains(
+            "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable\n\
 BIOS-e820: [mem 0x0000000020000000-0x0000000020ffffff] reserved\n\
 BIOS-e820: [mem 0x0000000021000000-0x000000003fffffff] usable\n"
-    ), "{s}");
+        ),
+        "{s}"
+    );
 }
 
 #[test]
@@ -168,7 +181,11 @@ nomap = true
     // 16 MiB image: refused, naming the image.
     let o = archmm(&["boot", "--machine", tmp("small.toml", t).to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("the kernel image [mem 0x80200000-0x811fffff] is smaller than its sections"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the kernel image [mem 0x80200000-0x811fffff] is smaller than its sections"),
+        "{}",
+        stderr(&o)
+    );
     let t = String::from_utf8_lossy(t).replace(r#"size = "16M""#, r#"size = "40M""#);
     let o = archmm(&["boot", "--machine", tmp("ok.toml", t.as_bytes()).to_str().expect("utf8")]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -226,7 +243,11 @@ fn walk_traces_levels() {
     assert!(stdout(&o).contains("in arm64-4k-48-ttbr0") && stdout(&o).contains("-> 0x50000000"), "{}", stdout(&o));
     // arm64's PAGE_OFFSET is the start of RAM (memstart_addr 0x40000000 on QEMU virt).
     let o = archmm(&["walk", "--arch", "arm64", "--mem", "2G", "0xffff000010000123"]);
-    assert!(stdout(&o).contains("leaf 4K page at 0x50000000") && stdout(&o).contains("-> 0x50000123"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("leaf 4K page at 0x50000000") && stdout(&o).contains("-> 0x50000123"),
+        "{}",
+        stdout(&o)
+    );
     let o = archmm(&["walk", "--arch", "aarch64", "--mem", "2G", "0xffff000000000000"]);
     assert!(stdout(&o).contains("=> 0xffff000000000000 -> 0x40000000"), "{}", stdout(&o));
     let o = archmm(&["walk", "--arch", "riscv64", "--mem", "2G", "0xffffffd800000000"]);
@@ -252,14 +273,24 @@ fn walk_traces_levels() {
 #[test]
 fn cpu_count_defaults_to_the_firmwares() {
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux");
-    for (capture, flag, file) in [("arm64-numa3-dist-6g-smp6", "--dtb", "virt.dtb"), ("x86_64-numa4-8g-smp8", "--e820", "e820.txt")] {
+    for (capture, flag, file) in
+        [("arm64-numa3-dist-6g-smp6", "--dtb", "virt.dtb"), ("x86_64-numa4-8g-smp8", "--e820", "e820.txt")]
+    {
         let arch = if flag == "--dtb" { "arm64" } else { "x86_64" };
         let f = data.join(capture).join(file);
         let o = archmm(&["boot", "--arch", arch, flag, f.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let ours: Vec<String> = stdout(&o).lines().filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:")).map(str::to_string).collect();
+        let ours: Vec<String> = stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:"))
+            .map(str::to_string)
+            .collect();
         let linux = std::fs::read_to_string(data.join(capture).join("console-extra.txt")).unwrap();
-        let want: Vec<String> = linux.lines().filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:")).map(str::to_string).collect();
+        let want: Vec<String> = linux
+            .lines()
+            .filter(|l| l.starts_with("percpu:") || l.starts_with("pcpu-alloc:") || l.starts_with("setup_percpu:"))
+            .map(str::to_string)
+            .collect();
         assert!(want.len() >= 3, "{capture}: {want:?}");
         assert_eq!(ours, want, "{capture}");
         let o = archmm(&["boot", "--arch", arch, flag, f.to_str().unwrap(), "--smp", "1"]);
@@ -277,7 +308,14 @@ fn cpu_count_defaults_to_the_firmwares() {
 /// takes, or NUMA where the reference kernel or machine has none, are refused with why.
 #[test]
 fn memory_sizes_and_numa_splits_as_qemu_takes_them() {
-    for args in [&["--mem", "3071M"][..], &["--mem", "127M"], &["--mem", "1025M"], &["--mem", "4G", "--numa", "3"], &["--arch", "arm64", "--mem", "1025M", "--numa", "3"], &["--arch", "powerpc", "--mem", "4G", "--numa", "3"]] {
+    for args in [
+        &["--mem", "3071M"][..],
+        &["--mem", "127M"],
+        &["--mem", "1025M"],
+        &["--mem", "4G", "--numa", "3"],
+        &["--arch", "arm64", "--mem", "1025M", "--numa", "3"],
+        &["--arch", "powerpc", "--mem", "4G", "--numa", "3"],
+    ] {
         let o = archmm(&[&["boot"][..], args].concat());
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(stdout(&o).contains("Memory: "), "{args:?}");
@@ -285,7 +323,10 @@ fn memory_sizes_and_numa_splits_as_qemu_takes_them() {
     let o = archmm(&["boot", "--mem", "4G", "--numa", "3"]);
     assert_eq!(stdout(&o).matches("Initmem setup node").count(), 3);
     for (args, why) in [
-        (&["--arch", "arm64", "--numa", "17"][..], "arm64's Linux 6.1 takes at most 16 NUMA nodes (CONFIG_NODES_SHIFT=4)"),
+        (
+            &["--arch", "arm64", "--numa", "17"][..],
+            "arm64's Linux 6.1 takes at most 16 NUMA nodes (CONFIG_NODES_SHIFT=4)",
+        ),
         (&["--arch", "riscv64", "--numa", "5"], "riscv64's Linux 6.1 takes at most 4 NUMA nodes"),
         (&["--arch", "s390", "--numa", "2"], "has no NUMA"),
         (&["--arch", "i386", "--numa", "2"], "without CONFIG_NUMA"),

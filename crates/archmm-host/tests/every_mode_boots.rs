@@ -25,7 +25,11 @@ fn check_conservation(mode: &str, r: &BootReport) {
     let c = &r.census;
     assert_eq!(c.absent, 0, "{mode}: memory pages without a state: {c:?}");
     assert_eq!(c.free + c.pcp + c.reserved + c.allocated, c.present, "{mode}: {c:?}");
-    assert_eq!((c.free, c.pcp), (c.allocator_free, c.allocator_pcp), "{mode}: free pages disagree with the allocator: {c:?}");
+    assert_eq!(
+        (c.free, c.pcp),
+        (c.allocator_free, c.allocator_pcp),
+        "{mode}: free pages disagree with the allocator: {c:?}"
+    );
     assert!(c.allocator_free >= r.memory.free_pages, "{mode}: init memory freed after the Memory line only adds");
     assert_eq!(c.present, r.memory.physpages, "{mode}: present pages disagree with the zones");
 }
@@ -39,7 +43,13 @@ type Group = (ArchId, u64, u64, bool, &'static [(&'static str, Option<u64>)]);
 fn every_kernel_mode_boots() {
     const G: u64 = 1 << 30;
     let groups: [Group; 8] = [
-        (ArchId::X86_64, 4 * G, 0x1_0000_0000, true, &[("x86_64-4level", Some(0xffff_8881_0000_0000)), ("x86_64-5level", Some(0xff11_0001_0000_0000))]),
+        (
+            ArchId::X86_64,
+            4 * G,
+            0x1_0000_0000,
+            true,
+            &[("x86_64-4level", Some(0xffff_8881_0000_0000)), ("x86_64-5level", Some(0xff11_0001_0000_0000))],
+        ),
         // arm64 and riscv64 put the start of RAM at PAGE_OFFSET (memstart_addr,
         // phys_ram_base).
         (
@@ -63,17 +73,52 @@ fn every_kernel_mode_boots() {
             4 * G,
             0x8020_0000,
             true,
-            &[("riscv64-sv39", Some(0xffff_ffd8_0020_0000)), ("riscv64-sv48", Some(0xffff_af80_0020_0000)), ("riscv64-sv57", Some(0xff60_0000_0020_0000))],
+            &[
+                ("riscv64-sv39", Some(0xffff_ffd8_0020_0000)),
+                ("riscv64-sv48", Some(0xffff_af80_0020_0000)),
+                ("riscv64-sv57", Some(0xff60_0000_0020_0000)),
+            ],
         ),
         // 3G/1G split: lowmem at 0xc0000000; PAE and 2-level paging have different MAXMEM;
         // 3 GiB, all below 4 GiB, so that 2-level paging (32-bit physical addresses) sees it all.
-        (ArchId::I386, 3 * G, 0x100_0000, false, &[("i386-2level", Some(0xc100_0000)), ("i386-pae", Some(0xc100_0000))]),
+        (
+            ArchId::I386,
+            3 * G,
+            0x100_0000,
+            false,
+            &[("i386-2level", Some(0xc100_0000)), ("i386-pae", Some(0xc100_0000))],
+        ),
         // __va(pa) = pa - PHYS_OFFSET (0x40000000) + PAGE_OFFSET (0xc0000000).
         (ArchId::Arm, 2 * G, 0x4100_0000, true, &[("arm-short", Some(0xc100_0000)), ("arm-lpae", Some(0xc100_0000))]),
-        (ArchId::Loongarch64, 4 * G, 0x9000_0000, false, &[("loongarch64-3level-16k", None), ("loongarch64-4level-4k", None)]),
+        (
+            ArchId::Loongarch64,
+            4 * G,
+            0x9000_0000,
+            false,
+            &[("loongarch64-3level-16k", None), ("loongarch64-4level-4k", None)],
+        ),
         // The identity mapping.
-        (ArchId::S390, 4 * G, 0x100_0000, true, &[("s390x-3level", Some(0x100_0000)), ("s390x-4level", Some(0x100_0000)), ("s390x-5level", Some(0x100_0000))]),
-        (ArchId::Powerpc, 4 * G, 0x100_0000, true, &[("powerpc64-radix-4k", Some(0xc000_0000_0100_0000)), ("powerpc64-radix-64k", Some(0xc000_0000_0100_0000))]),
+        (
+            ArchId::S390,
+            4 * G,
+            0x100_0000,
+            true,
+            &[
+                ("s390x-3level", Some(0x100_0000)),
+                ("s390x-4level", Some(0x100_0000)),
+                ("s390x-5level", Some(0x100_0000)),
+            ],
+        ),
+        (
+            ArchId::Powerpc,
+            4 * G,
+            0x100_0000,
+            true,
+            &[
+                ("powerpc64-radix-4k", Some(0xc000_0000_0100_0000)),
+                ("powerpc64-radix-64k", Some(0xc000_0000_0100_0000)),
+            ],
+        ),
     ];
     for (arch, mem, pa, same_zones, modes) in groups {
         let m = Machine::qemu(arch, mem, 1, X86MachineType::Pc).expect("machine");
@@ -106,5 +151,8 @@ fn every_kernel_mode_boots() {
             assert_eq!(leaf.target.expect("leaf pa") + (pa & (size - 1)), pa, "{mode}: linear map translates");
         }
     }
-    assert!(run_mode("arm64-4k-48-ttbr0", &Machine::default(), BootOptions::default(), None).is_none(), "a user-half mode is not a kernel mode");
+    assert!(
+        run_mode("arm64-4k-48-ttbr0", &Machine::default(), BootOptions::default(), None).is_none(),
+        "a user-half mode is not a kernel mode"
+    );
 }

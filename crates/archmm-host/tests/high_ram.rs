@@ -38,14 +38,22 @@ fn only_high(arch: ArchId) -> Machine {
 /// Boot `mode`, then walk the linear address of `pa`: `Some(translated pa)`, or `None` when
 /// the mode builds no linear-map table (LoongArch's window).
 fn walk_linear(mode: &str, m: &Machine, pa: u64) -> (u64, Option<u64>) {
-    let r = run_mode(mode, m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")));
+    let r = run_mode(mode, m, BootOptions::default(), None)
+        .expect("a mode")
+        .unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")));
     let present = r.memory.physpages;
     if r.pgd.is_none() {
         return (present, None);
     }
     let va = pa.wrapping_add(r.linear_offset);
-    let w = run_mode(mode, m, BootOptions::default(), Some(va)).expect("a mode").unwrap_or_else(|(_, e)| panic!("{mode}: {e}"));
-    let leaf = w.walk.last().filter(|l| l.kind == "leaf").unwrap_or_else(|| panic!("{mode}: {va:#x} (pa {pa:#x}) is not mapped: {:?}", w.walk));
+    let w = run_mode(mode, m, BootOptions::default(), Some(va))
+        .expect("a mode")
+        .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"));
+    let leaf = w
+        .walk
+        .last()
+        .filter(|l| l.kind == "leaf")
+        .unwrap_or_else(|| panic!("{mode}: {va:#x} (pa {pa:#x}) is not mapped: {:?}", w.walk));
     let size = leaf.size.expect("size");
     (present, Some(leaf.target.expect("target") + (va & (size - 1))))
 }
@@ -87,16 +95,26 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
     for &(arch, modes, linear) in cases {
         let m = with_high_gib(arch);
         for &(mode, kept) in modes {
-            let base = run_mode(mode, &Machine::qemu(arch, 2 * GIB, 1, X86MachineType::Pc).expect("machine"), BootOptions::default(), None)
-                .expect("a mode")
-                .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"))
-                .memory
-                .physpages;
+            let base = run_mode(
+                mode,
+                &Machine::qemu(arch, 2 * GIB, 1, X86MachineType::Pc).expect("machine"),
+                BootOptions::default(),
+                None,
+            )
+            .expect("a mode")
+            .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"))
+            .memory
+            .physpages;
             if !kept {
-                let r = run_mode(mode, &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(_, e)| panic!("{mode}: {e}"));
+                let r = run_mode(mode, &m, BootOptions::default(), None)
+                    .expect("a mode")
+                    .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"));
                 assert_eq!(r.memory.physpages, base, "{mode}: memory the linear map cannot reach is dropped");
                 if arch == ArchId::Arm64 {
-                    assert!(r.log.iter().any(|l| l == "Memory doesn't fit in the linear mapping, VA_BITS too small"), "{mode}");
+                    assert!(
+                        r.log.iter().any(|l| l == "Memory doesn't fit in the linear mapping, VA_BITS too small"),
+                        "{mode}"
+                    );
                 }
                 checked += 1;
                 continue;
@@ -108,7 +126,11 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
                 }
                 present
             } else {
-                run_mode(mode, &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(_, e)| panic!("{mode}: {e}")).memory.physpages
+                run_mode(mode, &m, BootOptions::default(), None)
+                    .expect("a mode")
+                    .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"))
+                    .memory
+                    .physpages
             };
             assert!(present > base, "{mode}: the GiB at {HIGH:#x} is not memory ({present} vs {base} pages)");
             checked += 1;
@@ -117,12 +139,29 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
     assert_eq!(checked, 21);
     // Only the high GiB: arm64 and riscv64 place it at PAGE_OFFSET itself.
     for (arch, modes, page_offsets) in [
-        (ArchId::Arm64, &["arm64-4k-39", "arm64-4k-48", "arm64-16k-36", "arm64-16k-47", "arm64-64k-42", "arm64-64k-52"][..], &[0xffff_ff80_0000_0000u64, 0xffff_0000_0000_0000, 0xffff_fff0_0000_0000, 0xffff_8000_0000_0000, 0xffff_fc00_0000_0000, 0xfff0_0000_0000_0000][..]),
-        (ArchId::Riscv64, &["riscv64-sv39", "riscv64-sv48", "riscv64-sv57"], &[0xffff_ffd8_0000_0000, 0xffff_af80_0000_0000, 0xff60_0000_0000_0000]),
+        (
+            ArchId::Arm64,
+            &["arm64-4k-39", "arm64-4k-48", "arm64-16k-36", "arm64-16k-47", "arm64-64k-42", "arm64-64k-52"][..],
+            &[
+                0xffff_ff80_0000_0000u64,
+                0xffff_0000_0000_0000,
+                0xffff_fff0_0000_0000,
+                0xffff_8000_0000_0000,
+                0xffff_fc00_0000_0000,
+                0xfff0_0000_0000_0000,
+            ][..],
+        ),
+        (
+            ArchId::Riscv64,
+            &["riscv64-sv39", "riscv64-sv48", "riscv64-sv57"],
+            &[0xffff_ffd8_0000_0000, 0xffff_af80_0000_0000, 0xff60_0000_0000_0000],
+        ),
     ] {
         let m = only_high(arch);
         for (mode, &po) in modes.iter().zip(page_offsets) {
-            let r = run_mode(mode, &m, BootOptions::default(), Some(po)).expect("a mode").unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")));
+            let r = run_mode(mode, &m, BootOptions::default(), Some(po))
+                .expect("a mode")
+                .unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")));
             assert!(r.memory.physpages > 0, "{mode}: no memory");
             let leaf = r.walk.last().unwrap_or_else(|| panic!("{mode}: no walk"));
             assert_eq!((leaf.kind, leaf.target), ("leaf", Some(HIGH)), "{mode}: PAGE_OFFSET is the first byte of RAM");
@@ -139,16 +178,23 @@ fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
         let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
         m.banks = vec![MemBank { base: GIB, size, nid: None, hotplug: false }];
         // 39-bit VAs: a 256 GiB linear region, and Linux's warning.
-        let r = run_mode("arm64-4k-39", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+        let r = run_mode("arm64-4k-39", &m, BootOptions::default(), None)
+            .expect("a mode")
+            .unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
         assert_eq!(r.memory.physpages << 12, 256 << 30);
         assert!(r.log.iter().any(|l| l == "Memory doesn't fit in the linear mapping, VA_BITS too small"));
         // 48-bit VAs: 128 TiB would remain, beyond what the host emulator backs.
-        let e = run_mode("arm64-4k-48", &m, BootOptions::default(), None).expect("a mode").map(|_| ()).expect_err("refused");
+        let e = run_mode("arm64-4k-48", &m, BootOptions::default(), None)
+            .expect("a mode")
+            .map(|_| ())
+            .expect_err("refused");
         assert!(matches!(e.1, archmm::boot::BootError::TooMuchMemory { size, .. } if size == 128 << 40), "{:?}", e.1);
         // riscv64 Sv39 caps at KERN_VIRT_SIZE - 4 GiB (124 GiB).
         let mut m = Machine::qemu(ArchId::Riscv64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
         m.banks = vec![MemBank { base: 2 * GIB, size, nid: None, hotplug: false }];
-        let r = run_mode("riscv64-sv39", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+        let r = run_mode("riscv64-sv39", &m, BootOptions::default(), None)
+            .expect("a mode")
+            .unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
         assert_eq!(r.memory.physpages << 12, 124 << 30);
     }
 }
@@ -159,8 +205,12 @@ fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
 #[test]
 fn more_than_128_memory_banks_boot() {
     let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
-    m.banks = (0..200u64).map(|i| MemBank { base: GIB + i * (512 << 20), size: 256 << 20, nid: None, hotplug: false }).collect();
-    let r = run_mode("arm64-4k-48", &m, BootOptions::default(), None).expect("a mode").unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+    m.banks = (0..200u64)
+        .map(|i| MemBank { base: GIB + i * (512 << 20), size: 256 << 20, nid: None, hotplug: false })
+        .collect();
+    let r = run_mode("arm64-4k-48", &m, BootOptions::default(), None)
+        .expect("a mode")
+        .unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
     assert_eq!(r.memory.physpages << 12, 128 * (256 << 20));
     assert_eq!(r.log.iter().filter(|l| l.contains("not added: memblock.memory is full")).count(), 72);
 }

@@ -19,7 +19,9 @@ fn capture(name: &str) -> Vec<String> {
 
 /// The capture's lines that start with any of `prefixes`, in order, compared with ours.
 fn same_lines(ours: &[String], linux: &[String], prefixes: &[&str]) {
-    let pick = |v: &[String]| -> Vec<String> { v.iter().filter(|l| prefixes.iter().any(|p| l.starts_with(p))).cloned().collect() };
+    let pick = |v: &[String]| -> Vec<String> {
+        v.iter().filter(|l| prefixes.iter().any(|p| l.starts_with(p))).cloned().collect()
+    };
     let (a, b) = (pick(ours), pick(linux));
     assert!(!b.is_empty(), "the capture has none of {prefixes:?}");
     assert_eq!(a, b);
@@ -37,7 +39,9 @@ fn total_and_highmem(line: &str) -> (String, String) {
 }
 
 fn boot(mode: &str, m: &Machine) -> BootReport {
-    run_mode(mode, m, BootOptions::default(), None).expect("mode").unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")))
+    run_mode(mode, m, BootOptions::default(), None)
+        .expect("mode")
+        .unwrap_or_else(|(log, e)| panic!("{mode}: {e}\n{}", log.join("\n")))
 }
 
 /// i386's MAXMEM = VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE (arch/x86/include/asm/
@@ -50,7 +54,8 @@ fn i386_lowmem_limit_is_maxmem() {
     assert_eq!(I386Pae::MAXMEM_PFN, 0x36ffe);
     assert_eq!(I386Nopae::MAXMEM_PFN, 0x36bfe);
     let m = Machine::qemu(ArchId::I386, 2 * G, 1, X86MachineType::Pc).expect("machine");
-    let r = run_boot(ArchId::I386, &m, BootOptions::default()).unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
+    let r =
+        run_boot(ArchId::I386, &m, BootOptions::default()).unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
     assert_eq!(r.max_low_pfn, 0x36ffe);
     // QEMU pc with 2 GiB: usable RAM ends at 0x7ffe0000 (SeaBIOS keeps 128 KiB).
     assert_eq!(r.max_pfn, 0x7ffe0);
@@ -109,7 +114,9 @@ fn i386_matches_linux() {
         let (lt, lh) = total_and_highmem(memory_line(&linux));
         assert_eq!((t, h), (lt, lh), "{mode}");
         // The section sizes are that build's (the part before the reserved figure).
-        let sections = |l: &str| l.split('(').nth(1).map(|x| x.split(", ").take(5).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+        let sections = |l: &str| {
+            l.split('(').nth(1).map(|x| x.split(", ").take(5).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        };
         assert_eq!(sections(memory_line(&r.log)), sections(memory_line(&linux)), "{mode}");
     }
 }
@@ -151,6 +158,11 @@ fn small_32bit_machine_has_no_highmem_pages() {
     assert_eq!(r.max_low_pfn, r.max_pfn);
     assert!(memory_line(&r.log).ends_with(", 0K highmem)"));
     assert!(r.log.iter().any(|l| l == "  HighMem  empty"));
-    let x = run_boot(ArchId::X86_64, &Machine::qemu(ArchId::X86_64, 2 * G, 1, X86MachineType::Pc).expect("m"), BootOptions::default()).expect("boot");
+    let x = run_boot(
+        ArchId::X86_64,
+        &Machine::qemu(ArchId::X86_64, 2 * G, 1, X86MachineType::Pc).expect("m"),
+        BootOptions::default(),
+    )
+    .expect("boot");
     assert!(!memory_line(&x.log).contains("highmem"));
 }

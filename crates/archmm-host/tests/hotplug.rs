@@ -308,7 +308,11 @@ fn live_page_tables_are_never_free_pages() {
         let verify = |s: &Session<'_, A>, when: &str| {
             for t in table_addrs(s) {
                 let st = s.b.pages.page_state(t >> A::PAGE_SHIFT);
-                assert!(matches!(st, archmm::buddy::PageState::Reserved | archmm::buddy::PageState::Allocated), "{} {when}: table {t:#x} lives in a page that is {st:?}", <A::Paging as archmm::pgtable::PagingMode>::NAME);
+                assert!(
+                    matches!(st, archmm::buddy::PageState::Reserved | archmm::buddy::PageState::Allocated),
+                    "{} {when}: table {t:#x} lives in a page that is {st:?}",
+                    <A::Paging as archmm::pgtable::PagingMode>::NAME
+                );
             }
         };
         verify(&s, "after boot");
@@ -353,7 +357,11 @@ fn boot_vmemmap_stops_at_the_end_of_memory() {
         let (_, ve) = s.b.pages.memmap().vmemmap_span(end, (end / pps + 64) * pps);
         let mut leaves = Vec::new();
         pt.for_each_leaf(from, ve - from, |va, size, _, _| leaves.push((va, size)));
-        assert!(leaves.is_empty(), "{}: vmemmap beyond the end of memory: {leaves:x?}", <A::Paging as archmm::pgtable::PagingMode>::NAME);
+        assert!(
+            leaves.is_empty(),
+            "{}: vmemmap beyond the end of memory: {leaves:x?}",
+            <A::Paging as archmm::pgtable::PagingMode>::NAME
+        );
     }
     check::<Ppc64<16>>(ArchId::Powerpc, 1 << 30);
     check::<Ppc64<12>>(ArchId::Powerpc, 1 << 30);
@@ -381,9 +389,23 @@ fn memory_block_sizes_follow_linux() {
     assert_eq!(x86_probe_memory_block_size((64 << 30) + (256 << 20), 128 << 20), 256 << 20);
     assert_eq!(s390_memory_block_size(8 << 30, 256 << 20), 256 << 20);
     assert_eq!(s390_memory_block_size(1 << 40, 256 << 20), 2 << 30);
-    let out = archmm_host::hotplug_script::run(ArchId::Arm64, Some("arm64-64k-48"), &machine(ArchId::Arm64, 2 << 30), BootOptions::default(), "show").unwrap();
+    let out = archmm_host::hotplug_script::run(
+        ArchId::Arm64,
+        Some("arm64-64k-48"),
+        &machine(ArchId::Arm64, 2 << 30),
+        BootOptions::default(),
+        "show",
+    )
+    .unwrap();
     assert_eq!(out.block_size, 512 << 20);
-    let out = archmm_host::hotplug_script::run(ArchId::Powerpc, None, &machine(ArchId::Powerpc, 1 << 30), BootOptions::default(), "show").unwrap();
+    let out = archmm_host::hotplug_script::run(
+        ArchId::Powerpc,
+        None,
+        &machine(ArchId::Powerpc, 1 << 30),
+        BootOptions::default(),
+        "show",
+    )
+    .unwrap();
     assert_eq!(out.block_size, 16 << 20, "pseries: one /memory@0 node, so one 16 MiB section");
 }
 
@@ -433,14 +455,18 @@ fn boot_memory_can_move_to_an_overlapping_zone() {
     let m = machine(ArchId::X86_64, 2 << 30);
     let mut log = String::new();
     let mut s = boot_session::<X86<false>>(&mem, &m, BootOptions::default(), &mut log).unwrap();
-    let show = |s: &mut Session<'_, X86<false>>, id: u64| s.call("show").unwrap().lines().find(|l| l.starts_with(&format!("memory{id}: "))).unwrap().to_string();
+    let show = |s: &mut Session<'_, X86<false>>, id: u64| {
+        s.call("show").unwrap().lines().find(|l| l.starts_with(&format!("memory{id}: "))).unwrap().to_string()
+    };
     s.call("offline 5").unwrap();
     // Linux's valid_zones for an offline block: the default zone, then ZONE_MOVABLE.
     assert!(show(&mut s, 5).contains("valid_zones DMA32 Movable"), "{}", show(&mut s, 5));
     assert_eq!(s.call("online 5 movable").unwrap(), "memory5: online, zone Movable");
     s.audit().unwrap();
     let (dma32, movable) = {
-        let z = |k: archmm::zone::ZoneType| s.b.pages.zones().find(|z| z.kind == k).map(|z| (z.start_pfn, z.start_pfn + z.spanned)).unwrap();
+        let z = |k: archmm::zone::ZoneType| {
+            s.b.pages.zones().find(|z| z.kind == k).map(|z| (z.start_pfn, z.start_pfn + z.spanned)).unwrap()
+        };
         (z(archmm::zone::ZoneType::Dma32), z(archmm::zone::ZoneType::Movable))
     };
     assert!(movable.0 > dma32.0 && movable.1 < dma32.1, "Movable {movable:x?} lies inside DMA32 {dma32:x?}");

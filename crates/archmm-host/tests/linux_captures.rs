@@ -176,13 +176,25 @@ const ARM64_CAPTURES: &[&str] = &[
 
 /// The ppc64el captures (QEMU pseries, radix, 64K pages), booted from QEMU's device tree:
 /// memory nodes and CPUs carry ibm,associativity.
-const PPC64EL_CAPTURES: &[&str] =
-    &["ppc64el-2g", "ppc64el-4g", "ppc64el-8g-smp4", "ppc64el-numa2-4g-smp2", "ppc64el-3g-smp3", "ppc64el-6g-smp2", "ppc64el-numa3-6g-smp3"];
+const PPC64EL_CAPTURES: &[&str] = &[
+    "ppc64el-2g",
+    "ppc64el-4g",
+    "ppc64el-8g-smp4",
+    "ppc64el-numa2-4g-smp2",
+    "ppc64el-3g-smp3",
+    "ppc64el-6g-smp2",
+    "ppc64el-numa3-6g-smp3",
+];
 
 /// The s390x captures (QEMU s390-ccw-virtio): memory comes from the SCLP, so the built-in
 /// machine of that size is the firmware data.
-const S390X_CAPTURES: &[(&str, u64)] =
-    &[("s390x-1g", GIB), ("s390x-4g", 4 * GIB), ("s390x-8g-smp4", 8 * GIB), ("s390x-3g-smp2", 3 * GIB), ("s390x-2g-smp3", 2 * GIB)];
+const S390X_CAPTURES: &[(&str, u64)] = &[
+    ("s390x-1g", GIB),
+    ("s390x-4g", 4 * GIB),
+    ("s390x-8g-smp4", 8 * GIB),
+    ("s390x-3g-smp2", 3 * GIB),
+    ("s390x-2g-smp3", 2 * GIB),
+];
 
 #[test]
 fn ppc64el_device_trees_boot_like_linux() {
@@ -204,7 +216,9 @@ fn ppc64el_builtin_machines_are_qemus() {
         ("ppc64el-6g-smp2", 6 * GIB, 1),
         ("ppc64el-numa3-6g-smp3", 6 * GIB, 3),
     ] {
-        let m = Machine::qemu(ArchId::Powerpc, mem, nodes, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
+        let m = Machine::qemu(ArchId::Powerpc, mem, nodes, X86MachineType::Pc)
+            .expect("machine")
+            .with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Powerpc, &m);
         let blob = std::fs::read(data(&format!("linux/{c}/pseries.dtb"))).expect("pseries.dtb");
         let dt = Machine::from_dtb(&blob, ArchId::Powerpc).expect("parses");
@@ -217,7 +231,8 @@ fn ppc64el_builtin_machines_are_qemus() {
 #[test]
 fn s390x_machines_boot_like_linux() {
     for &(c, mem) in S390X_CAPTURES {
-        let m = Machine::qemu(ArchId::S390, mem, 1, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
+        let m =
+            Machine::qemu(ArchId::S390, mem, 1, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::S390, &m);
     }
 }
@@ -260,8 +275,17 @@ fn arm64_device_trees_boot_like_linux() {
 
 #[test]
 fn arm64_builtin_machines_are_qemus() {
-    for (c, mem, nodes) in [("arm64-4g", 4 * GIB, 1), ("arm64-1g", GIB, 1), ("arm64-6g", 6 * GIB, 1), ("arm64-numa2-4g", 4 * GIB, 2), ("arm64-8g-smp16", 8 * GIB, 1), ("arm64-numa2-4g-smp4", 4 * GIB, 2)] {
-        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
+    for (c, mem, nodes) in [
+        ("arm64-4g", 4 * GIB, 1),
+        ("arm64-1g", GIB, 1),
+        ("arm64-6g", 6 * GIB, 1),
+        ("arm64-numa2-4g", 4 * GIB, 2),
+        ("arm64-8g-smp16", 8 * GIB, 1),
+        ("arm64-numa2-4g-smp4", 4 * GIB, 2),
+    ] {
+        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc)
+            .expect("machine")
+            .with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Arm64, &m);
     }
 }
@@ -343,7 +367,8 @@ fn x86_64_first_memblock_dump_is_linuxs() {
         let linux: Vec<String> = text.lines().map(str::to_string).collect();
         let want = first_memblock_dump(&linux);
         assert!(want.len() >= 6, "{c}: no dump in capture");
-        let m = Machine::from_e820_text(&std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820")).expect("parses");
+        let m = Machine::from_e820_text(&std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820"))
+            .expect("parses");
         let opts = BootOptions { memblock_debug: true, ..options(c) };
         let r = run_boot(ArchId::X86_64, &m, opts).expect("boots");
         assert_eq!(first_memblock_dump(&r.log), want, "{c}");

@@ -30,8 +30,13 @@ fn view(capture: &str, name: &str) -> Option<String> {
 
 /// The captures with views, each with its arch and how to build its machine.
 fn captures() -> Vec<(&'static str, ArchId, Machine)> {
-    let e820 = |c: &str| Machine::from_e820_text(&std::fs::read_to_string(data(&format!("{c}/e820.txt"))).expect("e820.txt")).expect("parses");
-    let dtb = |c: &str, f: &str, a| Machine::from_dtb(&std::fs::read(data(&format!("{c}/{f}"))).expect("dtb"), a).expect("parses");
+    let e820 = |c: &str| {
+        Machine::from_e820_text(&std::fs::read_to_string(data(&format!("{c}/e820.txt"))).expect("e820.txt"))
+            .expect("parses")
+    };
+    let dtb = |c: &str, f: &str, a| {
+        Machine::from_dtb(&std::fs::read(data(&format!("{c}/{f}"))).expect("dtb"), a).expect("parses")
+    };
     let s390 = |mem| Machine::qemu(ArchId::S390, mem, 1, X86MachineType::Pc).expect("machine");
     const G: u64 = 1 << 30;
     vec![
@@ -98,7 +103,12 @@ fn blocks(listing: &str) -> Vec<(u64, String, String, String)> {
             let after = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).map(|s| s.to_string());
             // valid_zones may list several zones: up to the next key.
             let vz = w.iter().position(|x| *x == "valid_zones").map(|i| {
-                w[i + 1..].iter().take_while(|x| !["removable", "online_type", "state", "phys_index", "node"].contains(x)).copied().collect::<Vec<_>>().join(" ")
+                w[i + 1..]
+                    .iter()
+                    .take_while(|x| !["removable", "online_type", "state", "phys_index", "node"].contains(x))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             });
             Some((n, after("phys_index")?, after("state")?, vz?))
         })
@@ -128,20 +138,29 @@ fn views_are_the_running_kernels() {
         let r = run_boot(arch, &m, opts).unwrap_or_else(|(log, e)| panic!("{c}: boot failed: {e}\n{}", log.join("\n")));
 
         let linux = view(c, "proc-zoneinfo").unwrap_or_else(|| panic!("{c}: no zoneinfo view"));
-        assert!(zones(&linux).len() >= 2 && !system_ram(&view(c, "proc-iomem").unwrap_or_default()).is_empty(), "{c}: views unreadable");
-        assert_eq!(zones(&r.views["zoneinfo"]), zones(&linux), "{c}: /proc/zoneinfo zones (node, zone, spanned, present, start_pfn)");
+        assert!(
+            zones(&linux).len() >= 2 && !system_ram(&view(c, "proc-iomem").unwrap_or_default()).is_empty(),
+            "{c}: views unreadable"
+        );
+        assert_eq!(
+            zones(&r.views["zoneinfo"]),
+            zones(&linux),
+            "{c}: /proc/zoneinfo zones (node, zone, spanned, present, start_pfn)"
+        );
 
         let linux = view(c, "proc-iomem").unwrap_or_else(|| panic!("{c}: no iomem view"));
         assert_eq!(system_ram(&r.views["iomem"]), system_ram(&linux), "{c}: /proc/iomem System RAM");
 
         if let Some(linux) = view(c, "sys-kernel-debug-memblock-memory") {
-            let ours = r.views["memblock"].split("# /sys/kernel/debug/memblock/reserved").next().unwrap_or("").to_string();
+            let ours =
+                r.views["memblock"].split("# /sys/kernel/debug/memblock/reserved").next().unwrap_or("").to_string();
             assert_eq!(memblock_ranges(&ours), memblock_ranges(&linux), "{c}: memblock.memory");
         }
 
         let linux = view(c, "memory-blocks").unwrap_or_else(|| panic!("{c}: no memory-blocks view"));
         let size = view(c, "sys-devices-system-memory-block_size_bytes").expect("block_size_bytes");
-        let out = archmm_host::hotplug_script::run(arch, None, &m, opts, "show\n").unwrap_or_else(|e| panic!("{c}: {e}"));
+        let out =
+            archmm_host::hotplug_script::run(arch, None, &m, opts, "show\n").unwrap_or_else(|e| panic!("{c}: {e}"));
         let ours = out.lines.join("\n");
         assert_eq!(format!("{:x}", out.block_size), size.trim(), "{c}: block_size_bytes");
         assert!(!blocks(&linux).is_empty(), "{c}: no memory blocks read");
@@ -154,10 +173,17 @@ fn views_are_the_running_kernels() {
 #[test]
 fn the_parsers_read_both_formats() {
     let linux = "memory0: phys_index 00000000 state online valid_zones none removable 1\n";
-    let ours = "memory0: state online phys_index 00000000 node 0 valid_zones none removable 1 online_type online_kernel\n";
+    let ours =
+        "memory0: state online phys_index 00000000 node 0 valid_zones none removable 1 online_type online_kernel\n";
     assert_eq!(blocks(linux), blocks(ours));
     assert_eq!(blocks(linux), vec![(0, "00000000".into(), "online".into(), "none".into())]);
     let z = "Node 0, zone      DMA\n  pages free 3\n        spanned  4095\n        present  3998\n  start_pfn:           1\nNode 0, zone  Movable\n        spanned  0\n        present  0\n";
-    assert_eq!(zones(z), vec![("Node 0, zone DMA".into(), 4095, 3998, Some(1)), ("Node 0, zone Movable".into(), 0, 0, None)]);
-    assert_eq!(memblock_ranges("   0: 0x0000000000000000..0x00000000ffffffff    0 NONE\n"), vec!["0x0000000000000000..0x00000000ffffffff"]);
+    assert_eq!(
+        zones(z),
+        vec![("Node 0, zone DMA".into(), 4095, 3998, Some(1)), ("Node 0, zone Movable".into(), 0, 0, None)]
+    );
+    assert_eq!(
+        memblock_ranges("   0: 0x0000000000000000..0x00000000ffffffff    0 NONE\n"),
+        vec!["0x0000000000000000..0x00000000ffffffff"]
+    );
 }

@@ -81,18 +81,16 @@ fn driver() -> &'static Path {
             .arg(&exe)
             .output()
             .expect("a C compiler (cc) must be installed: run scripts/setup-tests");
-        assert!(
-            out.status.success(),
-            "building Linux's memblock.c failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "building Linux's memblock.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
         exe
     })
 }
 
 /// Run `batch` (scripts each starting with `reset`) through Linux; one output per script.
 fn run_linux(batch: &str) -> Vec<String> {
-    let saved = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-memblock").join(format!("batch-{:?}.mbt", std::thread::current().id()));
+    let saved = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("linux-memblock")
+        .join(format!("batch-{:?}.mbt", std::thread::current().id()));
     let _ = std::fs::write(&saved, batch);
     let mut child = Command::new(driver())
         .args(["--batch", "--window", &format!("{WINDOW:#x}"), &format!("{WINDOW_SIZE:#x}"), "-"])
@@ -212,7 +210,18 @@ impl Gen<'_> {
         self.r.pick(&["0", "1", "2", "3", "-1", "x"])
     }
     fn flags(&mut self) -> &'static str {
-        self.r.pick(&["0", "NONE", "HOTPLUG", "MIRROR", "NOMAP", "DRIVER_MANAGED", "HOTPLUG|NOMAP", "0x3", "MIRROR|NOMAP", "0xf"])
+        self.r.pick(&[
+            "0",
+            "NONE",
+            "HOTPLUG",
+            "MIRROR",
+            "NOMAP",
+            "DRIVER_MANAGED",
+            "HOTPLUG|NOMAP",
+            "0x3",
+            "MIRROR|NOMAP",
+            "0xf",
+        ])
     }
     fn align(&mut self) -> u64 {
         self.r.pick(&[0, 1, 8, 64, 4096, 4096, 4096, 0x1_0000, 0x10_0000, 0x20_0000])
@@ -264,7 +273,9 @@ impl Gen<'_> {
                 // (part of) what the script reserved itself.
                 let (b, s) = if !self.resizable {
                     (self.addr(), self.size())
-                } else if let Some(&(b, s)) = self.reserved.get(self.r.below(self.reserved.len().max(1) as u64) as usize) {
+                } else if let Some(&(b, s)) =
+                    self.reserved.get(self.r.below(self.reserved.len().max(1) as u64) as usize)
+                {
                     // Once freed, that memory may be reused for an array: never free it,
                     // or anything overlapping it, again.
                     self.reserved.retain(|&(x, y)| x.saturating_add(y) <= b || b.saturating_add(s) <= x);
@@ -443,7 +454,8 @@ fn compare(scripts: &[String], what: &str) -> usize {
             None => (a.clone(), l.clone()),
         };
         if a_cmp != l_cmp {
-            let line = a.lines().zip(l.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(l.lines().count()));
+            let line =
+                a.lines().zip(l.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(l.lines().count()));
             let _ = std::fs::write(dir.join("failing.mbt"), s);
             panic!(
                 "{what}: script {i} differs at output line {line} (script saved as {}):\n\
@@ -466,10 +478,29 @@ fn random_scripts_agree_with_linux_memblock() {
     // What the scripts cover, so a generator change cannot quietly drop a call.
     let all = scripts.concat();
     for call in [
-        "add ", "add_node ", "reserve ", "reserve_kern ", "remove ", "free ", "mark_hotplug ", "clear_hotplug ",
-        "mark_mirror ", "mark_nomap ", "clear_nomap ", "set_node ", "set_bottom_up 1", "set_current_limit ",
-        "allow_resize", "trim_memory ", "alloc ", "alloc_raw ", "alloc_from ", "phys_alloc_range ", "alloc_try_nid ",
-        "alloc_try_nid_raw ", "alloc_exact_nid_raw ",
+        "add ",
+        "add_node ",
+        "reserve ",
+        "reserve_kern ",
+        "remove ",
+        "free ",
+        "mark_hotplug ",
+        "clear_hotplug ",
+        "mark_mirror ",
+        "mark_nomap ",
+        "clear_nomap ",
+        "set_node ",
+        "set_bottom_up 1",
+        "set_current_limit ",
+        "allow_resize",
+        "trim_memory ",
+        "alloc ",
+        "alloc_raw ",
+        "alloc_from ",
+        "phys_alloc_range ",
+        "alloc_try_nid ",
+        "alloc_try_nid_raw ",
+        "alloc_exact_nid_raw ",
     ] {
         assert!(all.lines().any(|l| l.starts_with(call)), "no script calls `{call}`");
     }

@@ -20,8 +20,8 @@
 //! component (loongarch64 builds its own `core`); `scripts/setup-tests` (run by the
 //! README's test command, `scripts/test`) installs them. Without them the test fails.
 
-use archmm::arch::ArchId;
 use archmm::arch::Arch;
+use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::run_boot;
 use archmm_host::machine::{Machine, X86MachineType};
@@ -75,7 +75,10 @@ fn hex(s: &str) -> u64 {
 fn held_back(lines: &[String]) -> Option<(u64, (u64, u64))> {
     let cut = lines.iter().find_map(|l| l.strip_prefix("archmm-kernel: hotplug: mem="))?;
     let cut = hex(cut.split(':').next().expect("a cut"));
-    let held = lines.iter().find_map(|l| l.strip_prefix("archmm-kernel: hotplug: held back [mem ")).expect("a held-back line after mem=");
+    let held = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("archmm-kernel: hotplug: held back [mem "))
+        .expect("a held-back line after mem=");
     let (a, b) = held.split(']').next().and_then(|r| r.split_once('-')).expect("a range");
     Some((cut, (hex(a), hex(b) + 1)))
 }
@@ -99,12 +102,21 @@ fn check_hotplug(t: &KernelTarget, mem: u64, console: &[String], ram: &[(u64, u6
         assert!(console.iter().any(|l| l.starts_with(skip)), "{name}: no `{skip}` line:\n{all}");
         return None;
     }
-    let (cut, (start, end)) = held.unwrap_or_else(|| panic!("{name} -m {}M: no memory held back for hotplug:\n{all}", mem / MIB));
+    let (cut, (start, end)) =
+        held.unwrap_or_else(|| panic!("{name} -m {}M: no memory held back for hotplug:\n{all}", mem / MIB));
     assert_eq!(cut, start, "{name}: the cut is not the held-back block's start");
     if !ram.is_empty() {
-        assert!(ram.iter().any(|&(b, e)| b <= start && end <= e), "{name}: held back [{start:#x}, {end:#x}) is not RAM of {ram:x?}");
+        assert!(
+            ram.iter().any(|&(b, e)| b <= start && end <= e),
+            "{name}: held back [{start:#x}, {end:#x}) is not RAM of {ram:x?}"
+        );
     }
-    for step in ["archmm-kernel: hotplug: added [mem ", "archmm-kernel: hotplug: onlined memory", "archmm-kernel: hotplug: offlined memory", "archmm-kernel: hotplug: removed [mem "] {
+    for step in [
+        "archmm-kernel: hotplug: added [mem ",
+        "archmm-kernel: hotplug: onlined memory",
+        "archmm-kernel: hotplug: offlined memory",
+        "archmm-kernel: hotplug: removed [mem ",
+    ] {
         assert!(console.iter().any(|l| l.starts_with(step)), "{name} -m {}M: no `{step}` line:\n{all}", mem / MIB);
     }
     // Where the linear map is a page table, the removed range faults on the real MMU.
@@ -119,8 +131,22 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
     let name = t.arch.info().name;
     let out = qemu::boot(t, kernel, mem, 1, Duration::from_secs(240), |_| {}).expect("QEMU runs");
     let console = out.console.join("\n");
-    assert!(out.passed, "{name} -m {}M: kernel did not pass (status {:?}, timed out {}):\n{console}", mem / MIB, out.status, out.timed_out);
-    for must in ["Zone ranges:", "Early memory node ranges", "Memory: ", "archmm-kernel: took ", "with one block", "read through the user mapping: ok", "user address space torn down"] {
+    assert!(
+        out.passed,
+        "{name} -m {}M: kernel did not pass (status {:?}, timed out {}):\n{console}",
+        mem / MIB,
+        out.status,
+        out.timed_out
+    );
+    for must in [
+        "Zone ranges:",
+        "Early memory node ranges",
+        "Memory: ",
+        "archmm-kernel: took ",
+        "with one block",
+        "read through the user mapping: ok",
+        "user address space torn down",
+    ] {
         assert!(out.console.iter().any(|l| l.contains(must)), "{name}: no `{must}` line:\n{console}");
     }
     // mark_rodata_ro() and the W^X check ran on the live tables, and the deliberate faults
@@ -154,18 +180,28 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
         }
         MemorySource::E820 => {
             // The kernel prints the e820 table it booted with: already cut.
-            let e820: Vec<&str> = out.console.iter().filter(|l| l.starts_with("BIOS-e820:")).map(String::as_str).collect();
+            let e820: Vec<&str> =
+                out.console.iter().filter(|l| l.starts_with("BIOS-e820:")).map(String::as_str).collect();
             assert!(e820.len() >= 3, "{name}: the kernel printed no e820 map:\n{console}");
             let m = Machine::from_e820_text(&e820.join("\n")).expect("the kernel's e820 lines parse");
-            let ram: Vec<(u64, u64)> = m.e820.iter().filter(|e| e.ty == archmm::firmware::e820::E820Type::RAM).map(|e| (e.addr, e.addr + e.size)).collect();
+            let ram: Vec<(u64, u64)> = m
+                .e820
+                .iter()
+                .filter(|e| e.ty == archmm::firmware::e820::E820Type::RAM)
+                .map(|e| (e.addr, e.addr + e.size))
+                .collect();
             if let Some(cut) = check_hotplug(t, mem, &out.console, &[]) {
-                assert!(ram.iter().all(|&(_, e)| e <= cut), "{name}: the kernel's e820 has RAM above its mem={cut:#x}:\n{console}");
+                assert!(
+                    ram.iter().all(|&(_, e)| e <= cut),
+                    "{name}: the kernel's e820 has RAM above its mem={cut:#x}:\n{console}"
+                );
             }
             m
         }
         MemorySource::FwCfgMemmap => {
             // The host's model of the machine must describe the RAM the firmware reported.
-            let memmap = qemu::parse_memmap_lines(out.console.iter().map(String::as_str)).expect("the kernel's memmap lines parse");
+            let memmap = qemu::parse_memmap_lines(out.console.iter().map(String::as_str))
+                .expect("the kernel's memmap lines parse");
             let ram: Vec<(u64, u64)> = memmap.iter().filter(|e| e.2 == 1).map(|e| (e.0, e.1)).collect();
             assert!(!ram.is_empty(), "{name}: the kernel printed no etc/memmap:\n{console}");
             let mut model = Machine::qemu(t.arch, mem, 1, X86MachineType::Pc).expect("the machine model");
@@ -178,10 +214,17 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
             model
         }
     };
-    let host = run_boot(t.arch, &machine, BootOptions { cpus: 1, ..Default::default() }).map_err(|(_, e)| e).expect("host boot");
+    let host = run_boot(t.arch, &machine, BootOptions { cpus: 1, ..Default::default() })
+        .map_err(|(_, e)| e)
+        .expect("host boot");
     let (k, h) = (layout(&out.console), layout(&host.log));
     assert!(k.len() >= 6, "{name}: short layout {k:?}");
-    assert_eq!(k, h, "{name} -m {}M: the kernel's zone/node lines differ from archmm boot on the same firmware map", mem / MIB);
+    assert_eq!(
+        k,
+        h,
+        "{name} -m {}M: the kernel's zone/node lines differ from archmm boot on the same firmware map",
+        mem / MIB
+    );
     assert_eq!(memory_total(&out.console), memory_total(&host.log), "{name}: Memory: totals differ");
 }
 

@@ -10,9 +10,7 @@
 //!
 //! Adding a mode is one line in the `diff_tests!` list at the bottom.
 
-use archmm::pgtable::{
-    FlushLog, MapFlags, MemType, PageTable, PagingMode, Prot, TableAlloc, VaRange,
-};
+use archmm::pgtable::{FlushLog, MapFlags, MemType, PageTable, PagingMode, Prot, TableAlloc, VaRange};
 use archmm_host::backing::SparseMem;
 use archmm_host::refwalk::{self, RefTranslation};
 use std::collections::BTreeMap;
@@ -205,12 +203,8 @@ fn check_one<M: PagingMode>(
     stats.compared += 1;
     let problem = match (&want, &got) {
         (None, Err(_)) => None,
-        (None, Ok(r)) => {
-            Some(("walker maps".to_string(), format!("archmm: unmapped, walker: {}", show(r))))
-        }
-        (Some(t), Err(f)) => {
-            Some((format!("walker {:?}", f.kind), format!("archmm: {t:?}, walker: {f:?}")))
-        }
+        (None, Ok(r)) => Some(("walker maps".to_string(), format!("archmm: unmapped, walker: {}", show(r)))),
+        (Some(t), Err(f)) => Some((format!("walker {:?}", f.kind), format!("archmm: {t:?}, walker: {f:?}"))),
         (Some(t), Ok(r)) => {
             stats.mapped += 1;
             stats.levels_hit |= 1 << t.level;
@@ -248,8 +242,7 @@ fn check_one<M: PagingMode>(
             if bad.is_empty() {
                 None
             } else {
-                let kind: Vec<&str> =
-                    bad.iter().map(|b| b.split(' ').next().unwrap_or("")).collect();
+                let kind: Vec<&str> = bad.iter().map(|b| b.split(' ').next().unwrap_or("")).collect();
                 let msg = format!("{} (archmm prot {p}; walker {})", bad.join(", "), show(r));
                 Some((format!("{} differ", kind.join("+")), msg))
             }
@@ -421,23 +414,10 @@ fn diff<M: PagingMode>() {
     );
     assert!(total.mapped > 1000, "{}: only {} mapped addresses sampled", M::NAME, total.mapped);
     // Every level that can hold a leaf, and every memory type, was exercised.
-    let leaf_levels =
-        M::LEVELS.iter().enumerate().filter(|(_, l)| l.leaf).fold(0, |m, (i, _)| m | 1 << i);
-    assert_eq!(
-        total.levels_hit,
-        leaf_levels,
-        "{}: leaf levels compared {:#b}",
-        M::NAME,
-        total.levels_hit
-    );
+    let leaf_levels = M::LEVELS.iter().enumerate().filter(|(_, l)| l.leaf).fold(0, |m, (i, _)| m | 1 << i);
+    assert_eq!(total.levels_hit, leaf_levels, "{}: leaf levels compared {:#b}", M::NAME, total.levels_hit);
     let memtypes = compare_for(M::NAME).memtypes;
-    assert_eq!(
-        total.memtypes_hit,
-        memtypes,
-        "{}: memory types compared {:#b}",
-        M::NAME,
-        total.memtypes_hit
-    );
+    assert_eq!(total.memtypes_hit, memtypes, "{}: memory types compared {:#b}", M::NAME, total.memtypes_hit);
 }
 
 macro_rules! diff_tests {

@@ -13,7 +13,13 @@ const UC: u64 = 0x1;
 const RUNTIME: u64 = 1 << 63;
 
 fn md(ty: EfiMemoryType, start: u64, pages: u64, attr: u64) -> MemoryDescriptor {
-    MemoryDescriptor { ty, phys_start: start, num_pages: pages, attribute: EfiMemoryAttribute(attr), ..Default::default() }
+    MemoryDescriptor {
+        ty,
+        phys_start: start,
+        num_pages: pages,
+        attribute: EfiMemoryAttribute(attr),
+        ..Default::default()
+    }
 }
 
 /// Raw map with the 48-byte descriptors EDK2 uses (40 bytes + padding).
@@ -82,7 +88,10 @@ fn x86_efi_map_becomes_e820() {
 #[test]
 fn malformed_maps_are_errors() {
     assert!(Machine::from_uefi(&[0u8; 47], 48, ArchId::Arm64).is_err(), "partial descriptor");
-    assert!(Machine::from_uefi(&raw(&[md(EfiMemoryType::CONVENTIONAL_MEMORY, 0x1000, 1, WB)]), 12, ArchId::Arm64).is_err(), "descriptor size below 40");
+    assert!(
+        Machine::from_uefi(&raw(&[md(EfiMemoryType::CONVENTIONAL_MEMORY, 0x1000, 1, WB)]), 12, ArchId::Arm64).is_err(),
+        "descriptor size below 40"
+    );
     let mmio_only = raw(&[md(EfiMemoryType::MEMORY_MAPPED_IO, 0x1000, 1, UC)]);
     assert!(Machine::from_uefi(&mmio_only, 48, ArchId::Arm64).is_err(), "no usable memory");
     let wraps = raw(&[md(EfiMemoryType::CONVENTIONAL_MEMORY, u64::MAX - 0xfff, 2, WB)]);

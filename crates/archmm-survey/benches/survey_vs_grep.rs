@@ -50,27 +50,13 @@ fn main() {
         .or_else(|| std::env::var_os("ARCHMM_LINUX_TREE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/work/linux/linux-source-6.1"));
     if !tree.join("arch").is_dir() {
-        println!(
-            "survey_vs_grep: SKIPPED: no Linux tree at {} (pass one, or set ARCHMM_LINUX_TREE)",
-            tree.display()
-        );
+        println!("survey_vs_grep: SKIPPED: no Linux tree at {} (pass one, or set ARCHMM_LINUX_TREE)", tree.display());
         return;
     }
-    let iters: usize = std::env::var("ARCHMM_BENCH_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let iters: usize = std::env::var("ARCHMM_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let syms: Vec<String> = DEFAULT_SYMBOLS.iter().map(|s| s.to_string()).collect();
-    let git = Command::new("git")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let grep_tool = if git {
-        "git grep --no-index"
-    } else {
-        "grep -r"
-    };
+    let git = Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success());
+    let grep_tool = if git { "git grep --no-index" } else { "grep -r" };
 
     // Warm the page cache and check that the three agree.
     let a = run_survey(&tree, &syms);
@@ -101,21 +87,9 @@ fn main() {
     for (name, t) in rows {
         println!("  {name:<50} {:>8.3} s", t.as_secs_f64());
     }
-    println!(
-        "  ratio grep-per-symbol / survey: {:.2}x",
-        mb.as_secs_f64() / ms.as_secs_f64()
-    );
-    println!(
-        "  ratio grep-once / survey:       {:.2}x",
-        mc.as_secs_f64() / ms.as_secs_f64()
-    );
-    println!(
-        "  definitions: {}",
-        a.iter()
-            .map(|(s, n)| format!("{s}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    println!("  ratio grep-per-symbol / survey: {:.2}x", mb.as_secs_f64() / ms.as_secs_f64());
+    println!("  ratio grep-once / survey:       {:.2}x", mc.as_secs_f64() / ms.as_secs_f64());
+    println!("  definitions: {}", a.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(" "));
 }
 
 /// Runs `f` once and returns how long it took.
@@ -132,17 +106,8 @@ fn median(v: &mut [Duration]) -> Duration {
 
 /// The survey through the library, as `archmm survey` runs it.
 fn run_survey(tree: &Path, syms: &[String]) -> Counts {
-    let t = survey(
-        &[tree.to_path_buf()],
-        syms,
-        &SurveyOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    t[0].symbols
-        .iter()
-        .map(|s| (s.symbol.clone(), s.definitions))
-        .collect()
+    let t = survey(&[tree.to_path_buf()], syms, &SurveyOptions::default(), &mut |_| {}).unwrap();
+    t[0].symbols.iter().map(|s| (s.symbol.clone(), s.definitions)).collect()
 }
 
 /// The directories both approaches search, relative to the tree.
@@ -203,16 +168,10 @@ fn run_grep(tree: &Path, syms: &[String], git: bool, once: bool) -> Counts {
         let Some(scan) = extract(&src, &occ, &have, syms, &mut parser) else {
             continue;
         };
-        let arch = f
-            .strip_prefix("arch/")
-            .and_then(|r| r.split('/').next())
-            .map(str::to_string);
+        let arch = f.strip_prefix("arch/").and_then(|r| r.split('/').next()).map(str::to_string);
         for d in scan.defs {
             raw[d.symbol].push((arch.clone(), f.clone(), d));
         }
     }
-    syms.iter()
-        .zip(raw)
-        .map(|(s, r)| (s.clone(), group_symbol(s, r, Vec::new()).definitions))
-        .collect()
+    syms.iter().zip(raw).map(|(s, r)| (s.clone(), group_symbol(s, r, Vec::new()).definitions)).collect()
 }

@@ -102,8 +102,7 @@ pub fn run(args: &SurveyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let mut shown = false;
     let mut last = Duration::ZERO;
     let mut progress = |p: &Progress| {
-        if args.quiet || p.elapsed < PROGRESS_AFTER || p.elapsed < last + Duration::from_millis(500)
-        {
+        if args.quiet || p.elapsed < PROGRESS_AFTER || p.elapsed < last + Duration::from_millis(500) {
             return;
         }
         last = p.elapsed;
@@ -132,11 +131,7 @@ pub fn run(args: &SurveyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     if !args.quiet {
         print_notes(&trees, err);
     }
-    let written = if args.json {
-        write_json(&trees, out)
-    } else {
-        write_text(args, &trees, out)
-    };
+    let written = if args.json { write_json(&trees, out) } else { write_text(args, &trees, out) };
     match written.and_then(|_| out.flush()) {
         Ok(()) => EXIT_OK,
         Err(e) => {
@@ -151,21 +146,12 @@ fn print_notes(trees: &[TreeSurvey], err: &mut dyn Write) {
     const SHOW: usize = 10;
     for t in trees {
         if !t.skipped.is_empty() {
-            let _ = writeln!(
-                err,
-                "archmm survey: note: {}: skipped {} file(s):",
-                t.label,
-                t.skipped.len()
-            );
+            let _ = writeln!(err, "archmm survey: note: {}: skipped {} file(s):", t.label, t.skipped.len());
             for n in t.skipped.iter().take(SHOW) {
                 let _ = writeln!(err, "  {}: {}", n.path, n.reason);
             }
             if t.skipped.len() > SHOW {
-                let _ = writeln!(
-                    err,
-                    "  ... and {} more (see --json)",
-                    t.skipped.len() - SHOW
-                );
+                let _ = writeln!(err, "  ... and {} more (see --json)", t.skipped.len() - SHOW);
             }
         }
         if !t.syntax_errors.is_empty() {
@@ -180,11 +166,7 @@ fn print_notes(trees: &[TreeSurvey], err: &mut dyn Write) {
                 let _ = writeln!(err, "  {}: {}", n.path, n.reason);
             }
             if t.syntax_errors.len() > SHOW {
-                let _ = writeln!(
-                    err,
-                    "  ... and {} more (see --json)",
-                    t.syntax_errors.len() - SHOW
-                );
+                let _ = writeln!(err, "  ... and {} more (see --json)", t.syntax_errors.len() - SHOW);
             }
         }
     }
@@ -198,10 +180,7 @@ fn write_json(trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> 
         .enumerate()
         .map(|(i, s)| JsonRow {
             symbol: &s.symbol,
-            arch_definitions: trees
-                .iter()
-                .map(|t| t.symbols[i].arch_definitions)
-                .collect(),
+            arch_definitions: trees.iter().map(|t| t.symbols[i].arch_definitions).collect(),
             definitions: trees.iter().map(|t| t.symbols[i].definitions).collect(),
             needed: trees.iter().map(|t| t.symbols[i].needed).collect(),
         })
@@ -214,11 +193,7 @@ fn write_json(trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> 
 /// symbol's details; for several, the comparison, each tree's summary and,
 /// with `--details`, each tree's details.
 fn write_text(args: &SurveyArgs, trees: &[TreeSurvey], out: &mut dyn Write) -> std::io::Result<()> {
-    let details = if trees.len() == 1 {
-        !args.brief
-    } else {
-        args.details
-    };
+    let details = if trees.len() == 1 { !args.brief } else { args.details };
     if trees.len() > 1 {
         writeln!(out, "{}", comparison_table(trees))?;
     }

@@ -43,11 +43,8 @@ impl CondMap {
     /// file) are ignored rather than reported: the conditions are then only
     /// as good as the file.
     pub fn build(src: &[u8], tokens: &[Token]) -> CondMap {
-        let directives: Vec<(usize, String)> = tokens
-            .iter()
-            .filter(|t| t.kind == TokenKind::Directive)
-            .map(|t| (t.end, directive_text(src, t)))
-            .collect();
+        let directives: Vec<(usize, String)> =
+            tokens.iter().filter(|t| t.kind == TokenKind::Directive).map(|t| (t.end, directive_text(src, t))).collect();
         let guard_name = include_guard(&directives);
         let mut stack: Vec<Frame> = Vec::new();
         let mut points = vec![(0, Vec::new())];
@@ -56,11 +53,7 @@ impl CondMap {
             match name {
                 "if" | "ifdef" | "ifndef" => {
                     let guard = idx == 0 && name == "ifndef" && guard_name.as_deref() == Some(rest);
-                    stack.push(Frame {
-                        prior: Vec::new(),
-                        current: Some(branch_cond(name, rest)),
-                        guard,
-                    });
+                    stack.push(Frame { prior: Vec::new(), current: Some(branch_cond(name, rest)), guard });
                 }
                 "elif" | "elifdef" | "elifndef" => {
                     if let Some(f) = stack.last_mut() {
@@ -175,14 +168,8 @@ mod tests {
         assert!(at(SRC, "L_A").is_empty(), "include guard hidden");
         assert_eq!(at(SRC, "L_B"), ["defined(CONFIG_X)"]);
         assert_eq!(at(SRC, "L_C"), ["defined(CONFIG_X)", "LEVELS > 2"]);
-        assert_eq!(
-            at(SRC, "L_D"),
-            ["defined(CONFIG_X)", "!(LEVELS > 2)", "LEVELS == 2"]
-        );
-        assert_eq!(
-            at(SRC, "L_E"),
-            ["defined(CONFIG_X)", "!(LEVELS > 2)", "!(LEVELS == 2)"]
-        );
+        assert_eq!(at(SRC, "L_D"), ["defined(CONFIG_X)", "!(LEVELS > 2)", "LEVELS == 2"]);
+        assert_eq!(at(SRC, "L_E"), ["defined(CONFIG_X)", "!(LEVELS > 2)", "!(LEVELS == 2)"]);
         assert_eq!(at(SRC, "L_F"), ["!defined(CONFIG_X)"]);
         assert_eq!(at(SRC, "L_G"), ["!defined(pgd_offset)"]);
     }

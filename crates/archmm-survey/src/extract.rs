@@ -173,14 +173,8 @@ impl Matcher {
     pub fn new(symbols: &[String]) -> Matcher {
         Matcher {
             symbols: symbols.to_vec(),
-            finders: symbols
-                .iter()
-                .map(|s| Finder::new(s.as_bytes()).into_owned())
-                .collect(),
-            have_arch: symbols
-                .iter()
-                .map(|s| format!("__HAVE_ARCH_{}", s.to_ascii_uppercase()))
-                .collect(),
+            finders: symbols.iter().map(|s| Finder::new(s.as_bytes()).into_owned()).collect(),
+            have_arch: symbols.iter().map(|s| format!("__HAVE_ARCH_{}", s.to_ascii_uppercase())).collect(),
             have_arch_finder: Finder::new(b"__HAVE_ARCH_").into_owned(),
         }
     }
@@ -198,11 +192,7 @@ impl Matcher {
         let mut occ = Vec::new();
         for (i, f) in self.finders.iter().enumerate() {
             let len = self.symbols[i].len();
-            occ.extend(
-                f.find_iter(src)
-                    .filter(|&p| whole_word(src, p, len))
-                    .map(|p| (i, p)),
-            );
+            occ.extend(f.find_iter(src).filter(|&p| whole_word(src, p, len)).map(|p| (i, p)));
         }
         occ.sort_by_key(|&(_, p)| p);
         let mut have = Vec::new();
@@ -231,8 +221,7 @@ fn whole_word(src: &[u8], p: usize, len: usize) -> bool {
 /// crate's pinned versions rule out (a unit test checks it).
 pub fn c_parser() -> Parser {
     let mut p = Parser::new();
-    p.set_language(&tree_sitter_c::LANGUAGE.into())
-        .expect("tree-sitter-c grammar matches the tree-sitter library");
+    p.set_language(&tree_sitter_c::LANGUAGE.into()).expect("tree-sitter-c grammar matches the tree-sitter library");
     p
 }
 
@@ -257,19 +246,12 @@ pub fn extract(
     if occ.is_empty() && have.is_empty() {
         return Some(out);
     }
-    let ctx = Ctx {
-        src,
-        tokens: lex(src, true),
-    };
+    let ctx = Ctx { src, tokens: lex(src, true) };
     // Parsing is most of the cost: skip it when no occurrence could name a
     // definition (only uses, declarations and comments), which the lexer
     // alone can tell.
     let worth_parsing = occ.iter().any(|&(_, off)| ctx.could_define(off));
-    let tree = if worth_parsing {
-        Some(parser.parse(src, None)?)
-    } else {
-        None
-    };
+    let tree = if worth_parsing { Some(parser.parse(src, None)?) } else { None };
     out.parsed = tree.is_some();
     let conds = CondMap::build(src, &ctx.tokens);
 
@@ -283,11 +265,7 @@ pub fn extract(
             continue;
         };
         let exact = node.start_byte() == off && node.end_byte() == end;
-        let found = if exact {
-            ctx.tree_sitter_def(node, name)
-        } else {
-            None
-        };
+        let found = if exact { ctx.tree_sitter_def(node, name) } else { None };
         let found = match found {
             Some(f) => Some(f),
             // In a directive that tree-sitter did not parse cleanly (a
@@ -299,9 +277,7 @@ pub fn extract(
                     let found = ctx.lexical_fallback(off);
                     // Worth a note only where a definition could be: at
                     // brace depth 0 (inside a body it is a use).
-                    let top = ctx
-                        .token_at(off)
-                        .is_some_and(|k| brace_depth(src, &ctx.tokens, k) == 0);
+                    let top = ctx.token_at(off).is_some_and(|k| brace_depth(src, &ctx.tokens, k) == 0);
                     if found.is_some() || top {
                         out.error_lines.push(line_of(src, off));
                     }
@@ -313,27 +289,11 @@ pub fn extract(
         let Some(found) = found else { continue };
         let line = line_of(src, off);
         match found {
-            Found::Marker(text) => out.markers.push(Marker {
-                symbol: sym,
-                line,
-                text,
-            }),
-            Found::Def {
-                kind,
-                body,
-                detected_by,
-            } => {
+            Found::Marker(text) => out.markers.push(Marker { symbol: sym, line, text }),
+            Found::Def { kind, body, detected_by } => {
                 let conditions = conds.at(off).to_vec();
                 let fallback = fallback_reason(kind, &conditions, name);
-                out.defs.push(FileDef {
-                    symbol: sym,
-                    kind,
-                    line,
-                    conditions,
-                    fallback,
-                    body,
-                    detected_by,
-                });
+                out.defs.push(FileDef { symbol: sym, kind, line, conditions, fallback, body, detected_by });
             }
         }
     }
@@ -345,14 +305,9 @@ pub fn extract(
         };
         let text = &src[d.start..d.end];
         let toks = lex(text, false);
-        let is_define =
-            toks.len() >= 3 && toks[0].text(text) == b"#" && toks[1].text(text) == b"define";
+        let is_define = toks.len() >= 3 && toks[0].text(text) == b"#" && toks[1].text(text) == b"define";
         if is_define && d.start + toks[2].start == off {
-            out.markers.push(Marker {
-                symbol: sym,
-                line: line_of(src, off),
-                text: directive_text(src, &d),
-            });
+            out.markers.push(Marker { symbol: sym, line: line_of(src, off), text: directive_text(src, &d) });
         }
     }
     out.markers.sort_by_key(|m| m.line);
@@ -392,11 +347,7 @@ fn in_error(node: Node) -> bool {
 
 /// What one occurrence turned out to be.
 enum Found {
-    Def {
-        kind: DefKind,
-        body: String,
-        detected_by: DetectedBy,
-    },
+    Def { kind: DefKind, body: String, detected_by: DetectedBy },
     Marker(String),
 }
 
@@ -438,9 +389,7 @@ impl Ctx<'_> {
         };
         let toks = &self.tokens;
         let prev_ok = k.checked_sub(1).is_some_and(|p| match toks[p].kind {
-            TokenKind::Ident => !NOT_BEFORE_NAME
-                .iter()
-                .any(|w| w.as_bytes() == toks[p].text(src)),
+            TokenKind::Ident => !NOT_BEFORE_NAME.iter().any(|w| w.as_bytes() == toks[p].text(src)),
             TokenKind::Punct => toks[p].text(src) == b"*",
             _ => false,
         });
@@ -471,10 +420,7 @@ impl Ctx<'_> {
 
     /// The directive token containing byte `off`, if `off` is in one.
     fn directive_at(&self, off: usize) -> Option<Token> {
-        let i = self
-            .tokens
-            .partition_point(|t| t.start <= off)
-            .checked_sub(1)?;
+        let i = self.tokens.partition_point(|t| t.start <= off).checked_sub(1)?;
         let t = self.tokens[i];
         (t.kind == TokenKind::Directive && off < t.end).then_some(t)
     }
@@ -523,13 +469,7 @@ impl Ctx<'_> {
     /// preprocessor's own rule is simple and exact. tree-sitter still
     /// decides, where it parsed the directive cleanly, that this is a
     /// definition; `detected_by` says which was used.
-    fn macro_def(
-        &self,
-        d: Token,
-        off: usize,
-        name: &str,
-        detected_by: DetectedBy,
-    ) -> Option<Found> {
+    fn macro_def(&self, d: Token, off: usize, name: &str, detected_by: DetectedBy) -> Option<Found> {
         let text = &self.src[d.start..d.end];
         let toks = lex(text, false);
         let at = |i: usize| toks.get(i).map(|t| t.text(text));
@@ -541,9 +481,7 @@ impl Ctx<'_> {
             return None; // the symbol is in the value, not the name
         }
         // Function-like only if '(' follows the name with no space.
-        let function_like = toks
-            .get(n + 1)
-            .is_some_and(|t| t.text(text) == b"(" && t.start == toks[n].end);
+        let function_like = toks.get(n + 1).is_some_and(|t| t.text(text) == b"(" && t.start == toks[n].end);
         let (params, value_from) = if function_like {
             let close = matching(text, &toks, n + 1)?;
             let params: Vec<String> = toks[n + 2..close]
@@ -561,30 +499,17 @@ impl Ctx<'_> {
                 return Some(Found::Marker(format!("#define {name} {name}")));
             }
             let body = format!("#define {name} {body}").trim_end().to_string();
-            return Some(Found::Def {
-                kind: DefKind::ObjectMacro,
-                body,
-                detected_by,
-            });
+            return Some(Found::Def { kind: DefKind::ObjectMacro, body, detected_by });
         }
         let plist = normalise(text, &toks[n + 1..value_from], &params, 0).replace(' ', "");
-        let body = format!("#define {name}{plist} {body}")
-            .trim_end()
-            .to_string();
-        Some(Found::Def {
-            kind: DefKind::FunctionMacro,
-            body,
-            detected_by,
-        })
+        let body = format!("#define {name}{plist} {body}").trim_end().to_string();
+        Some(Found::Def { kind: DefKind::FunctionMacro, body, detected_by })
     }
 
     /// A function definition: `def` is the function_definition node,
     /// `decl` the function_declarator, `name` the identifier.
     fn function_def(&self, def: Node, decl: Node, name: Node) -> Found {
-        let params = decl
-            .child_by_field_name("parameters")
-            .map(|p| param_names(self.src, p))
-            .unwrap_or_default();
+        let params = decl.child_by_field_name("parameters").map(|p| param_names(self.src, p)).unwrap_or_default();
         // The head (return type and annotations) is read from the tokens,
         // back from the name: tree-sitter's start is not reliable there. In
         // `void __weak __init f(void) {...}` it ends a declaration
@@ -598,11 +523,7 @@ impl Ctx<'_> {
         let head_len = k - a;
         let kind = function_kind(self.src, &toks[..head_len]);
         let body = normalise(self.src, toks, &params, head_len);
-        Found::Def {
-            kind,
-            body,
-            detected_by: DetectedBy::TreeSitter,
-        }
+        Found::Def { kind, body, detected_by: DetectedBy::TreeSitter }
     }
 
     /// The lexical rule, for an occurrence at `off` (not in a directive)
@@ -615,11 +536,7 @@ impl Ctx<'_> {
         let head_len = k - lf.first;
         let kind = function_kind(self.src, &toks[..head_len]);
         let body = normalise(self.src, toks, &lf.params, head_len);
-        Some(Found::Def {
-            kind,
-            body,
-            detected_by: DetectedBy::LexicalFallback,
-        })
+        Some(Found::Def { kind, body, detected_by: DetectedBy::LexicalFallback })
     }
 }
 
@@ -656,9 +573,7 @@ fn function_kind(src: &[u8], head: &[Token]) -> DefKind {
     for t in head {
         match t.text(src) {
             b"__weak" | b"weak" => return DefKind::WeakFunction,
-            b"inline" | b"__inline" | b"__inline__" | b"__always_inline" => {
-                kind = DefKind::InlineFunction
-            }
+            b"inline" | b"__inline" | b"__inline__" | b"__always_inline" => kind = DefKind::InlineFunction,
             _ => {}
         }
     }
@@ -695,15 +610,13 @@ pub fn normalise(src: &[u8], toks: &[Token], params: &[String], head_len: usize)
         let after_member = i > 0 && matches!(toks[i - 1].text(src), b"." | b"->");
         match t.kind {
             TokenKind::Directive => out.push_str(&directive_text(src, &t)),
-            TokenKind::Ident if !after_member => {
-                match params.iter().position(|p| p.as_bytes() == text) {
-                    Some(n) => {
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    }
-                    None => out.push_str(&String::from_utf8_lossy(text)),
+            TokenKind::Ident if !after_member => match params.iter().position(|p| p.as_bytes() == text) {
+                Some(n) => {
+                    out.push('$');
+                    out.push_str(&n.to_string());
                 }
-            }
+                None => out.push_str(&String::from_utf8_lossy(text)),
+            },
             _ => out.push_str(&String::from_utf8_lossy(text)),
         }
         i += 1;
@@ -756,20 +669,8 @@ struct LexFunction {
 }
 
 /// C keywords that cannot come right before a function's name.
-const NOT_BEFORE_NAME: &[&str] = &[
-    "return",
-    "else",
-    "if",
-    "while",
-    "for",
-    "switch",
-    "case",
-    "do",
-    "sizeof",
-    "goto",
-    "typeof",
-    "__typeof__",
-];
+const NOT_BEFORE_NAME: &[&str] =
+    &["return", "else", "if", "while", "for", "switch", "case", "do", "sizeof", "goto", "typeof", "__typeof__"];
 
 /// The lexical rule for a function definition whose name is token `k`:
 /// `NAME ( params ) [IDENT | IDENT ( ... )]* {` where the token before NAME
@@ -777,9 +678,7 @@ const NOT_BEFORE_NAME: &[&str] = &[
 fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction> {
     let prev = toks.get(k.checked_sub(1)?)?;
     let prev_ok = match prev.kind {
-        TokenKind::Ident => !NOT_BEFORE_NAME
-            .iter()
-            .any(|w| w.as_bytes() == prev.text(src)),
+        TokenKind::Ident => !NOT_BEFORE_NAME.iter().any(|w| w.as_bytes() == prev.text(src)),
         TokenKind::Punct => prev.text(src) == b"*",
         _ => false,
     };
@@ -791,10 +690,7 @@ fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction>
     }
     let close = matching(src, toks, k + 1)?;
     let inner = &toks[k + 2..close];
-    if inner
-        .iter()
-        .any(|t| matches!(t.text(src), b";" | b"{" | b"}") || t.kind == TokenKind::Directive)
-    {
+    if inner.iter().any(|t| matches!(t.text(src), b";" | b"{" | b"}") || t.kind == TokenKind::Directive) {
         return None;
     }
     // After the parameter list: annotations, then '{'.
@@ -813,11 +709,7 @@ fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction>
         }
     }
     let last = matching(src, toks, j)?;
-    Some(LexFunction {
-        first: head_start(src, toks, k),
-        last,
-        params: lexical_params(src, inner),
-    })
+    Some(LexFunction { first: head_start(src, toks, k), last, params: lexical_params(src, inner) })
 }
 
 /// Where a function definition's head starts, given `k`, the index of its
@@ -828,9 +720,8 @@ fn lexical_function(src: &[u8], toks: &[Token], k: usize) -> Option<LexFunction>
 /// own (`DECLARE_VM_GET_PAGE_PROT`, `EXPORT_SYMBOL(x)` without `;`), not
 /// part of a function's head.
 fn head_start(src: &[u8], toks: &[Token], k: usize) -> usize {
-    let head_word = |w: &[u8]| {
-        w.iter().any(u8::is_ascii_lowercase) && !NOT_BEFORE_NAME.iter().any(|n| n.as_bytes() == w)
-    };
+    let head_word =
+        |w: &[u8]| w.iter().any(u8::is_ascii_lowercase) && !NOT_BEFORE_NAME.iter().any(|n| n.as_bytes() == w);
     let mut i = k;
     while i > 0 {
         let t = toks[i - 1];
@@ -859,11 +750,7 @@ fn head_start(src: &[u8], toks: &[Token], k: usize) -> usize {
                     j -= 1;
                 };
                 match open {
-                    Some(o)
-                        if o > 0
-                            && toks[o - 1].kind == TokenKind::Ident
-                            && head_word(toks[o - 1].text(src)) =>
-                    {
+                    Some(o) if o > 0 && toks[o - 1].kind == TokenKind::Ident && head_word(toks[o - 1].text(src)) => {
                         i = o - 1
                     }
                     _ => break,
@@ -886,16 +773,9 @@ fn lexical_params(src: &[u8], inner: &[Token]) -> Vec<String> {
     let mut flush = |part: &mut Vec<Token>| {
         let idents: Vec<&Token> = part.iter().filter(|t| t.kind == TokenKind::Ident).collect();
         let star_name = part.windows(3).find_map(|w| {
-            (w[0].text(src) == b"(" && w[1].text(src) == b"*" && w[2].kind == TokenKind::Ident)
-                .then_some(w[2])
+            (w[0].text(src) == b"(" && w[1].text(src) == b"*" && w[2].kind == TokenKind::Ident).then_some(w[2])
         });
-        let name = star_name.or_else(|| {
-            if idents.len() >= 2 {
-                idents.last().map(|t| **t)
-            } else {
-                None
-            }
-        });
+        let name = star_name.or_else(|| if idents.len() >= 2 { idents.last().map(|t| **t) } else { None });
         if let Some(n) = name {
             names.push(String::from_utf8_lossy(n.text(src)).into_owned());
         }
@@ -948,10 +828,7 @@ mod tests {
         );
         assert_eq!(s.defs.len(), 2);
         assert_eq!(s.defs[0].kind, DefKind::FunctionMacro);
-        assert_eq!(
-            s.defs[0].body,
-            "#define pgd_index($0) ( ( ( $0 ) >> PGDIR_SHIFT ) & ( PTRS_PER_PGD - 1 ) )"
-        );
+        assert_eq!(s.defs[0].body, "#define pgd_index($0) ( ( ( $0 ) >> PGDIR_SHIFT ) & ( PTRS_PER_PGD - 1 ) )");
         assert_eq!(s.defs[1].kind, DefKind::ObjectMacro);
         assert_eq!(s.defs[1].body, "#define pte_free free_pte_thing");
         assert_eq!(s.defs[1].line, 3);
@@ -959,28 +836,13 @@ mod tests {
 
     #[test]
     fn parameter_names_do_not_matter() {
-        let a = scan(
-            "#define pgd_offset(mm, addr) ((mm)->pgd + pgd_index(addr))\n",
-            &["pgd_offset"],
-        );
-        let b = scan(
-            "#define pgd_offset(m, a)   ((m)->pgd /* x */ + pgd_index(a))\n",
-            &["pgd_offset"],
-        );
+        let a = scan("#define pgd_offset(mm, addr) ((mm)->pgd + pgd_index(addr))\n", &["pgd_offset"]);
+        let b = scan("#define pgd_offset(m, a)   ((m)->pgd /* x */ + pgd_index(a))\n", &["pgd_offset"]);
         assert_eq!(a.defs[0].body, b.defs[0].body);
-        let c = scan(
-            "static inline int f(struct mm_struct *mm) { return mm->mm + 1; }",
-            &["f"],
-        );
-        let d = scan(
-            "static inline int f(struct mm_struct *x) { return x->mm + 1; }",
-            &["f"],
-        );
+        let c = scan("static inline int f(struct mm_struct *mm) { return mm->mm + 1; }", &["f"]);
+        let d = scan("static inline int f(struct mm_struct *x) { return x->mm + 1; }", &["f"]);
         assert_eq!(c.defs[0].body, d.defs[0].body);
-        assert_eq!(
-            c.defs[0].body,
-            "int f ( struct mm_struct * $0 ) { return $0 -> mm + 1 ; }"
-        );
+        assert_eq!(c.defs[0].body, "int f ( struct mm_struct * $0 ) { return $0 -> mm + 1 ; }");
     }
 
     #[test]
@@ -1003,10 +865,7 @@ mod tests {
         );
         assert_eq!(s.defs[1].fallback.as_deref(), Some("__weak"));
         assert_eq!(s.defs[0].body, "void paging_init ( void ) { }");
-        assert!(s
-            .defs
-            .iter()
-            .all(|d| d.detected_by == DetectedBy::TreeSitter));
+        assert!(s.defs.iter().all(|d| d.detected_by == DetectedBy::TreeSitter));
     }
 
     #[test]
@@ -1050,22 +909,9 @@ mod tests {
         assert_eq!(s.defs.len(), 2);
         assert_eq!(s.defs[0].fallback.as_deref(), Some("#ifndef pgd_index"));
         assert_eq!(s.defs[0].conditions, ["!defined(pgd_index)"]);
-        assert_eq!(
-            s.defs[1].fallback.as_deref(),
-            Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE")
-        );
-        let m: Vec<_> = s
-            .markers
-            .iter()
-            .map(|m| (m.symbol, m.line, m.text.as_str()))
-            .collect();
-        assert_eq!(
-            m,
-            [
-                (0, 4, "#define pgd_index pgd_index"),
-                (1, 8, "#define __HAVE_ARCH_PTE_ALLOC_ONE")
-            ]
-        );
+        assert_eq!(s.defs[1].fallback.as_deref(), Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE"));
+        let m: Vec<_> = s.markers.iter().map(|m| (m.symbol, m.line, m.text.as_str())).collect();
+        assert_eq!(m, [(0, 4, "#define pgd_index pgd_index"), (1, 8, "#define __HAVE_ARCH_PTE_ALLOC_ONE")]);
     }
 
     #[test]

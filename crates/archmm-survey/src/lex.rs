@@ -66,8 +66,8 @@ fn is_ident_start(b: u8) -> bool {
 
 /// Three- and two-byte punctuators, longest first so the first match wins.
 const PUNCTS: [&[u8]; 22] = [
-    b"...", b"<<=", b">>=", b"->", b"++", b"--", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"&&",
-    b"||", b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=",
+    b"...", b"<<=", b">>=", b"->", b"++", b"--", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"&&", b"||", b"+=", b"-=",
+    b"*=", b"/=", b"%=", b"&=", b"|=", b"^=",
 ];
 
 /// Lexes `src` into tokens, dropping white space and comments.
@@ -100,22 +100,14 @@ pub fn lex(src: &[u8], directives: bool) -> Vec<Token> {
             b'/' if src.get(i + 1) == Some(&b'/') => i = skip_line_comment(src, i),
             b'#' if directives && line_start => {
                 let end = directive_end(src, i);
-                toks.push(Token {
-                    kind: TokenKind::Directive,
-                    start: i,
-                    end,
-                });
+                toks.push(Token { kind: TokenKind::Directive, start: i, end });
                 i = end;
                 // directive_end stops at the newline, which the loop then sees.
             }
             _ => {
                 line_start = false;
                 let (kind, end) = lex_one(src, i);
-                toks.push(Token {
-                    kind,
-                    start: i,
-                    end,
-                });
+                toks.push(Token { kind, start: i, end });
                 i = end;
             }
         }
@@ -199,8 +191,7 @@ fn lex_one(src: &[u8], i: usize) -> (TokenKind, usize) {
         let mut j = i + 1;
         while j < src.len() {
             let c = src[j];
-            let exponent_sign =
-                matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P');
+            let exponent_sign = matches!(c, b'+' | b'-') && matches!(src[j - 1], b'e' | b'E' | b'p' | b'P');
             if exponent_sign || is_ident_byte(c) || c == b'.' {
                 j += 1;
             } else {
@@ -216,11 +207,7 @@ fn lex_one(src: &[u8], i: usize) -> (TokenKind, usize) {
         return (TokenKind::Char, skip_quoted(src, i));
     }
     if b == b'#' {
-        let end = if src.get(i + 1) == Some(&b'#') {
-            i + 2
-        } else {
-            i + 1
-        };
+        let end = if src.get(i + 1) == Some(&b'#') { i + 2 } else { i + 1 };
         return (TokenKind::Punct, end);
     }
     for p in PUNCTS {
@@ -289,9 +276,7 @@ pub fn directive_text(src: &[u8], tok: &Token) -> String {
 /// `("endif", "")`, a null directive `#` gives `("", "")`.
 pub fn directive_name(text: &str) -> (&str, &str) {
     let body = text.strip_prefix('#').unwrap_or(text);
-    let end = body
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(body.len());
+    let end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
     (&body[..end], body[end..].trim())
 }
 
@@ -348,42 +333,16 @@ mod tests {
 
     #[test]
     fn literals_and_numbers() {
-        let t = texts(
-            r#"s = "a /* b */ \" c"; c = '\''; n = 0x1fUL + 1e+3;"#,
-            false,
-        );
+        let t = texts(r#"s = "a /* b */ \" c"; c = '\''; n = 0x1fUL + 1e+3;"#, false);
         assert_eq!(
             t,
-            [
-                "s",
-                "=",
-                r#""a /* b */ \" c""#,
-                ";",
-                "c",
-                "=",
-                r"'\''",
-                ";",
-                "n",
-                "=",
-                "0x1fUL",
-                "+",
-                "1e+3",
-                ";"
-            ]
+            ["s", "=", r#""a /* b */ \" c""#, ";", "c", "=", r"'\''", ";", "n", "=", "0x1fUL", "+", "1e+3", ";"]
         );
     }
 
     #[test]
     fn never_panics_on_junk() {
-        for src in [
-            &b"\"unterminated"[..],
-            b"/* open",
-            b"'",
-            b"\\",
-            b"#",
-            b"\xff\xfe\x00",
-            b"a\\\r\nb",
-        ] {
+        for src in [&b"\"unterminated"[..], b"/* open", b"'", b"\\", b"#", b"\xff\xfe\x00", b"a\\\r\nb"] {
             let _ = lex(src, true);
             let _ = lex(src, false);
         }

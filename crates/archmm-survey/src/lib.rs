@@ -34,8 +34,8 @@ pub use cli::{run, SurveyArgs, EXIT_IO, EXIT_OK, EXIT_USAGE};
 pub use extract::{DefKind, DetectedBy};
 pub use scan::Note;
 pub use survey::{
-    check_tree, survey, valid_identifier, BodyGroup, Definition, MarkerSite, Progress, SurveyError,
-    SurveyOptions, SymbolSurvey, TreeSurvey,
+    check_tree, survey, valid_identifier, BodyGroup, Definition, MarkerSite, Progress, SurveyError, SurveyOptions,
+    SymbolSurvey, TreeSurvey,
 };
 
 /// The symbols surveyed when none is given: the talk's list.

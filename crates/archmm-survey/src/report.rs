@@ -135,29 +135,13 @@ pub fn symbol_details(s: &SymbolSurvey) -> String {
     if s.definitions == 0 {
         o.push_str("  no definition found\n");
     }
-    let fw = s
-        .defs
-        .iter()
-        .map(|d| d.file.len() + 1 + d.line.to_string().len())
-        .max()
-        .unwrap_or(0);
+    let fw = s.defs.iter().map(|d| d.file.len() + 1 + d.line.to_string().len()).max().unwrap_or(0);
     let aw = s.defs.iter().map(|d| d.origin().len()).max().unwrap_or(0);
     for g in &s.groups {
-        let _ = writeln!(
-            o,
-            "  body {} ({}x: {}): {}",
-            g.id,
-            g.count,
-            group_members(g),
-            compact(&g.body, 100)
-        );
+        let _ = writeln!(o, "  body {} ({}x: {}): {}", g.id, g.count, group_members(g), compact(&g.body, 100));
         for d in s.defs.iter().filter(|d| d.group == g.id) {
-            let mut line = format!(
-                "    {:<aw$}  {:<fw$}  {:<9}",
-                d.origin(),
-                format!("{}:{}", d.file, d.line),
-                d.kind.short()
-            );
+            let mut line =
+                format!("    {:<aw$}  {:<fw$}  {:<9}", d.origin(), format!("{}:{}", d.file, d.line), d.kind.short());
             if !d.conditions.is_empty() {
                 let _ = write!(line, "  if {}", d.conditions.join(" && "));
             }
@@ -176,14 +160,8 @@ pub fn symbol_details(s: &SymbolSurvey) -> String {
     if !s.markers.is_empty() {
         let _ = writeln!(o, "  override markers ({}):", s.markers.len());
         for m in &s.markers {
-            let _ = writeln!(
-                o,
-                "    {:<aw$}  {}:{}  {}",
-                m.arch.as_deref().unwrap_or("generic"),
-                m.file,
-                m.line,
-                m.text
-            );
+            let _ =
+                writeln!(o, "    {:<aw$}  {}:{}  {}", m.arch.as_deref().unwrap_or("generic"), m.file, m.line, m.text);
         }
     }
     o
@@ -192,11 +170,7 @@ pub fn symbol_details(s: &SymbolSurvey) -> String {
 /// The talk's "So where are the patches?" table: per symbol, the number of
 /// arch definitions in each tree (columns in the order of `trees`).
 pub fn comparison_table(trees: &[TreeSurvey]) -> String {
-    let w = sym_width(
-        trees
-            .iter()
-            .flat_map(|t| t.symbols.iter().map(|s| s.symbol.as_str())),
-    );
+    let w = sym_width(trees.iter().flat_map(|t| t.symbols.iter().map(|s| s.symbol.as_str())));
     let mut o = String::from("arch definitions per tree (\"So where are the patches?\")\n");
     let _ = write!(o, "{:<w$}", "symbol");
     for t in trees {
@@ -221,10 +195,7 @@ mod tests {
 
     #[test]
     fn compacting() {
-        assert_eq!(
-            compact("#define f($0) ( ( $0 ) -> pgd + 1 )", 100),
-            "#define f($0) (($0)->pgd+1)"
-        );
+        assert_eq!(compact("#define f($0) ( ( $0 ) -> pgd + 1 )", 100), "#define f($0) (($0)->pgd+1)");
         assert_eq!(compact("#define f x", 100), "#define f x");
         assert_eq!(compact("#define f", 100), "#define f");
         assert_eq!(compact("unsigned long x", 100), "unsigned long x");

@@ -176,34 +176,22 @@ pub fn scan_trees(
                 for e in rd.flatten() {
                     if e.file_type().is_ok_and(|ft| ft.is_dir()) {
                         let arch = e.file_name().to_string_lossy().into_owned();
-                        roots.push(Work {
-                            tree: t,
-                            dir: e.path(),
-                            arch: Some(arch),
-                        });
+                        roots.push(Work { tree: t, dir: e.path(), arch: Some(arch) });
                     }
                 }
             }
-            Err(e) => stats[t].skipped.push(Note {
-                path: "arch".into(),
-                reason: format!("cannot read directory: {e}"),
-            }),
+            Err(e) => {
+                stats[t].skipped.push(Note { path: "arch".into(), reason: format!("cannot read directory: {e}") })
+            }
         }
         for g in GENERIC_DIRS {
             let dir = root.join(g);
             if dir.is_dir() {
-                roots.push(Work {
-                    tree: t,
-                    dir,
-                    arch: None,
-                });
+                roots.push(Work { tree: t, dir, arch: None });
             }
         }
     }
-    let queue = Queue {
-        state: Mutex::new((roots, 0)),
-        cv: Condvar::new(),
-    };
+    let queue = Queue { state: Mutex::new((roots, 0)), cv: Condvar::new() };
     let (tx, rx) = mpsc::channel::<WorkerOut>();
     let jobs = jobs.max(1);
     let mut outs = Vec::with_capacity(jobs);
@@ -253,36 +241,20 @@ fn worker(queue: &Queue, trees: &[PathBuf], matcher: &Matcher, counters: &Counte
         let root = &trees[w.tree];
         let mut subdirs = Vec::new();
         match fs::read_dir(&w.dir) {
-            Err(e) => note(
-                &mut out,
-                w.tree,
-                root,
-                &w.dir,
-                format!("cannot read directory: {e}"),
-            ),
+            Err(e) => note(&mut out, w.tree, root, &w.dir, format!("cannot read directory: {e}")),
             Ok(rd) => {
                 for entry in rd {
                     let entry = match entry {
                         Ok(e) => e,
                         Err(e) => {
-                            note(
-                                &mut out,
-                                w.tree,
-                                root,
-                                &w.dir,
-                                format!("cannot list directory: {e}"),
-                            );
+                            note(&mut out, w.tree, root, &w.dir, format!("cannot list directory: {e}"));
                             continue;
                         }
                     };
                     let path = entry.path();
                     let Ok(ft) = entry.file_type() else { continue };
                     if ft.is_dir() {
-                        subdirs.push(Work {
-                            tree: w.tree,
-                            dir: path,
-                            arch: w.arch.clone(),
-                        });
+                        subdirs.push(Work { tree: w.tree, dir: path, arch: w.arch.clone() });
                     } else if is_c_file(&path) {
                         counters.files.fetch_add(1, Ordering::Relaxed);
                         file(&mut out, &mut parser, matcher, counters, &w, root, &path);
@@ -304,18 +276,12 @@ fn is_c_file(path: &Path) -> bool {
 /// `path` relative to `root`, with `/` separators.
 fn rel(root: &Path, path: &Path) -> String {
     let r = path.strip_prefix(root).unwrap_or(path);
-    r.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    r.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Records a skipped file or directory.
 fn note(out: &mut WorkerOut, tree: usize, root: &Path, path: &Path, reason: String) {
-    out.stats.entry(tree).or_default().skipped.push(Note {
-        path: rel(root, path),
-        reason,
-    });
+    out.stats.entry(tree).or_default().skipped.push(Note { path: rel(root, path), reason });
 }
 
 /// Reads, filters and (if it mentions a symbol) parses one file.
@@ -339,26 +305,14 @@ fn file(
         return note(out, w.tree, root, path, "not a regular file".into());
     }
     if meta.len() > MAX_FILE_SIZE {
-        return note(
-            out,
-            w.tree,
-            root,
-            path,
-            format!("too large ({} bytes)", meta.len()),
-        );
+        return note(out, w.tree, root, path, format!("too large ({} bytes)", meta.len()));
     }
     let src = match fs::read(path) {
         Ok(s) => s,
         Err(e) => return note(out, w.tree, root, path, format!("cannot read: {e}")),
     };
     if memchr::memchr(0, &src).is_some() {
-        return note(
-            out,
-            w.tree,
-            root,
-            path,
-            "binary file (contains NUL bytes)".into(),
-        );
+        return note(out, w.tree, root, path, "binary file (contains NUL bytes)".into());
     }
     let (occ, have) = matcher.occurrences(&src);
     if occ.is_empty() && have.is_empty() {
@@ -373,24 +327,10 @@ fn file(
     }));
     let scan = match scanned {
         Ok(Some(s)) => s,
-        Ok(None) => {
-            return note(
-                out,
-                w.tree,
-                root,
-                path,
-                "tree-sitter could not parse it".into(),
-            )
-        }
+        Ok(None) => return note(out, w.tree, root, path, "tree-sitter could not parse it".into()),
         Err(_) => {
             *parser = c_parser();
-            return note(
-                out,
-                w.tree,
-                root,
-                path,
-                "internal error while parsing (skipped)".into(),
-            );
+            return note(out, w.tree, root, path, "internal error while parsing (skipped)".into());
         }
     };
     if scan.parsed {
@@ -399,18 +339,9 @@ fn file(
     }
     if !scan.error_lines.is_empty() {
         let lines: Vec<String> = scan.error_lines.iter().map(|l| l.to_string()).collect();
-        let reason = format!(
-            "line {}: in a tree-sitter error region at top level; the lexical rule decided",
-            lines.join(", ")
-        );
-        out.stats
-            .entry(w.tree)
-            .or_default()
-            .syntax_errors
-            .push(Note {
-                path: rel(root, path),
-                reason,
-            });
+        let reason =
+            format!("line {}: in a tree-sitter error region at top level; the lexical rule decided", lines.join(", "));
+        out.stats.entry(w.tree).or_default().syntax_errors.push(Note { path: rel(root, path), reason });
     }
     if scan.defs.is_empty() && scan.markers.is_empty() {
         return;

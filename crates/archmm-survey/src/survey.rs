@@ -156,11 +156,7 @@ impl fmt::Display for SurveyError {
             SurveyError::BadSymbol(s) => write!(f, "{s:?} is not a C identifier"),
             SurveyError::NotADirectory(p) => write!(f, "{}: not a directory", p.display()),
             SurveyError::NotALinuxTree(p) => {
-                write!(
-                    f,
-                    "{}: not a Linux source tree (it has no arch/ directory)",
-                    p.display()
-                )
+                write!(f, "{}: not a Linux source tree (it has no arch/ directory)", p.display())
             }
             SurveyError::NoJobs => write!(f, "--jobs must be at least 1"),
         }
@@ -179,9 +175,7 @@ pub struct SurveyOptions {
 impl Default for SurveyOptions {
     /// As many threads as the machine has cores.
     fn default() -> Self {
-        SurveyOptions {
-            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
+        SurveyOptions { jobs: std::thread::available_parallelism().map_or(1, |n| n.get()) }
     }
 }
 
@@ -325,22 +319,21 @@ fn labels(trees: &[PathBuf]) -> Vec<String> {
         .map(|t| {
             // `.` and `..` have no file name: use the directory's real name.
             let named = t.canonicalize().unwrap_or_else(|_| t.clone());
-            named.file_name().map_or_else(
-                || t.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
+            named.file_name().map_or_else(|| t.display().to_string(), |n| n.to_string_lossy().into_owned())
         })
         .collect();
     short
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            if short.iter().filter(|x| *x == s).count() > 1 {
-                trees[i].display().to_string()
-            } else {
-                s.clone()
-            }
-        })
+        .map(
+            |(i, s)| {
+                if short.iter().filter(|x| *x == s).count() > 1 {
+                    trees[i].display().to_string()
+                } else {
+                    s.clone()
+                }
+            },
+        )
         .collect()
 }
 
@@ -406,11 +399,7 @@ pub fn group_symbol(
     // body -> (kind, indices of defs)
     let mut by_body: BTreeMap<&str, (DefKind, Vec<usize>)> = BTreeMap::new();
     for (i, (_, _, d)) in raw.iter().enumerate() {
-        by_body
-            .entry(d.body.as_str())
-            .or_insert((d.kind, Vec::new()))
-            .1
-            .push(i);
+        by_body.entry(d.body.as_str()).or_insert((d.kind, Vec::new())).1.push(i);
     }
     let mut groups: Vec<BodyGroup> = by_body
         .iter()
@@ -427,23 +416,14 @@ pub fn group_symbol(
         })
         .collect();
     // Generic groups first, then larger groups, then by first file.
-    let first_file = |g: &BodyGroup| {
-        by_body[g.body.as_str()]
-            .1
-            .iter()
-            .map(|&i| raw[i].1.clone())
-            .min()
-    };
+    let first_file = |g: &BodyGroup| by_body[g.body.as_str()].1.iter().map(|&i| raw[i].1.clone()).min();
     groups.sort_by_cached_key(|g| (!g.generic, std::cmp::Reverse(g.count), first_file(g)));
     for (n, g) in groups.iter_mut().enumerate() {
         g.id = n + 1;
     }
     let group_of = |body: &str| groups.iter().find(|g| g.body == body).map_or(0, |g| g.id);
-    let generic_bodies: BTreeSet<&str> = raw
-        .iter()
-        .filter(|(a, _, _)| a.is_none())
-        .map(|(_, _, d)| d.body.as_str())
-        .collect();
+    let generic_bodies: BTreeSet<&str> =
+        raw.iter().filter(|(a, _, _)| a.is_none()).map(|(_, _, d)| d.body.as_str()).collect();
     let defs: Vec<Definition> = raw
         .iter()
         .map(|(arch, file, d)| Definition {
@@ -494,42 +474,20 @@ mod tests {
     #[test]
     fn grouping_and_counts() {
         let raw = vec![
-            (
-                Some("x86".to_string()),
-                "arch/x86/a.h".to_string(),
-                def("A", 1),
-            ),
-            (
-                Some("arm".to_string()),
-                "arch/arm/a.h".to_string(),
-                def("B", 1),
-            ),
-            (
-                Some("arm".to_string()),
-                "arch/arm/b.h".to_string(),
-                def("B", 9),
-            ),
+            (Some("x86".to_string()), "arch/x86/a.h".to_string(), def("A", 1)),
+            (Some("arm".to_string()), "arch/arm/a.h".to_string(), def("B", 1)),
+            (Some("arm".to_string()), "arch/arm/b.h".to_string(), def("B", 9)),
             (None, "include/linux/p.h".to_string(), def("A", 5)),
-            (
-                Some("mips".to_string()),
-                "arch/mips/a.h".to_string(),
-                def("C", 2),
-            ),
+            (Some("mips".to_string()), "arch/mips/a.h".to_string(), def("C", 2)),
         ];
         let s = group_symbol("p", raw, vec![]);
-        assert_eq!(
-            (s.definitions, s.arch_definitions, s.generic_definitions),
-            (5, 4, 1)
-        );
+        assert_eq!((s.definitions, s.arch_definitions, s.generic_definitions), (5, 4, 1));
         assert_eq!(s.arches, ["arm", "mips", "x86"]);
         assert_eq!(s.needed, 3);
         assert_eq!(s.same_as_generic, 1);
         // Generic group first, then the larger one.
         assert_eq!(
-            s.groups
-                .iter()
-                .map(|g| (g.id, g.body.as_str(), g.count))
-                .collect::<Vec<_>>(),
+            s.groups.iter().map(|g| (g.id, g.body.as_str(), g.count)).collect::<Vec<_>>(),
             [(1, "A", 2), (2, "B", 2), (3, "C", 1)]
         );
         let x86 = s.defs.iter().find(|d| d.origin() == "x86").unwrap();
@@ -549,11 +507,7 @@ mod tests {
 
     #[test]
     fn distinct_labels() {
-        let l = labels(&[
-            PathBuf::from("/a/linux"),
-            PathBuf::from("/b/linux"),
-            PathBuf::from("/c/v6"),
-        ]);
+        let l = labels(&[PathBuf::from("/a/linux"), PathBuf::from("/b/linux"), PathBuf::from("/c/v6")]);
         assert_eq!(l, ["/a/linux", "/b/linux", "v6"]);
     }
 }

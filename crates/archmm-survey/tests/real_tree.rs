@@ -68,19 +68,9 @@ fn files(s: &SymbolSurvey) -> Vec<&str> {
 fn linux_6_1_default_symbols() {
     let tree = real_tree();
     let exact = sublevel(&tree) == Some(172);
-    let syms: Vec<String> = archmm_survey::DEFAULT_SYMBOLS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let syms: Vec<String> = archmm_survey::DEFAULT_SYMBOLS.iter().map(|s| s.to_string()).collect();
     let start = std::time::Instant::now();
-    let t = survey(
-        std::slice::from_ref(&tree),
-        &syms,
-        &SurveyOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap()
-    .remove(0);
+    let t = survey(std::slice::from_ref(&tree), &syms, &SurveyOptions::default(), &mut |_| {}).unwrap().remove(0);
     let _ = writeln!(
         std::io::stderr(),
         "real_tree: surveyed {} ({} files, {} mention a symbol, {} parsed) in {:.2} s; exact line checks: {exact}",
@@ -90,40 +80,21 @@ fn linux_6_1_default_symbols() {
         t.parsed,
         start.elapsed().as_secs_f64()
     );
-    assert!(
-        t.files > 10_000,
-        "arch/ and the generic directories hold ~13,000 .c/.h files, got {}",
-        t.files
-    );
+    assert!(t.files > 10_000, "arch/ and the generic directories hold ~13,000 .c/.h files, got {}", t.files);
 
     // pgd_offset: the talk's 31 definitions in v5.0 are down to 2 in 6.1.
     let s = sym(&t, "pgd_offset");
-    assert_eq!(
-        files(s),
-        ["arch/s390/include/asm/pgtable.h", "include/linux/pgtable.h"]
-    );
+    assert_eq!(files(s), ["arch/s390/include/asm/pgtable.h", "include/linux/pgtable.h"]);
     assert!(s.defs.iter().all(|d| d.kind == DefKind::FunctionMacro));
     assert_eq!(s.defs[1].fallback.as_deref(), Some("#ifndef pgd_offset"));
-    assert_eq!(
-        (
-            s.definitions,
-            s.arch_definitions,
-            s.needed,
-            s.same_as_generic
-        ),
-        (2, 1, 2, 0)
-    );
+    assert_eq!((s.definitions, s.arch_definitions, s.needed, s.same_as_generic), (2, 1, 2, 0));
 
     // pgd_index: s390's copy is the generic one; ia64 has its own and the
     // `#define pgd_index pgd_index` marker.
     let s = sym(&t, "pgd_index");
     assert_eq!(
         files(s),
-        [
-            "arch/ia64/include/asm/pgtable.h",
-            "arch/s390/include/asm/pgtable.h",
-            "include/linux/pgtable.h"
-        ]
+        ["arch/ia64/include/asm/pgtable.h", "arch/s390/include/asm/pgtable.h", "include/linux/pgtable.h"]
     );
     assert_eq!(s.defs[0].kind, DefKind::InlineFunction);
     assert!(s.defs[1].same_as_generic);
@@ -133,70 +104,34 @@ fn linux_6_1_default_symbols() {
 
     // pte_offset_kernel: only alpha still has its own.
     let s = sym(&t, "pte_offset_kernel");
-    assert_eq!(
-        files(s),
-        [
-            "arch/alpha/include/asm/pgtable.h",
-            "include/linux/pgtable.h"
-        ]
-    );
+    assert_eq!(files(s), ["arch/alpha/include/asm/pgtable.h", "include/linux/pgtable.h"]);
     assert_eq!(s.arches, ["alpha"]);
 
     // free_initrd_mem: arm, ia64, x86 and the __weak default.
     let s = sym(&t, "free_initrd_mem");
-    assert_eq!(
-        files(s),
-        [
-            "arch/arm/mm/init.c",
-            "arch/ia64/mm/init.c",
-            "arch/x86/mm/init.c",
-            "init/initramfs.c"
-        ]
-    );
+    assert_eq!(files(s), ["arch/arm/mm/init.c", "arch/ia64/mm/init.c", "arch/x86/mm/init.c", "init/initramfs.c"]);
     assert_eq!(s.defs[3].kind, DefKind::WeakFunction);
     assert_eq!((s.arch_definitions, s.needed), (3, 4));
 
     // free_initmem: 14 arches + the __weak default; loongarch's is a copy of it.
     let s = sym(&t, "free_initmem");
-    assert_eq!(
-        (
-            s.definitions,
-            s.arch_definitions,
-            s.arches.len(),
-            s.generic_definitions
-        ),
-        (15, 14, 14, 1)
-    );
-    let copies: Vec<&str> = s
-        .defs
-        .iter()
-        .filter(|d| d.same_as_generic)
-        .map(|d| d.file.as_str())
-        .collect();
+    assert_eq!((s.definitions, s.arch_definitions, s.arches.len(), s.generic_definitions), (15, 14, 14, 1));
+    let copies: Vec<&str> = s.defs.iter().filter(|d| d.same_as_generic).map(|d| d.file.as_str()).collect();
     assert_eq!(copies, ["arch/loongarch/mm/init.c"]);
     assert_eq!(s.needed, 14);
 
     // The arch-only ones.
     let s = sym(&t, "mem_init");
-    assert_eq!(
-        (s.definitions, s.generic_definitions, s.arches.len()),
-        (27, 0, 22)
-    );
+    assert_eq!((s.definitions, s.generic_definitions, s.arches.len()), (27, 0, 22));
     let s = sym(&t, "paging_init");
-    assert_eq!(
-        (s.definitions, s.generic_definitions, s.arches.len()),
-        (31, 0, 20)
-    );
+    assert_eq!((s.definitions, s.generic_definitions, s.arches.len()), (31, 0, 20));
     let s = sym(&t, "arch_setup_additional_pages");
     assert_eq!((s.definitions, s.arches.len()), (16, 14));
 
     if exact {
         assert_eq!(
             sites(sym(&t, "pgd_offset")),
-            [
-                ("arch/s390/include/asm/pgtable.h", 1354),
-                ("include/linux/pgtable.h", 133)
-            ]
+            [("arch/s390/include/asm/pgtable.h", 1354), ("include/linux/pgtable.h", 133)]
         );
         assert_eq!(
             sites(sym(&t, "pgd_index")),
@@ -216,13 +151,7 @@ fn linux_6_1_default_symbols() {
             ]
         );
         let fi = sym(&t, "free_initmem");
-        assert!(fi
-            .defs
-            .iter()
-            .any(|d| (d.file.as_str(), d.line) == ("init/main.c", 1512)));
-        assert!(fi
-            .defs
-            .iter()
-            .any(|d| (d.file.as_str(), d.line) == ("arch/loongarch/mm/init.c", 110)));
+        assert!(fi.defs.iter().any(|d| (d.file.as_str(), d.line) == ("init/main.c", 1512)));
+        assert!(fi.defs.iter().any(|d| (d.file.as_str(), d.line) == ("arch/loongarch/mm/init.c", 110)));
     }
 }

@@ -6,8 +6,7 @@
 //! not parse, binary and unreadable files, and bad input to `run()`.
 
 use archmm_survey::{
-    run, survey, DefKind, DetectedBy, SurveyArgs, SurveyOptions, SymbolSurvey, TreeSurvey, EXIT_OK,
-    EXIT_USAGE,
+    run, survey, DefKind, DetectedBy, SurveyArgs, SurveyOptions, SymbolSurvey, TreeSurvey, EXIT_OK, EXIT_USAGE,
 };
 use clap::Parser;
 use std::fs;
@@ -28,13 +27,7 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// Surveys `syms` in one tree with the library API.
 fn survey_one(root: &Path, syms: &[&str]) -> TreeSurvey {
     let syms: Vec<String> = syms.iter().map(|s| s.to_string()).collect();
-    let mut t = survey(
-        &[root.to_path_buf()],
-        &syms,
-        &SurveyOptions { jobs: 2 },
-        &mut |_| {},
-    )
-    .unwrap();
+    let mut t = survey(&[root.to_path_buf()], &syms, &SurveyOptions { jobs: 2 }, &mut |_| {}).unwrap();
     t.remove(0)
 }
 
@@ -44,10 +37,7 @@ fn sym<'a>(t: &'a TreeSurvey, name: &str) -> &'a SymbolSurvey {
 
 /// `file:line` of each definition, sorted.
 fn sites(s: &SymbolSurvey) -> Vec<String> {
-    s.defs
-        .iter()
-        .map(|d| format!("{}:{}", d.file, d.line))
-        .collect()
+    s.defs.iter().map(|d| format!("{}:{}", d.file, d.line)).collect()
 }
 
 /// Runs the CLI entry point with command-line words; returns (status, stdout, stderr).
@@ -62,11 +52,7 @@ fn cli(words: &[&str]) -> (i32, String, String) {
     let args = Cli::try_parse_from(argv).unwrap().args;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run(&args, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
 const GENERIC_PGTABLE: &str = r#"/* SPDX-License-Identifier: GPL-2.0 */
@@ -170,80 +156,33 @@ fn every_definition_form() {
     let dir = forms_tree();
     let t = survey_one(
         dir.path(),
-        &[
-            "pgd_offset",
-            "pgd_index",
-            "pte_offset_kernel",
-            "pte_alloc_one",
-            "free_initmem",
-            "paging_init",
-        ],
+        &["pgd_offset", "pgd_index", "pte_offset_kernel", "pte_alloc_one", "free_initmem", "paging_init"],
     );
 
     let pgd = sym(&t, "pgd_offset");
-    assert_eq!(
-        sites(pgd),
-        [
-            "arch/alpha/include/asm/pgtable.h:3",
-            "include/linux/pgtable.h:7"
-        ]
-    );
-    assert_eq!(
-        (
-            pgd.definitions,
-            pgd.arch_definitions,
-            pgd.needed,
-            pgd.same_as_generic
-        ),
-        (2, 1, 1, 1)
-    );
+    assert_eq!(sites(pgd), ["arch/alpha/include/asm/pgtable.h:3", "include/linux/pgtable.h:7"]);
+    assert_eq!((pgd.definitions, pgd.arch_definitions, pgd.needed, pgd.same_as_generic), (2, 1, 1, 1));
     assert!(pgd.defs.iter().all(|d| d.kind == DefKind::FunctionMacro));
     let generic = pgd.defs.iter().find(|d| d.arch.is_none()).unwrap();
     assert_eq!(generic.fallback.as_deref(), Some("#ifndef pgd_offset"));
-    assert_eq!(
-        generic.conditions,
-        ["!defined(pgd_offset)"],
-        "include guard hidden"
-    );
+    assert_eq!(generic.conditions, ["!defined(pgd_offset)"], "include guard hidden");
 
     // Multi-line generic macro vs an object-like arch macro: 2 bodies.
     let idx = sym(&t, "pgd_index");
-    assert_eq!(
-        (idx.definitions, idx.needed, idx.same_as_generic),
-        (2, 2, 0)
-    );
+    assert_eq!((idx.definitions, idx.needed, idx.same_as_generic), (2, 2, 0));
     let kinds: Vec<DefKind> = idx.defs.iter().map(|d| d.kind).collect();
     assert_eq!(kinds, [DefKind::ObjectMacro, DefKind::FunctionMacro]);
     assert_eq!(idx.defs[1].line, 12);
 
     let pte = sym(&t, "pte_offset_kernel");
-    assert_eq!(
-        sites(pte),
-        [
-            "arch/alpha/include/asm/pte.h:1",
-            "include/linux/pgtable.h:17"
-        ]
-    );
+    assert_eq!(sites(pte), ["arch/alpha/include/asm/pte.h:1", "include/linux/pgtable.h:17"]);
     assert!(pte.defs.iter().all(|d| d.kind == DefKind::InlineFunction));
-    assert_eq!(
-        pte.markers.len(),
-        2,
-        "#define pte_offset_kernel pte_offset_kernel is a marker, twice"
-    );
+    assert_eq!(pte.markers.len(), 2, "#define pte_offset_kernel pte_offset_kernel is a marker, twice");
     assert_eq!(pte.needed, 2);
 
     let alloc = sym(&t, "pte_alloc_one");
-    assert_eq!(
-        sites(alloc),
-        [
-            "arch/arm/include/asm/pgalloc.h:3",
-            "include/asm-generic/pgalloc.h:4"
-        ]
-    );
-    assert_eq!(
-        alloc.defs[1].fallback.as_deref(),
-        Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE")
-    );
+    assert_eq!(sites(alloc), ["arch/arm/include/asm/pgalloc.h:3", "include/asm-generic/pgalloc.h:4"]);
+    assert_eq!(alloc.defs[1].fallback.as_deref(), Some("#ifndef __HAVE_ARCH_PTE_ALLOC_ONE"));
     assert_eq!(alloc.markers.len(), 1);
     assert_eq!(alloc.markers[0].text, "#define __HAVE_ARCH_PTE_ALLOC_ONE");
     assert_eq!(alloc.markers[0].arch.as_deref(), Some("arm"));
@@ -260,25 +199,11 @@ fn every_definition_form() {
     // Two #ifdef variants in mips; the comment, the declaration, the call
     // in init/main.c, the .S file and drivers/ do not count.
     let pi = sym(&t, "paging_init");
-    assert_eq!(
-        sites(pi),
-        ["arch/mips/mm/init.c:6", "arch/mips/mm/init.c:11"]
-    );
+    assert_eq!(sites(pi), ["arch/mips/mm/init.c:6", "arch/mips/mm/init.c:11"]);
     assert_eq!(pi.defs[0].conditions, ["defined(CONFIG_64BIT)"]);
     assert_eq!(pi.defs[1].conditions, ["!defined(CONFIG_64BIT)"]);
-    assert_eq!(
-        (
-            pi.arches.len(),
-            pi.arch_definitions,
-            pi.generic_definitions,
-            pi.needed
-        ),
-        (1, 2, 0, 2)
-    );
-    assert!(pi
-        .defs
-        .iter()
-        .all(|d| d.detected_by == DetectedBy::TreeSitter));
+    assert_eq!((pi.arches.len(), pi.arch_definitions, pi.generic_definitions, pi.needed), (1, 2, 0, 2));
+    assert!(pi.defs.iter().all(|d| d.detected_by == DetectedBy::TreeSitter));
 
     assert!(t.skipped.is_empty(), "{:?}", t.skipped);
 }
@@ -327,38 +252,20 @@ fn default_symbols_are_the_talks() {
     let (code, out, _) = cli(&["--tree", dir.path().to_str().unwrap(), "--brief"]);
     assert_eq!(code, EXIT_OK);
     for s in archmm_survey::DEFAULT_SYMBOLS {
-        assert!(
-            out.lines().any(|l| l.split_whitespace().next() == Some(s)),
-            "{s} missing:\n{out}"
-        );
+        assert!(out.lines().any(|l| l.split_whitespace().next() == Some(s)), "{s} missing:\n{out}");
     }
 }
 
 #[test]
 fn comparison_of_trees() {
     let old = tree(&[
-        (
-            "arch/x86/mm/init.c",
-            "void free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n",
-        ),
-        (
-            "arch/arm/mm/init.c",
-            "void free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n",
-        ),
-        (
-            "arch/sh/mm/init.c",
-            "void free_initrd_mem(unsigned long a, unsigned long b) { free(a, b); }\n",
-        ),
+        ("arch/x86/mm/init.c", "void free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n"),
+        ("arch/arm/mm/init.c", "void free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n"),
+        ("arch/sh/mm/init.c", "void free_initrd_mem(unsigned long a, unsigned long b) { free(a, b); }\n"),
     ]);
     let new = tree(&[
-        (
-            "arch/x86/mm/init.c",
-            "void free_initrd_mem(unsigned long s, unsigned long e) { other(s, e); }\n",
-        ),
-        (
-            "init/initramfs.c",
-            "void __weak free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n",
-        ),
+        ("arch/x86/mm/init.c", "void free_initrd_mem(unsigned long s, unsigned long e) { other(s, e); }\n"),
+        ("init/initramfs.c", "void __weak free_initrd_mem(unsigned long s, unsigned long e) { free(s, e); }\n"),
     ]);
     let (code, out, _) = cli(&[
         "--tree",
@@ -370,19 +277,9 @@ fn comparison_of_trees() {
     ]);
     assert_eq!(code, EXIT_OK);
     assert!(out.starts_with("arch definitions per tree"), "{out}");
-    let row: Vec<&str> = out
-        .lines()
-        .find(|l| l.starts_with("free_initrd_mem"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let row: Vec<&str> = out.lines().find(|l| l.starts_with("free_initrd_mem")).unwrap().split_whitespace().collect();
     assert_eq!(row, ["free_initrd_mem", "3", "1"]);
-    let row: Vec<&str> = out
-        .lines()
-        .find(|l| l.starts_with("pgd_offset"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let row: Vec<&str> = out.lines().find(|l| l.starts_with("pgd_offset")).unwrap().split_whitespace().collect();
     assert_eq!(row, ["pgd_offset", "0", "0"]);
     // The old tree needed 1 body for 3 definitions.
     let t = survey_one(old.path(), &["free_initrd_mem"]);
@@ -401,27 +298,13 @@ fn broken_binary_and_odd_files() {
         // A binary "header" that mentions the symbol.
         ("arch/csky/include/asm/blob.h", "void mem_init(void) { }\0\x01\x02"),
         // Not UTF-8, still C.
-        (
-            "arch/sh/mm/init.c",
-            "/* Copyright \u{00e9} caf\u{00e9} */\nvoid mem_init(void) { }\n",
-        ),
+        ("arch/sh/mm/init.c", "/* Copyright \u{00e9} caf\u{00e9} */\nvoid mem_init(void) { }\n"),
         ("arch/README", "mem_init"),
     ]);
-    fs::write(
-        dir.path().join("arch/sh/mm/latin1.c"),
-        b"/* \xe9\xe8 */\nvoid mem_init(void)\n{\n}\n",
-    )
-    .unwrap();
+    fs::write(dir.path().join("arch/sh/mm/latin1.c"), b"/* \xe9\xe8 */\nvoid mem_init(void)\n{\n}\n").unwrap();
     let t = survey_one(dir.path(), &["mem_init"]);
     let s = &t.symbols[0];
-    assert_eq!(
-        sites(s),
-        [
-            "arch/csky/mm/init.c:3",
-            "arch/sh/mm/init.c:2",
-            "arch/sh/mm/latin1.c:2"
-        ]
-    );
+    assert_eq!(sites(s), ["arch/csky/mm/init.c:3", "arch/sh/mm/init.c:2", "arch/sh/mm/latin1.c:2"]);
     assert_eq!(s.defs[0].detected_by, DetectedBy::LexicalFallback);
     assert_eq!(s.needed, 2);
     assert_eq!(t.skipped.len(), 1);
@@ -432,10 +315,7 @@ fn broken_binary_and_odd_files() {
 
     let (code, _, err) = cli(&["--tree", dir.path().to_str().unwrap(), "mem_init"]);
     assert_eq!(code, EXIT_OK);
-    assert!(
-        err.contains("skipped 1 file(s)") && err.contains("blob.h: binary"),
-        "{err}"
-    );
+    assert!(err.contains("skipped 1 file(s)") && err.contains("blob.h: binary"), "{err}");
 }
 
 #[cfg(unix)]
@@ -450,16 +330,11 @@ fn unreadable_and_special_files() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
     // A FIFO named like a header must not block the survey.
     let fifo = dir.path().join("arch/x86/mm/fifo.h");
-    let made_fifo = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .is_ok_and(|s| s.success());
+    let made_fifo = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
     let t = survey_one(dir.path(), &["mem_init"]);
     if made_fifo {
         assert!(
-            t.skipped
-                .iter()
-                .any(|n| n.path == "arch/x86/mm/fifo.h" && n.reason == "not a regular file"),
+            t.skipped.iter().any(|n| n.path == "arch/x86/mm/fifo.h" && n.reason == "not a regular file"),
             "{:?}",
             t.skipped
         );
@@ -470,10 +345,7 @@ fn unreadable_and_special_files() {
         assert_eq!(t.symbols[0].definitions, 2);
     } else {
         assert_eq!(t.symbols[0].definitions, 1);
-        assert!(t
-            .skipped
-            .iter()
-            .any(|n| n.path == "arch/x86/mm/secret.c" && n.reason.starts_with("cannot read")));
+        assert!(t.skipped.iter().any(|n| n.path == "arch/x86/mm/secret.c" && n.reason.starts_with("cannot read")));
     }
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
 }
@@ -485,38 +357,20 @@ fn bad_input_is_one_line_and_status_2() {
     let file = dir.path().join("init/main.c");
     let init = dir.path().join("init");
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["--tree", "/nonexistent/linux"],
-            "/nonexistent/linux: not a directory",
-        ),
-        (
-            vec!["--tree", file.to_str().unwrap()],
-            "main.c: not a directory",
-        ),
-        (
-            vec!["--tree", init.to_str().unwrap()],
-            "not a Linux source tree (it has no arch/ directory)",
-        ),
-        (
-            vec!["--tree", root, "pgd-offset"],
-            "\"pgd-offset\" is not a C identifier",
-        ),
+        (vec!["--tree", "/nonexistent/linux"], "/nonexistent/linux: not a directory"),
+        (vec!["--tree", file.to_str().unwrap()], "main.c: not a directory"),
+        (vec!["--tree", init.to_str().unwrap()], "not a Linux source tree (it has no arch/ directory)"),
+        (vec!["--tree", root, "pgd-offset"], "\"pgd-offset\" is not a C identifier"),
         (vec!["--tree", root, "9lives"], "is not a C identifier"),
         (vec!["--tree", root, "int"], "is not a C identifier"),
-        (
-            vec!["--tree", root, "--jobs", "0"],
-            "--jobs must be at least 1",
-        ),
+        (vec!["--tree", root, "--jobs", "0"], "--jobs must be at least 1"),
     ];
     for (words, msg) in cases {
         let (code, out, err) = cli(&words);
         assert_eq!(code, EXIT_USAGE, "{words:?}");
         assert!(out.is_empty(), "{words:?}: {out}");
         assert_eq!(err.lines().count(), 1, "{words:?}: {err}");
-        assert!(
-            err.starts_with("archmm survey: error: ") && err.contains(msg),
-            "{words:?}: {err}"
-        );
+        assert!(err.starts_with("archmm survey: error: ") && err.contains(msg), "{words:?}: {err}");
     }
     // Programmatic use with no tree at all.
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -531,43 +385,23 @@ fn clap_arguments() {
         #[command(flatten)]
         args: SurveyArgs,
     }
-    let a = Cli::try_parse_from([
-        "x", "--tree", "a", "--tree", "b", "s1", "s2", "--json", "--jobs", "3", "--quiet",
-    ])
-    .unwrap()
-    .args;
+    let a = Cli::try_parse_from(["x", "--tree", "a", "--tree", "b", "s1", "s2", "--json", "--jobs", "3", "--quiet"])
+        .unwrap()
+        .args;
     assert_eq!(a.trees, [PathBuf::from("a"), PathBuf::from("b")]);
     assert_eq!(a.symbols, ["s1", "s2"]);
     assert!(a.json && a.quiet && !a.brief);
     assert_eq!(a.jobs, Some(3));
-    assert!(
-        Cli::try_parse_from(["x", "pgd_offset"]).is_err(),
-        "--tree is required"
-    );
+    assert!(Cli::try_parse_from(["x", "pgd_offset"]).is_err(), "--tree is required");
     assert!(Cli::try_parse_from(["x", "--tree", "a", "--brief", "--details"]).is_err());
 }
 
 #[test]
 fn duplicates_and_order_are_kept_stable() {
     let dir = forms_tree();
-    let syms: Vec<String> = ["paging_init", "pgd_offset", "paging_init"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let a = survey(
-        &[dir.path().to_path_buf()],
-        &syms,
-        &SurveyOptions { jobs: 1 },
-        &mut |_| {},
-    )
-    .unwrap();
-    let b = survey(
-        &[dir.path().to_path_buf()],
-        &syms,
-        &SurveyOptions { jobs: 4 },
-        &mut |_| {},
-    )
-    .unwrap();
+    let syms: Vec<String> = ["paging_init", "pgd_offset", "paging_init"].iter().map(|s| s.to_string()).collect();
+    let a = survey(&[dir.path().to_path_buf()], &syms, &SurveyOptions { jobs: 1 }, &mut |_| {}).unwrap();
+    let b = survey(&[dir.path().to_path_buf()], &syms, &SurveyOptions { jobs: 4 }, &mut |_| {}).unwrap();
     let names: Vec<&str> = a[0].symbols.iter().map(|s| s.symbol.as_str()).collect();
     assert_eq!(names, ["paging_init", "pgd_offset"]);
     let ja = serde_json::to_value(&a[0].symbols).unwrap();

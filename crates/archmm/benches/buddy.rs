@@ -121,7 +121,13 @@ fn memblock(mem: &FlatMem, dram: u64) -> Memblock<&FlatMem> {
 
 /// Memmap::init (FLATMEM): memblock allocates and zeroes 32 bytes per page.
 fn init_memmap(mb: &mut Memblock<&FlatMem>) -> Memmap {
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: PAGE_SHIFT, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let geo = MemmapGeometry {
+        model: MemoryModel::Flat,
+        page_shift: PAGE_SHIFT,
+        section_size_bits: 27,
+        max_physmem_bits: 46,
+        vmemmap_start: 0,
+    };
     Memmap::init::<X86_64Paging4, &FlatMem>(mb, geo, None).expect("memmap")
 }
 

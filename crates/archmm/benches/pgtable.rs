@@ -118,7 +118,8 @@ mod peer {
     //! The `x86_64` crate's OffsetPageTable over the same flat memory.
     use super::*;
     use x86_64::structures::paging::{
-        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable as XPageTable, PageTableFlags as F, PhysFrame, Size2MiB, Size4KiB,
+        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable as XPageTable, PageTableFlags as F, PhysFrame,
+        Size2MiB, Size4KiB,
     };
     use x86_64::{PhysAddr as XP, VirtAddr as XV};
 
@@ -185,7 +186,8 @@ fn bench(c: &mut Criterion) {
     let root = ours_map(&mem, 0x4000_0000, false);
     let pt = PageTable::<X86_64Paging4, FlatMem>::from_root(&mem, root);
     let mut g = c.benchmark_group("translate 4096 random addresses");
-    let vas: Vec<u64> = (0..4096u64).map(|i| VA + ((i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) & (GIB - 1))).collect();
+    let vas: Vec<u64> =
+        (0..4096u64).map(|i| VA + ((i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) & (GIB - 1))).collect();
     g.bench_function("archmm", |b| b.iter(|| vas.iter().map(|&v| pt.translate(v).map_or(0, |t| t.pa)).sum::<u64>()));
     g.bench_function("physical limit (index arithmetic + 4 loads)", |b| {
         b.iter(|| {

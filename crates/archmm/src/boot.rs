@@ -17,12 +17,12 @@
 //! 5. `zone_limits` + the generic free_area_init layout and its report.
 
 use crate::arch::Arch;
+use crate::buddy::PageAlloc;
 use crate::memblock::{Memblock, MemblockError};
+use crate::memmap::{Memmap, MemmapGeometry};
 use crate::numa::NumaMeminfo;
 use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, Prot};
 use crate::physmem::PhysMem;
-use crate::buddy::PageAlloc;
-use crate::memmap::{Memmap, MemmapGeometry};
 use crate::zone::{ModelParams, ZoneError, ZoneLayout};
 use archmm_firmware::e820::dmesg::{SratCpuAffinity, SratMemAffinity};
 use archmm_firmware::e820::E820Entry;
@@ -337,7 +337,9 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
                 page_shift: A::PAGE_SHIFT,
             },
             pgd: None,
-            image: fw.kernel.map(|(start, _)| crate::protect::ImageLayout::new(start, &fw.sections, 1 << A::PAGE_SHIFT, A::RODATA_ALIGN)),
+            image: fw.kernel.map(|(start, _)| {
+                crate::protect::ImageLayout::new(start, &fw.sections, 1 << A::PAGE_SHIFT, A::RODATA_ALIGN)
+            }),
             layout: crate::protect::KernelLayout { page_offset: A::PAGE_OFFSET, ..Default::default() },
             percpu: None,
             cpu_node: [0; crate::percpu::MAX_CPUS],
@@ -372,7 +374,8 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
             None => PageTable::<A::Paging, M>::new(&mem, &mut self.memblock).map_err(BootError::PageTable)?,
         };
         let mut tlb = FlushLog::default();
-        pt.map(va, pa, size, prot, MapFlags { replace: false, blocks }, &mut self.memblock, &mut tlb).map_err(BootError::PageTable)?;
+        pt.map(va, pa, size, prot, MapFlags { replace: false, blocks }, &mut self.memblock, &mut tlb)
+            .map_err(BootError::PageTable)?;
         self.pgd = Some(pt.root());
         Ok(())
     }
@@ -585,7 +588,14 @@ fn check_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> Re
     let needed = img.size();
     let in_memory = end > start && ctx.memblock.is_region_memory(start, end - start);
     if !in_memory || needed > end - start {
-        return Err(BootError::KernelImage { start, end, needed, in_memory, mem_end: ctx.memblock.end_of_dram(), mem_size: ctx.memblock.phys_mem_size() });
+        return Err(BootError::KernelImage {
+            start,
+            end,
+            needed,
+            in_memory,
+            mem_end: ctx.memblock.end_of_dram(),
+            mem_size: ctx.memblock.phys_mem_size(),
+        });
     }
     Ok(())
 }
@@ -612,7 +622,15 @@ fn map_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> 
                 return Ok(());
             }
             let layout = ctx.layout;
-            let r = crate::protect::set_memory(&mut pt, &layout, img.va, img.size() >> A::PAGE_SHIFT, crate::protect::MemChange::X, &mut ctx.memblock, &mut FlushLog::default());
+            let r = crate::protect::set_memory(
+                &mut pt,
+                &layout,
+                img.va,
+                img.size() >> A::PAGE_SHIFT,
+                crate::protect::MemChange::X,
+                &mut ctx.memblock,
+                &mut FlushLog::default(),
+            );
             match r {
                 Ok(()) | Err(PgError::UnsupportedProt(_)) => {}
                 Err(e) => return Err(BootError::PageTable(e)),
@@ -625,7 +643,11 @@ fn map_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> 
 
 /// mark_readonly(): mark_rodata_ro() (the image's final protections, the linear alias of
 /// text and rodata read-only), then debug_checkwx() over the whole kernel table.
-fn mark_readonly<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush) -> Result<crate::protect::WxReport, BootError> {
+fn mark_readonly<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &PageAlloc<A::Paging, M>,
+    tlb: &mut impl crate::pgtable::TlbFlush,
+) -> Result<crate::protect::WxReport, BootError> {
     let Some(root) = ctx.pgd else { return Ok(crate::protect::WxReport::default()) };
     if let Some(img) = ctx.layout.image {
         A::mark_rodata_ro_banner(&img, ctx.log)?;
@@ -643,7 +665,14 @@ fn mark_readonly<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages:
         let ro_off = img.section(crate::protect::Section::Rodata).0;
         let data_off = img.section(crate::protect::Section::Data).0;
         free_image_range(ctx, pages, tlb, text, ro_off - text.min(ro_off), "unused kernel image (text/rodata gap)")?;
-        free_image_range(ctx, pages, tlb, ro_off + rodata, data_off.saturating_sub(ro_off + rodata), "unused kernel image (rodata/data gap)")?;
+        free_image_range(
+            ctx,
+            pages,
+            tlb,
+            ro_off + rodata,
+            data_off.saturating_sub(ro_off + rodata),
+            "unused kernel image (rodata/data gap)",
+        )?;
     }
     let pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let wx = crate::protect::check_wx(&pt);
@@ -658,7 +687,13 @@ pub const POISON_FREE_INITMEM: u8 = 0xcc;
 
 /// free_reserved_area(): the whole pages inside `[start, end)`, poisoned, to the page
 /// allocator; prints `Freeing <what> memory: NK`.
-fn free_reserved_area<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, start: u64, end: u64, what: &str) -> Result<(), BootError> {
+fn free_reserved_area<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &PageAlloc<A::Paging, M>,
+    start: u64,
+    end: u64,
+    what: &str,
+) -> Result<(), BootError> {
     let ps = A::PAGE_SHIFT;
     let (s, e) = (crate::addr::pfn_up(start, ps), crate::addr::pfn_down(end, ps));
     let freed = if s < e { pages.free_reserved_range(s, e, Some(POISON_FREE_INITMEM)) } else { 0 };
@@ -669,7 +704,14 @@ fn free_reserved_area<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, p
 /// free_kernel_image_pages(): image bytes `[off, off + len)` become read-write and
 /// non-executable in every mapping of them (image mapping, linear alias), then go to the
 /// page allocator, poisoned.
-fn free_image_range<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush, off: u64, len: u64, what: &str) -> Result<(), BootError> {
+fn free_image_range<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &PageAlloc<A::Paging, M>,
+    tlb: &mut impl crate::pgtable::TlbFlush,
+    off: u64,
+    len: u64,
+    what: &str,
+) -> Result<(), BootError> {
     use crate::protect::{set_memory, MemChange};
     let (Some(img), Some(root)) = (ctx.image, ctx.pgd) else { return Ok(()) };
     let n = len >> A::PAGE_SHIFT;
@@ -700,7 +742,11 @@ fn free_image_range<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pag
 /// free_initmem(): the kernel image's init sections go to the page allocator (poisoned);
 /// in the image mapping they become non-executable, or are unmapped where the arch asks
 /// (their linear alias stays: the page allocator hands the pages out through it).
-fn free_initmem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>, tlb: &mut impl crate::pgtable::TlbFlush) -> Result<(), BootError> {
+fn free_initmem<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &PageAlloc<A::Paging, M>,
+    tlb: &mut impl crate::pgtable::TlbFlush,
+) -> Result<(), BootError> {
     let (Some(img), Some((_, kend))) = (ctx.image, ctx.fw.kernel) else { return Ok(()) };
     let (off, len) = img.section(crate::protect::Section::Init);
     let init_start = img.pa.saturating_add(off);
@@ -722,7 +768,10 @@ fn free_initmem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: 
 }
 
 /// free_initrd_mem(): the initrd, once unpacked, goes to the page allocator.
-fn free_initrd_mem<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &PageAlloc<A::Paging, M>) -> Result<(), BootError> {
+fn free_initrd_mem<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &PageAlloc<A::Paging, M>,
+) -> Result<(), BootError> {
     match ctx.fw.initrd {
         Some((s, e)) if e > s => free_reserved_area(ctx, pages, s, e, "initrd"),
         _ => Ok(()),
@@ -752,7 +801,9 @@ pub(crate) fn isqrt(x: u64) -> u64 {
 /// so the CMA area is placed below it as in Linux. The caller gives it back right after:
 /// archmm's own memmap (32 bytes a page) is then allocated where Linux's sits. A node whose
 /// buffer does not fit gets none, as Linux then falls back to allocating per block.
-fn hold_linux_memmap<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> [Option<(u64, u64)>; crate::zone::MAX_NODES] {
+fn hold_linux_memmap<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> [Option<(u64, u64)>; crate::zone::MAX_NODES] {
     let mut held = [None; crate::zone::MAX_NODES];
     if ctx.model.model != crate::arch::MemoryModel::SparseVmemmap {
         return held;
@@ -777,7 +828,14 @@ fn hold_linux_memmap<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) ->
             continue;
         }
         let size = count.saturating_mul(map_size);
-        let got = ctx.memblock.alloc_range_nid(size, map_size, 0, crate::memblock::MEMBLOCK_ALLOC_ACCESSIBLE, nid as i32, true);
+        let got = ctx.memblock.alloc_range_nid(
+            size,
+            map_size,
+            0,
+            crate::memblock::MEMBLOCK_ALLOC_ACCESSIBLE,
+            nid as i32,
+            true,
+        );
         held[nid] = got.map(|pa| (pa, size));
     }
     held
@@ -820,11 +878,27 @@ fn setup_per_cpu_areas<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) 
     let cpus = ctx.options.cpus.clamp(1, crate::percpu::MAX_CPUS);
     let nodes = ctx.cpu_node;
     // nr_node_ids: the highest possible node + 1; nodes with memory or CPUs are possible.
-    let nr_node_ids = ctx.numa.blocks().iter().map(|b| b.nid.max(0) as usize).chain(nodes[..cpus].iter().map(|&n| n as usize)).max().unwrap_or(0) + 1;
+    let nr_node_ids = ctx
+        .numa
+        .blocks()
+        .iter()
+        .map(|b| b.nid.max(0) as usize)
+        .chain(nodes[..cpus].iter().map(|&n| n as usize))
+        .max()
+        .unwrap_or(0)
+        + 1;
     A::percpu_banner(ctx, ctx.options.cpus.max(1), nr_node_ids)?;
     let page = A::page_size();
-    let layout = crate::percpu::PcpuLayout::build_reserved(ctx.fw.sections.percpu.max(1), A::PERCPU_RESERVE, A::PERCPU_DYN_SIZE, A::PERCPU_ATOM_SIZE.max(page), page, ctx.options.cpus.max(1), |c| nodes[c])
-        .map_err(BootError::Percpu)?;
+    let layout = crate::percpu::PcpuLayout::build_reserved(
+        ctx.fw.sections.percpu.max(1),
+        A::PERCPU_RESERVE,
+        A::PERCPU_DYN_SIZE,
+        A::PERCPU_ATOM_SIZE.max(page),
+        page,
+        ctx.options.cpus.max(1),
+        |c| nodes[c],
+    )
+    .map_err(BootError::Percpu)?;
     let unit_base = layout.allocate(&mut ctx.memblock, A::PERCPU_MIN_ADDR).map_err(BootError::Percpu)?;
     layout.write_report(page, ctx.log)?;
     ctx.percpu = Some(PercpuAreas { layout, unit_base });
@@ -842,7 +916,10 @@ fn vmemmap_base<A: Arch, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> u64 {
 
 /// memmap_init(): metadata for every section with memory, the page allocator's zones, and
 /// the holes inside sections marked reserved (init_unavailable_range).
-fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &ZoneLayout) -> Result<(PageAlloc<A::Paging, M>, u64), BootError> {
+fn memmap_init<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    zones: &ZoneLayout,
+) -> Result<(PageAlloc<A::Paging, M>, u64), BootError> {
     let geo = MemmapGeometry {
         model: ctx.model.model,
         page_shift: A::PAGE_SHIFT,
@@ -862,7 +939,10 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
         for z in crate::zone::ZoneType::ALL {
             let nz = node.zones[z as usize];
             if nz.spanned != 0 && !pages.add_zone(z, nid, nz.start_pfn, nz.spanned, nz.present) {
-                return Err(BootError::Zone(ZoneError::TooManyZones { zones: populated, max: crate::buddy::MAX_ZONES }));
+                return Err(BootError::Zone(ZoneError::TooManyZones {
+                    zones: populated,
+                    max: crate::buddy::MAX_ZONES,
+                }));
             }
         }
     }
@@ -908,7 +988,12 @@ fn memmap_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, zones: &
 /// mobility, and the `Total pages:` estimate (present pages minus what the memmap would take
 /// with Linux's struct page, [`Arch::LINUX_STRUCT_PAGE`], minus the DMA reserve), then
 /// `Policy zone:` (NUMA kernels).
-fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, dist: &crate::numa::NodeDistance, log: &mut dyn Write) -> Result<u64, BootError> {
+fn print_zonelists<A: Arch>(
+    zones: &ZoneLayout,
+    dma_reserve: u64,
+    dist: &crate::numa::NodeDistance,
+    log: &mut dyn Write,
+) -> Result<u64, BootError> {
     let linux_struct_page = A::LINUX_STRUCT_PAGE;
     const MIGRATE_TYPES: u64 = 6;
     let page = 1u64 << A::PAGE_SHIFT;
@@ -955,7 +1040,11 @@ fn print_zonelists<A: Arch>(zones: &ZoneLayout, dma_reserve: u64, dist: &crate::
 /// too), the nodes with memory its allocations fall back to, nearest first
 /// (find_next_best_node: the local node, then by node_distance(); lower ids penalised by
 /// one; ties broken round-robin by node load).
-fn print_fallback_order(zones: &ZoneLayout, distance: &crate::numa::NodeDistance, log: &mut dyn Write) -> Result<(), BootError> {
+fn print_fallback_order(
+    zones: &ZoneLayout,
+    distance: &crate::numa::NodeDistance,
+    log: &mut dyn Write,
+) -> Result<(), BootError> {
     const MAX: usize = crate::zone::MAX_NODES;
     let online: [bool; MAX] = core::array::from_fn(|i| zones.nodes[i].online);
     let dist = |a: usize, b: usize| distance.get(a, b) as u64;
@@ -971,9 +1060,9 @@ fn print_fallback_order(zones: &ZoneLayout, distance: &crate::numa::NodeDistance
             let next = if !used[local] {
                 Some(local)
             } else {
-                (0..MAX)
-                    .filter(|&n| online[n] && !used[n])
-                    .min_by_key(|&n| (dist(local, n) + (n < local) as u64) * crate::memblock::MAX_NUMNODES as u64 + load[n])
+                (0..MAX).filter(|&n| online[n] && !used[n]).min_by_key(|&n| {
+                    (dist(local, n) + (n < local) as u64) * crate::memblock::MAX_NUMNODES as u64 + load[n]
+                })
             };
             let Some(node) = next else { break };
             used[node] = true;
@@ -1021,14 +1110,19 @@ fn free_highmem_pages<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, p
     let ps = A::PAGE_SHIFT;
     let max_low = ctx.max_low_pfn;
     let mut freed = 0;
-    ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
-        let start = crate::addr::pfn_up(s, ps).max(max_low);
-        let end = crate::addr::pfn_down(e, ps);
-        for pfn in start..end {
-            freed += pages.free_boot_range(pfn, pfn + 1);
-        }
-        false
-    });
+    ctx.memblock.for_each_free_range(
+        crate::memblock::NUMA_NO_NODE,
+        crate::memblock::MemblockFlags::NONE,
+        false,
+        |s, e, _| {
+            let start = crate::addr::pfn_up(s, ps).max(max_low);
+            let end = crate::addr::pfn_down(e, ps);
+            for pfn in start..end {
+                freed += pages.free_boot_range(pfn, pfn + 1);
+            }
+            false
+        },
+    );
     freed
 }
 
@@ -1091,7 +1185,8 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
                     base = b2;
                 }
                 _ => {
-                    let _ = writeln!(ctx.log, "Ignoring memory block {:#x} - {:#x}", b.base, b.base.saturating_add(b.size));
+                    let _ =
+                        writeln!(ctx.log, "Ignoring memory block {:#x} - {:#x}", b.base, b.base.saturating_add(b.size));
                     continue;
                 }
             }
@@ -1135,9 +1230,9 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
         let found = if d.nranges == 0 {
             ctx.memblock.phys_alloc_range(d.size, align, 0, crate::memblock::MEMBLOCK_ALLOC_ANYWHERE)
         } else {
-            d.ranges[..d.nranges].iter().find_map(|&(b, s)| {
-                ctx.memblock.phys_alloc_range(d.size, align, b, b.saturating_add(s))
-            })
+            d.ranges[..d.nranges]
+                .iter()
+                .find_map(|&(b, s)| ctx.memblock.phys_alloc_range(d.size, align, b, b.saturating_add(s)))
         };
         match found {
             Some(base) if d.nomap => {
@@ -1146,7 +1241,8 @@ pub fn generic_detect_memory<A: Arch, M: PhysMem>(ctx: &mut BootCtx<'_, A, M>) -
             }
             Some(_) => {}
             None => {
-                let _ = writeln!(ctx.log, "OF: reserved mem: failed to allocate memory for node: size {}MiB", d.size >> 20);
+                let _ =
+                    writeln!(ctx.log, "OF: reserved mem: failed to allocate memory for node: size {}MiB", d.size >> 20);
             }
         }
     }

@@ -774,10 +774,14 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
                         continue;
                     }
                     if let Some(pfn) = self.alloc_from(z, cpu, order, mark) {
-                        let flags = PageMeta::with_zone(PageMeta::with_order(PG_HEAD, order), z.link()) | if gfp.has(Gfp::MOVABLE) { PG_MOVABLE } else { 0 };
+                        let flags = PageMeta::with_zone(PageMeta::with_order(PG_HEAD, order), z.link())
+                            | if gfp.has(Gfp::MOVABLE) { PG_MOVABLE } else { 0 };
                         self.set_meta(pfn, PageMeta { flags, refcount: 1, next: 0, prev: 0, private: 0 });
                         if gfp.has(Gfp::ZERO) {
-                            self.mem.zero(crate::addr::PhysAddr(pfn << Mo::LEVELS[Mo::LEVELS.len() - 1].shift), (1u64 << order) * Mo::PAGE_SIZE);
+                            self.mem.zero(
+                                crate::addr::PhysAddr(pfn << Mo::LEVELS[Mo::LEVELS.len() - 1].shift),
+                                (1u64 << order) * Mo::PAGE_SIZE,
+                            );
                         }
                         return Ok(pfn);
                     }
@@ -866,7 +870,11 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
             None
         };
         if let Some(e) = err {
-            log::error!("BUG: Bad page state: pfn:{pfn:#x} flags:{:#x} refcount:{} order:{order}: {e}", m.flags, m.refcount);
+            log::error!(
+                "BUG: Bad page state: pfn:{pfn:#x} flags:{:#x} refcount:{} order:{order}: {e}",
+                m.flags,
+                m.refcount
+            );
             return Err(e);
         }
         let z = self.zone_by_link(m.zone_link()).ok_or(FreeError::NoPage(pfn))?;
@@ -964,7 +972,11 @@ impl<Mo: PagingMode, M: PhysMem> PageAlloc<Mo, M> {
     /// (watermark_scale_factor 10, no highmem special case for lowmem zones).
     pub fn setup_watermarks(&self, min_free_kbytes: u64, page_shift: u32) {
         let pages_min = min_free_kbytes >> (page_shift - 10);
-        let lowmem: u64 = self.zones().filter(|z| z.kind != ZoneType::HighMem && z.kind != ZoneType::Movable).map(|z| z.managed.load(Ordering::Relaxed)).sum();
+        let lowmem: u64 = self
+            .zones()
+            .filter(|z| z.kind != ZoneType::HighMem && z.kind != ZoneType::Movable)
+            .map(|z| z.managed.load(Ordering::Relaxed))
+            .sum();
         for z in self.zones() {
             let managed = z.managed.load(Ordering::Relaxed);
             let min = if z.kind == ZoneType::HighMem || z.kind == ZoneType::Movable {

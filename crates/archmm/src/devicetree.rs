@@ -39,10 +39,16 @@ impl fmt::Display for DtFirmwareError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DtFirmwareError::Scan(e) => write!(f, "bad device tree: {e}"),
-            DtFirmwareError::NoMemory => f.write_str("the device tree has no usable memory node (device_type = \"memory\" with reg)"),
+            DtFirmwareError::NoMemory => {
+                f.write_str("the device tree has no usable memory node (device_type = \"memory\" with reg)")
+            }
             DtFirmwareError::TooManyReserved => write!(f, "the device tree reserves more than {MAX_RESERVED} ranges"),
-            DtFirmwareError::TooManyAllocRanges => write!(f, "a /reserved-memory node has more than {MAX_ALLOC_RANGES} alloc-ranges"),
-            DtFirmwareError::TooManyDistances => write!(f, "the NUMA distance map has more than {MAX_DISTANCES} entries"),
+            DtFirmwareError::TooManyAllocRanges => {
+                write!(f, "a /reserved-memory node has more than {MAX_ALLOC_RANGES} alloc-ranges")
+            }
+            DtFirmwareError::TooManyDistances => {
+                write!(f, "the NUMA distance map has more than {MAX_DISTANCES} entries")
+            }
         }
     }
 }
@@ -75,7 +81,8 @@ impl DtFirmware {
     /// than the fixed tables hold.
     pub fn from_blob(blob: &[u8]) -> Result<Self, DtFirmwareError> {
         let map = scan_blob(blob).map_err(DtFirmwareError::Scan)?;
-        let totalsize = blob.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64).unwrap_or(blob.len() as u64);
+        let totalsize =
+            blob.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64).unwrap_or(blob.len() as u64);
         let mut fw = Self::from_scan(&map)?;
         fw.totalsize = totalsize;
         Ok(fw)
@@ -190,7 +197,12 @@ impl DtFirmware {
 
     /// The firmware map to boot, with the kernel image and the blob placed where the boot
     /// protocol put them.
-    pub fn firmware_map(&self, kernel: Option<(u64, u64)>, dtb: Option<(u64, u64)>, sections: KernelSections) -> FirmwareMap<'_> {
+    pub fn firmware_map(
+        &self,
+        kernel: Option<(u64, u64)>,
+        dtb: Option<(u64, u64)>,
+        sections: KernelSections,
+    ) -> FirmwareMap<'_> {
         FirmwareMap {
             banks: self.banks(),
             reserved: self.reserved(),

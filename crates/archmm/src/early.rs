@@ -79,7 +79,10 @@ impl<'b, Mo: PagingMode, M: PhysMem> MmAlloc<'b, Mo, M> {
                         if self.memblock.phys_free(pa, size).is_ok() {
                             let (lo, hi) = (pa / page, (pa + size).div_ceil(page));
                             for edge in [lo, hi - 1] {
-                                if (edge < first || edge >= end) && !self.memblock.is_region_reserved(edge * page, page) && p.page_state(edge) == PageState::Reserved {
+                                if (edge < first || edge >= end)
+                                    && !self.memblock.is_region_reserved(edge * page, page)
+                                    && p.page_state(edge) == PageState::Reserved
+                                {
                                     p.free_reserved_range(edge, edge + 1, None);
                                 }
                             }

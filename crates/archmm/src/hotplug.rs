@@ -42,7 +42,9 @@ use crate::arch::Arch;
 use crate::boot::{BootCtx, Booted};
 use crate::buddy::{Gfp, PageAlloc};
 use crate::memblock::{MemblockError, MemblockFlags, RegionType};
-use crate::memmap::{MemmapError, MemmapSource, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_OFFLINE, PG_PCP, PG_RESERVED};
+use crate::memmap::{
+    MemmapError, MemmapSource, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_OFFLINE, PG_PCP, PG_RESERVED,
+};
 use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, TableAlloc};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NODES};
@@ -143,7 +145,9 @@ impl fmt::Display for HotplugError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HotplugError::Unsupported(w) => write!(f, "memory hotplug is not supported: {w}"),
-            HotplugError::Unaligned { value, align } => write!(f, "{value:#x} is not aligned to the memory block size {align:#x}"),
+            HotplugError::Unaligned { value, align } => {
+                write!(f, "{value:#x} is not aligned to the memory block size {align:#x}")
+            }
             HotplugError::Empty => write!(f, "empty range"),
             HotplugError::OutOfRange(a) => write!(f, "{a:#x} is beyond the physical address width"),
             HotplugError::Overlap(a) => write!(f, "the range overlaps present memory at {a:#x}"),
@@ -154,7 +158,9 @@ impl fmt::Display for HotplugError {
             HotplugError::AlreadyOnline(b) => write!(f, "memory block {b} is already online"),
             HotplugError::AlreadyOffline(b) => write!(f, "memory block {b} is already offline"),
             HotplugError::StillOnline(b) => write!(f, "memory block {b} is online"),
-            HotplugError::Busy { block, pfn } => write!(f, "memory block {block} is busy: unmovable page at pfn {pfn:#x}"),
+            HotplugError::Busy { block, pfn } => {
+                write!(f, "memory block {block} is busy: unmovable page at pfn {pfn:#x}")
+            }
             HotplugError::Holes(b) => write!(f, "memory block {b} has memory holes"),
             HotplugError::MixedZones(b) => write!(f, "memory block {b} spans more than one zone"),
             HotplugError::NoSuchZone(z) => write!(f, "the arch has no zone {}", z.name()),
@@ -324,17 +330,38 @@ impl<Mo: PagingMode, M: PhysMem> MemmapSource for HotSrc<'_, Mo, M> {
 ///
 /// # Errors
 /// [`HotplugError::PageTable`] / [`HotplugError::Memmap`] / [`HotplugError::NoMemory`].
-pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &mut PageAlloc<A::Paging, M>, start: u64, size: u64, altmap: bool, linear: bool) -> Result<(), HotplugError> {
+pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &mut PageAlloc<A::Paging, M>,
+    start: u64,
+    size: u64,
+    altmap: bool,
+    linear: bool,
+) -> Result<(), HotplugError> {
     let mem = *ctx.memblock.mem();
     let va = ctx.layout.page_offset.wrapping_add(start) & A::KERNEL_VA_MASK;
     let root = if linear { ctx.pgd } else { None };
     let mut mm = *pages.memmap();
     let res = {
         let nid = 0;
-        let mut src = HotSrc::<A::Paging, M> { mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0), altmap: None, range: (start, start + size), nid };
+        let mut src = HotSrc::<A::Paging, M> {
+            mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0),
+            altmap: None,
+            range: (start, start + size),
+            nid,
+        };
         if let Some(root) = root {
             let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
-            pt.map_keep_tables(va, start, size, A::LINEAR_MAP_PROT, MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS }, &mut src, &mut FlushLog::default()).map_err(HotplugError::PageTable)?;
+            pt.map_keep_tables(
+                va,
+                start,
+                size,
+                A::LINEAR_MAP_PROT,
+                MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS },
+                &mut src,
+                &mut FlushLog::default(),
+            )
+            .map_err(HotplugError::PageTable)?;
         }
         if altmap {
             let pb = 1u64 << (A::PAGEBLOCK_ORDER + A::PAGE_SHIFT);
@@ -378,13 +405,25 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_,
 /// # Errors
 /// [`HotplugError::PageTable`] when a linear-map block straddling the range cannot be split
 /// (no memory); nothing changed then.
-pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pages: &mut PageAlloc<A::Paging, M>, start: u64, size: u64, linear: bool, mut tlb: &mut dyn crate::pgtable::TlbFlush) -> Result<(), HotplugError> {
+pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    pages: &mut PageAlloc<A::Paging, M>,
+    start: u64,
+    size: u64,
+    linear: bool,
+    mut tlb: &mut dyn crate::pgtable::TlbFlush,
+) -> Result<(), HotplugError> {
     let mem = *ctx.memblock.mem();
     let va = ctx.layout.page_offset.wrapping_add(start) & A::KERNEL_VA_MASK;
     let root = if linear { ctx.pgd } else { None };
     let mut mm = *pages.memmap();
     {
-        let mut src = HotSrc::<A::Paging, M> { mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0), altmap: None, range: (start, start + size), nid: 0 };
+        let mut src = HotSrc::<A::Paging, M> {
+            mm: crate::early::MmAlloc::new(&mut ctx.memblock, Some(&*pages), 0),
+            altmap: None,
+            range: (start, start + size),
+            nid: 0,
+        };
         if let Some(root) = root {
             let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
             pt.unmap(va, size, &mut src, &mut tlb).map_err(HotplugError::PageTable)?;
@@ -415,14 +454,21 @@ impl Hotplug {
     /// is FLATMEM, or a MAX_ORDER block is larger than a memory block.
     pub fn new<A: Arch, M: PhysMem + Copy>(b: &Booted<'_, A, M>) -> Result<Self, HotplugError> {
         if !A::MEMORY_HOTPLUG {
-            return Err(HotplugError::Unsupported("the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG"));
+            return Err(HotplugError::Unsupported(
+                "the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG",
+            ));
         }
         if b.ctx.model.model == crate::arch::MemoryModel::Flat {
             return Err(HotplugError::Unsupported("MEMORY_HOTPLUG depends on SPARSEMEM"));
         }
         let block_bytes = A::memory_block_size_bytes(&b.ctx);
-        if !block_bytes.is_power_of_two() || block_bytes < 1 << A::SECTION_SIZE_BITS || (1u64 << (A::MAX_ORDER - 1 + A::PAGE_SHIFT)) > block_bytes {
-            return Err(HotplugError::Unsupported("the memory block size is not a power-of-two multiple of the section and MAX_ORDER sizes"));
+        if !block_bytes.is_power_of_two()
+            || block_bytes < 1 << A::SECTION_SIZE_BITS
+            || (1u64 << (A::MAX_ORDER - 1 + A::PAGE_SHIFT)) > block_bytes
+        {
+            return Err(HotplugError::Unsupported(
+                "the memory block size is not a power-of-two multiple of the section and MAX_ORDER sizes",
+            ));
         }
         let mut h = Hotplug {
             blocks: [None; MAX_MEMORY_BLOCKS],
@@ -452,7 +498,19 @@ impl Hotplug {
                         }
                     }
                     None => match h.blocks.iter_mut().find(|x| x.is_none()) {
-                        Some(slot) => *slot = Some(MemoryBlock { id, nid, online: true, zone: None, online_type: OnlineType::Online, present: be - bs, vmemmap_pages: 0, hot: false, driver_managed: false }),
+                        Some(slot) => {
+                            *slot = Some(MemoryBlock {
+                                id,
+                                nid,
+                                online: true,
+                                zone: None,
+                                online_type: OnlineType::Online,
+                                present: be - bs,
+                                vmemmap_pages: 0,
+                                hot: false,
+                                driver_managed: false,
+                            })
+                        }
                         None => err = Some(HotplugError::TooMany),
                     },
                 }
@@ -464,7 +522,8 @@ impl Hotplug {
         }
         for blk in h.blocks.iter_mut().flatten() {
             blk.zone = block_zone(&b.pages, blk.id * bp, (blk.id + 1) * bp);
-            blk.online_type = if blk.zone == Some(ZoneType::Movable) { OnlineType::Movable } else { OnlineType::Kernel };
+            blk.online_type =
+                if blk.zone == Some(ZoneType::Movable) { OnlineType::Movable } else { OnlineType::Kernel };
         }
         Ok(h)
     }
@@ -492,7 +551,8 @@ impl Hotplug {
     pub fn blocks(&self) -> impl Iterator<Item = MemoryBlock> + '_ {
         let mut last: Option<u64> = None;
         core::iter::from_fn(move || {
-            let next = self.blocks.iter().flatten().filter(|b| last.is_none_or(|l| b.id > l)).min_by_key(|b| b.id).copied();
+            let next =
+                self.blocks.iter().flatten().filter(|b| last.is_none_or(|l| b.id > l)).min_by_key(|b| b.id).copied();
             last = next.map(|b| b.id);
             next
         })
@@ -516,9 +576,18 @@ impl Hotplug {
     ///
     /// # Errors
     /// A [`HotplugError`]; nothing changed then.
-    pub fn add<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, nid: usize, flags: AddFlags) -> Result<(), HotplugError> {
+    pub fn add<A: Arch, M: PhysMem + Copy>(
+        &mut self,
+        b: &mut Booted<'_, A, M>,
+        base: u64,
+        size: u64,
+        nid: usize,
+        flags: AddFlags,
+    ) -> Result<(), HotplugError> {
         if !A::MEMORY_HOTPLUG {
-            return Err(HotplugError::Unsupported("the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG"));
+            return Err(HotplugError::Unsupported(
+                "the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG",
+            ));
         }
         let bb = self.block_bytes;
         let end = self.check_range(base, size)?;
@@ -576,13 +645,28 @@ impl Hotplug {
             b.ctx.max_low_pfn = b.ctx.max_low_pfn.max(e);
         }
         for (id, slot) in (s / bp..).zip(self.blocks.iter_mut().filter(|x| x.is_none()).take(nblocks as usize)) {
-            *slot = Some(MemoryBlock { id, nid, online: false, zone: None, online_type: OnlineType::Offline, present: bp, vmemmap_pages: if id == s / bp { vm_pages } else { 0 }, hot: true, driver_managed: flags.driver_managed });
+            *slot = Some(MemoryBlock {
+                id,
+                nid,
+                online: false,
+                zone: None,
+                online_type: OnlineType::Offline,
+                present: bp,
+                vmemmap_pages: if id == s / bp { vm_pages } else { 0 },
+                hot: true,
+                driver_managed: flags.driver_managed,
+            });
         }
         Ok(())
     }
 
     /// zone_for_pfn_range(): the zone `how` onlines block `id` to.
-    fn zone_for<A: Arch, M: PhysMem>(&self, pages: &PageAlloc<A::Paging, M>, blk: &MemoryBlock, how: OnlineType) -> ZoneType {
+    fn zone_for<A: Arch, M: PhysMem>(
+        &self,
+        pages: &PageAlloc<A::Paging, M>,
+        blk: &MemoryBlock,
+        how: OnlineType,
+    ) -> ZoneType {
         let bp = self.block_pages();
         let (s, e) = (blk.id * bp, (blk.id + 1) * bp);
         let kernel = default_kernel_zone::<A, M>(pages, blk.nid, s, e);
@@ -613,7 +697,12 @@ impl Hotplug {
                     }
                 }
                 OnlinePolicy::ContigZones => {
-                    let inter = |k: ZoneType| pages.zone_index(k, blk.nid).and_then(|i| pages.zone_at(i)).is_some_and(|z| z.spanned != 0 && s < z.start_pfn + z.spanned && e > z.start_pfn);
+                    let inter = |k: ZoneType| {
+                        pages
+                            .zone_index(k, blk.nid)
+                            .and_then(|i| pages.zone_at(i))
+                            .is_some_and(|z| z.spanned != 0 && s < z.start_pfn + z.spanned && e > z.start_pfn)
+                    };
                     let (ik, im) = (inter(kernel), inter(ZoneType::Movable));
                     if ik != im {
                         if ik {
@@ -657,7 +746,12 @@ impl Hotplug {
     /// # Errors
     /// [`HotplugError::NoBlock`], [`HotplugError::AlreadyOnline`],
     /// [`HotplugError::NoSuchZone`], [`HotplugError::TooMany`]; nothing changed then.
-    pub fn online<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, id: u64, how: OnlineType) -> Result<ZoneType, HotplugError> {
+    pub fn online<A: Arch, M: PhysMem + Copy>(
+        &mut self,
+        b: &mut Booted<'_, A, M>,
+        id: u64,
+        how: OnlineType,
+    ) -> Result<ZoneType, HotplugError> {
         let slot = self.slot_of(id).ok_or(HotplugError::NoBlock(id))?;
         let blk = self.blocks[slot].ok_or(HotplugError::NoBlock(id))?;
         if blk.online {
@@ -691,7 +785,12 @@ impl Hotplug {
         if new_zone || !populated {
             self.zonelist_builds += 1;
         }
-        self.blocks[slot] = Some(MemoryBlock { online: true, zone: Some(kind), online_type: if kind == ZoneType::Movable { OnlineType::Movable } else { OnlineType::Kernel }, ..blk });
+        self.blocks[slot] = Some(MemoryBlock {
+            online: true,
+            zone: Some(kind),
+            online_type: if kind == ZoneType::Movable { OnlineType::Movable } else { OnlineType::Kernel },
+            ..blk
+        });
         sync_node(b, blk.nid);
         setup_watermarks(b);
         Ok(kind)
@@ -706,7 +805,12 @@ impl Hotplug {
     /// [`HotplugError::AlreadyOffline`]: nothing changed. [`HotplugError::NoMemory`] (no
     /// migration target): the block stays online; pages already migrated stay at their new
     /// homes, and the per-CPU lists were drained.
-    pub fn offline<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, id: u64, moved: &mut dyn FnMut(Migration)) -> Result<OfflineStats, HotplugError> {
+    pub fn offline<A: Arch, M: PhysMem + Copy>(
+        &mut self,
+        b: &mut Booted<'_, A, M>,
+        id: u64,
+        moved: &mut dyn FnMut(Migration),
+    ) -> Result<OfflineStats, HotplugError> {
         let slot = self.slot_of(id).ok_or(HotplugError::NoBlock(id))?;
         let blk = self.blocks[slot].ok_or(HotplugError::NoBlock(id))?;
         if !blk.online {
@@ -752,7 +856,10 @@ impl Hotplug {
                 let n = m.block_len();
                 if m.flags & PG_BUDDY != 0 {
                     pages.list_del(fa, pfn, &m);
-                    pages.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, m.order()), ..PageMeta::default() });
+                    pages.set_meta(
+                        pfn,
+                        PageMeta { flags: PageMeta::with_order(PG_OFFLINE, m.order()), ..PageMeta::default() },
+                    );
                     z.free.fetch_sub(n, Ordering::Relaxed);
                     stats.isolated += n;
                 }
@@ -804,7 +911,11 @@ impl Hotplug {
         let bp2 = bp;
         // Another online block of this zone, or a boot block spanning several zones (it may
         // hold this zone's pages; keeping the span over it is safe).
-        let online_other = |hp: &Hotplug, pfn_block: u64| hp.block(pfn_block).is_some_and(|x| x.online && (x.zone == Some(kind) || x.zone.is_none()) && x.nid == blk.nid && x.id != id);
+        let online_other = |hp: &Hotplug, pfn_block: u64| {
+            hp.block(pfn_block).is_some_and(|x| {
+                x.online && (x.zone == Some(kind) || x.zone.is_none()) && x.nid == blk.nid && x.id != id
+            })
+        };
         let (zs, ze) = {
             let z = b.pages.zone_at(zi).ok_or(HotplugError::MixedZones(id))?;
             (z.start_pfn, z.start_pfn + z.spanned)
@@ -850,7 +961,13 @@ impl Hotplug {
     /// `tlb` invalidates the live kernel table's translations (a bare-metal kernel's real
     /// TLB; on the host a [`crate::pgtable::FlushLog`]): page-table and memmap pages are
     /// freed only after the translations through them were flushed.
-    pub fn remove<A: Arch, M: PhysMem + Copy>(&mut self, b: &mut Booted<'_, A, M>, base: u64, size: u64, tlb: &mut dyn crate::pgtable::TlbFlush) -> Result<(), HotplugError> {
+    pub fn remove<A: Arch, M: PhysMem + Copy>(
+        &mut self,
+        b: &mut Booted<'_, A, M>,
+        base: u64,
+        size: u64,
+        tlb: &mut dyn crate::pgtable::TlbFlush,
+    ) -> Result<(), HotplugError> {
         let bb = self.block_bytes;
         let end = self.check_range(base, size)?;
         let bp = self.block_pages();
@@ -947,7 +1064,9 @@ fn sync_node<A: Arch, M: PhysMem + Copy>(b: &mut Booted<'_, A, M>, nid: usize) {
 
 /// init_per_zone_wmark_min() as the bring-up runs it, after managed pages changed.
 fn setup_watermarks<A: Arch, M: PhysMem + Copy>(b: &Booted<'_, A, M>) {
-    let lowmem_kb = b.pages.zones().filter(|z| z.kind <= ZoneType::Normal).map(|z| z.managed.load(Ordering::Relaxed)).sum::<u64>() << (A::PAGE_SHIFT - 10);
+    let lowmem_kb =
+        b.pages.zones().filter(|z| z.kind <= ZoneType::Normal).map(|z| z.managed.load(Ordering::Relaxed)).sum::<u64>()
+            << (A::PAGE_SHIFT - 10);
     let min_free_kbytes = crate::boot::isqrt(lowmem_kb * 16).clamp(128, 262_144);
     b.pages.setup_watermarks(min_free_kbytes, A::PAGE_SHIFT);
 }

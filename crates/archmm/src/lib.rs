@@ -30,9 +30,9 @@ pub mod memmap;
 pub mod numa;
 pub mod percpu;
 pub mod pgtable;
+pub mod physmem;
 pub mod protect;
 pub mod uspace;
-pub mod physmem;
 pub mod zone;
 
 pub use archmm_firmware as firmware;

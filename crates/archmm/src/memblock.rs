@@ -103,14 +103,8 @@ impl MemblockFlags {
         if let Ok(v) = s.parse::<u32>() {
             return Some(Self(v));
         }
-        const NAMED: [(&str, u32); 6] = [
-            ("NONE", 0),
-            ("HOTPLUG", 0x1),
-            ("MIRROR", 0x2),
-            ("NOMAP", 0x4),
-            ("DRIVER_MANAGED", 0x8),
-            ("DRV_MNG", 0x8),
-        ];
+        const NAMED: [(&str, u32); 6] =
+            [("NONE", 0), ("HOTPLUG", 0x1), ("MIRROR", 0x2), ("NOMAP", 0x4), ("DRIVER_MANAGED", 0x8), ("DRV_MNG", 0x8)];
         let mut f = 0u32;
         for part in s.split('|') {
             let part = part.trim();
@@ -146,8 +140,7 @@ impl Region {
         self.base.wrapping_add(self.size)
     }
     /// The dummy an array gets when its last region is removed (memblock_remove_region).
-    const EMPTY: Region =
-        Region { base: 0, size: 0, flags: MemblockFlags::NONE, nid: MAX_NUMNODES };
+    const EMPTY: Region = Region { base: 0, size: 0, flags: MemblockFlags::NONE, nid: MAX_NUMNODES };
     /// The dummy of an array that has never held a region: Linux's static init arrays are
     /// zeroed memory, so its node is 0 (a dump of a never-used array says "on node 0").
     const BOOT_DUMMY: Region = Region { base: 0, size: 0, flags: MemblockFlags::NONE, nid: 0 };
@@ -193,12 +186,9 @@ pub enum MemblockError {
 impl fmt::Display for MemblockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MemblockError::NoSpace { array, max } => write!(
-                f,
-                "memblock.{} is full ({} regions) and cannot be resized",
-                array.name(),
-                max
-            ),
+            MemblockError::NoSpace { array, max } => {
+                write!(f, "memblock.{} is full ({} regions) and cannot be resized", array.name(), max)
+            }
             MemblockError::BadNode(n) => write!(f, "node id {n} is out of range"),
             MemblockError::BadAlign(a) => write!(f, "alignment {a:#x} is not a power of two"),
         }
@@ -243,12 +233,7 @@ fn region_from_bytes(b: &[u8; REGION_BYTES as usize]) -> Region {
         x[..r.len()].copy_from_slice(&b[r]);
         u64::from_le_bytes(x)
     };
-    Region {
-        base: w(0..8),
-        size: w(8..16),
-        flags: MemblockFlags(w(16..20) as u32),
-        nid: w(20..24) as u32 as i32,
-    }
+    Region { base: w(0..8), size: w(8..16), flags: MemblockFlags(w(16..20) as u32), nid: w(20..24) as u32 as i32 }
 }
 
 /// Linux's `memblock_cap_size`: shrink `size` so that `base + size` does not overflow.
@@ -470,23 +455,11 @@ impl<M: PhysMem> Memblock<M> {
             addr = self.find_in_range(0, ns.min(self.current_limit), new_alloc, page);
         }
         if addr == 0 {
-            log::error!(
-                "memblock: Failed to double {} array from {} to {} entries !",
-                t.name(),
-                max,
-                max * 2
-            );
+            log::error!("memblock: Failed to double {} array from {} to {} entries !", t.name(), max, max * 2);
             return Err(nospace);
         }
         let new_end = addr + new_bytes - 1;
-        dbg_line!(
-            self,
-            "memblock: {} is doubled to {} at [{:#018x}-{:#018x}]",
-            t.name(),
-            max * 2,
-            addr,
-            new_end
-        );
+        dbg_line!(self, "memblock: {} is doubled to {} at [{:#018x}-{:#018x}]", t.name(), max * 2, addr, new_end);
         // Copy the old array over, zero the new half.
         for i in 0..max {
             let r = self.region(t, i);
@@ -527,7 +500,14 @@ impl<M: PhysMem> Memblock<M> {
         Ok(())
     }
 
-    fn add_range(&mut self, t: RegionType, base: u64, size: u64, nid: i32, flags: MemblockFlags) -> Result<(), MemblockError> {
+    fn add_range(
+        &mut self,
+        t: RegionType,
+        base: u64,
+        size: u64,
+        nid: i32,
+        flags: MemblockFlags,
+    ) -> Result<(), MemblockError> {
         let size = cap_size(base, size);
         if size == 0 {
             return Ok(());
@@ -904,10 +884,7 @@ impl<M: PhysMem> Memblock<M> {
         if nid != NUMA_NO_NODE && nid != m.nid {
             return true;
         }
-        if self.movable_node
-            && m.flags.contains(MemblockFlags::HOTPLUG)
-            && !flags.contains(MemblockFlags::HOTPLUG)
-        {
+        if self.movable_node && m.flags.contains(MemblockFlags::HOTPLUG) && !flags.contains(MemblockFlags::HOTPLUG) {
             return true;
         }
         if flags.contains(MemblockFlags::MIRROR) && !m.flags.contains(MemblockFlags::MIRROR) {
@@ -926,7 +903,13 @@ impl<M: PhysMem> Memblock<M> {
     /// each free range, i.e. each intersection of a memory region (on `nid`, passing the
     /// `flags` filter as Linux's should_skip_region) with a gap between reserved regions.
     /// `f` returns `true` to stop.
-    pub fn for_each_free_range(&self, nid: i32, flags: MemblockFlags, rev: bool, mut f: impl FnMut(u64, u64, i32) -> bool) {
+    pub fn for_each_free_range(
+        &self,
+        nid: i32,
+        flags: MemblockFlags,
+        rev: bool,
+        mut f: impl FnMut(u64, u64, i32) -> bool,
+    ) {
         let nm = self.cnt(RegionType::Memory);
         let nr = self.cnt(RegionType::Reserved);
         // Gap g (0..=nr) lies between reserved region g-1 and g.
@@ -1057,7 +1040,15 @@ impl<M: PhysMem> Memblock<M> {
     ///
     /// Returns the physical address, or `None` (Linux's 0) if nothing fits or the reserved
     /// array cannot grow. Memory is not zeroed.
-    pub fn alloc_range_nid(&mut self, size: u64, align: u64, start: u64, end: u64, nid: i32, exact_nid: bool) -> Option<u64> {
+    pub fn alloc_range_nid(
+        &mut self,
+        size: u64,
+        align: u64,
+        start: u64,
+        end: u64,
+        nid: i32,
+        exact_nid: bool,
+    ) -> Option<u64> {
         let mut flags = self.choose_flags();
         let nid = if nid == MAX_NUMNODES { NUMA_NO_NODE } else { nid };
         let align = if align == 0 { SMP_CACHE_BYTES } else { align };
@@ -1066,12 +1057,16 @@ impl<M: PhysMem> Memblock<M> {
         }
         loop {
             let found = self.find_in_range_node(size, align, start, end, nid, flags);
-            if found != 0 && self.add_range(RegionType::Reserved, found, size, MAX_NUMNODES, MemblockFlags::NONE).is_ok() {
+            if found != 0
+                && self.add_range(RegionType::Reserved, found, size, MAX_NUMNODES, MemblockFlags::NONE).is_ok()
+            {
                 return Some(found);
             }
             if nid != NUMA_NO_NODE && !exact_nid {
                 let found = self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags);
-                if found != 0 && self.add_range(RegionType::Reserved, found, size, MAX_NUMNODES, MemblockFlags::NONE).is_ok() {
+                if found != 0
+                    && self.add_range(RegionType::Reserved, found, size, MAX_NUMNODES, MemblockFlags::NONE).is_ok()
+                {
                     return Some(found);
                 }
             }
@@ -1193,11 +1188,7 @@ impl<M: PhysMem> Memblock<M> {
     /// `memblock=debug`.
     pub fn write_dump_all(&self, w: &mut dyn Write) -> fmt::Result {
         writeln!(w, "MEMBLOCK configuration:")?;
-        writeln!(
-            w,
-            " memory size = {:#018x} reserved size = {:#018x}",
-            self.memory.total, self.reserved.total
-        )?;
+        writeln!(w, " memory size = {:#018x} reserved size = {:#018x}", self.memory.total, self.reserved.total)?;
         for t in [RegionType::Memory, RegionType::Reserved] {
             writeln!(w, " {}.cnt  = {:#x}", t.name(), self.cnt(t))?;
             for (i, r) in self.regions(t).enumerate() {

@@ -209,7 +209,11 @@ impl Memmap {
     /// # Errors
     /// [`MemmapError`] when memblock runs out or a mapping fails; memblock may then hold
     /// the reservations made so far (boot cannot continue anyway).
-    pub fn init<Mo: PagingMode, M: PhysMem + Copy>(mb: &mut Memblock<M>, geo: MemmapGeometry, pgd: Option<u64>) -> Result<Memmap, MemmapError> {
+    pub fn init<Mo: PagingMode, M: PhysMem + Copy>(
+        mb: &mut Memblock<M>,
+        geo: MemmapGeometry,
+        pgd: Option<u64>,
+    ) -> Result<Memmap, MemmapError> {
         let ps = geo.page_shift;
         let start_pfn = crate::addr::pfn_down(mb.start_of_dram(), ps);
         let end_pfn = crate::addr::pfn_up(mb.end_of_dram(), ps);
@@ -267,7 +271,11 @@ impl Memmap {
     ///
     /// # Errors
     /// [`MemmapError`] when memory runs out or the section is beyond MAX_PHYSMEM_BITS.
-    pub fn add_section<Mo: PagingMode, M: PhysMem + Copy>(&mut self, mb: &mut Memblock<M>, sec: u64) -> Result<(), MemmapError> {
+    pub fn add_section<Mo: PagingMode, M: PhysMem + Copy>(
+        &mut self,
+        mb: &mut Memblock<M>,
+        sec: u64,
+    ) -> Result<(), MemmapError> {
         let geo = self.geo;
         let pps = geo.pages_per_section();
         if sec >= geo.nr_sections() {
@@ -308,19 +316,25 @@ impl Memmap {
                 let can_block = Mo::LEVELS[Mo::LEVELS.len() - 2].leaf && block <= 4 << 20;
                 let (vstart, end_pfn) = (geo.vmemmap_start, self.end_pfn);
                 let below_end = |bv: u64| (bv + block - vstart) / PAGE_META_SIZE <= end_pfn;
-                let mut v = if can_block && below_end(va & !(block - 1)) { va & !(block - 1) } else { va & !(Mo::PAGE_SIZE - 1) };
+                let mut v = if can_block && below_end(va & !(block - 1)) {
+                    va & !(block - 1)
+                } else {
+                    va & !(Mo::PAGE_SIZE - 1)
+                };
                 while v < va + len {
                     if let Some(t) = pt.translate(v) {
                         v = (v & !(t.size - 1)) + t.size;
                         continue;
                     }
-                    let use_block = can_block && v & (block - 1) == 0 && below_end(v) && first_mapped_in(&pt, v, block).is_none();
+                    let use_block =
+                        can_block && v & (block - 1) == 0 && below_end(v) && first_mapped_in(&pt, v, block).is_none();
                     let step = if use_block { block } else { Mo::PAGE_SIZE };
                     let (pa, sz) = match mb.alloc(step, step) {
                         Some(pa) => (pa, step),
                         None => (mb.alloc(Mo::PAGE_SIZE, Mo::PAGE_SIZE).ok_or(MemmapError::NoMemory)?, Mo::PAGE_SIZE),
                     };
-                    pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb).map_err(MemmapError::PageTable)?;
+                    pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb)
+                        .map_err(MemmapError::PageTable)?;
                     self.bytes += sz;
                     v += sz;
                 }
@@ -334,7 +348,8 @@ impl Memmap {
     #[inline]
     pub fn meta_pa<Mo: PagingMode, M: PhysMem>(&self, mem: &M, pfn: u64) -> Option<u64> {
         match self.geo.model {
-            MemoryModel::Flat => (pfn >= self.start_pfn && pfn < self.end_pfn).then(|| self.base + (pfn - self.start_pfn) * PAGE_META_SIZE),
+            MemoryModel::Flat => (pfn >= self.start_pfn && pfn < self.end_pfn)
+                .then(|| self.base + (pfn - self.start_pfn) * PAGE_META_SIZE),
             MemoryModel::Sparse => {
                 let pps = self.geo.pages_per_section();
                 let sec = pfn / pps;
@@ -404,7 +419,11 @@ impl Memmap {
                     }
                     for i in 0..SECTIONS_PER_ROOT {
                         let map = mem.read_u64(PhysAddr(root + i * 8));
-                        if map != 0 && page >= map && page < map + pps * PAGE_META_SIZE && (page - map).is_multiple_of(PAGE_META_SIZE) {
+                        if map != 0
+                            && page >= map
+                            && page < map + pps * PAGE_META_SIZE
+                            && (page - map).is_multiple_of(PAGE_META_SIZE)
+                        {
                             return Some((r * SECTIONS_PER_ROOT + i) * pps + (page - map) / PAGE_META_SIZE);
                         }
                     }
@@ -481,7 +500,14 @@ impl Memmap {
     /// # Errors
     /// [`MemmapError`]: FLATMEM cannot grow, a section beyond MAX_PHYSMEM_BITS, or no
     /// memory; on error what this call mapped for the section is undone.
-    pub fn hot_add_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, lo: u64, hi: u64, src: &mut impl MemmapSource) -> Result<(), MemmapError> {
+    pub fn hot_add_section<Mo: PagingMode, M: PhysMem>(
+        &mut self,
+        mem: &M,
+        sec: u64,
+        lo: u64,
+        hi: u64,
+        src: &mut impl MemmapSource,
+    ) -> Result<(), MemmapError> {
         let geo = self.geo;
         let pps = geo.pages_per_section();
         if sec >= geo.nr_sections() {
@@ -528,7 +554,8 @@ impl Memmap {
                     }
                     let bv = v & !(block - 1);
                     let (bs, be) = (self.page_to_pfn(bv), self.page_to_pfn(bv + block));
-                    let use_block = can_block && v == bv && bs >= lo && be <= hi && first_mapped_in(&pt, bv, block).is_none();
+                    let use_block =
+                        can_block && v == bv && bs >= lo && be <= hi && first_mapped_in(&pt, bv, block).is_none();
                     let sz = if use_block { block } else { page };
                     let Some(pa) = src.alloc_meta(sz, sz) else {
                         err = Some(MemmapError::NoMemory);
@@ -538,7 +565,15 @@ impl Memmap {
                     write_metas(mem, pa, sz, PG_UNUSED);
                     let (a, b) = (v.max(va), (v + sz).min(end));
                     write_metas(mem, pa + (a - v), b - a, 0);
-                    if let Err(e) = pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: use_block }, src, &mut tlb) {
+                    if let Err(e) = pt.map(
+                        v,
+                        pa,
+                        sz,
+                        Prot::KERNEL_RW,
+                        MapFlags { replace: false, blocks: use_block },
+                        src,
+                        &mut tlb,
+                    ) {
                         src.free_meta(pa, sz);
                         err = Some(MemmapError::PageTable(e));
                         break;
@@ -565,7 +600,13 @@ impl Memmap {
     /// [`PG_UNUSED`].
     /// `tlb` is the live kernel table's TLB: a vmemmap page is freed only after its
     /// translation was flushed.
-    pub fn hot_remove_section<Mo: PagingMode, M: PhysMem>(&mut self, mem: &M, sec: u64, src: &mut impl MemmapSource, mut tlb: &mut dyn crate::pgtable::TlbFlush) {
+    pub fn hot_remove_section<Mo: PagingMode, M: PhysMem>(
+        &mut self,
+        mem: &M,
+        sec: u64,
+        src: &mut impl MemmapSource,
+        mut tlb: &mut dyn crate::pgtable::TlbFlush,
+    ) {
         let geo = self.geo;
         let pps = geo.pages_per_section();
         if sec >= geo.nr_sections() {
@@ -672,7 +713,13 @@ mod tests {
             // Two banks with a hole of several sections between them.
             mb.add(0x4000_0000, 0x1000_0000).unwrap();
             mb.add(0x1_0000_0000, 0x800_0000).unwrap();
-            let geo = MemmapGeometry { model, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0xffff_ea00_0000_0000 };
+            let geo = MemmapGeometry {
+                model,
+                page_shift: 12,
+                section_size_bits: 27,
+                max_physmem_bits: 46,
+                vmemmap_start: 0xffff_ea00_0000_0000,
+            };
             let pgd = if model == MemoryModel::SparseVmemmap {
                 let pt = PageTable::<X86_64Paging4, &TestMem>::new(&memref, &mut mb).unwrap();
                 Some(pt.root())
@@ -681,7 +728,9 @@ mod tests {
             };
             let mm = Memmap::init::<X86_64Paging4, &TestMem>(&mut mb, geo, pgd).unwrap();
             for pfn in [0x40000u64, 0x40001, 0x4ffff, 0x100000, 0x107fff] {
-                let page = mm.pfn_to_page_any::<X86_64Paging4, _>(&memref, pfn).unwrap_or_else(|| panic!("{model:?} {pfn:#x}"));
+                let page = mm
+                    .pfn_to_page_any::<X86_64Paging4, _>(&memref, pfn)
+                    .unwrap_or_else(|| panic!("{model:?} {pfn:#x}"));
                 assert_eq!(mm.page_to_pfn_any(&memref, page), Some(pfn), "{model:?}");
                 assert!(mm.set::<X86_64Paging4, _>(&memref, pfn, PageMeta { private: pfn, ..PageMeta::default() }));
             }
@@ -690,7 +739,11 @@ mod tests {
             }
             // A whole absent section has no metadata in the sparse models.
             let hole = 0x80000u64;
-            assert_eq!(mm.pfn_to_page_any::<X86_64Paging4, _>(&memref, hole).is_none(), model != MemoryModel::Flat, "{model:?}");
+            assert_eq!(
+                mm.pfn_to_page_any::<X86_64Paging4, _>(&memref, hole).is_none(),
+                model != MemoryModel::Flat,
+                "{model:?}"
+            );
         }
     }
 

@@ -13,8 +13,8 @@
 use crate::arch::Arch;
 use crate::boot::{BootCtx, BootError};
 use crate::memblock::{RegionType, MAX_NUMNODES};
-use crate::zone::MAX_NODES;
 use crate::physmem::PhysMem;
+use crate::zone::MAX_NODES;
 use core::fmt::Write;
 
 /// Most NUMA memory blocks (Linux's NR_NODE_MEMBLKS is MAX_NUMNODES*2).
@@ -82,7 +82,12 @@ impl NumaMeminfo {
     /// # Errors
     /// [`BootError::NumaOverlap`] when blocks of two nodes overlap (Linux fails NUMA init
     /// and falls back to a fake node; so does the caller).
-    pub fn cleanup(&mut self, overlaps_memory: impl Fn(u64, u64) -> bool, high: u64, log: &mut dyn Write) -> Result<(), BootError> {
+    pub fn cleanup(
+        &mut self,
+        overlaps_memory: impl Fn(u64, u64) -> bool,
+        high: u64,
+        log: &mut dyn Write,
+    ) -> Result<(), BootError> {
         let mut i = 0;
         while i < self.nr {
             let b = self.blks[i];
@@ -108,14 +113,23 @@ impl NumaMeminfo {
                         let _ = writeln!(
                             log,
                             "node {} [mem {:#010x}-{:#010x}] overlaps with node {} [mem {:#010x}-{:#010x}]",
-                            bi.nid, bi.start, bi.end - 1, bj.nid, bj.start, bj.end - 1
+                            bi.nid,
+                            bi.start,
+                            bi.end - 1,
+                            bj.nid,
+                            bj.start,
+                            bj.end - 1
                         );
                         return Err(BootError::NumaOverlap { a: bi.nid, b: bj.nid });
                     }
                     let _ = writeln!(
                         log,
                         "Warning: node {} [mem {:#010x}-{:#010x}] overlaps with itself [mem {:#010x}-{:#010x}]",
-                        bi.nid, bi.start, bi.end - 1, bj.start, bj.end - 1
+                        bi.nid,
+                        bi.start,
+                        bi.end - 1,
+                        bj.start,
+                        bj.end - 1
                     );
                 }
                 if bi.nid != bj.nid {
@@ -190,7 +204,10 @@ pub fn set_cpu_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, pl
 ///
 /// # Errors
 /// [`BootError::NoMemory`] if memblock has no room for a node's data (Linux panics).
-pub fn register_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, cpu_nodes: bool) -> Result<(), BootError> {
+pub fn register_nodes<A: Arch, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    cpu_nodes: bool,
+) -> Result<(), BootError> {
     if A::NODE_DATA_BYTES == 0 {
         return Ok(());
     }
@@ -208,7 +225,8 @@ pub fn register_nodes<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, c
     for &nid in &nodes[..n] {
         let nid = i32::from(nid);
         let memoryless = !ctx.numa.blocks().iter().any(|b| b.nid == nid);
-        let pa = ctx.memblock.phys_alloc_try_nid(A::NODE_DATA_BYTES, A::SMP_CACHE_BYTES, nid).ok_or(BootError::NoMemory)?;
+        let pa =
+            ctx.memblock.phys_alloc_try_nid(A::NODE_DATA_BYTES, A::SMP_CACHE_BYTES, nid).ok_or(BootError::NoMemory)?;
         let tnid = ctx.numa.blocks().iter().find(|b| b.start <= pa && pa < b.end).map_or(nid, |b| b.nid);
         A::node_data_banner(nid, pa, pa + A::NODE_DATA_BYTES - 1, tnid, memoryless, ctx.log)?;
     }
@@ -229,7 +247,11 @@ pub const REMOTE_DISTANCE: u8 = 20;
 impl Default for NodeDistance {
     /// numa_alloc_distance(): 10 from a node to itself, 20 to any other.
     fn default() -> Self {
-        Self { d: core::array::from_fn(|a| core::array::from_fn(|b| if a == b { LOCAL_DISTANCE } else { REMOTE_DISTANCE })) }
+        Self {
+            d: core::array::from_fn(|a| {
+                core::array::from_fn(|b| if a == b { LOCAL_DISTANCE } else { REMOTE_DISTANCE })
+            }),
+        }
     }
 }
 
@@ -270,7 +292,8 @@ impl NodeDistance {
         let local = u32::from(LOCAL_DISTANCE);
         for &(a, b, d) in entries {
             if (a == b && d != local) || (a != b && d <= local) {
-                let _ = writeln!(log, "OF: NUMA: Invalid distance[node{} -> node{}] = {}", a as i32, b as i32, d as i32);
+                let _ =
+                    writeln!(log, "OF: NUMA: Invalid distance[node{} -> node{}] = {}", a as i32, b as i32, d as i32);
                 return None;
             }
             t.set(a, b, d);
@@ -291,7 +314,11 @@ pub fn generic_numa_init<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>
             if let Some(nid) = b.nid {
                 if nid >= 1 << A::NODES_SHIFT {
                     let _ = writeln!(ctx.log, "NUMA: Node id {nid} exceeds maximum value");
-                    return Err(BootError::BadNumaNode { nid: nid as i32, start: b.base, end: b.base.saturating_add(b.size) });
+                    return Err(BootError::BadNumaNode {
+                        nid: nid as i32,
+                        start: b.base,
+                        end: b.base.saturating_add(b.size),
+                    });
                 }
                 mi.add(nid as i32, b.base, b.base.saturating_add(b.size))?;
             }
@@ -361,9 +388,22 @@ mod tests {
     fn distance_map_as_linux_reads_it() {
         let mut log = String::new();
         // QEMU's full matrix for -numa dist 0-1 20, 0-2 30, 1-2 20.
-        let m = [(0, 0, 10), (0, 1, 20), (0, 2, 30), (1, 0, 20), (1, 1, 10), (1, 2, 20), (2, 0, 30), (2, 1, 20), (2, 2, 10)];
+        let m = [
+            (0, 0, 10),
+            (0, 1, 20),
+            (0, 2, 30),
+            (1, 0, 20),
+            (1, 1, 10),
+            (1, 2, 20),
+            (2, 0, 30),
+            (2, 1, 20),
+            (2, 2, 10),
+        ];
         let t = NodeDistance::from_map(&m, &mut log).unwrap();
-        assert_eq!((t.get(2, 0), t.get(2, 1), t.get(0, 2), t.get(1, 1), t.get(5, 5), t.get(5, 6)), (30, 20, 30, 10, 10, 20));
+        assert_eq!(
+            (t.get(2, 0), t.get(2, 1), t.get(0, 2), t.get(1, 1), t.get(5, 5), t.get(5, 6)),
+            (30, 20, 30, 10, 10, 20)
+        );
         assert_eq!(log, "OF: NUMA: parsing numa-distance-map-v1\n");
         // Only a < b entries are mirrored.
         let t = NodeDistance::from_map(&[(0, 1, 25), (1, 0, 40)], &mut log).unwrap();

@@ -90,8 +90,12 @@ impl fmt::Display for PercpuError {
         match self {
             PercpuError::BadCpuCount(n) => write!(f, "{n} CPUs (1 to {MAX_CPUS} supported)"),
             PercpuError::NoMemory { size } => write!(f, "no memory for a {size:#x}-byte per-CPU allocation"),
-            PercpuError::DynamicFull { size } => write!(f, "no room for {size} bytes in the first chunk's dynamic area"),
-            PercpuError::BadRequest { size, align } => write!(f, "bad per-CPU request: {size} bytes aligned to {align}"),
+            PercpuError::DynamicFull { size } => {
+                write!(f, "no room for {size} bytes in the first chunk's dynamic area")
+            }
+            PercpuError::BadRequest { size, align } => {
+                write!(f, "bad per-CPU request: {size} bytes aligned to {align}")
+            }
             PercpuError::NotAllocated(off) => write!(f, "per-CPU offset {off:#x} is not an allocation (double free?)"),
         }
     }
@@ -235,7 +239,10 @@ impl PcpuChunk {
     /// # Errors
     /// [`PercpuError::NotAllocated`] (nothing changes) when `p` starts no allocation.
     pub fn free(&self, p: PcpuPtr) -> Result<(), PercpuError> {
-        let g = p.0.checked_sub(self.dyn_start).filter(|o| o.is_multiple_of(PCPU_ALLOC_GRANULE)).map(|o| (o / PCPU_ALLOC_GRANULE) as usize);
+        let g =
+            p.0.checked_sub(self.dyn_start)
+                .filter(|o| o.is_multiple_of(PCPU_ALLOC_GRANULE))
+                .map(|o| (o / PCPU_ALLOC_GRANULE) as usize);
         self.map.with(|m| {
             let g = g.filter(|&g| g < self.granules && bit(&m.start, g)).ok_or(PercpuError::NotAllocated(p.0))?;
             set_bit(&mut m.start, g, false);
@@ -282,7 +289,13 @@ impl PcpuLayout {
     ///
     /// # Errors
     /// [`PercpuError::BadCpuCount`].
-    pub fn build(static_size: u64, atom_size: u64, page: u64, cpus: usize, node_of: impl Fn(usize) -> u16) -> Result<Self, PercpuError> {
+    pub fn build(
+        static_size: u64,
+        atom_size: u64,
+        page: u64,
+        cpus: usize,
+        node_of: impl Fn(usize) -> u16,
+    ) -> Result<Self, PercpuError> {
         Self::build_reserved(static_size, PERCPU_MODULE_RESERVE, PERCPU_DYNAMIC_RESERVE, atom_size, page, cpus, node_of)
     }
 
@@ -509,7 +522,8 @@ mod tests {
     fn dynamic_area_allocates_in_every_unit() {
         let mem = crate::memblock::tests::TestMem::default();
         let layout = PcpuLayout::build(8192, 4096, 4096, 2, |_| 0).unwrap();
-        let areas = PercpuAreas { layout, unit_base: core::array::from_fn(|c| 0x10_0000 + c as u64 * layout.unit_size) };
+        let areas =
+            PercpuAreas { layout, unit_base: core::array::from_fn(|c| 0x10_0000 + c as u64 * layout.unit_size) };
         let c = PcpuChunk::new(&areas);
         let dyn_start = 8192 + PERCPU_MODULE_RESERVE;
         let full = c.stats();

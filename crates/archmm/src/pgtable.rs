@@ -86,15 +86,20 @@ pub struct Prot {
 
 impl Prot {
     /// Kernel read-write data, non-executable, global: the linear map.
-    pub const KERNEL_RW: Prot = Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Normal };
+    pub const KERNEL_RW: Prot =
+        Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Normal };
     /// Kernel read-only, non-executable.
-    pub const KERNEL_RO: Prot = Prot { read: true, write: false, exec: false, user: false, global: true, mem: MemType::Normal };
+    pub const KERNEL_RO: Prot =
+        Prot { read: true, write: false, exec: false, user: false, global: true, mem: MemType::Normal };
     /// Kernel text: read and execute.
-    pub const KERNEL_RX: Prot = Prot { read: true, write: false, exec: true, user: false, global: true, mem: MemType::Normal };
+    pub const KERNEL_RX: Prot =
+        Prot { read: true, write: false, exec: true, user: false, global: true, mem: MemType::Normal };
     /// Kernel device memory (MMIO).
-    pub const KERNEL_DEVICE: Prot = Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Device };
+    pub const KERNEL_DEVICE: Prot =
+        Prot { read: true, write: true, exec: false, user: false, global: true, mem: MemType::Device };
     /// User read-write data.
-    pub const USER_RW: Prot = Prot { read: true, write: true, exec: false, user: true, global: false, mem: MemType::Normal };
+    pub const USER_RW: Prot =
+        Prot { read: true, write: true, exec: false, user: true, global: false, mem: MemType::Normal };
 }
 
 impl fmt::Display for Prot {
@@ -192,7 +197,8 @@ pub trait PagingMode: 'static {
     /// Whether a table at `level` may live at `pa` (the default: within the physical
     /// address width; e.g. a PAE root must sit below 4 GiB because CR3 is 32 bits).
     fn table_pa_ok(pa: u64, _level: usize) -> bool {
-        Self::PA_BITS >= 64 || pa.checked_add(Self::table_bytes(0).max(1) - 1).is_some_and(|end| end >> Self::PA_BITS == 0)
+        Self::PA_BITS >= 64
+            || pa.checked_add(Self::table_bytes(0).max(1) - 1).is_some_and(|end| end >> Self::PA_BITS == 0)
     }
     /// The hardware's table walker does not snoop the data cache: every new table and
     /// every changed entry must be cleaned to the point of unification (Linux's arm:
@@ -247,8 +253,12 @@ impl fmt::Display for PgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PgError::Unaligned { value, align } => write!(f, "{value:#x} is not aligned to {align:#x}"),
-            PgError::VaOutOfRange(v) => write!(f, "virtual address {v:#x} is outside the mode's range or not canonical"),
-            PgError::PaOutOfRange(p) => write!(f, "physical address {p:#x} is beyond the mode's physical address width"),
+            PgError::VaOutOfRange(v) => {
+                write!(f, "virtual address {v:#x} is outside the mode's range or not canonical")
+            }
+            PgError::PaOutOfRange(p) => {
+                write!(f, "physical address {p:#x} is beyond the mode's physical address width")
+            }
             PgError::Wraps => write!(f, "the range wraps past the top of the address space"),
             PgError::AlreadyMapped(v) => write!(f, "{v:#x} is already mapped"),
             PgError::NotMapped(v) => write!(f, "{v:#x} is not mapped"),
@@ -582,18 +592,36 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
 
     /// Visit every valid leaf intersecting `[va, last]` (inclusive): `f(leaf_va, level,
     /// pa, prot)`; stops early when `f` returns `true`.
-    fn scan(&self, table: u64, level: usize, base: u64, va: u64, last: u64, f: &mut dyn FnMut(u64, usize, u64, Prot) -> bool) -> bool {
+    fn scan(
+        &self,
+        table: u64,
+        level: usize,
+        base: u64,
+        va: u64,
+        last: u64,
+        f: &mut dyn FnMut(u64, usize, u64, Prot) -> bool,
+    ) -> bool {
         self.each_entry(table, level, base, va, last, |ea, ev, ev_last| match Mo::decode(self.read(ea), level) {
             Entry::Invalid => false,
             Entry::Leaf { pa, prot } => f(ev, level, pa, prot),
-            Entry::Table(t) => level + 1 < Mo::LEVELS.len() && self.scan(t, level + 1, ev, va.max(ev), last.min(ev_last), f),
+            Entry::Table(t) => {
+                level + 1 < Mo::LEVELS.len() && self.scan(t, level + 1, ev, va.max(ev), last.min(ev_last), f)
+            }
         })
     }
 
     /// Visit the entries of `table` (at `level`, covering VAs from `base`) that intersect
     /// `[va, last]`, in order: `f(entry_pa, entry_va, entry_last_va)`; stops when `f`
     /// returns true (and returns true then).
-    fn each_entry(&self, table: u64, level: usize, base: u64, va: u64, last: u64, mut f: impl FnMut(u64, u64, u64) -> bool) -> bool {
+    fn each_entry(
+        &self,
+        table: u64,
+        level: usize,
+        base: u64,
+        va: u64,
+        last: u64,
+        mut f: impl FnMut(u64, u64, u64) -> bool,
+    ) -> bool {
         let span = Mo::LEVELS[level].span();
         let (i0, i1) = (index::<Mo>(level, va.max(base)), index::<Mo>(level, last));
         for i in i0..=i1 {
@@ -660,7 +688,14 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// Walk to the table at `target` level for `va`, creating tables (and, when
     /// `split`, splitting blocks on the way). Returns the table address, or `None` when
     /// allocation failed.
-    fn descend(&self, va: u64, target: usize, alloc: &mut impl TableAlloc, split: bool, stats: &mut Stats) -> Result<u64, PgError> {
+    fn descend(
+        &self,
+        va: u64,
+        target: usize,
+        alloc: &mut impl TableAlloc,
+        split: bool,
+        stats: &mut Stats,
+    ) -> Result<u64, PgError> {
         let mut table = self.root;
         for level in 0..target {
             let ea = entry_addr::<Mo>(table, level, va);
@@ -688,7 +723,14 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
 
     /// Replace the block at entry `ea` (level `level`) by a next-level table of leaves that
     /// translate identically.
-    fn split_block(&self, ea: u64, level: usize, pa: u64, prot: Prot, alloc: &mut impl TableAlloc) -> Result<u64, PgError> {
+    fn split_block(
+        &self,
+        ea: u64,
+        level: usize,
+        pa: u64,
+        prot: Prot,
+        alloc: &mut impl TableAlloc,
+    ) -> Result<u64, PgError> {
         let next = level + 1;
         let t = alloc_checked::<Mo>(alloc, next)?;
         let l = Mo::LEVELS[next];
@@ -708,7 +750,11 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         let l = Mo::LEVELS[next];
         let first = Mo::decode(self.read(t), next);
         let uniform_leaf = match first {
-            Entry::Leaf { pa, prot } if collapse && Mo::LEVELS[level].leaf && pa & (Mo::LEVELS[level].span() - 1) == 0 => Some((pa, prot)),
+            Entry::Leaf { pa, prot }
+                if collapse && Mo::LEVELS[level].leaf && pa & (Mo::LEVELS[level].span() - 1) == 0 =>
+            {
+                Some((pa, prot))
+            }
             _ => None,
         };
         let mut empty = first == Entry::Invalid;
@@ -742,7 +788,16 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// Bottom-up pass over the tables covering `[va, last]`: free empty tables, collapse
     /// uniform ones when `collapse`. Returns true if any entry changed.
     #[allow(clippy::too_many_arguments)]
-    fn tidy_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, collapse: bool, alloc: &mut impl TableAlloc) -> bool {
+    fn tidy_range(
+        &self,
+        table: u64,
+        level: usize,
+        base: u64,
+        va: u64,
+        last: u64,
+        collapse: bool,
+        alloc: &mut impl TableAlloc,
+    ) -> bool {
         if level + 1 >= Mo::LEVELS.len() {
             return false;
         }
@@ -767,7 +822,16 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// existing mapping in the range (unless `flags.replace`), or no memory for a table.
     /// On error nothing changed.
     #[allow(clippy::too_many_arguments)] // the request (5) plus where tables and flushes go
-    pub fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        prot: Prot,
+        flags: MapFlags,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), PgError> {
         self.map_impl(va, pa, size, prot, flags, flags.blocks, alloc, tlb)
     }
 
@@ -780,12 +844,31 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// # Errors
     /// As [`PageTable::map`]; on error nothing changed.
     #[allow(clippy::too_many_arguments)] // as map
-    pub fn map_keep_tables(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+    pub fn map_keep_tables(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        prot: Prot,
+        flags: MapFlags,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), PgError> {
         self.map_impl(va, pa, size, prot, flags, false, alloc, tlb)
     }
 
     #[allow(clippy::too_many_arguments)] // map's arguments and whether to collapse
-    fn map_impl(&mut self, va: u64, pa: u64, size: u64, prot: Prot, flags: MapFlags, collapse: bool, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+    fn map_impl(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        prot: Prot,
+        flags: MapFlags,
+        collapse: bool,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
         let mut gather = Gather::new(alloc, tlb, va, last);
         let alloc = &mut gather;
@@ -901,7 +984,13 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// # Errors
     /// Unaligned or out-of-range addresses; no memory to split a block at an edge (then
     /// nothing changed).
-    pub fn unmap(&mut self, va: u64, size: u64, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+    pub fn unmap(
+        &mut self,
+        va: u64,
+        size: u64,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
         let mut gather = Gather::new(alloc, tlb, va, last);
         let alloc = &mut gather;
@@ -922,7 +1011,16 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn clear_range(&self, table: u64, level: usize, base: u64, va: u64, last: u64, alloc: &mut impl TableAlloc, stale: &mut bool) {
+    fn clear_range(
+        &self,
+        table: u64,
+        level: usize,
+        base: u64,
+        va: u64,
+        last: u64,
+        alloc: &mut impl TableAlloc,
+        stale: &mut bool,
+    ) {
         self.each_entry(table, level, base, va, last, |ea, ev, ev_last| {
             match Mo::decode(self.read(ea), level) {
                 Entry::Invalid => {}
@@ -951,7 +1049,14 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// # Errors
     /// Unaligned or out-of-range addresses, a hole in the range ([`PgError::NotMapped`]), a
     /// protection the mode cannot encode, or no memory to split (then nothing changed).
-    pub fn protect(&mut self, va: u64, size: u64, prot: Prot, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), PgError> {
+    pub fn protect(
+        &mut self,
+        va: u64,
+        size: u64,
+        prot: Prot,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), PgError> {
         let last = Self::check_pages(va, size)?;
         let mut gather = Gather::new(alloc, tlb, va, last);
         let alloc = &mut gather;

@@ -14,7 +14,7 @@
 //! [`MemChange::P`] restore a mapping [`MemChange::Np`] removed, and [`mark_rodata_ro`]
 //! give each section its final protection.
 
-use crate::pgtable::{PageTable, PagingMode, PgError, Prot, TableAlloc, TlbFlush, MapFlags, VaRange};
+use crate::pgtable::{MapFlags, PageTable, PagingMode, PgError, Prot, TableAlloc, TlbFlush, VaRange};
 use crate::physmem::PhysMem;
 
 /// One attribute change (`set_memory_ro()`, `_rw`, `_x`, `_nx`, `_np`, `_p`).
@@ -85,7 +85,8 @@ pub struct WxFormat {
 
 impl WxFormat {
     /// arm's, powerpc's and s390's wording.
-    pub const GENERIC: WxFormat = WxFormat { found_prefix: "", checked_prefix: "", failed: "FAILED", period: false, uxn: false };
+    pub const GENERIC: WxFormat =
+        WxFormat { found_prefix: "", checked_prefix: "", failed: "FAILED", period: false, uxn: false };
 }
 
 /// Write debug_checkwx()'s lines for `r`.
@@ -101,7 +102,11 @@ pub fn write_wx(f: &WxFormat, r: &WxReport, log: &mut dyn core::fmt::Write) -> c
         return writeln!(log, "{}Checked W+X mappings: passed, no W+X pages found{dot}", f.checked_prefix);
     }
     if f.uxn {
-        writeln!(log, "{}Checked W+X mappings: {}, {} W+X pages found, {} non-UXN pages found{dot}", f.checked_prefix, f.failed, r.wx_pages, r.user_exec_pages)
+        writeln!(
+            log,
+            "{}Checked W+X mappings: {}, {} W+X pages found, {} non-UXN pages found{dot}",
+            f.checked_prefix, f.failed, r.wx_pages, r.user_exec_pages
+        )
     } else {
         writeln!(log, "{}Checked W+X mappings: {}, {} W+X pages found{dot}", f.checked_prefix, f.failed, r.wx_pages)
     }
@@ -228,10 +233,11 @@ impl KernelLayout {
         }
         let pa = va.wrapping_sub(self.page_offset);
         if va >= self.page_offset && pa < self.linear_end {
-            let alias_ro = self.rodata_ro && self.image.is_some_and(|img| {
-                let off = pa.wrapping_sub(img.pa);
-                off < img.text + img.rodata
-            });
+            let alias_ro = self.rodata_ro
+                && self.image.is_some_and(|img| {
+                    let off = pa.wrapping_sub(img.pa);
+                    off < img.text + img.rodata
+                });
             return Some((pa, if alias_ro { Prot::KERNEL_RO } else { Prot::KERNEL_RW }));
         }
         None
@@ -241,7 +247,8 @@ impl KernelLayout {
 /// How the image is mapped before mark_rodata_ro(): read, write and execute, as the early
 /// boot mapping of every arch that has one (x86's head64 identity/high map, arm64's
 /// early page tables, riscv's setup_vm).
-pub const EARLY_IMAGE_PROT: Prot = Prot { read: true, write: true, exec: true, user: false, global: true, mem: crate::pgtable::MemType::Normal };
+pub const EARLY_IMAGE_PROT: Prot =
+    Prot { read: true, write: true, exec: true, user: false, global: true, mem: crate::pgtable::MemType::Normal };
 
 /// `set_memory_*(va, pages)`: change one attribute of every page in the range.
 ///
@@ -288,7 +295,10 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
                         // PAGE_KERNEL is there.
                         let prot = if Mo::check_prot(prot).is_err() { Prot { exec: true, ..prot } } else { prot };
                         let mut e = v + Mo::PAGE_SIZE;
-                        while e < end && pt.translate(e).is_none() && layout.region_of(e).map(|(p, q)| (p, q) == (pa + (e - v), prot)).unwrap_or(false) {
+                        while e < end
+                            && pt.translate(e).is_none()
+                            && layout.region_of(e).map(|(p, q)| (p, q) == (pa + (e - v), prot)).unwrap_or(false)
+                        {
                             e += Mo::PAGE_SIZE;
                         }
                         pt.map(v, pa, e - v, prot, MapFlags { replace: false, blocks: true }, alloc, tlb)?;

@@ -119,7 +119,13 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
     ///
     /// # Errors
     /// [`UspaceError::PageTable`] when no root can be allocated.
-    pub fn new(mem: &'p M, alloc: &mut impl TableAlloc, task_size: u64, share: KernelShare, kernel_root: Option<u64>) -> Result<Self, UspaceError> {
+    pub fn new(
+        mem: &'p M,
+        alloc: &mut impl TableAlloc,
+        task_size: u64,
+        share: KernelShare,
+        kernel_root: Option<u64>,
+    ) -> Result<Self, UspaceError> {
         let mut pt = PageTable::<Mo, M>::new(mem, alloc)?;
         let mut shared = [None; 2];
         if let (KernelShare::CopyTopLevel, Some(k)) = (share, kernel_root) {
@@ -168,7 +174,9 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
 
     fn check_range(&self, va: u64, len: u64) -> Result<u64, UspaceError> {
         let page = Mo::PAGE_SIZE;
-        let end = va.checked_add(len).filter(|&e| len != 0 && e <= self.task_size && va.is_multiple_of(page) && len.is_multiple_of(page));
+        let end = va
+            .checked_add(len)
+            .filter(|&e| len != 0 && e <= self.task_size && va.is_multiple_of(page) && len.is_multiple_of(page));
         end.ok_or(UspaceError::BadRange { va, len })
     }
 
@@ -208,7 +216,15 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
     ///
     /// # Errors
     /// [`UspaceError`]; nothing changed then.
-    pub fn install_special_mapping(&mut self, name: &'static str, va: u64, pages: &[u64], prot: Prot, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), UspaceError> {
+    pub fn install_special_mapping(
+        &mut self,
+        name: &'static str,
+        va: u64,
+        pages: &[u64],
+        prot: Prot,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), UspaceError> {
         if !prot.user {
             return Err(UspaceError::NotUser);
         }
@@ -222,7 +238,15 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
         }
         Mo::check_prot(prot)?;
         for (i, &pa) in pages.iter().enumerate() {
-            let r = self.pt.map(va + i as u64 * page, pa, page, prot, MapFlags { replace: false, blocks: false }, alloc, tlb);
+            let r = self.pt.map(
+                va + i as u64 * page,
+                pa,
+                page,
+                prot,
+                MapFlags { replace: false, blocks: false },
+                alloc,
+                tlb,
+            );
             if let Err(e) = r {
                 // Undo the pages mapped so far (no allocation needed to unmap them).
                 let _ = self.pt.unmap(va, i as u64 * page, alloc, tlb);
@@ -237,7 +261,15 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
     ///
     /// # Errors
     /// [`UspaceError`]; nothing changed then.
-    pub fn map(&mut self, va: u64, pa: u64, len: u64, prot: Prot, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), UspaceError> {
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: u64,
+        len: u64,
+        prot: Prot,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), UspaceError> {
         if !prot.user {
             return Err(UspaceError::NotUser);
         }
@@ -257,8 +289,18 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
     ///
     /// # Errors
     /// [`UspaceError::NoSuchMapping`]; nothing changed then.
-    pub fn unmap(&mut self, va: u64, len: u64, alloc: &mut impl TableAlloc, tlb: &mut impl TlbFlush) -> Result<(), UspaceError> {
-        let slot = self.vmas.iter_mut().find(|s| s.is_some_and(|m| m.start == va && m.end - m.start == len)).ok_or(UspaceError::NoSuchMapping(va))?;
+    pub fn unmap(
+        &mut self,
+        va: u64,
+        len: u64,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl TlbFlush,
+    ) -> Result<(), UspaceError> {
+        let slot = self
+            .vmas
+            .iter_mut()
+            .find(|s| s.is_some_and(|m| m.start == va && m.end - m.start == len))
+            .ok_or(UspaceError::NoSuchMapping(va))?;
         self.pt.unmap(va, len, alloc, tlb)?;
         *slot = None;
         Ok(())
@@ -306,7 +348,8 @@ pub fn arch_setup_additional_pages<Mo: PagingMode, M: PhysMem>(
     }
     let hint = rule.at_task_top.then(|| mm.task_size().saturating_sub(vvar_len + text_len));
     let base = mm.get_unmapped_area(hint, vvar_len + text_len).ok_or(UspaceError::NoSpace(vvar_len + text_len))?;
-    let user_ro = Prot { read: true, write: false, exec: false, user: true, global: false, mem: crate::pgtable::MemType::Normal };
+    let user_ro =
+        Prot { read: true, write: false, exec: false, user: true, global: false, mem: crate::pgtable::MemType::Normal };
     let user_rx = Prot { exec: true, ..user_ro };
     // A mode without a no-execute bit maps data executable.
     let user_ro = if Mo::check_prot(user_ro).is_ok() { user_ro } else { user_rx };

@@ -44,14 +44,8 @@ pub const MAX_HOLE_LINES: usize = 256;
 
 impl ZoneType {
     /// All zone types in order.
-    pub const ALL: [ZoneType; MAX_NR_ZONES] = [
-        ZoneType::Dma,
-        ZoneType::Dma32,
-        ZoneType::Normal,
-        ZoneType::HighMem,
-        ZoneType::Movable,
-        ZoneType::Device,
-    ];
+    pub const ALL: [ZoneType; MAX_NR_ZONES] =
+        [ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable, ZoneType::Device];
     /// Linux's `zone_names[]`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -335,7 +329,10 @@ impl ZoneLayout {
     /// The highest zone below ZONE_MOVABLE that has a range (find_usable_zone_for_movable).
     fn movable_zone(&self) -> ZoneType {
         for z in ZoneType::ALL.iter().rev() {
-            if *z != ZoneType::Movable && self.configured[*z as usize] && self.highest[*z as usize] > self.lowest[*z as usize] {
+            if *z != ZoneType::Movable
+                && self.configured[*z as usize]
+                && self.highest[*z as usize] > self.lowest[*z as usize]
+            {
                 return *z;
             }
         }
@@ -346,7 +343,8 @@ impl ZoneLayout {
     /// zone `z` on node `n`, clipped to the node.
     fn zone_span_in_node(&self, n: usize, z: ZoneType) -> (u64, u64) {
         let (ns, ne) = (self.nodes[n].start_pfn, self.nodes[n].end_pfn);
-        let (lo, hi) = if z == ZoneType::Movable { (0, 0) } else { (self.lowest[z as usize], self.highest[z as usize]) };
+        let (lo, hi) =
+            if z == ZoneType::Movable { (0, 0) } else { (self.lowest[z as usize], self.highest[z as usize]) };
         let (mut zs, mut ze) = (clamp(ns, lo, hi), clamp(ne, lo, hi));
         let mv = self.movable_pfn[n];
         if mv != 0 {

@@ -63,7 +63,13 @@ fn setup(mem: &Mem, pages: u64, cpus: usize) -> Alloc<'_> {
     // The memmap lives in a second bank just above the managed range (not in any zone).
     mb.add((end + 0x100) << 12, 0x200 << 12).unwrap();
     mb.set_current_limit(u64::MAX);
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let geo = MemmapGeometry {
+        model: MemoryModel::Flat,
+        page_shift: 12,
+        section_size_bits: 27,
+        max_physmem_bits: 46,
+        vmemmap_start: 0,
+    };
     // Flat memmap over [0x100, end) only: allocate it from the high bank.
     mb.reserve(start << 12, pages << 12).unwrap();
     let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
@@ -269,7 +275,10 @@ fn per_cpu_lists_live_in_each_cpus_unit() {
             let at = chunk.addr(p, cpu).unwrap().0;
             let unit = chunk.addr(archmm::percpu::PcpuPtr(0), cpu).unwrap().0;
             // A unit here is 44K: 8K static + 8K reserved + 28K dynamic.
-            assert!(at >= unit + (16 << 10) && at + archmm::buddy::PCP_BYTES <= unit + (44 << 10), "cpu {cpu}: {at:#x} outside its unit at {unit:#x}");
+            assert!(
+                at >= unit + (16 << 10) && at + archmm::buddy::PCP_BYTES <= unit + (44 << 10),
+                "cpu {cpu}: {at:#x} outside its unit at {unit:#x}"
+            );
             seen.push(at);
         }
     }
@@ -289,7 +298,13 @@ fn per_cpu_lists_live_in_each_cpus_unit() {
     mb.add(0x2000 << 12, 0x200 << 12).unwrap();
     mb.set_current_limit(u64::MAX);
     mb.reserve(0x100 << 12, 0x1000 << 12).unwrap();
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let geo = MemmapGeometry {
+        model: MemoryModel::Flat,
+        page_shift: 12,
+        section_size_bits: 27,
+        max_physmem_bits: 46,
+        vmemmap_start: 0,
+    };
     let mm = Memmap::init::<X86_64Paging4, &Mem>(&mut mb, geo, None).unwrap();
     let pa = PageAlloc::<X86_64Paging4, &Mem>::new(&mem, mm, 11, 2);
     let pa = {

@@ -35,7 +35,13 @@ impl PhysMem for Mem {
 /// The hand-off for 16 MiB at 1 MiB (pfns 0x100..0x1100): a flat memmap from memblock,
 /// memblock's reservations marked, its free ranges given to the buddy allocator.
 fn hand_off<'m>(mem: &'m Mem, mb: &mut Memblock<&'m Mem>) -> PageAlloc<X86_64Paging4, &'m Mem> {
-    let geo = MemmapGeometry { model: MemoryModel::Flat, page_shift: 12, section_size_bits: 27, max_physmem_bits: 46, vmemmap_start: 0 };
+    let geo = MemmapGeometry {
+        model: MemoryModel::Flat,
+        page_shift: 12,
+        section_size_bits: 27,
+        max_physmem_bits: 46,
+        vmemmap_start: 0,
+    };
     let mm = Memmap::init::<X86_64Paging4, &Mem>(mb, geo, None).unwrap();
     let mut pa = PageAlloc::<X86_64Paging4, &Mem>::new(mem, mm, 11, 1);
     pa.add_zone(ZoneType::Normal, 0, 0x100, 0x1000, 0x1000);
@@ -59,13 +65,22 @@ fn same_api_before_and_after_the_hand_off() {
     let memref = &mem;
     let mut mb = Memblock::new(memref);
     mb.add(0x10_0000, 0x100_0000).unwrap(); // 16 MiB at 1 MiB: pfns 0x100..0x1100
-    // Before: memblock serves, page tables included.
+                                            // Before: memblock serves, page tables included.
     let (early, table_root) = {
         let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, None, 0);
         assert!(!a.buddy_is_up());
         let early = a.alloc(0x3000, 0x1000, -1).expect("early");
         let mut pt = PageTable::<X86_64Paging4, &Mem>::new(&memref, &mut a).expect("root");
-        pt.map(0xffff_8880_0000_0000, 0x20_0000, 0x1000, Prot::KERNEL_RW, MapFlags::default(), &mut a, &mut FlushLog::default()).unwrap();
+        pt.map(
+            0xffff_8880_0000_0000,
+            0x20_0000,
+            0x1000,
+            Prot::KERNEL_RW,
+            MapFlags::default(),
+            &mut a,
+            &mut FlushLog::default(),
+        )
+        .unwrap();
         (early, pt.root())
     };
     assert!(mb.is_reserved(early) && mb.is_reserved(table_root));
@@ -74,7 +89,12 @@ fn same_api_before_and_after_the_hand_off() {
     // The hand-off.
     let pa = hand_off(&mem, &mut mb);
     let managed = pa.totalram_pages();
-    assert_eq!(managed, 0x1000 - reserved_before.div_ceil(0x1000) - (mb.total_size(RegionType::Reserved) - reserved_before).div_ceil(0x1000));
+    assert_eq!(
+        managed,
+        0x1000
+            - reserved_before.div_ceil(0x1000)
+            - (mb.total_size(RegionType::Reserved) - reserved_before).div_ceil(0x1000)
+    );
 
     // After: the same API allocates from the buddy allocator...
     let mut a = MmAlloc::<X86_64Paging4, &Mem>::new(&mut mb, Some(&pa), 0);

@@ -191,7 +191,10 @@ fn arrays_grow_repeatedly_without_losing_regions() {
     assert!(reserved.len() >= 1001);
     for i in 0..1000u64 {
         assert!(mb.is_reserved(0x1000_0000 + i * 0x2000));
-        assert!(!mb.is_reserved(0x1000_1000 + i * 0x2000) || reserved.iter().any(|r| r.size > 0x1000 && r.base <= 0x1000_1000 + i * 0x2000));
+        assert!(
+            !mb.is_reserved(0x1000_1000 + i * 0x2000)
+                || reserved.iter().any(|r| r.size > 0x1000 && r.base <= 0x1000_1000 + i * 0x2000)
+        );
     }
 }
 

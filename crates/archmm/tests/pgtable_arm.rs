@@ -26,7 +26,8 @@ fn short_second_level_tables_share_pages() {
     for i in 0..4u64 {
         // One small page in each of four sections: four second-level tables.
         let va = base + (i << 20) + 0x3000;
-        pt.map(va, 0x10_0000 + (i << 20), 0x1000, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
+        pt.map(va, 0x10_0000 + (i << 20), 0x1000, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb)
+            .expect("map");
         assert_eq!(pt.translate(va).expect("mapped").level, 1);
     }
     let pages: Vec<_> = alloc.inner().live.iter().map(|(&pa, &bytes)| (pa, bytes)).collect();

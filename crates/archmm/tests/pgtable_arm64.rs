@@ -98,7 +98,9 @@ mod differential {
             let va = base.wrapping_add(off);
             pt.map(va, pa, size, prot, MapFlags::default(), &mut alloc, &mut tlb).expect("archmm map");
             let region = MemoryRegion::new(va as usize, va.wrapping_add(size) as usize);
-            theirs.map_range(&region, PhysicalAddress(pa as usize), flags(prot), Constraints::empty()).expect("aarch64-paging map");
+            theirs
+                .map_range(&region, PhysicalAddress(pa as usize), flags(prot), Constraints::empty())
+                .expect("aarch64-paging map");
         }
 
         let mut leaves = 0;
@@ -113,7 +115,13 @@ mod differential {
                     let steps: Vec<_> = steps[..n].iter().map(|s| s.expect("step")).collect();
                     let last = steps.last().expect("walk");
                     assert_eq!(root_level + last.level, level, "{}: leaf level at {at:#x}", Mo::NAME);
-                    assert_eq!(last.raw, want, "{}: descriptor at {at:#x}: ours {:#x}, theirs {want:#x}", Mo::NAME, last.raw);
+                    assert_eq!(
+                        last.raw,
+                        want,
+                        "{}: descriptor at {at:#x}: ours {:#x}, theirs {want:#x}",
+                        Mo::NAME,
+                        last.raw
+                    );
                     for s in &steps[..n - 1] {
                         let Entry::Table(t) = s.entry else { panic!("{}: not a table above {at:#x}", Mo::NAME) };
                         assert_eq!(s.raw, t | 0b11, "{}: table descriptor at {at:#x}", Mo::NAME);

@@ -27,7 +27,8 @@ fn sub_page_tables_share_64k_pages() {
     // One 64K page in each of 256 consecutive 2M ranges: 256 PTE tables of 256 bytes (one
     // 64K page), a PUD and a PMD table of 4K (one shared 64K page).
     for i in 0..256 {
-        pt.map(0x4000_0000 + i * pmd_span, 0x100_0000 + i * PAGE, PAGE, Prot::USER_RW, f, &mut alloc, &mut tlb).expect("map");
+        pt.map(0x4000_0000 + i * pmd_span, 0x100_0000 + i * PAGE, PAGE, Prot::USER_RW, f, &mut alloc, &mut tlb)
+            .expect("map");
     }
     assert_eq!(alloc.inner().pages(), 3);
     // The 257th PTE table needs a new page.

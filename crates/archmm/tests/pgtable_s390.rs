@@ -31,10 +31,13 @@ fn page_tables_are_2k_fragments() {
     // A third page table takes a new page.
     pt.map(0x4000_0000 + 2 * seg, 0x30_0000, 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb).expect("map");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 2);
-    let pts: Vec<u64> = (0..3).map(|i| pt.walk(0x4000_0000 + i * seg).0[1].expect("segment entry")).map(|s| match s.entry {
-        archmm::pgtable::Entry::Table(t) => t,
-        e => panic!("{e:?}"),
-    }).collect();
+    let pts: Vec<u64> = (0..3)
+        .map(|i| pt.walk(0x4000_0000 + i * seg).0[1].expect("segment entry"))
+        .map(|s| match s.entry {
+            archmm::pgtable::Entry::Table(t) => t,
+            e => panic!("{e:?}"),
+        })
+        .collect();
     assert_eq!((pts[0] & !0xfff, pts[1] - pts[0]), (pts[1] & !0xfff, 2048), "two halves of one page");
     // Freeing one half keeps the page; freeing both returns it.
     pt.unmap(0x4000_0000, 4096, &mut alloc, &mut tlb).expect("unmap");

@@ -11,8 +11,8 @@ use archmm::physmem::PhysMem;
 use proptest::prelude::*;
 use std::cell::UnsafeCell;
 use x86_64::structures::paging::{
-    FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable as XPageTable, PageTableFlags as F, PhysFrame, Size1GiB,
-    Size2MiB, Size4KiB,
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable as XPageTable, PageTableFlags as F, PhysFrame,
+    Size1GiB, Size2MiB, Size4KiB,
 };
 use x86_64::{PhysAddr as XP, VirtAddr as XV};
 
@@ -96,7 +96,12 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
     let mut b = Bump(TABLES + 0x1000);
     // SAFETY: the root is zeroed memory inside the buffer and the offset maps physical 0 to
     // the buffer start, so the crate only touches the buffer.
-    let mut x = unsafe { OffsetPageTable::new(&mut *(theirs_mem.base().add(TABLES as usize) as *mut XPageTable), XV::new(theirs_mem.base() as u64)) };
+    let mut x = unsafe {
+        OffsetPageTable::new(
+            &mut *(theirs_mem.base().add(TABLES as usize) as *mut XPageTable),
+            XV::new(theirs_mem.base() as u64),
+        )
+    };
     for &(va, pa, size, prot) in chunks {
         pt.map(va, pa, size, prot, MapFlags { replace: false, blocks: true }, &mut a, &mut tlb).expect("ours");
         // The same block choice: largest size both addresses are aligned to and that fits.
@@ -106,15 +111,42 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
             let f = flags_of(prot);
             let step = if (v | p) % Size1GiB::SIZE == 0 && left >= Size1GiB::SIZE {
                 // SAFETY: fresh tables in the buffer.
-                unsafe { x.map_to(Page::<Size1GiB>::containing_address(XV::new(v)), PhysFrame::containing_address(XP::new(p)), f | F::HUGE_PAGE, &mut b) }.expect("1G").ignore();
+                unsafe {
+                    x.map_to(
+                        Page::<Size1GiB>::containing_address(XV::new(v)),
+                        PhysFrame::containing_address(XP::new(p)),
+                        f | F::HUGE_PAGE,
+                        &mut b,
+                    )
+                }
+                .expect("1G")
+                .ignore();
                 Size1GiB::SIZE
             } else if (v | p) % Size2MiB::SIZE == 0 && left >= Size2MiB::SIZE {
                 // SAFETY: as above.
-                unsafe { x.map_to(Page::<Size2MiB>::containing_address(XV::new(v)), PhysFrame::containing_address(XP::new(p)), f | F::HUGE_PAGE, &mut b) }.expect("2M").ignore();
+                unsafe {
+                    x.map_to(
+                        Page::<Size2MiB>::containing_address(XV::new(v)),
+                        PhysFrame::containing_address(XP::new(p)),
+                        f | F::HUGE_PAGE,
+                        &mut b,
+                    )
+                }
+                .expect("2M")
+                .ignore();
                 Size2MiB::SIZE
             } else {
                 // SAFETY: as above.
-                unsafe { x.map_to(Page::<Size4KiB>::containing_address(XV::new(v)), PhysFrame::containing_address(XP::new(p)), f, &mut b) }.expect("4K").ignore();
+                unsafe {
+                    x.map_to(
+                        Page::<Size4KiB>::containing_address(XV::new(v)),
+                        PhysFrame::containing_address(XP::new(p)),
+                        f,
+                        &mut b,
+                    )
+                }
+                .expect("4K")
+                .ignore();
                 Size4KiB::SIZE
             };
             off += step;
@@ -135,7 +167,11 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
                 theirs = e;
                 t = e & 0x000f_ffff_ffff_f000;
             }
-            assert_eq!(leaf.raw, theirs, "{v:#x}: leaf at level {} differs: ours {:#x}, x86_64 crate {:#x}", leaf.level, leaf.raw, theirs);
+            assert_eq!(
+                leaf.raw, theirs,
+                "{v:#x}: leaf at level {} differs: ours {:#x}, x86_64 crate {:#x}",
+                leaf.level, leaf.raw, theirs
+            );
             v += 1 << [39, 30, 21, 12][leaf.level];
         }
     }
@@ -145,9 +181,9 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
 fn fixed_cases() {
     let k = Prot::KERNEL_RW;
     compare(&[
-        (0xffff_8880_0000_0000, 0, 0x4000_0000, k),                    // one 1G page
+        (0xffff_8880_0000_0000, 0, 0x4000_0000, k), // one 1G page
         (0xffff_8880_4000_0000, 0x4020_0000, 0x40_0000, Prot::KERNEL_RX), // two 2M pages
-        (0xffff_8880_8000_1000, 0x8000_1000, 0x3000, Prot::USER_RW),      // 4K pages
+        (0xffff_8880_8000_1000, 0x8000_1000, 0x3000, Prot::USER_RW), // 4K pages
         (0xffff_c900_0000_0000, 0xfe00_0000, 0x20_0000, Prot::KERNEL_DEVICE),
         (0x7f00_0000_0000, 0x1234_5000, 0x1000, Prot { mem: MemType::WriteCombine, ..Prot::USER_RW }),
     ]);

@@ -28,7 +28,9 @@ fn exercise<A: Arch>() {
     kpt.map(kva, 0x40_0000, 16 * page, krw, MapFlags::default(), &mut alloc, &mut tlb).expect("kernel mapping");
     let kernel_tables: Vec<u64> = alloc.live.keys().copied().collect();
 
-    let mut mm = AddressSpace::<A::UserPaging, Mem>::new(&mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, Some(kpt.root())).expect("mm");
+    let mut mm =
+        AddressSpace::<A::UserPaging, Mem>::new(&mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, Some(kpt.root()))
+            .expect("mm");
     // The kernel half: reachable through the user root exactly when the arch copies it.
     if A::USER_SHARE == KernelShare::CopyTopLevel {
         let t = PageTable::<A::UserPaging, Mem>::from_root(&mem, mm.root()).translate(kva).expect("kernel half shared");
@@ -60,10 +62,20 @@ fn exercise<A: Arch>() {
     // Refusals change nothing.
     let before = alloc.live.clone();
     let user_rw = Prot::USER_RW;
-    let user_rw = if <A::UserPaging as PagingMode>::check_prot(user_rw).is_ok() { user_rw } else { Prot { exec: true, ..user_rw } };
+    let user_rw = if <A::UserPaging as PagingMode>::check_prot(user_rw).is_ok() {
+        user_rw
+    } else {
+        Prot { exec: true, ..user_rw }
+    };
     assert_eq!(mm.map(v.text, 0x300_0000, page, user_rw, &mut alloc, &mut tlb), Err(UspaceError::Overlap(v.text)));
-    assert!(matches!(mm.map(A::TASK_SIZE, 0x300_0000, page, user_rw, &mut alloc, &mut tlb), Err(UspaceError::BadRange { .. })));
-    assert!(matches!(mm.map(0x1000_0000 + 1, 0x300_0000, page, user_rw, &mut alloc, &mut tlb), Err(UspaceError::BadRange { .. })));
+    assert!(matches!(
+        mm.map(A::TASK_SIZE, 0x300_0000, page, user_rw, &mut alloc, &mut tlb),
+        Err(UspaceError::BadRange { .. })
+    ));
+    assert!(matches!(
+        mm.map(0x1000_0000 + 1, 0x300_0000, page, user_rw, &mut alloc, &mut tlb),
+        Err(UspaceError::BadRange { .. })
+    ));
     assert_eq!(mm.map(0x1000_0000, 0x300_0000, page, Prot::KERNEL_RW, &mut alloc, &mut tlb), Err(UspaceError::NotUser));
     assert!(matches!(mm.unmap(v.text, page, &mut alloc, &mut tlb), Err(UspaceError::NoSuchMapping(_))));
     assert_eq!(alloc.live, before, "{}: a refused call changed the tables", A::NAME);

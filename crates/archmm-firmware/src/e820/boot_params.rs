@@ -90,18 +90,14 @@ pub enum BootParamsError {
 impl fmt::Display for BootParamsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TooShort { needed, actual } => write!(
-                f,
-                "boot_params too short: need {needed} bytes, have {actual}"
-            ),
+            Self::TooShort { needed, actual } => write!(f, "boot_params too short: need {needed} bytes, have {actual}"),
             Self::TooManyEntries { count } => write!(
                 f,
                 "boot_params e820_entries = {count} exceeds the {E820_MAX_ENTRIES_ZEROPAGE}-entry zero-page table"
             ),
-            Self::TooFewEntries { count } => write!(
-                f,
-                "boot_params has {count} e820 entries; Linux ignores tables with fewer than 2"
-            ),
+            Self::TooFewEntries { count } => {
+                write!(f, "boot_params has {count} e820 entries; Linux ignores tables with fewer than 2")
+            }
             Self::EntryWraps { index } => {
                 write!(f, "boot_params e820 entry {index} wraps past 2^64")
             }
@@ -147,19 +143,14 @@ impl ExactSizeIterator for BootE820Entries<'_> {}
 pub fn zero_page_entries(zero_page: &[u8]) -> Result<BootE820Entries<'_>, BootParamsError> {
     let count = *zero_page
         .get(E820_ENTRIES_OFFSET)
-        .ok_or(BootParamsError::TooShort {
-            needed: E820_ENTRIES_OFFSET.saturating_add(1),
-            actual: zero_page.len(),
-        })?;
+        .ok_or(BootParamsError::TooShort { needed: E820_ENTRIES_OFFSET.saturating_add(1), actual: zero_page.len() })?;
     if usize::from(count) > E820_MAX_ENTRIES_ZEROPAGE {
         return Err(BootParamsError::TooManyEntries { count });
     }
     // count <= 128, so this is at most 2560.
     let len = usize::from(count).saturating_mul(BOOT_E820_ENTRY_SIZE);
-    let table = bytes::sub(zero_page, E820_TABLE_OFFSET, len).ok_or(BootParamsError::TooShort {
-        needed: E820_TABLE_OFFSET.saturating_add(len),
-        actual: zero_page.len(),
-    })?;
+    let table = bytes::sub(zero_page, E820_TABLE_OFFSET, len)
+        .ok_or(BootParamsError::TooShort { needed: E820_TABLE_OFFSET.saturating_add(len), actual: zero_page.len() })?;
     Ok(BootE820Entries { table })
 }
 
@@ -186,8 +177,7 @@ impl<const N: usize> E820Table<N> {
             if super::last_byte_wraps(e.addr, e.size) {
                 return Err(BootParamsError::EntryWraps { index });
             }
-            t.add(e.addr, e.size, e.ty)
-                .map_err(BootParamsError::Table)?;
+            t.add(e.addr, e.size, e.ty).map_err(BootParamsError::Table)?;
         }
         Ok(t)
     }
@@ -203,26 +193,15 @@ impl<const N: usize> E820Table<N> {
 ///
 /// # Errors
 /// [`BootParamsError::TooShort`] if the slice does not reach `alt_mem_k`.
-pub fn fallback_table<const N: usize>(
-    zero_page: &[u8],
-) -> Result<(E820Table<N>, &'static str), BootParamsError> {
-    let short = BootParamsError::TooShort {
-        needed: ALT_MEM_K_OFFSET.saturating_add(4),
-        actual: zero_page.len(),
-    };
+pub fn fallback_table<const N: usize>(zero_page: &[u8]) -> Result<(E820Table<N>, &'static str), BootParamsError> {
+    let short = BootParamsError::TooShort { needed: ALT_MEM_K_OFFSET.saturating_add(4), actual: zero_page.len() };
     let alt = bytes::le_u32(zero_page, ALT_MEM_K_OFFSET).ok_or(short)?;
     let ext = bytes::le_u16(zero_page, EXT_MEM_K_OFFSET).ok_or(short)?;
-    let (mem_k, who) = if alt < u32::from(ext) {
-        (u64::from(ext), "BIOS-88")
-    } else {
-        (u64::from(alt), "BIOS-e801")
-    };
+    let (mem_k, who) = if alt < u32::from(ext) { (u64::from(ext), "BIOS-88") } else { (u64::from(alt), "BIOS-e801") };
     let mut t = E820Table::new();
-    t.add(0, LOWMEMSIZE, E820Type::RAM)
-        .map_err(BootParamsError::Table)?;
+    t.add(0, LOWMEMSIZE, E820Type::RAM).map_err(BootParamsError::Table)?;
     // mem_k < 2^32, so mem_k << 10 < 2^42.
-    t.add(HIGH_MEMORY, mem_k << 10, E820Type::RAM)
-        .map_err(BootParamsError::Table)?;
+    t.add(HIGH_MEMORY, mem_k << 10, E820Type::RAM).map_err(BootParamsError::Table)?;
     Ok((t, who))
 }
 
@@ -257,10 +236,7 @@ mod tests {
         );
         let t: E820Table = E820Table::from_boot_params(&zp).unwrap();
         assert_eq!(t.len(), 6);
-        assert_eq!(
-            t.entries()[3],
-            E820Entry::new(0x100000, 0x7fee0000, E820Type::RAM)
-        );
+        assert_eq!(t.entries()[3], E820Entry::new(0x100000, 0x7fee0000, E820Type::RAM));
         let mut s = String::new();
         t.write_table(&mut s, "BIOS-e820").unwrap();
         assert!(s.contains("BIOS-e820: [mem 0x0000000000100000-0x000000007ffdffff] usable\n"));
@@ -270,23 +246,14 @@ mod tests {
     #[test]
     fn rejects_like_linux() {
         let zp = zero_page(&[(0, 0x1000, 1)], 1);
-        assert_eq!(
-            E820Table::<8>::from_boot_params(&zp),
-            Err(BootParamsError::TooFewEntries { count: 1 })
-        );
+        assert_eq!(E820Table::<8>::from_boot_params(&zp), Err(BootParamsError::TooFewEntries { count: 1 }));
         let zp = zero_page(&[(0, 0x1000, 1), (u64::MAX, 2, 1)], 2);
-        assert_eq!(
-            E820Table::<8>::from_boot_params(&zp),
-            Err(BootParamsError::EntryWraps { index: 1 })
-        );
+        assert_eq!(E820Table::<8>::from_boot_params(&zp), Err(BootParamsError::EntryWraps { index: 1 }));
         // size 0 never wraps; a range ending exactly at 2^64 does not either.
         let zp = zero_page(&[(u64::MAX, 0, 1), (u64::MAX, 1, 1)], 2);
         assert_eq!(E820Table::<8>::from_boot_params(&zp).unwrap().len(), 2);
         let zp = zero_page(&[], 129);
-        assert_eq!(
-            E820Table::<8>::from_boot_params(&zp),
-            Err(BootParamsError::TooManyEntries { count: 129 })
-        );
+        assert_eq!(E820Table::<8>::from_boot_params(&zp), Err(BootParamsError::TooManyEntries { count: 129 }));
         let zp = zero_page(&[(0, 1, 1), (1, 1, 1), (2, 1, 1)], 3);
         assert!(matches!(
             E820Table::<2>::from_boot_params(&zp),
@@ -296,21 +263,12 @@ mod tests {
 
     #[test]
     fn short_inputs() {
-        assert_eq!(
-            zero_page_entries(&[0u8; 10]).unwrap_err(),
-            BootParamsError::TooShort {
-                needed: 0x1e9,
-                actual: 10
-            }
-        );
+        assert_eq!(zero_page_entries(&[0u8; 10]).unwrap_err(), BootParamsError::TooShort { needed: 0x1e9, actual: 10 });
         let mut zp = vec![0u8; 0x2d0 + 20];
         zp[E820_ENTRIES_OFFSET] = 2;
         assert_eq!(
             zero_page_entries(&zp).unwrap_err(),
-            BootParamsError::TooShort {
-                needed: 0x2d0 + 40,
-                actual: 0x2d0 + 20
-            }
+            BootParamsError::TooShort { needed: 0x2d0 + 40, actual: 0x2d0 + 20 }
         );
     }
 
@@ -323,10 +281,7 @@ mod tests {
         assert_eq!(who, "BIOS-e801");
         assert_eq!(
             t.entries(),
-            &[
-                E820Entry::new(0, 0x9f000, E820Type::RAM),
-                E820Entry::new(0x100000, 1023 << 20, E820Type::RAM)
-            ]
+            &[E820Entry::new(0, 0x9f000, E820Type::RAM), E820Entry::new(0x100000, 1023 << 20, E820Type::RAM)]
         );
         zp[ALT_MEM_K_OFFSET..ALT_MEM_K_OFFSET + 4].copy_from_slice(&0u32.to_le_bytes());
         let (_, who) = fallback_table::<4>(&zp).unwrap();

@@ -138,9 +138,7 @@ fn mem_range(c: &mut Cursor<'_>) -> Result<(u64, u64), DmesgErrorKind> {
 /// `start - 1` is a zero-size range.
 fn range_to_size(start: u64, end: u64) -> Result<u64, DmesgErrorKind> {
     if end >= start {
-        end.wrapping_sub(start)
-            .checked_add(1)
-            .ok_or(DmesgErrorKind::RangeTooLarge)
+        end.wrapping_sub(start).checked_add(1).ok_or(DmesgErrorKind::RangeTooLarge)
     } else if end.checked_add(1) == Some(start) {
         Ok(0)
     } else {
@@ -288,14 +286,7 @@ fn parse_srat_line(rest: &str) -> Result<SratMemAffinity, DmesgErrorKind> {
     if !c.rest().trim_end().is_empty() {
         return Err(DmesgErrorKind::TrailingText);
     }
-    Ok(SratMemAffinity {
-        node,
-        pxm,
-        start,
-        end,
-        hotplug,
-        nonvolatile,
-    })
+    Ok(SratMemAffinity { node, pxm, start, end, hotplug, nonvolatile })
 }
 
 /// Parses every `SRAT: Node N PXM P [mem ...]` line of `text`, in log order.
@@ -310,10 +301,7 @@ pub fn parse_srat<const N: usize>(text: &str) -> Result<FixedVec<SratMemAffinity
             continue;
         };
         let a = parse_srat_line(rest).map_err(|kind| DmesgError { line, kind })?;
-        out.push(a).map_err(|_| DmesgError {
-            line,
-            kind: DmesgErrorKind::Full,
-        })?;
+        out.push(a).map_err(|_| DmesgError { line, kind: DmesgErrorKind::Full })?;
     }
     Ok(out)
 }
@@ -404,18 +392,12 @@ mod tests {
         let t: E820Table = parse_bios_e820(QEMU_LOG).unwrap();
         assert_eq!(t.len(), 8);
         assert_eq!(t.entries()[0], E820Entry::new(0, 0x9fc00, E820Type::RAM));
-        assert_eq!(
-            t.entries()[7],
-            E820Entry::new(0x1_0000_0000, 0x1_4000_0000, E820Type::RAM)
-        );
+        assert_eq!(t.entries()[7], E820Entry::new(0x1_0000_0000, 0x1_4000_0000, E820Type::RAM));
         // Round trip through Linux's printer.
         let mut s = String::new();
         t.write_table(&mut s, "BIOS-e820").unwrap();
-        let expected: String = QEMU_LOG
-            .lines()
-            .filter(|l| l.contains("BIOS-e820:"))
-            .map(|l| format!("{}\n", &l[15..]))
-            .collect();
+        let expected: String =
+            QEMU_LOG.lines().filter(|l| l.contains("BIOS-e820:")).map(|l| format!("{}\n", &l[15..])).collect();
         assert_eq!(s, expected);
     }
 
@@ -438,13 +420,7 @@ mod tests {
         assert!(v.as_slice()[5].hotplug && v.as_slice()[5].nonvolatile);
         assert_eq!(v.as_slice()[5].pxm, 7);
         let e = parse_srat::<2>(QEMU_LOG).unwrap_err();
-        assert_eq!(
-            e,
-            DmesgError {
-                line: 16,
-                kind: DmesgErrorKind::Full
-            }
-        );
+        assert_eq!(e, DmesgError { line: 16, kind: DmesgErrorKind::Full });
     }
 
     #[test]
@@ -496,91 +472,29 @@ BIOS-e820: [mem 0x0000000000007000-0x0000000000006fff] type 6\r
     #[test]
     fn malformed_lines_name_the_line() {
         let cases = [
-            (
-                "BIOS-e820: [mem 0x0-0x1] usable\nBIOS-e820: [mem 0x3-0x1] usable",
-                2,
-                DmesgErrorKind::EndBeforeStart,
-            ),
-            (
-                "x\nBIOS-e820: mem 0x0-0x1 usable",
-                2,
-                DmesgErrorKind::MissingMem,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1] bogus",
-                1,
-                DmesgErrorKind::UnknownType,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1]usable",
-                1,
-                DmesgErrorKind::UnknownType,
-            ),
+            ("BIOS-e820: [mem 0x0-0x1] usable\nBIOS-e820: [mem 0x3-0x1] usable", 2, DmesgErrorKind::EndBeforeStart),
+            ("x\nBIOS-e820: mem 0x0-0x1 usable", 2, DmesgErrorKind::MissingMem),
+            ("BIOS-e820: [mem 0x0-0x1] bogus", 1, DmesgErrorKind::UnknownType),
+            ("BIOS-e820: [mem 0x0-0x1]usable", 1, DmesgErrorKind::UnknownType),
             ("BIOS-e820: [mem 0x0-0x1]", 1, DmesgErrorKind::UnknownType),
-            (
-                "BIOS-e820: [mem 0x0-0xffffffffffffffff] usable",
-                1,
-                DmesgErrorKind::RangeTooLarge,
-            ),
-            (
-                "BIOS-e820: [mem 0xg-0x1] usable",
-                1,
-                DmesgErrorKind::BadAddress,
-            ),
-            (
-                "BIOS-e820: [mem 0x0 0x1] usable",
-                1,
-                DmesgErrorKind::BadRange,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1 usable",
-                1,
-                DmesgErrorKind::BadRange,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1] persistent (type 7",
-                1,
-                DmesgErrorKind::UnknownType,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1] type 99999999999",
-                1,
-                DmesgErrorKind::UnknownType,
-            ),
-            (
-                "BIOS-e820: [mem 0x0-0x1] type 1x",
-                1,
-                DmesgErrorKind::UnknownType,
-            ),
-            (
-                "BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)",
-                1,
-                DmesgErrorKind::MissingMem,
-            ),
+            ("BIOS-e820: [mem 0x0-0xffffffffffffffff] usable", 1, DmesgErrorKind::RangeTooLarge),
+            ("BIOS-e820: [mem 0xg-0x1] usable", 1, DmesgErrorKind::BadAddress),
+            ("BIOS-e820: [mem 0x0 0x1] usable", 1, DmesgErrorKind::BadRange),
+            ("BIOS-e820: [mem 0x0-0x1 usable", 1, DmesgErrorKind::BadRange),
+            ("BIOS-e820: [mem 0x0-0x1] persistent (type 7", 1, DmesgErrorKind::UnknownType),
+            ("BIOS-e820: [mem 0x0-0x1] type 99999999999", 1, DmesgErrorKind::UnknownType),
+            ("BIOS-e820: [mem 0x0-0x1] type 1x", 1, DmesgErrorKind::UnknownType),
+            ("BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)", 1, DmesgErrorKind::MissingMem),
         ];
         for (text, line, kind) in cases {
-            assert_eq!(
-                parse_bios_e820::<8>(text).unwrap_err(),
-                DmesgError { line, kind },
-                "{text}"
-            );
+            assert_eq!(parse_bios_e820::<8>(text).unwrap_err(), DmesgError { line, kind }, "{text}");
         }
         assert_eq!(
-            parse_bios_e820::<1>(
-                "BIOS-e820: [mem 0x0-0x1] usable\nBIOS-e820: [mem 0x2-0x3] usable"
-            )
-            .unwrap_err(),
-            DmesgError {
-                line: 2,
-                kind: DmesgErrorKind::Full
-            }
+            parse_bios_e820::<1>("BIOS-e820: [mem 0x0-0x1] usable\nBIOS-e820: [mem 0x2-0x3] usable").unwrap_err(),
+            DmesgError { line: 2, kind: DmesgErrorKind::Full }
         );
         assert_eq!(
-            DmesgError {
-                line: 3,
-                kind: DmesgErrorKind::UnknownType
-            }
-            .to_string(),
+            DmesgError { line: 3, kind: DmesgErrorKind::UnknownType }.to_string(),
             "line 3: unknown e820 type name"
         );
     }
@@ -597,41 +511,21 @@ BIOS-e820: [mem 0x0000000000007000-0x0000000000006fff] type 6\r
     #[test]
     fn malformed_srat_lines() {
         let cases = [
-            (
-                "ACPI: SRAT: Node x PXM 0 [mem 0x0-0x1]",
-                DmesgErrorKind::BadNumber,
-            ),
-            (
-                "ACPI: SRAT: Node 0 PXM [mem 0x0-0x1]",
-                DmesgErrorKind::BadNumber,
-            ),
-            (
-                "ACPI: SRAT: Node 0 PXM 0 mem 0x0-0x1]",
-                DmesgErrorKind::MissingMem,
-            ),
-            (
-                "ACPI: SRAT: Node 0 PXM 0 [mem 0x5-0x1]",
-                DmesgErrorKind::EndBeforeStart,
-            ),
-            (
-                "ACPI: SRAT: Node 0 PXM 0 [mem 0x0-0x1] non-volatile hotplug",
-                DmesgErrorKind::TrailingText,
-            ),
+            ("ACPI: SRAT: Node x PXM 0 [mem 0x0-0x1]", DmesgErrorKind::BadNumber),
+            ("ACPI: SRAT: Node 0 PXM [mem 0x0-0x1]", DmesgErrorKind::BadNumber),
+            ("ACPI: SRAT: Node 0 PXM 0 mem 0x0-0x1]", DmesgErrorKind::MissingMem),
+            ("ACPI: SRAT: Node 0 PXM 0 [mem 0x5-0x1]", DmesgErrorKind::EndBeforeStart),
+            ("ACPI: SRAT: Node 0 PXM 0 [mem 0x0-0x1] non-volatile hotplug", DmesgErrorKind::TrailingText),
         ];
         for (text, kind) in cases {
-            assert_eq!(
-                parse_srat::<4>(text).unwrap_err(),
-                DmesgError { line: 1, kind },
-                "{text}"
-            );
+            assert_eq!(parse_srat::<4>(text).unwrap_err(), DmesgError { line: 1, kind }, "{text}");
         }
         // The whole address space and zero-length ranges are representable.
-        let v = parse_srat::<4>("SRAT: Node 0 PXM 0 [mem 0x00000000-0xffffffffffffffff]\nSRAT: Node 0 PXM 0 [mem 0x1000-0x0fff]").unwrap();
+        let v = parse_srat::<4>(
+            "SRAT: Node 0 PXM 0 [mem 0x00000000-0xffffffffffffffff]\nSRAT: Node 0 PXM 0 [mem 0x1000-0x0fff]",
+        )
+        .unwrap();
         assert_eq!(v.len(), 2);
-        assert!(
-            parse_srat::<4>("ACPI: SRAT: Failed to add memblk to node 0 [mem 0x0-0x1]")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(parse_srat::<4>("ACPI: SRAT: Failed to add memblk to node 0 [mem 0x0-0x1]").unwrap().is_empty());
     }
 }

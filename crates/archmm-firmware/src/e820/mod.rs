@@ -235,20 +235,15 @@ pub enum E820TableError {
 impl fmt::Display for E820TableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Full {
-                addr,
-                size,
-                capacity,
-            } => write!(
+            Self::Full { addr, size, capacity } => write!(
                 f,
                 "e820 table full ({capacity} entries); ignoring [mem {:#010x}-{:#010x}]",
                 addr,
                 addr.wrapping_add(size).wrapping_sub(1)
             ),
-            Self::EntryWraps { addr, size } => write!(
-                f,
-                "e820 range at {addr:#x} of size {size:#x} wraps past the end of the 64-bit address space"
-            ),
+            Self::EntryWraps { addr, size } => {
+                write!(f, "e820 range at {addr:#x} of size {size:#x} wraps past the end of the 64-bit address space")
+            }
         }
     }
 }
@@ -282,18 +277,13 @@ pub enum E820UpdateError {
 impl fmt::Display for E820UpdateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TooFewEntries { count } => write!(
-                f,
-                "e820 table has {count} entries; fewer than 2 are left unsanitised"
-            ),
-            Self::EntryWraps { index } => write!(
-                f,
-                "e820 entry {index} wraps past the end of the address space; table left unsanitised"
-            ),
-            Self::Truncated {
-                capacity,
-                dropped_from,
-            } => write!(
+            Self::TooFewEntries { count } => {
+                write!(f, "e820 table has {count} entries; fewer than 2 are left unsanitised")
+            }
+            Self::EntryWraps { index } => {
+                write!(f, "e820 entry {index} wraps past the end of the address space; table left unsanitised")
+            }
+            Self::Truncated { capacity, dropped_from } => write!(
                 f,
                 "sanitised e820 table exceeds {capacity} entries; ranges from {dropped_from:#x} up were dropped"
             ),
@@ -327,10 +317,9 @@ impl fmt::Display for E820RangeError {
             Self::SameType { ty } => {
                 write!(f, "e820 range update from type {} to itself", ty.0)
             }
-            Self::TableFull { dropped, changed } => write!(
-                f,
-                "e820 table full: {dropped} split-off range(s) dropped ({changed:#x} bytes changed)"
-            ),
+            Self::TableFull { dropped, changed } => {
+                write!(f, "e820 table full: {dropped} split-off range(s) dropped ({changed:#x} bytes changed)")
+            }
         }
     }
 }
@@ -361,9 +350,7 @@ impl<const N: usize> Default for E820Table<N> {
 impl<const N: usize> E820Table<N> {
     /// Creates an empty table.
     pub fn new() -> Self {
-        Self {
-            entries: FixedVec::new(),
-        }
+        Self { entries: FixedVec::new() }
     }
 
     /// Creates a table holding `entries` in order, as if each were passed to
@@ -420,13 +407,7 @@ impl<const N: usize> E820Table<N> {
         if last_byte_wraps(addr, size) {
             return Err(E820TableError::EntryWraps { addr, size });
         }
-        self.entries
-            .push(E820Entry::new(addr, size, ty))
-            .map_err(|_| E820TableError::Full {
-                addr,
-                size,
-                capacity: N,
-            })
+        self.entries.push(E820Entry::new(addr, size, ty)).map_err(|_| E820TableError::Full { addr, size, capacity: N })
     }
 
     /// Linux's `e820__update_table()`: sorts the table, resolves overlaps in
@@ -474,12 +455,8 @@ impl<const N: usize> E820Table<N> {
 
         while let Some(p) = point {
             // The next distinct change point above p.
-            let next = entries
-                .iter()
-                .filter(|e| e.size != 0)
-                .flat_map(|e| [e.addr, end_of(e)])
-                .filter(|&a| a > p)
-                .min();
+            let next =
+                entries.iter().filter(|e| e.size != 0).flat_map(|e| [e.addr, end_of(e)]).filter(|&a| a > p).min();
             // Type of [p, next): maximum over the entries covering p.
             let ty = if next.is_some() {
                 entries
@@ -508,10 +485,7 @@ impl<const N: usize> E820Table<N> {
         }
         self.entries = out;
         match truncated {
-            Some(dropped_from) => Err(E820UpdateError::Truncated {
-                capacity: N,
-                dropped_from,
-            }),
+            Some(dropped_from) => Err(E820UpdateError::Truncated { capacity: N, dropped_from }),
             None => Ok(()),
         }
     }
@@ -596,8 +570,7 @@ impl<const N: usize> E820Table<N> {
             if u128::from(final_start) >= final_end {
                 continue;
             }
-            let piece = u64::try_from(final_end.saturating_sub(u128::from(final_start)))
-                .unwrap_or(u64::MAX);
+            let piece = u64::try_from(final_end.saturating_sub(u128::from(final_start))).unwrap_or(u64::MAX);
             self.push_piece(final_start, piece, new_type, &mut dropped);
             changed = changed.saturating_add(piece);
             if let Some(slot) = self.entries.as_mut_slice().get_mut(i.wrapping_sub(1)) {
@@ -675,8 +648,7 @@ impl<const N: usize> E820Table<N> {
             if u128::from(final_start) >= final_end {
                 continue;
             }
-            let piece = u64::try_from(final_end.saturating_sub(u128::from(final_start)))
-                .unwrap_or(u64::MAX);
+            let piece = u64::try_from(final_end.saturating_sub(u128::from(final_start))).unwrap_or(u64::MAX);
             removed = removed.saturating_add(piece);
             if let Some(slot) = self.entries.as_mut_slice().get_mut(idx) {
                 slot.size = slot.size.saturating_sub(piece);
@@ -686,10 +658,7 @@ impl<const N: usize> E820Table<N> {
             }
         }
         if dropped != 0 {
-            return Err(E820RangeError::TableFull {
-                dropped,
-                changed: removed,
-            });
+            return Err(E820RangeError::TableFull { dropped, changed: removed });
         }
         Ok(removed)
     }
@@ -731,9 +700,7 @@ impl<const N: usize> E820Table<N> {
     /// `ty` (any type if `None`): Linux's `e820__mapped_any()`.
     pub fn mapped_any(&self, start: u64, end: u64, ty: Option<E820Type>) -> bool {
         self.entries().iter().any(|e| {
-            ty.map_or(true, |t| e.ty == t)
-                && u128::from(e.addr) < u128::from(end)
-                && e.end_u128() > u128::from(start)
+            ty.map_or(true, |t| e.ty == t) && u128::from(e.addr) < u128::from(end) && e.end_u128() > u128::from(start)
         })
     }
 
@@ -804,14 +771,7 @@ pub fn write_update_line<W: fmt::Write>(
 ) -> fmt::Result {
     let size = size.min(u64::MAX.wrapping_sub(start));
     let end = start.wrapping_add(size);
-    writeln!(
-        w,
-        "e820: update [mem {:#010x}-{:#010x}] {} ==> {}",
-        start,
-        end.wrapping_sub(1),
-        old_type,
-        new_type
-    )
+    writeln!(w, "e820: update [mem {:#010x}-{:#010x}] {} ==> {}", start, end.wrapping_sub(1), old_type, new_type)
 }
 
 /// Writes the line `e820__range_remove()` logs (at `KERN_DEBUG`), e.g.
@@ -831,12 +791,7 @@ pub fn write_remove_line<W: fmt::Write>(
 ) -> fmt::Result {
     let size = size.min(u64::MAX.wrapping_sub(start));
     let end = start.wrapping_add(size);
-    write!(
-        w,
-        "e820: remove [mem {:#010x}-{:#010x}] ",
-        start,
-        end.wrapping_sub(1)
-    )?;
+    write!(w, "e820: remove [mem {:#010x}-{:#010x}] ", start, end.wrapping_sub(1))?;
     if check_type {
         write!(w, "{old_type}")?;
     }
@@ -845,15 +800,8 @@ pub fn write_remove_line<W: fmt::Write>(
 
 /// Writes the line `e820_end_pfn()` logs:
 /// `last_pfn = 0x240000 max_arch_pfn = 0x400000000`.
-pub fn write_end_pfn_line<W: fmt::Write>(
-    w: &mut W,
-    last_pfn: u64,
-    max_arch_pfn: u64,
-) -> fmt::Result {
-    writeln!(
-        w,
-        "last_pfn = {last_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}"
-    )
+pub fn write_end_pfn_line<W: fmt::Write>(w: &mut W, last_pfn: u64, max_arch_pfn: u64) -> fmt::Result {
+    writeln!(w, "last_pfn = {last_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}")
 }
 
 #[cfg(test)]
@@ -871,10 +819,8 @@ mod tests {
 
     #[test]
     fn type_names_match_linux() {
-        let names: Vec<String> = [1, 2, 3, 4, 5, 7, 12, 128, 0xefff_ffff, 6, 13, 0]
-            .iter()
-            .map(|&t| E820Type(t).to_string())
-            .collect();
+        let names: Vec<String> =
+            [1, 2, 3, 4, 5, 7, 12, 128, 0xefff_ffff, 6, 13, 0].iter().map(|&t| E820Type(t).to_string()).collect();
         assert_eq!(
             names,
             [
@@ -938,12 +884,7 @@ mod tests {
 
     #[test]
     fn update_table_merges_and_drops_empty() {
-        let mut t = table(&[
-            e(0x1000, 0x1000, 1),
-            e(0, 0x1000, 1),
-            e(0x5000, 0, 2),
-            e(0x2000, 0x1000, 1),
-        ]);
+        let mut t = table(&[e(0x1000, 0x1000, 1), e(0, 0x1000, 1), e(0x5000, 0, 2), e(0x2000, 0x1000, 1)]);
         t.update_table().unwrap();
         assert_eq!(t.entries(), &[e(0, 0x3000, 1)]);
     }
@@ -954,15 +895,7 @@ mod tests {
         t.update_table().unwrap();
         // PRAM is split at every change point, even where a lower type
         // starts or ends inside it.
-        assert_eq!(
-            t.entries(),
-            &[
-                e(0, 0x800, 12),
-                e(0x800, 0x100, 12),
-                e(0x900, 0x700, 12),
-                e(0x1000, 0x1000, 12)
-            ]
-        );
+        assert_eq!(t.entries(), &[e(0, 0x800, 12), e(0x800, 0x100, 12), e(0x900, 0x700, 12), e(0x1000, 0x1000, 12)]);
         let mut t = table(&[e(0, 0x1000, 0xefff_ffff), e(0x1000, 0x1000, 0xefff_ffff)]);
         t.update_table().unwrap();
         assert_eq!(t.len(), 2);
@@ -971,46 +904,23 @@ mod tests {
     #[test]
     fn update_table_bails_like_linux() {
         let mut t = table(&[e(0, 0x1000, 1)]);
-        assert_eq!(
-            t.update_table(),
-            Err(E820UpdateError::TooFewEntries { count: 1 })
-        );
+        assert_eq!(t.update_table(), Err(E820UpdateError::TooFewEntries { count: 1 }));
         let mut t: E820Table<4> = E820Table::new();
-        assert_eq!(
-            t.update_table(),
-            Err(E820UpdateError::TooFewEntries { count: 0 })
-        );
+        assert_eq!(t.update_table(), Err(E820UpdateError::TooFewEntries { count: 0 }));
         // An entry ending exactly at 2^64 is accepted by `add` but makes
         // update_table bail, as Linux's `addr + size < addr` check does.
-        let v = [
-            e(0x2000, 0x1000, 1),
-            e(0x1000, 0x1000, 1),
-            e(u64::MAX - 0xfff, 0x1000, 2),
-        ];
+        let v = [e(0x2000, 0x1000, 1), e(0x1000, 0x1000, 1), e(u64::MAX - 0xfff, 0x1000, 2)];
         let mut t = table(&v);
-        assert_eq!(
-            t.update_table(),
-            Err(E820UpdateError::EntryWraps { index: 2 })
-        );
+        assert_eq!(t.update_table(), Err(E820UpdateError::EntryWraps { index: 2 }));
         assert_eq!(t.entries(), &v);
     }
 
     #[test]
     fn update_table_truncates_like_linux() {
         // One big RAM range with 2 reserved holes needs 5 entries.
-        let mut t: E820Table<4> =
-            E820Table::from_entries(&[e(0, 100, 1), e(10, 10, 2), e(50, 10, 2)]).unwrap();
-        assert_eq!(
-            t.update_table(),
-            Err(E820UpdateError::Truncated {
-                capacity: 4,
-                dropped_from: 60
-            })
-        );
-        assert_eq!(
-            t.entries(),
-            &[e(0, 10, 1), e(10, 10, 2), e(20, 30, 1), e(50, 10, 2)]
-        );
+        let mut t: E820Table<4> = E820Table::from_entries(&[e(0, 100, 1), e(10, 10, 2), e(50, 10, 2)]).unwrap();
+        assert_eq!(t.update_table(), Err(E820UpdateError::Truncated { capacity: 4, dropped_from: 60 }));
+        assert_eq!(t.entries(), &[e(0, 10, 1), e(10, 10, 2), e(20, 30, 1), e(50, 10, 2)]);
     }
 
     #[test]
@@ -1023,73 +933,32 @@ mod tests {
     #[test]
     fn add_rejects_wrap_and_full() {
         let mut t: E820Table<1> = E820Table::new();
-        assert_eq!(
-            t.add(u64::MAX, 2, E820Type::RAM),
-            Err(E820TableError::EntryWraps {
-                addr: u64::MAX,
-                size: 2
-            })
-        );
+        assert_eq!(t.add(u64::MAX, 2, E820Type::RAM), Err(E820TableError::EntryWraps { addr: u64::MAX, size: 2 }));
         t.add(u64::MAX, 1, E820Type::RAM).unwrap();
-        assert_eq!(
-            t.add(0, 1, E820Type::RAM),
-            Err(E820TableError::Full {
-                addr: 0,
-                size: 1,
-                capacity: 1
-            })
-        );
-        assert!(E820TableError::Full {
-            addr: 0,
-            size: 1,
-            capacity: 1
-        }
-        .to_string()
-        .contains("ignoring [mem 0x00000000-0x00000000]"));
+        assert_eq!(t.add(0, 1, E820Type::RAM), Err(E820TableError::Full { addr: 0, size: 1, capacity: 1 }));
+        assert!(E820TableError::Full { addr: 0, size: 1, capacity: 1 }
+            .to_string()
+            .contains("ignoring [mem 0x00000000-0x00000000]"));
     }
 
     #[test]
     fn range_update_splits_like_linux() {
         let mut t = table(&[e(0, 0x10000, 1)]);
         // Strictly inside: head shrinks, new range and tail appended.
-        assert_eq!(
-            t.range_update(0x4000, 0x1000, E820Type::RAM, E820Type::RESERVED),
-            Ok(0x1000)
-        );
-        assert_eq!(
-            t.entries(),
-            &[e(0, 0x4000, 1), e(0x4000, 0x1000, 2), e(0x5000, 0xb000, 1)]
-        );
+        assert_eq!(t.range_update(0x4000, 0x1000, E820Type::RAM, E820Type::RESERVED), Ok(0x1000));
+        assert_eq!(t.entries(), &[e(0, 0x4000, 1), e(0x4000, 0x1000, 2), e(0x5000, 0xb000, 1)]);
         // Partial overlap of the head of an entry.
-        assert_eq!(
-            t.range_update(0x3000, 0x3000, E820Type::RAM, E820Type::ACPI),
-            Ok(0x2000)
-        );
+        assert_eq!(t.range_update(0x3000, 0x3000, E820Type::RAM, E820Type::ACPI), Ok(0x2000));
         assert_eq!(
             t.entries(),
-            &[
-                e(0, 0x3000, 1),
-                e(0x4000, 0x1000, 2),
-                e(0x6000, 0xa000, 1),
-                e(0x3000, 0x1000, 3),
-                e(0x5000, 0x1000, 3)
-            ]
+            &[e(0, 0x3000, 1), e(0x4000, 0x1000, 2), e(0x6000, 0xa000, 1), e(0x3000, 0x1000, 3), e(0x5000, 0x1000, 3)]
         );
         // Fully covered entries change type in place.
-        assert_eq!(
-            t.range_update(0, 0x100000, E820Type::ACPI, E820Type::NVS),
-            Ok(0x2000)
-        );
+        assert_eq!(t.range_update(0, 0x100000, E820Type::ACPI, E820Type::NVS), Ok(0x2000));
         t.update_table().unwrap();
         assert_eq!(
             t.entries(),
-            &[
-                e(0, 0x3000, 1),
-                e(0x3000, 0x1000, 4),
-                e(0x4000, 0x1000, 2),
-                e(0x5000, 0x1000, 4),
-                e(0x6000, 0xa000, 1)
-            ]
+            &[e(0, 0x3000, 1), e(0x3000, 0x1000, 4), e(0x4000, 0x1000, 2), e(0x5000, 0x1000, 4), e(0x6000, 0xa000, 1)]
         );
         assert_eq!(
             t.range_update(0, 1, E820Type::RAM, E820Type::RAM),
@@ -1100,15 +969,10 @@ mod tests {
     #[test]
     fn range_update_clamps_size() {
         let mut t = table(&[e(0x1000, u64::MAX - 0x1000, 1)]);
-        let n = t
-            .range_update(0x2000, u64::MAX, E820Type::RAM, E820Type::RESERVED)
-            .unwrap();
+        let n = t.range_update(0x2000, u64::MAX, E820Type::RAM, E820Type::RESERVED).unwrap();
         // The byte at u64::MAX is never part of the range.
         assert_eq!(n, u64::MAX - 0x2000);
-        assert_eq!(
-            t.entries(),
-            &[e(0x1000, 0x1000, 1), e(0x2000, u64::MAX - 0x2000, 2)]
-        );
+        assert_eq!(t.entries(), &[e(0x1000, 0x1000, 1), e(0x2000, u64::MAX - 0x2000, 2)]);
     }
 
     #[test]
@@ -1116,58 +980,25 @@ mod tests {
         let mut t: E820Table<1> = E820Table::from_entries(&[e(0, 0x3000, 1)]).unwrap();
         assert_eq!(
             t.range_update(0x1000, 0x1000, E820Type::RAM, E820Type::RESERVED),
-            Err(E820RangeError::TableFull {
-                dropped: 2,
-                changed: 0x1000
-            })
+            Err(E820RangeError::TableFull { dropped: 2, changed: 0x1000 })
         );
         assert_eq!(t.entries(), &[e(0, 0x1000, 1)]);
     }
 
     #[test]
     fn range_remove_like_linux() {
-        let mut t = table(&[
-            e(0, 0x9f000, 1),
-            e(0x9f000, 0x1000, 2),
-            e(0x100000, 0x100000, 1),
-        ]);
+        let mut t = table(&[e(0, 0x9f000, 1), e(0x9f000, 0x1000, 2), e(0x100000, 0x100000, 1)]);
         // Removes the RAM entry at 0 entirely (zeroed in place) and the
         // head of the one at 1 MiB; the reserved entry is untouched.
-        assert_eq!(
-            t.range_remove(0, 0x180000, E820Type::RAM, true),
-            Ok(0x9f000 + 0x80000)
-        );
-        assert_eq!(
-            t.entries(),
-            &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x80000, 1)]
-        );
+        assert_eq!(t.range_remove(0, 0x180000, E820Type::RAM, true), Ok(0x9f000 + 0x80000));
+        assert_eq!(t.entries(), &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x80000, 1)]);
         // Without type check, split the last one.
-        assert_eq!(
-            t.range_remove(0x190000, 0x10000, E820Type(0), false),
-            Ok(0x10000)
-        );
-        assert_eq!(
-            t.entries(),
-            &[
-                e(0, 0, 0),
-                e(0x9f000, 0x1000, 2),
-                e(0x180000, 0x10000, 1),
-                e(0x1a0000, 0x60000, 1)
-            ]
-        );
+        assert_eq!(t.range_remove(0x190000, 0x10000, E820Type(0), false), Ok(0x10000));
+        assert_eq!(t.entries(), &[e(0, 0, 0), e(0x9f000, 0x1000, 2), e(0x180000, 0x10000, 1), e(0x1a0000, 0x60000, 1)]);
         t.update_table().unwrap();
-        assert_eq!(
-            t.entries(),
-            &[
-                e(0x9f000, 0x1000, 2),
-                e(0x180000, 0x10000, 1),
-                e(0x1a0000, 0x60000, 1)
-            ]
-        );
+        assert_eq!(t.entries(), &[e(0x9f000, 0x1000, 2), e(0x180000, 0x10000, 1), e(0x1a0000, 0x60000, 1)]);
         // mem=1G style: remove everything from 0x1b0000 up.
-        let n = t
-            .range_remove(0x1b0000, u64::MAX - 0x1b0000, E820Type::RAM, true)
-            .unwrap();
+        let n = t.range_remove(0x1b0000, u64::MAX - 0x1b0000, E820Type::RAM, true).unwrap();
         assert_eq!(n, 0x50000);
         assert_eq!(t.entries()[2], e(0x1a0000, 0x10000, 1));
     }
@@ -1180,14 +1011,8 @@ mod tests {
             e(0x100000000, 0x40000000, 1),
             e(0xc0000000, 0x1000, 2),
         ]);
-        assert_eq!(
-            t.end_pfn(MAX_ARCH_PFN_X86_64, E820Type::RAM, MAX_ARCH_PFN_X86_64),
-            0x140000
-        );
-        assert_eq!(
-            t.end_pfn(1 << 20, E820Type::RAM, MAX_ARCH_PFN_X86_64),
-            0xc0000
-        );
+        assert_eq!(t.end_pfn(MAX_ARCH_PFN_X86_64, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0x140000);
+        assert_eq!(t.end_pfn(1 << 20, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0xc0000);
         assert_eq!(t.end_pfn(0x100, E820Type::RAM, MAX_ARCH_PFN_X86_64), 0x9f);
         assert_eq!(t.end_pfn(1 << 40, E820Type::RAM, 0x100), 0x100);
         // The first entry crossing the limit stops the walk.
@@ -1244,10 +1069,7 @@ mod tests {
         assert_eq!(e(u64::MAX, 1, 1).end(), None);
         assert_eq!(e(u64::MAX, 1, 1).last(), Some(u64::MAX));
         assert_eq!(e(5, 0, 1).last(), None);
-        assert_eq!(
-            e(u64::MAX, u64::MAX, 1).end_u128(),
-            2 * u128::from(u64::MAX)
-        );
+        assert_eq!(e(u64::MAX, u64::MAX, 1).end_u128(), 2 * u128::from(u64::MAX));
         assert!(E820Type::PRAM.is_nomerge() && !E820Type::PMEM.is_nomerge());
     }
 
@@ -1275,11 +1097,7 @@ mod tests {
             }
             let nomerge = E820Type(t).is_nomerge();
             match out.last_mut() {
-                Some(last)
-                    if last.ty.0 == t
-                        && last.addr + last.size == a
-                        && !(nomerge && boundary[a as usize]) =>
-                {
+                Some(last) if last.ty.0 == t && last.addr + last.size == a && !(nomerge && boundary[a as usize]) => {
                     last.size += 1
                 }
                 _ => out.push(e(a, 1, t)),

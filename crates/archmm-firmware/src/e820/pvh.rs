@@ -92,18 +92,15 @@ pub enum PvhError {
 impl fmt::Display for PvhError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TooShort { needed, actual } => write!(
-                f,
-                "PVH structure too short: need {needed} bytes, have {actual}"
-            ),
-            Self::BadMagic { found } => write!(
-                f,
-                "hvm_start_info magic is {found:#010x}, expected {XEN_HVM_START_MAGIC_VALUE:#010x}"
-            ),
-            Self::TooManyEntries { count } => write!(
-                f,
-                "PVH memory map has {count} entries; at most {E820_MAX_ENTRIES_ZEROPAGE} fit the zero page"
-            ),
+            Self::TooShort { needed, actual } => {
+                write!(f, "PVH structure too short: need {needed} bytes, have {actual}")
+            }
+            Self::BadMagic { found } => {
+                write!(f, "hvm_start_info magic is {found:#010x}, expected {XEN_HVM_START_MAGIC_VALUE:#010x}")
+            }
+            Self::TooManyEntries { count } => {
+                write!(f, "PVH memory map has {count} entries; at most {E820_MAX_ENTRIES_ZEROPAGE} fit the zero page")
+            }
             Self::Table(e) => write!(f, "PVH memory map: {e}"),
         }
     }
@@ -151,10 +148,7 @@ pub struct HvmStartInfo {
 /// # Errors
 /// [`PvhError::TooShort`], [`PvhError::BadMagic`].
 pub fn parse_start_info(bytes: &[u8]) -> Result<HvmStartInfo, PvhError> {
-    let short = |needed| PvhError::TooShort {
-        needed,
-        actual: bytes.len(),
-    };
+    let short = |needed| PvhError::TooShort { needed, actual: bytes.len() };
     let magic = bytes::le_u32(bytes, 0).ok_or(short(START_INFO_V0_SIZE))?;
     if magic != XEN_HVM_START_MAGIC_VALUE {
         return Err(PvhError::BadMagic { found: magic });
@@ -171,10 +165,7 @@ pub fn parse_start_info(bytes: &[u8]) -> Result<HvmStartInfo, PvhError> {
             return Err(short(START_INFO_V1_SIZE));
         }
         let entries = r32(48);
-        let loc = PvhMemmapLocation {
-            paddr: r64(40),
-            entries,
-        };
+        let loc = PvhMemmapLocation { paddr: r64(40), entries };
         (if entries != 0 { Some(loc) } else { None }, r32(52))
     } else {
         (None, 0)
@@ -244,16 +235,11 @@ impl ExactSizeIterator for HvmMemmapEntries<'_> {}
 /// # Errors
 /// [`PvhError::TooShort`] if `bytes` holds fewer than `count` entries.
 pub fn parse_memmap(bytes: &[u8], count: u32) -> Result<HvmMemmapEntries<'_>, PvhError> {
-    let len = usize::try_from(count)
-        .ok()
-        .and_then(|c| c.checked_mul(MEMMAP_ENTRY_SIZE));
+    let len = usize::try_from(count).ok().and_then(|c| c.checked_mul(MEMMAP_ENTRY_SIZE));
     let rest = len.and_then(|l| bytes::sub(bytes, 0, l));
     match rest {
         Some(rest) => Ok(HvmMemmapEntries { rest }),
-        None => Err(PvhError::TooShort {
-            needed: len.unwrap_or(usize::MAX),
-            actual: bytes.len(),
-        }),
+        None => Err(PvhError::TooShort { needed: len.unwrap_or(usize::MAX), actual: bytes.len() }),
     }
 }
 
@@ -282,11 +268,7 @@ impl Iterator for HvmModules<'_> {
         let cmd = bytes::le_u64(self.rest, 16)?;
         bytes::le_u64(self.rest, 24)?;
         self.rest = self.rest.get(MODLIST_ENTRY_SIZE..).unwrap_or(&[]);
-        Some(HvmModule {
-            paddr,
-            size,
-            cmdline_paddr: if cmd == 0 { None } else { Some(cmd) },
-        })
+        Some(HvmModule { paddr, size, cmdline_paddr: if cmd == 0 { None } else { Some(cmd) } })
     }
 }
 
@@ -296,15 +278,10 @@ impl Iterator for HvmModules<'_> {
 /// # Errors
 /// [`PvhError::TooShort`] if `bytes` holds fewer than `count` entries.
 pub fn parse_modlist(bytes: &[u8], count: u32) -> Result<HvmModules<'_>, PvhError> {
-    let len = usize::try_from(count)
-        .ok()
-        .and_then(|c| c.checked_mul(MODLIST_ENTRY_SIZE));
+    let len = usize::try_from(count).ok().and_then(|c| c.checked_mul(MODLIST_ENTRY_SIZE));
     match len.and_then(|l| bytes::sub(bytes, 0, l)) {
         Some(rest) => Ok(HvmModules { rest }),
-        None => Err(PvhError::TooShort {
-            needed: len.unwrap_or(usize::MAX),
-            actual: bytes.len(),
-        }),
+        None => Err(PvhError::TooShort { needed: len.unwrap_or(usize::MAX), actual: bytes.len() }),
     }
 }
 
@@ -318,37 +295,24 @@ pub fn parse_modlist(bytes: &[u8], count: u32) -> Result<HvmModules<'_>, PvhErro
 /// [`PvhError::TooManyEntries`] for more than 128 entries;
 /// [`PvhError::Table`] with [`BootParamsError::TooFewEntries`],
 /// [`BootParamsError::EntryWraps`] or [`BootParamsError::Table`] (capacity).
-pub fn pvh_e820_table<const N: usize>(
-    entries: HvmMemmapEntries<'_>,
-) -> Result<E820Table<N>, PvhError> {
+pub fn pvh_e820_table<const N: usize>(entries: HvmMemmapEntries<'_>) -> Result<E820Table<N>, PvhError> {
     let count = entries.len();
     if count > E820_MAX_ENTRIES_ZEROPAGE {
-        return Err(PvhError::TooManyEntries {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-        });
+        return Err(PvhError::TooManyEntries { count: u32::try_from(count).unwrap_or(u32::MAX) });
     }
     let isa = count < E820_MAX_ENTRIES_ZEROPAGE.saturating_sub(1);
     let total = if isa { count.saturating_add(1) } else { count };
     if total < 2 {
-        return Err(PvhError::Table(BootParamsError::TooFewEntries {
-            count: u8::try_from(total).unwrap_or(u8::MAX),
-        }));
+        return Err(PvhError::Table(BootParamsError::TooFewEntries { count: u8::try_from(total).unwrap_or(u8::MAX) }));
     }
     let mut t = E820Table::new();
-    let isa_entry = E820Entry::new(
-        ISA_START_ADDRESS,
-        ISA_END_ADDRESS - ISA_START_ADDRESS,
-        E820Type::RESERVED,
-    );
-    let all = entries
-        .map(|e| e.to_e820())
-        .chain(if isa { Some(isa_entry) } else { None });
+    let isa_entry = E820Entry::new(ISA_START_ADDRESS, ISA_END_ADDRESS - ISA_START_ADDRESS, E820Type::RESERVED);
+    let all = entries.map(|e| e.to_e820()).chain(if isa { Some(isa_entry) } else { None });
     for (index, e) in all.enumerate() {
         if super::last_byte_wraps(e.addr, e.size) {
             return Err(PvhError::Table(BootParamsError::EntryWraps { index }));
         }
-        t.add(e.addr, e.size, e.ty)
-            .map_err(|e| PvhError::Table(BootParamsError::Table(e)))?;
+        t.add(e.addr, e.size, e.ty).map_err(|e| PvhError::Table(BootParamsError::Table(e)))?;
     }
     Ok(t)
 }
@@ -388,13 +352,7 @@ mod tests {
         assert_eq!(si.modlist_paddr, Some(0x6000));
         assert_eq!(si.cmdline_paddr, Some(0x7000));
         assert_eq!(si.rsdp_paddr, None);
-        assert_eq!(
-            si.memmap,
-            Some(PvhMemmapLocation {
-                paddr: 0x5000,
-                entries: 3
-            })
-        );
+        assert_eq!(si.memmap, Some(PvhMemmapLocation { paddr: 0x5000, entries: 3 }));
         let si = parse_start_info(&start_info(0, (0x5000, 3))[..40]).unwrap();
         assert_eq!(si.memmap, None);
         let si = parse_start_info(&start_info(1, (0x5000, 0))).unwrap();
@@ -403,57 +361,27 @@ mod tests {
 
     #[test]
     fn start_info_errors() {
-        assert_eq!(
-            parse_start_info(&start_info(1, (0, 0))[..40]),
-            Err(PvhError::TooShort {
-                needed: 56,
-                actual: 40
-            })
-        );
-        assert_eq!(
-            parse_start_info(&[]),
-            Err(PvhError::TooShort {
-                needed: 40,
-                actual: 0
-            })
-        );
+        assert_eq!(parse_start_info(&start_info(1, (0, 0))[..40]), Err(PvhError::TooShort { needed: 56, actual: 40 }));
+        assert_eq!(parse_start_info(&[]), Err(PvhError::TooShort { needed: 40, actual: 0 }));
         let mut b = start_info(1, (0, 0));
         b[0] ^= 1;
-        assert!(matches!(
-            parse_start_info(&b),
-            Err(PvhError::BadMagic { .. })
-        ));
+        assert!(matches!(parse_start_info(&b), Err(PvhError::BadMagic { .. })));
         assert!(parse_start_info(&b[..20]).is_err());
     }
 
     #[test]
     fn memmap_to_e820_like_linux() {
-        let m = memmap(&[
-            (0, 0x9fc00, 1),
-            (0x100000, 0x7ff00000, 1),
-            (0xfeffc000, 0x4000, 2),
-        ]);
+        let m = memmap(&[(0, 0x9fc00, 1), (0x100000, 0x7ff00000, 1), (0xfeffc000, 0x4000, 2)]);
         let entries = parse_memmap(&m, 3).unwrap();
         assert_eq!(entries.len(), 3);
         let mut t: E820Table = pvh_e820_table(entries).unwrap();
         assert_eq!(t.len(), 4);
-        assert_eq!(
-            t.entries()[3],
-            E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED)
-        );
+        assert_eq!(t.entries()[3], E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED));
         t.update_table().unwrap();
-        assert_eq!(
-            t.entries()[1],
-            E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED)
-        );
+        assert_eq!(t.entries()[1], E820Entry::new(0xa0000, 0x60000, E820Type::RESERVED));
         // One entry plus the ISA hole is enough for Linux.
         let m = memmap(&[(0, 0x9fc00, 1)]);
-        assert_eq!(
-            pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap())
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap()).unwrap().len(), 2);
         assert!(parse_memmap(&m, 2).is_err());
         assert!(parse_memmap(&m, u32::MAX).is_err());
     }
@@ -467,18 +395,8 @@ mod tests {
             PvhError::TooManyEntries { count: 129 }
         );
         // 127 entries: no room for the ISA hole, as in Linux.
-        assert_eq!(
-            pvh_e820_table::<512>(parse_memmap(&m, 127).unwrap())
-                .unwrap()
-                .len(),
-            127
-        );
-        assert_eq!(
-            pvh_e820_table::<512>(parse_memmap(&m, 126).unwrap())
-                .unwrap()
-                .len(),
-            127
-        );
+        assert_eq!(pvh_e820_table::<512>(parse_memmap(&m, 127).unwrap()).unwrap().len(), 127);
+        assert_eq!(pvh_e820_table::<512>(parse_memmap(&m, 126).unwrap()).unwrap().len(), 127);
         let m = memmap(&[(2, u64::MAX, 1)]);
         assert_eq!(
             pvh_e820_table::<8>(parse_memmap(&m, 1).unwrap()).unwrap_err(),
@@ -493,14 +411,7 @@ mod tests {
         b[8..16].copy_from_slice(&0x2000u64.to_le_bytes());
         b[48..56].copy_from_slice(&0x9000u64.to_le_bytes());
         let mods: Vec<_> = parse_modlist(&b, 2).unwrap().collect();
-        assert_eq!(
-            mods[0],
-            HvmModule {
-                paddr: 0x100000,
-                size: 0x2000,
-                cmdline_paddr: None
-            }
-        );
+        assert_eq!(mods[0], HvmModule { paddr: 0x100000, size: 0x2000, cmdline_paddr: None });
         assert_eq!(mods[1].cmdline_paddr, Some(0x9000));
         assert!(parse_modlist(&b, 3).is_err());
     }

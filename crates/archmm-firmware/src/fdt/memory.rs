@@ -177,14 +177,10 @@ impl fmt::Display for DtMemoryError {
             Self::TooManyMemReserve => {
                 write!(f, "more than {MAX_MEMRESERVE} /memreserve/ entries")
             }
-            Self::BadInitrdProperty { len } => write!(
-                f,
-                "linux,initrd-start/-end must be 4 or 8 bytes, not {len}"
-            ),
-            Self::BadUsableMemoryRange { len } => write!(
-                f,
-                "linux,usable-memory-range length {len} is not a whole number of (address, size) pairs"
-            ),
+            Self::BadInitrdProperty { len } => write!(f, "linux,initrd-start/-end must be 4 or 8 bytes, not {len}"),
+            Self::BadUsableMemoryRange { len } => {
+                write!(f, "linux,usable-memory-range length {len} is not a whole number of (address, size) pairs")
+            }
         }
     }
 }
@@ -202,18 +198,13 @@ impl Cells {
     /// Bytes per `(address, size)` pair.
     pub const fn pair_bytes(&self) -> usize {
         // Both are 1 or 2, so this is at most 16.
-        (self.address as usize)
-            .saturating_add(self.size as usize)
-            .saturating_mul(4)
+        (self.address as usize).saturating_add(self.size as usize).saturating_mul(4)
     }
 }
 
 impl Default for Cells {
     fn default() -> Self {
-        Self {
-            address: ROOT_ADDR_CELLS_DEFAULT,
-            size: ROOT_SIZE_CELLS_DEFAULT,
-        }
+        Self { address: ROOT_ADDR_CELLS_DEFAULT, size: ROOT_SIZE_CELLS_DEFAULT }
     }
 }
 
@@ -425,10 +416,7 @@ impl<'a> DtMemoryMap<'a> {
                 _ => None,
             };
             let no_map = n.no_map;
-            regs.into_iter()
-                .flatten()
-                .filter(|&(_, s)| s != 0)
-                .map(move |(b, s)| (b, s, no_map))
+            regs.into_iter().flatten().filter(|&(_, s)| s != 0).map(move |(b, s)| (b, s, no_map))
         })
     }
 }
@@ -450,10 +438,7 @@ fn cells_prop(node: &Node<'_>, name: &'static str, default: u32) -> Result<u32, 
             if c == 1 || c == 2 {
                 Ok(c)
             } else {
-                Err(DtMemoryError::UnsupportedCells {
-                    property: name,
-                    value: c,
-                })
+                Err(DtMemoryError::UnsupportedCells { property: name, value: c })
             }
         }
     }
@@ -523,11 +508,7 @@ fn dynamic_kind<'a>(child: &Node<'a>, size: &'a [u8], cells: Cells) -> ReservedM
             Some(RegIter::new(r, cells))
         }
     };
-    ReservedMemKind::Dynamic {
-        size,
-        alignment,
-        alloc_ranges,
-    }
+    ReservedMemKind::Dynamic { size, alignment, alloc_ranges }
 }
 
 /// PAPR's primary domain index (powerpc's find_primary_domain_index()): the first cell of
@@ -588,23 +569,14 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         let hotpluggable = node.property("hotpluggable").is_some();
         let numa_node_id = match node.property("numa-node-id") {
             None => papr_nid(&node, papr_index),
-            Some(v) => Some(bytes::be_u32(v, 0).ok_or(DtMemoryError::ShortProperty {
-                property: "numa-node-id",
-            })?),
+            Some(v) => Some(bytes::be_u32(v, 0).ok_or(DtMemoryError::ShortProperty { property: "numa-node-id" })?),
         };
         for (base, size) in RegIter::new(reg, root_cells) {
             if size == 0 {
                 continue;
             }
             banks
-                .push(MemoryBank {
-                    base,
-                    size,
-                    node: node.name(),
-                    usable_memory,
-                    hotpluggable,
-                    numa_node_id,
-                })
+                .push(MemoryBank { base, size, node: node.name(), usable_memory, hotpluggable, numa_node_id })
                 .map_err(|_| DtMemoryError::TooManyBanks)?;
         }
     }
@@ -612,9 +584,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
     // /memreserve/.
     let mut memreserve = FixedVec::new();
     for r in fdt.mem_reservations() {
-        memreserve
-            .push(r)
-            .map_err(|_| DtMemoryError::TooManyMemReserve)?;
+        memreserve.push(r).map_err(|_| DtMemoryError::TooManyMemReserve)?;
     }
 
     // /reserved-memory.
@@ -624,10 +594,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
         Some(rm) => {
             let a = rm.property_u32("#address-cells");
             let s = rm.property_u32("#size-cells");
-            if a != Some(root_cells.address)
-                || s != Some(root_cells.size)
-                || rm.property("ranges").is_none()
-            {
+            if a != Some(root_cells.address) || s != Some(root_cells.size) || rm.property("ranges").is_none() {
                 ReservedMemoryStatus::Ignored
             } else {
                 for child in rm.children() {
@@ -635,9 +602,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
                         continue;
                     }
                     if let Some(n) = reserved_node(&child, root_cells) {
-                        reserved_nodes
-                            .push(n)
-                            .map_err(|_| DtMemoryError::TooManyReservedNodes)?;
+                        reserved_nodes.push(n).map_err(|_| DtMemoryError::TooManyReservedNodes)?;
                     }
                 }
                 ReservedMemoryStatus::Used(root_cells)
@@ -649,10 +614,7 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
     let mut chosen = Chosen::default();
     if let Some(ch) = fdt.find_node("/chosen") {
         chosen.present = true;
-        if let (Some(s), Some(e)) = (
-            ch.property("linux,initrd-start"),
-            ch.property("linux,initrd-end"),
-        ) {
+        if let (Some(s), Some(e)) = (ch.property("linux,initrd-start"), ch.property("linux,initrd-end")) {
             let start = read_number(s)?;
             let end = read_number(e)?;
             if start <= end {
@@ -694,7 +656,8 @@ pub fn scan<'a>(fdt: &Fdt<'a>) -> Result<DtMemoryMap<'a>, DtMemoryError> {
     }
 
     // The NUMA distance map, anywhere in the tree.
-    let distance_matrix = find_compatible(&root, b"numa-distance-map-v1", 0).map(|n| n.property("distance-matrix").unwrap_or(&[]));
+    let distance_matrix =
+        find_compatible(&root, b"numa-distance-map-v1", 0).map(|n| n.property("distance-matrix").unwrap_or(&[]));
 
     Ok(DtMemoryMap {
         root_cells,
@@ -748,42 +711,12 @@ mod tests {
             .prop("linux,initrd-end", &0x4410_0000u64.to_be_bytes())
             .prop_u32s(
                 "linux,usable-memory-range",
-                &[
-                    0,
-                    0x5000_0000,
-                    0,
-                    0x1000_0000,
-                    0,
-                    0x6000_0000,
-                    0,
-                    0x100,
-                    0,
-                    0x7000_0000,
-                    0,
-                    0x100,
-                ],
+                &[0, 0x5000_0000, 0, 0x1000_0000, 0, 0x6000_0000, 0, 0x100, 0, 0x7000_0000, 0, 0x100],
             )
             .end()
             .begin("memory@40000000")
             .prop_str("device_type", "memory")
-            .prop_u32s(
-                "reg",
-                &[
-                    0,
-                    0x4000_0000,
-                    0,
-                    0x4000_0000,
-                    1,
-                    0,
-                    0,
-                    0,
-                    1,
-                    0x1000_0000,
-                    0,
-                    0x1000_0000,
-                    7,
-                ],
-            )
+            .prop_u32s("reg", &[0, 0x4000_0000, 0, 0x4000_0000, 1, 0, 0, 0, 1, 0x1000_0000, 0, 0x1000_0000, 7])
             .prop_u32s("numa-node-id", &[0])
             .end()
             .begin("memory@140000000")
@@ -848,26 +781,9 @@ mod tests {
     fn scans_like_linux() {
         let blob = qemu_like();
         let m = scan_blob(&blob).unwrap();
-        assert_eq!(
-            m.root_cells,
-            Cells {
-                address: 2,
-                size: 2
-            }
-        );
-        let banks: Vec<_> = m
-            .banks
-            .iter()
-            .map(|b| {
-                (
-                    b.base,
-                    b.size,
-                    b.usable_memory,
-                    b.hotpluggable,
-                    b.numa_node_id,
-                )
-            })
-            .collect();
+        assert_eq!(m.root_cells, Cells { address: 2, size: 2 });
+        let banks: Vec<_> =
+            m.banks.iter().map(|b| (b.base, b.size, b.usable_memory, b.hotpluggable, b.numa_node_id)).collect();
         assert_eq!(
             banks,
             vec![
@@ -879,64 +795,27 @@ mod tests {
         );
         assert_eq!(m.banks.as_slice()[0].node, b"memory@40000000");
         assert_eq!(m.memreserve.as_slice(), &[(0x4800_0000, 0x1000)]);
-        assert_eq!(
-            m.reserved_memory,
-            ReservedMemoryStatus::Used(Cells {
-                address: 2,
-                size: 2
-            })
-        );
+        assert_eq!(m.reserved_memory, ReservedMemoryStatus::Used(Cells { address: 2, size: 2 }));
         assert_eq!(m.reserved_nodes.len(), 4);
         let n = &m.reserved_nodes.as_slice()[0];
         assert!(n.no_map && !n.reusable);
-        assert_eq!(
-            m.static_reserved().collect::<Vec<_>>(),
-            vec![(0x4000_0000, 0x10_0000, true)]
-        );
+        assert_eq!(m.static_reserved().collect::<Vec<_>>(), vec![(0x4000_0000, 0x10_0000, true)]);
         match m.reserved_nodes.as_slice()[1].kind {
-            ReservedMemKind::Dynamic {
-                size,
-                alignment,
-                alloc_ranges,
-            } => {
+            ReservedMemKind::Dynamic { size, alignment, alloc_ranges } => {
                 assert_eq!(size, 0x400_0000);
                 assert_eq!(alignment, Some(0x40_0000));
-                assert_eq!(
-                    alloc_ranges.unwrap().collect::<Vec<_>>(),
-                    vec![(0x4000_0000, 0x4000_0000)]
-                );
+                assert_eq!(alloc_ranges.unwrap().collect::<Vec<_>>(), vec![(0x4000_0000, 0x4000_0000)]);
             }
             other => panic!("{other:?}"),
         }
         assert!(m.reserved_nodes.as_slice()[1].reusable);
-        assert_eq!(
-            m.reserved_nodes.as_slice()[1].compatible,
-            Some(&b"shared-dma-pool\0"[..])
-        );
-        assert!(matches!(
-            m.reserved_nodes.as_slice()[2].kind,
-            ReservedMemKind::Invalid(ReservedNodeError::BadReg)
-        ));
-        assert!(matches!(
-            m.reserved_nodes.as_slice()[3].kind,
-            ReservedMemKind::Invalid(ReservedNodeError::BadSize)
-        ));
+        assert_eq!(m.reserved_nodes.as_slice()[1].compatible, Some(&b"shared-dma-pool\0"[..]));
+        assert!(matches!(m.reserved_nodes.as_slice()[2].kind, ReservedMemKind::Invalid(ReservedNodeError::BadReg)));
+        assert!(matches!(m.reserved_nodes.as_slice()[3].kind, ReservedMemKind::Invalid(ReservedNodeError::BadSize)));
         assert!(m.chosen.present);
-        assert_eq!(
-            m.chosen.initrd,
-            Some(Initrd {
-                start: 0x4400_0000,
-                end: 0x4410_0000
-            })
-        );
-        assert_eq!(
-            m.chosen.bootargs_str(),
-            Some("console=ttyAMA0 root=/dev/vda")
-        );
-        assert_eq!(
-            m.chosen.usable_memory_range.as_slice(),
-            &[(0x5000_0000, 0x1000_0000), (0x6000_0000, 0x100)]
-        );
+        assert_eq!(m.chosen.initrd, Some(Initrd { start: 0x4400_0000, end: 0x4410_0000 }));
+        assert_eq!(m.chosen.bootargs_str(), Some("console=ttyAMA0 root=/dev/vda"));
+        assert_eq!(m.chosen.usable_memory_range.as_slice(), &[(0x5000_0000, 0x1000_0000), (0x6000_0000, 0x100)]);
     }
 
     fn minimal(f: impl Fn(&mut Builder)) -> Vec<u8> {
@@ -950,19 +829,10 @@ mod tests {
     #[test]
     fn default_cells_and_no_chosen() {
         let blob = minimal(|b| {
-            b.begin("memory")
-                .prop_str("device_type", "memory")
-                .prop_u32s("reg", &[0x8000_0000, 0x1000_0000])
-                .end();
+            b.begin("memory").prop_str("device_type", "memory").prop_u32s("reg", &[0x8000_0000, 0x1000_0000]).end();
         });
         let m = scan_blob(&blob).unwrap();
-        assert_eq!(
-            m.root_cells,
-            Cells {
-                address: 1,
-                size: 1
-            }
-        );
+        assert_eq!(m.root_cells, Cells { address: 1, size: 1 });
         assert_eq!(m.banks.as_slice()[0].base, 0x8000_0000);
         assert!(!m.chosen.present);
         assert_eq!(m.reserved_memory, ReservedMemoryStatus::Absent);
@@ -975,20 +845,12 @@ mod tests {
         });
         assert_eq!(
             scan_blob(&blob).unwrap_err(),
-            DtMemoryError::UnsupportedCells {
-                property: "#address-cells",
-                value: 3
-            }
+            DtMemoryError::UnsupportedCells { property: "#address-cells", value: 3 }
         );
         let blob = minimal(|b| {
             b.prop("#size-cells", &[0, 1]);
         });
-        assert_eq!(
-            scan_blob(&blob).unwrap_err(),
-            DtMemoryError::ShortProperty {
-                property: "#size-cells"
-            }
-        );
+        assert_eq!(scan_blob(&blob).unwrap_err(), DtMemoryError::ShortProperty { property: "#size-cells" });
         let blob = minimal(|b| {
             b.begin("memory")
                 .prop_str("device_type", "memory")
@@ -996,43 +858,22 @@ mod tests {
                 .prop("numa-node-id", &[1])
                 .end();
         });
-        assert_eq!(
-            scan_blob(&blob).unwrap_err(),
-            DtMemoryError::ShortProperty {
-                property: "numa-node-id"
-            }
-        );
+        assert_eq!(scan_blob(&blob).unwrap_err(), DtMemoryError::ShortProperty { property: "numa-node-id" });
         let blob = minimal(|b| {
-            b.begin("chosen")
-                .prop("linux,initrd-start", &[0; 3])
-                .prop("linux,initrd-end", &[0; 4])
-                .end();
+            b.begin("chosen").prop("linux,initrd-start", &[0; 3]).prop("linux,initrd-end", &[0; 4]).end();
         });
-        assert_eq!(
-            scan_blob(&blob).unwrap_err(),
-            DtMemoryError::BadInitrdProperty { len: 3 }
-        );
+        assert_eq!(scan_blob(&blob).unwrap_err(), DtMemoryError::BadInitrdProperty { len: 3 });
         let blob = minimal(|b| {
-            b.begin("chosen")
-                .prop_u32s("linux,usable-memory-range", &[1, 2, 3])
-                .end();
+            b.begin("chosen").prop_u32s("linux,usable-memory-range", &[1, 2, 3]).end();
         });
-        assert_eq!(
-            scan_blob(&blob).unwrap_err(),
-            DtMemoryError::BadUsableMemoryRange { len: 12 }
-        );
+        assert_eq!(scan_blob(&blob).unwrap_err(), DtMemoryError::BadUsableMemoryRange { len: 12 });
         let blob = minimal(|b| {
             b.begin("memory").prop_str("device_type", "memory");
-            let cells: Vec<u32> = (0..=MAX_MEMORY_BANKS as u32)
-                .flat_map(|i| [i << 12, 0x1000])
-                .collect();
+            let cells: Vec<u32> = (0..=MAX_MEMORY_BANKS as u32).flat_map(|i| [i << 12, 0x1000]).collect();
             b.prop_u32s("reg", &cells).end();
         });
         assert_eq!(scan_blob(&blob).unwrap_err(), DtMemoryError::TooManyBanks);
-        assert!(matches!(
-            scan_blob(&[0u8; 8]),
-            Err(DtMemoryError::Fdt(FdtError::BadMagic { .. }))
-        ));
+        assert!(matches!(scan_blob(&[0u8; 8]), Err(DtMemoryError::Fdt(FdtError::BadMagic { .. }))));
         assert!(!DtMemoryError::TooManyBanks.to_string().is_empty());
     }
 
@@ -1076,18 +917,9 @@ mod tests {
     #[test]
     fn device_type_is_compared_as_c_string() {
         let blob = minimal(|b| {
-            b.begin("a")
-                .prop("device_type", b"memory\0junk")
-                .prop_u32s("reg", &[0, 0x1000])
-                .end();
-            b.begin("b")
-                .prop("device_type", b"memory")
-                .prop_u32s("reg", &[0x1000, 0x1000])
-                .end();
-            b.begin("c")
-                .prop("device_type", b"memoryx\0")
-                .prop_u32s("reg", &[0x2000, 0x1000])
-                .end();
+            b.begin("a").prop("device_type", b"memory\0junk").prop_u32s("reg", &[0, 0x1000]).end();
+            b.begin("b").prop("device_type", b"memory").prop_u32s("reg", &[0x1000, 0x1000]).end();
+            b.begin("c").prop("device_type", b"memoryx\0").prop_u32s("reg", &[0x2000, 0x1000]).end();
         });
         assert_eq!(scan_blob(&blob).unwrap().banks.len(), 2);
     }

@@ -300,34 +300,16 @@ fn cstr(b: &[u8]) -> Option<&[u8]> {
 }
 
 /// Reads the token at `off` of a structure block (NOPs are skipped).
-fn read_token<'a>(
-    structs: &'a [u8],
-    strings: &'a [u8],
-    mut off: usize,
-) -> Result<Next<'a>, FdtError> {
+fn read_token<'a>(structs: &'a [u8], strings: &'a [u8], mut off: usize) -> Result<Next<'a>, FdtError> {
     loop {
         let tok = bytes::be_u32(structs, off).ok_or(FdtError::StructTruncated { offset: off })?;
-        let body = off
-            .checked_add(4)
-            .ok_or(FdtError::StructTruncated { offset: off })?;
+        let body = off.checked_add(4).ok_or(FdtError::StructTruncated { offset: off })?;
         match tok {
             FDT_NOP => off = body,
-            FDT_END_NODE => {
-                return Ok(Next {
-                    token: Token::EndNode,
-                    after: body,
-                })
-            }
-            FDT_END => {
-                return Ok(Next {
-                    token: Token::End,
-                    after: body,
-                })
-            }
+            FDT_END_NODE => return Ok(Next { token: Token::EndNode, after: body }),
+            FDT_END => return Ok(Next { token: Token::End, after: body }),
             FDT_BEGIN_NODE => {
-                let rest = structs
-                    .get(body..)
-                    .ok_or(FdtError::StructTruncated { offset: off })?;
+                let rest = structs.get(body..).ok_or(FdtError::StructTruncated { offset: off })?;
                 let name = cstr(rest).ok_or(FdtError::UnterminatedName { offset: off })?;
                 let after = body
                     .checked_add(name.len())
@@ -337,23 +319,15 @@ fn read_token<'a>(
                 if after > structs.len() {
                     return Err(FdtError::StructTruncated { offset: off });
                 }
-                return Ok(Next {
-                    token: Token::BeginNode(name),
-                    after,
-                });
+                return Ok(Next { token: Token::BeginNode(name), after });
             }
             FDT_PROP => {
-                let len = bytes::be_u32(structs, body)
-                    .ok_or(FdtError::StructTruncated { offset: off })?;
-                let nameoff = bytes::be_u32(structs, body.saturating_add(4))
-                    .ok_or(FdtError::StructTruncated { offset: off })?;
-                let vstart = body
-                    .checked_add(8)
-                    .ok_or(FdtError::StructTruncated { offset: off })?;
-                let vlen =
-                    usize::try_from(len).map_err(|_| FdtError::StructTruncated { offset: off })?;
-                let value = bytes::sub(structs, vstart, vlen)
-                    .ok_or(FdtError::StructTruncated { offset: off })?;
+                let len = bytes::be_u32(structs, body).ok_or(FdtError::StructTruncated { offset: off })?;
+                let nameoff =
+                    bytes::be_u32(structs, body.saturating_add(4)).ok_or(FdtError::StructTruncated { offset: off })?;
+                let vstart = body.checked_add(8).ok_or(FdtError::StructTruncated { offset: off })?;
+                let vlen = usize::try_from(len).map_err(|_| FdtError::StructTruncated { offset: off })?;
+                let value = bytes::sub(structs, vstart, vlen).ok_or(FdtError::StructTruncated { offset: off })?;
                 let after = vstart
                     .checked_add(vlen)
                     .and_then(|v| bytes::align_up(v, 4))
@@ -365,21 +339,10 @@ fn read_token<'a>(
                     .ok()
                     .and_then(|o| strings.get(o..))
                     .and_then(cstr)
-                    .ok_or(FdtError::BadNameOffset {
-                        offset: off,
-                        nameoff,
-                    })?;
-                return Ok(Next {
-                    token: Token::Prop { name, value },
-                    after,
-                });
+                    .ok_or(FdtError::BadNameOffset { offset: off, nameoff })?;
+                return Ok(Next { token: Token::Prop { name, value }, after });
             }
-            other => {
-                return Err(FdtError::BadToken {
-                    offset: off,
-                    token: other,
-                })
-            }
+            other => return Err(FdtError::BadToken { offset: off, token: other }),
         }
     }
 }
@@ -395,18 +358,12 @@ impl<'a> Fdt<'a> {
     /// The [`FdtError`] variant naming the first broken rule.
     pub fn new(blob: &'a [u8]) -> Result<Self, FdtError> {
         let word = |i: usize| bytes::be_u32(blob, i.saturating_mul(4));
-        let magic = word(0).ok_or(FdtError::Truncated {
-            needed: HEADER_V16,
-            actual: blob.len(),
-        })?;
+        let magic = word(0).ok_or(FdtError::Truncated { needed: HEADER_V16, actual: blob.len() })?;
         if magic != FDT_MAGIC {
             return Err(FdtError::BadMagic { found: magic });
         }
         if blob.len() < HEADER_V16 {
-            return Err(FdtError::Truncated {
-                needed: HEADER_V16,
-                actual: blob.len(),
-            });
+            return Err(FdtError::Truncated { needed: HEADER_V16, actual: blob.len() });
         }
         let w = |i| word(i).unwrap_or(0);
         let mut h = FdtHeader {
@@ -424,35 +381,20 @@ impl<'a> Fdt<'a> {
             || h.last_comp_version > FDT_LAST_SUPPORTED_VERSION
             || h.last_comp_version > h.version
         {
-            return Err(FdtError::UnsupportedVersion {
-                version: h.version,
-                last_comp_version: h.last_comp_version,
-            });
+            return Err(FdtError::UnsupportedVersion { version: h.version, last_comp_version: h.last_comp_version });
         }
-        let header_size = if h.version >= 17 {
-            HEADER_V17
-        } else {
-            HEADER_V16
-        };
+        let header_size = if h.version >= 17 { HEADER_V17 } else { HEADER_V16 };
         let total = usize::try_from(h.totalsize).unwrap_or(usize::MAX);
         if total < header_size {
-            return Err(FdtError::BadTotalSize {
-                totalsize: h.totalsize,
-            });
+            return Err(FdtError::BadTotalSize { totalsize: h.totalsize });
         }
-        let blob = blob.get(..total).ok_or(FdtError::Truncated {
-            needed: total,
-            actual: blob.len(),
-        })?;
+        let blob = blob.get(..total).ok_or(FdtError::Truncated { needed: total, actual: blob.len() })?;
         let to_usize = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
 
         // Structure block.
         let soff = to_usize(h.off_dt_struct);
         if soff % 4 != 0 {
-            return Err(FdtError::MisalignedBlock {
-                block: "structure",
-                offset: h.off_dt_struct,
-            });
+            return Err(FdtError::MisalignedBlock { block: "structure", offset: h.off_dt_struct });
         }
         if soff < header_size {
             return Err(FdtError::BlockOutOfBounds { block: "structure" });
@@ -465,8 +407,7 @@ impl<'a> Fdt<'a> {
             h.size_dt_struct = u32::try_from(l).unwrap_or(u32::MAX);
             l
         };
-        let structs = bytes::sub(blob, soff, slen)
-            .ok_or(FdtError::BlockOutOfBounds { block: "structure" })?;
+        let structs = bytes::sub(blob, soff, slen).ok_or(FdtError::BlockOutOfBounds { block: "structure" })?;
 
         // Strings block.
         let stroff = to_usize(h.off_dt_strings);
@@ -479,43 +420,25 @@ impl<'a> Fdt<'a> {
         // Memory reservation block.
         let roff = to_usize(h.off_mem_rsvmap);
         if roff % 8 != 0 {
-            return Err(FdtError::MisalignedBlock {
-                block: "memory reservation",
-                offset: h.off_mem_rsvmap,
-            });
+            return Err(FdtError::MisalignedBlock { block: "memory reservation", offset: h.off_mem_rsvmap });
         }
         if roff < header_size {
-            return Err(FdtError::BlockOutOfBounds {
-                block: "memory reservation",
-            });
+            return Err(FdtError::BlockOutOfBounds { block: "memory reservation" });
         }
-        let rsv_all = blob.get(roff..).ok_or(FdtError::BlockOutOfBounds {
-            block: "memory reservation",
-        })?;
+        let rsv_all = blob.get(roff..).ok_or(FdtError::BlockOutOfBounds { block: "memory reservation" })?;
         let mut rsv_len = None;
         let mut i = 0usize;
-        while let (Some(_), Some(size)) = (
-            bytes::be_u64(rsv_all, i),
-            bytes::be_u64(rsv_all, i.saturating_add(8)),
-        ) {
+        while let (Some(_), Some(size)) = (bytes::be_u64(rsv_all, i), bytes::be_u64(rsv_all, i.saturating_add(8))) {
             i = i.saturating_add(16);
             if size == 0 {
                 rsv_len = Some(i);
                 break;
             }
         }
-        let rsvmap = rsv_len
-            .and_then(|l| rsv_all.get(..l))
-            .ok_or(FdtError::UnterminatedMemReserve)?;
+        let rsvmap = rsv_len.and_then(|l| rsv_all.get(..l)).ok_or(FdtError::UnterminatedMemReserve)?;
 
         let root_body = validate_structure(structs, strings)?;
-        Ok(Self {
-            header: h,
-            structs,
-            strings,
-            rsvmap,
-            root_body,
-        })
+        Ok(Self { header: h, structs, strings, rsvmap, root_body })
     }
 
     /// The header.
@@ -532,12 +455,7 @@ impl<'a> Fdt<'a> {
 
     /// The root node.
     pub fn root(&self) -> Node<'a> {
-        Node {
-            structs: self.structs,
-            strings: self.strings,
-            name: &[],
-            body: self.root_body,
-        }
+        Node { structs: self.structs, strings: self.strings, name: &[], body: self.root_body }
     }
 
     /// Finds a node by absolute path (`"/"`, `"/chosen"`,
@@ -550,9 +468,7 @@ impl<'a> Fdt<'a> {
         let rest = path.strip_prefix('/')?;
         let mut node = self.root();
         for comp in rest.split('/').filter(|c| !c.is_empty()) {
-            node = node
-                .children()
-                .find(|c| name_matches(c.name(), comp.as_bytes()))?;
+            node = node.children().find(|c| name_matches(c.name(), comp.as_bytes()))?;
         }
         Some(node)
     }
@@ -560,12 +476,7 @@ impl<'a> Fdt<'a> {
     /// All tokens of the structure block in order (NOPs skipped), ending
     /// with [`Token::End`].
     pub fn tokens(&self) -> Tokens<'a> {
-        Tokens {
-            structs: self.structs,
-            strings: self.strings,
-            off: 0,
-            done: false,
-        }
+        Tokens { structs: self.structs, strings: self.strings, off: 0, done: false }
     }
 }
 
@@ -577,8 +488,7 @@ fn name_matches(name: &[u8], comp: &[u8]) -> bool {
     if comp.contains(&b'@') {
         return false;
     }
-    name.strip_prefix(comp)
-        .is_some_and(|r| r.first() == Some(&b'@'))
+    name.strip_prefix(comp).is_some_and(|r| r.first() == Some(&b'@'))
 }
 
 /// Walks the whole structure block, checking nesting. Returns the offset of
@@ -620,11 +530,7 @@ fn validate_structure(structs: &[u8], strings: &[u8]) -> Result<usize, FdtError>
                 if depth == 0 {
                     return Err(FdtError::BadStructure { offset: off });
                 }
-                if had_child
-                    .get(depth.saturating_sub(1))
-                    .copied()
-                    .unwrap_or(false)
-                {
+                if had_child.get(depth.saturating_sub(1)).copied().unwrap_or(false) {
                     return Err(FdtError::PropertyAfterSubnode { offset: off });
                 }
             }
@@ -711,18 +617,12 @@ impl<'a> Node<'a> {
 
     /// The node's properties, in order.
     pub fn properties(&self) -> Properties<'a> {
-        Properties {
-            structs: self.structs,
-            strings: self.strings,
-            off: Some(self.body),
-        }
+        Properties { structs: self.structs, strings: self.strings, off: Some(self.body) }
     }
 
     /// The value of the first property called `name`, if any.
     pub fn property(&self, name: &str) -> Option<&'a [u8]> {
-        self.properties()
-            .find(|(n, _)| *n == name.as_bytes())
-            .map(|(_, v)| v)
+        self.properties().find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v)
     }
 
     /// The value of property `name` up to its first NUL (the whole value if
@@ -740,11 +640,7 @@ impl<'a> Node<'a> {
 
     /// The direct children, in order.
     pub fn children(&self) -> Children<'a> {
-        Children {
-            structs: self.structs,
-            strings: self.strings,
-            off: Some(self.body),
-        }
+        Children { structs: self.structs, strings: self.strings, off: Some(self.body) }
     }
 }
 
@@ -761,10 +657,7 @@ impl<'a> Iterator for Properties<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let off = self.off?;
         match read_token(self.structs, self.strings, off) {
-            Ok(Next {
-                token: Token::Prop { name, value },
-                after,
-            }) => {
+            Ok(Next { token: Token::Prop { name, value }, after }) => {
                 self.off = Some(after);
                 Some((name, value))
             }
@@ -795,12 +688,7 @@ impl<'a> Iterator for Children<'a> {
             match n.token {
                 Token::Prop { .. } => off = n.after,
                 Token::BeginNode(name) => {
-                    let child = Node {
-                        structs: self.structs,
-                        strings: self.strings,
-                        name,
-                        body: n.after,
-                    };
+                    let child = Node { structs: self.structs, strings: self.strings, name, body: n.after };
                     self.off = skip_subtree(self.structs, self.strings, n.after);
                     return Some(child);
                 }
@@ -878,10 +766,8 @@ pub(crate) mod builder {
                 }
             };
             self.structs.extend_from_slice(&3u32.to_be_bytes());
-            self.structs
-                .extend_from_slice(&(value.len() as u32).to_be_bytes());
-            self.structs
-                .extend_from_slice(&(nameoff as u32).to_be_bytes());
+            self.structs.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            self.structs.extend_from_slice(&(nameoff as u32).to_be_bytes());
             self.structs.extend_from_slice(value);
             while self.structs.len() % 4 != 0 {
                 self.structs.push(0);
@@ -961,10 +847,7 @@ mod tests {
         let blob = sample();
         let fdt = Fdt::new(&blob).unwrap();
         assert_eq!(fdt.header().version, 17);
-        assert_eq!(
-            fdt.mem_reservations().collect::<Vec<_>>(),
-            vec![(0x1000, 0x2000)]
-        );
+        assert_eq!(fdt.mem_reservations().collect::<Vec<_>>(), vec![(0x1000, 0x2000)]);
         let root = fdt.root();
         assert_eq!(root.property_u32("#address-cells"), Some(2));
         let names: Vec<_> = root.children().map(|c| c.name()).collect();
@@ -986,18 +869,9 @@ mod tests {
     #[test]
     fn header_errors() {
         let good = sample();
-        assert!(matches!(
-            Fdt::new(&good[..3]),
-            Err(FdtError::Truncated { .. })
-        ));
-        assert!(matches!(
-            Fdt::new(&good[..20]),
-            Err(FdtError::Truncated { .. })
-        ));
-        assert!(matches!(
-            Fdt::new(&good[..good.len() - 1]),
-            Err(FdtError::Truncated { .. })
-        ));
+        assert!(matches!(Fdt::new(&good[..3]), Err(FdtError::Truncated { .. })));
+        assert!(matches!(Fdt::new(&good[..20]), Err(FdtError::Truncated { .. })));
+        assert!(matches!(Fdt::new(&good[..good.len() - 1]), Err(FdtError::Truncated { .. })));
         let mut b = good.clone();
         b[0] = 0;
         assert!(matches!(Fdt::new(&b), Err(FdtError::BadMagic { .. })));
@@ -1005,52 +879,31 @@ mod tests {
             let mut b = good.clone();
             set_word(&mut b, 5, ver);
             set_word(&mut b, 6, last);
-            assert!(
-                matches!(Fdt::new(&b), Err(FdtError::UnsupportedVersion { .. })),
-                "{ver} {last}"
-            );
+            assert!(matches!(Fdt::new(&b), Err(FdtError::UnsupportedVersion { .. })), "{ver} {last}");
         }
         let mut b = good.clone();
         set_word(&mut b, 1, 8);
         assert!(matches!(Fdt::new(&b), Err(FdtError::BadTotalSize { .. })));
         let mut b = good.clone();
         set_word(&mut b, 2, 42);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::MisalignedBlock { .. })
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::MisalignedBlock { .. })));
         let mut b = good.clone();
         set_word(&mut b, 4, 44);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::MisalignedBlock { .. })
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::MisalignedBlock { .. })));
         let mut b = good.clone();
         set_word(&mut b, 9, 0x10000);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::BlockOutOfBounds { block: "structure" })
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::BlockOutOfBounds { block: "structure" })));
         let mut b = good.clone();
         set_word(&mut b, 8, 0x10000);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::BlockOutOfBounds { block: "strings" })
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::BlockOutOfBounds { block: "strings" })));
         let mut b = good.clone();
         set_word(&mut b, 2, 0);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::BlockOutOfBounds { block: "structure" })
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::BlockOutOfBounds { block: "structure" })));
         // Reservation map with no terminator: point it at the strings.
         let mut b = good.clone();
         let total = b.len() as u32;
         set_word(&mut b, 4, (total - 8) & !7);
-        assert!(matches!(
-            Fdt::new(&b),
-            Err(FdtError::UnterminatedMemReserve)
-        ));
+        assert!(matches!(Fdt::new(&b), Err(FdtError::UnterminatedMemReserve)));
     }
 
     #[test]
@@ -1127,15 +980,7 @@ mod tests {
                 b.structs[n - 4..].copy_from_slice(&0x1000u32.to_be_bytes());
                 b.end();
             },
-            |e| {
-                matches!(
-                    e,
-                    FdtError::BadNameOffset {
-                        nameoff: 0x1000,
-                        ..
-                    }
-                )
-            },
+            |e| matches!(e, FdtError::BadNameOffset { nameoff: 0x1000, .. }),
         );
         check(
             &|b| {
@@ -1157,10 +1002,7 @@ mod tests {
         // Replace FDT_END by more name bytes so there is no NUL at all.
         let n = blob.len();
         blob[n - 4..].copy_from_slice(b"efgh");
-        assert!(matches!(
-            Fdt::new(&blob),
-            Err(FdtError::UnterminatedName { .. })
-        ));
+        assert!(matches!(Fdt::new(&blob), Err(FdtError::UnterminatedName { .. })));
     }
 
     #[test]

@@ -100,9 +100,7 @@ fn typeattr(c: &mut Cursor<'_>) -> Result<(EfiMemoryType, EfiMemoryAttribute), K
     let rest = c.rest();
     let close = rest.find(']').ok_or(K::MissingTypeAttr)?;
     let inner = rest.get(..close).ok_or(K::MissingTypeAttr)?;
-    let after = rest
-        .get(close.saturating_add(1)..)
-        .ok_or(K::MissingTypeAttr)?;
+    let after = rest.get(close.saturating_add(1)..).ok_or(K::MissingTypeAttr)?;
     let mut parts = inner.split('|');
     let ty_name = parts.next().unwrap_or("").trim_end();
     let ty = EfiMemoryType::from_linux_name(ty_name).ok_or(K::UnknownType)?;
@@ -163,20 +161,8 @@ fn page_range(c: &mut Cursor<'_>) -> Result<(u64, u64), K> {
     Ok((start, pages))
 }
 
-fn desc(
-    ty: EfiMemoryType,
-    attribute: EfiMemoryAttribute,
-    phys_start: u64,
-    num_pages: u64,
-) -> MemoryDescriptor {
-    MemoryDescriptor {
-        ty,
-        pad: 0,
-        phys_start,
-        virt_start: 0,
-        num_pages,
-        attribute,
-    }
+fn desc(ty: EfiMemoryType, attribute: EfiMemoryAttribute, phys_start: u64, num_pages: u64) -> MemoryDescriptor {
+    MemoryDescriptor { ty, pad: 0, phys_start, virt_start: 0, num_pages, attribute }
 }
 
 /// `mem%02u: %s range=[...] (%lluMB)`, cursor after `mem`.
@@ -245,17 +231,12 @@ fn parse_line(l: &str) -> Result<Option<MemoryDescriptor>, K> {
 /// # Errors
 /// [`UefiDmesgError`] naming the first malformed descriptor line, or the
 /// line that did not fit in `N`.
-pub fn parse_efi_memmap<const N: usize>(
-    text: &str,
-) -> Result<FixedVec<MemoryDescriptor, N>, UefiDmesgError> {
+pub fn parse_efi_memmap<const N: usize>(text: &str) -> Result<FixedVec<MemoryDescriptor, N>, UefiDmesgError> {
     let mut out = FixedVec::new();
     for (line, l) in numbered_lines(text) {
         let d = parse_line(l).map_err(|kind| UefiDmesgError { line, kind })?;
         if let Some(d) = d {
-            out.push(d).map_err(|_| UefiDmesgError {
-                line,
-                kind: K::Full,
-            })?;
+            out.push(d).map_err(|_| UefiDmesgError { line, kind: K::Full })?;
         }
     }
     Ok(out)
@@ -323,10 +304,7 @@ mod tests {
         let d = v.as_slice();
         assert_eq!((d[0].phys_start, d[0].num_pages), (0x4000_0000, 0x10));
         assert_eq!(d[1].num_pages, 0);
-        assert_eq!(
-            d[2].attribute.0,
-            EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0xf
-        );
+        assert_eq!(d[2].attribute.0, EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0xf);
         let mut s = String::new();
         for md in d {
             write_generic_memmap_line(&mut s, md).unwrap();
@@ -339,96 +317,35 @@ mod tests {
     #[test]
     fn malformed_lines() {
         let cases = [
-            (
-                "efi: mem00: [Bogus       |   |WB] range=[0x0-0xfff] (0MB)",
-                K::UnknownType,
-            ),
-            (
-                "efi: mem00: [Conventional|   |ZZ] range=[0x0-0xfff] (0MB)",
-                K::BadAttribute,
-            ),
-            (
-                "efi: mem00: [Conventional|attr=0xq] range=[0x0-0xfff] (0MB)",
-                K::BadAttribute,
-            ),
-            (
-                "efi: mem00: [Conventional|attr=0x1|WB] range=[0x0-0xfff] (0MB)",
-                K::BadAttribute,
-            ),
-            (
-                "efi: mem00: [Conventional|WB|attr=0x1] range=[0x0-0xfff] (0MB)",
-                K::BadAttribute,
-            ),
-            (
-                "efi: mem00: [Conventional|WB range=[0x0-0xfff] (0MB)",
-                K::BadAttribute,
-            ),
+            ("efi: mem00: [Bogus       |   |WB] range=[0x0-0xfff] (0MB)", K::UnknownType),
+            ("efi: mem00: [Conventional|   |ZZ] range=[0x0-0xfff] (0MB)", K::BadAttribute),
+            ("efi: mem00: [Conventional|attr=0xq] range=[0x0-0xfff] (0MB)", K::BadAttribute),
+            ("efi: mem00: [Conventional|attr=0x1|WB] range=[0x0-0xfff] (0MB)", K::BadAttribute),
+            ("efi: mem00: [Conventional|WB|attr=0x1] range=[0x0-0xfff] (0MB)", K::BadAttribute),
+            ("efi: mem00: [Conventional|WB range=[0x0-0xfff] (0MB)", K::BadAttribute),
             ("efi:   0x0-0xfff [Conventional|WB", K::MissingTypeAttr),
-            (
-                "efi: mem00: Conventional|WB] range=[0x0-0xfff] (0MB)",
-                K::MissingTypeAttr,
-            ),
-            (
-                "efi: mem00:[Conventional|WB] range=[0x0-0xfff] (0MB)",
-                K::MissingTypeAttr,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x0-0xffe] (0MB)",
-                K::NotPageMultiple,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x1-0xfff] (0MB)",
-                K::NotPageMultiple,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x2000-0xfff] (0MB)",
-                K::NotPageMultiple,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x0-0xfff] (1MB)",
-                K::SizeMismatch,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x0-0xfff] (xMB)",
-                K::SizeMismatch,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x0-0xfff] (0MB) extra",
-                K::TrailingText,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=[0x0 0xfff] (0MB)",
-                K::BadRange,
-            ),
-            (
-                "efi: mem00: [Conventional|WB] range=(0x0-0xfff) (0MB)",
-                K::BadRange,
-            ),
+            ("efi: mem00: Conventional|WB] range=[0x0-0xfff] (0MB)", K::MissingTypeAttr),
+            ("efi: mem00:[Conventional|WB] range=[0x0-0xfff] (0MB)", K::MissingTypeAttr),
+            ("efi: mem00: [Conventional|WB] range=[0x0-0xffe] (0MB)", K::NotPageMultiple),
+            ("efi: mem00: [Conventional|WB] range=[0x1-0xfff] (0MB)", K::NotPageMultiple),
+            ("efi: mem00: [Conventional|WB] range=[0x2000-0xfff] (0MB)", K::NotPageMultiple),
+            ("efi: mem00: [Conventional|WB] range=[0x0-0xfff] (1MB)", K::SizeMismatch),
+            ("efi: mem00: [Conventional|WB] range=[0x0-0xfff] (xMB)", K::SizeMismatch),
+            ("efi: mem00: [Conventional|WB] range=[0x0-0xfff] (0MB) extra", K::TrailingText),
+            ("efi: mem00: [Conventional|WB] range=[0x0 0xfff] (0MB)", K::BadRange),
+            ("efi: mem00: [Conventional|WB] range=(0x0-0xfff) (0MB)", K::BadRange),
             ("efi:   0x0-0xfff", K::MissingTypeAttr),
             ("efi:   0x0-0xfff [Conventional|WB] x", K::TrailingText),
             ("efi:   0x0_0xfff [Conventional|WB]", K::BadRange),
         ];
         for (text, kind) in cases {
-            assert_eq!(
-                parse_efi_memmap::<4>(text).unwrap_err(),
-                UefiDmesgError { line: 1, kind },
-                "{text}"
-            );
+            assert_eq!(parse_efi_memmap::<4>(text).unwrap_err(), UefiDmesgError { line: 1, kind }, "{text}");
         }
         assert_eq!(
-            parse_efi_memmap::<1>("efi:   0x0-0xfff [MMIO|UC]\nefi:   0x0-0xfff [MMIO|UC]")
-                .unwrap_err(),
-            UefiDmesgError {
-                line: 2,
-                kind: K::Full
-            }
+            parse_efi_memmap::<1>("efi:   0x0-0xfff [MMIO|UC]\nefi:   0x0-0xfff [MMIO|UC]").unwrap_err(),
+            UefiDmesgError { line: 2, kind: K::Full }
         );
-        assert!(!UefiDmesgError {
-            line: 1,
-            kind: K::Full
-        }
-        .to_string()
-        .is_empty());
+        assert!(!UefiDmesgError { line: 1, kind: K::Full }.to_string().is_empty());
     }
 
     #[test]

@@ -329,20 +329,18 @@ pub enum MemoryMapError {
 impl fmt::Display for MemoryMapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::DescriptorTooSmall { desc_size } => write!(
-                f,
-                "EFI descriptor size {desc_size} is smaller than {EFI_MEMORY_DESCRIPTOR_SIZE}"
-            ),
+            Self::DescriptorTooSmall { desc_size } => {
+                write!(f, "EFI descriptor size {desc_size} is smaller than {EFI_MEMORY_DESCRIPTOR_SIZE}")
+            }
             Self::DescriptorMisaligned { desc_size } => {
                 write!(f, "EFI descriptor size {desc_size} is not a multiple of 8")
             }
             Self::UnsupportedVersion { version } => {
                 write!(f, "EFI memory descriptor version {version}, expected 1")
             }
-            Self::TrailingBytes { len, desc_size } => write!(
-                f,
-                "EFI memory map of {len} bytes is not a whole number of {desc_size}-byte descriptors"
-            ),
+            Self::TrailingBytes { len, desc_size } => {
+                write!(f, "EFI memory map of {len} bytes is not a whole number of {desc_size}-byte descriptors")
+            }
         }
     }
 }
@@ -361,11 +359,7 @@ impl<'a> MemoryMap<'a> {
     ///
     /// # Errors
     /// The [`MemoryMapError`] naming the broken rule.
-    pub fn new(
-        bytes: &'a [u8],
-        desc_size: usize,
-        desc_version: u32,
-    ) -> Result<Self, MemoryMapError> {
+    pub fn new(bytes: &'a [u8], desc_size: usize, desc_version: u32) -> Result<Self, MemoryMapError> {
         if desc_size < EFI_MEMORY_DESCRIPTOR_SIZE {
             return Err(MemoryMapError::DescriptorTooSmall { desc_size });
         }
@@ -373,15 +367,10 @@ impl<'a> MemoryMap<'a> {
             return Err(MemoryMapError::DescriptorMisaligned { desc_size });
         }
         if desc_version != EFI_MEMORY_DESCRIPTOR_VERSION {
-            return Err(MemoryMapError::UnsupportedVersion {
-                version: desc_version,
-            });
+            return Err(MemoryMapError::UnsupportedVersion { version: desc_version });
         }
         if bytes.len().checked_rem(desc_size) != Some(0) {
-            return Err(MemoryMapError::TrailingBytes {
-                len: bytes.len(),
-                desc_size,
-            });
+            return Err(MemoryMapError::TrailingBytes { len: bytes.len(), desc_size });
         }
         Ok(Self { bytes, desc_size })
     }
@@ -403,10 +392,7 @@ impl<'a> MemoryMap<'a> {
 
     /// Iterates over the descriptors in map order.
     pub fn iter(&self) -> Descriptors<'a> {
-        Descriptors {
-            rest: self.bytes,
-            desc_size: self.desc_size,
-        }
+        Descriptors { rest: self.bytes, desc_size: self.desc_size }
     }
 }
 
@@ -522,13 +508,7 @@ pub fn add_x86_efi_memmap<const N: usize>(
             continue;
         }
         let size = md.size().unwrap_or(0);
-        table
-            .add(
-                md.phys_start,
-                size,
-                x86_e820_type(&md, soft_reserve_enabled),
-            )
-            .map_err(X86EfiError::Table)?;
+        table.add(md.phys_start, size, x86_e820_type(&md, soft_reserve_enabled)).map_err(X86EfiError::Table)?;
     }
     match table.update_table() {
         Err(e @ E820UpdateError::Truncated { .. }) => Err(X86EfiError::Update(e)),
@@ -591,13 +571,9 @@ impl fmt::Display for GenericRegionError {
             Self::BadPageShift { page_shift } => {
                 write!(f, "page shift {page_shift} is not 12, 14 or 16")
             }
-            Self::RangeOverflow {
-                phys_start,
-                num_pages,
-            } => write!(
-                f,
-                "EFI range at {phys_start:#x} of {num_pages:#x} pages extends past 2^64"
-            ),
+            Self::RangeOverflow { phys_start, num_pages } => {
+                write!(f, "EFI range at {phys_start:#x} of {num_pages:#x} pages extends past 2^64")
+            }
         }
     }
 }
@@ -622,10 +598,7 @@ pub fn generic_region(
     if !matches!(page_shift, 12 | 14 | 16) {
         return Err(GenericRegionError::BadPageShift { page_shift });
     }
-    let overflow = GenericRegionError::RangeOverflow {
-        phys_start: md.phys_start,
-        num_pages: md.num_pages,
-    };
+    let overflow = GenericRegionError::RangeOverflow { phys_start: md.phys_start, num_pages: md.num_pages };
     let end = md.end().ok_or(overflow)?;
     let page = 1u64 << page_shift;
     let mask = page.wrapping_sub(1);
@@ -633,9 +606,7 @@ pub fn generic_region(
     let end_up = end.checked_add(mask).ok_or(overflow)? & !mask;
     let size = end_up.saturating_sub(base);
     let a = md.attribute;
-    let disposition = if !a
-        .intersects(EfiMemoryAttribute::WB | EfiMemoryAttribute::WT | EfiMemoryAttribute::WC)
-    {
+    let disposition = if !a.intersects(EfiMemoryAttribute::WB | EfiMemoryAttribute::WT | EfiMemoryAttribute::WC) {
         GenericDisposition::NotMemory
     } else if soft_reserve_enabled && a.intersects(EfiMemoryAttribute::SP) {
         GenericDisposition::SoftReserved
@@ -655,11 +626,7 @@ pub fn generic_region(
             reserved: md.ty == EfiMemoryType::ACPI_RECLAIM_MEMORY,
         }
     };
-    Ok(GenericRegion {
-        base,
-        size,
-        disposition,
-    })
+    Ok(GenericRegion { base, size, disposition })
 }
 
 /// Writes `efi_md_typeattr_format()`'s text for `md`, e.g.
@@ -686,20 +653,14 @@ pub fn write_typeattr<W: fmt::Write>(w: &mut W, md: &MemoryDescriptor) -> fmt::R
 /// Writes the line x86's `efi_print_memmap()` logs with `efi=debug`:
 /// `efi: mem%02u: %s range=[0x%016llx-0x%016llx] (%lluMB)` (end is
 /// `phys + (pages << 12) - 1` in wrapping arithmetic, MB is `pages >> 8`).
-pub fn write_x86_memmap_line<W: fmt::Write>(
-    w: &mut W,
-    index: usize,
-    md: &MemoryDescriptor,
-) -> fmt::Result {
+pub fn write_x86_memmap_line<W: fmt::Write>(w: &mut W, index: usize, md: &MemoryDescriptor) -> fmt::Result {
     write!(w, "efi: mem{index:02}: ")?;
     write_typeattr(w, md)?;
     writeln!(
         w,
         " range=[0x{:016x}-0x{:016x}] ({}MB)",
         md.phys_start,
-        md.phys_start
-            .wrapping_add(md.num_pages.wrapping_shl(EFI_PAGE_SHIFT))
-            .wrapping_sub(1),
+        md.phys_start.wrapping_add(md.num_pages.wrapping_shl(EFI_PAGE_SHIFT)).wrapping_sub(1),
         md.num_pages >> (20 - EFI_PAGE_SHIFT)
     )
 }
@@ -711,9 +672,7 @@ pub fn write_generic_memmap_line<W: fmt::Write>(w: &mut W, md: &MemoryDescriptor
         w,
         "efi:   0x{:012x}-0x{:012x} ",
         md.phys_start,
-        md.phys_start
-            .wrapping_add(md.num_pages.wrapping_shl(EFI_PAGE_SHIFT))
-            .wrapping_sub(1)
+        md.phys_start.wrapping_add(md.num_pages.wrapping_shl(EFI_PAGE_SHIFT)).wrapping_sub(1)
     )?;
     write_typeattr(w, md)?;
     w.write_char('\n')
@@ -751,24 +710,12 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map.iter().collect::<Vec<_>>(), vec![a, b]);
         assert_eq!((&map).into_iter().count(), 2);
-        assert_eq!(
-            MemoryMap::new(&bytes, 32, 1).unwrap_err(),
-            MemoryMapError::DescriptorTooSmall { desc_size: 32 }
-        );
-        assert_eq!(
-            MemoryMap::new(&bytes, 44, 1).unwrap_err(),
-            MemoryMapError::DescriptorMisaligned { desc_size: 44 }
-        );
-        assert_eq!(
-            MemoryMap::new(&bytes, 48, 2).unwrap_err(),
-            MemoryMapError::UnsupportedVersion { version: 2 }
-        );
+        assert_eq!(MemoryMap::new(&bytes, 32, 1).unwrap_err(), MemoryMapError::DescriptorTooSmall { desc_size: 32 });
+        assert_eq!(MemoryMap::new(&bytes, 44, 1).unwrap_err(), MemoryMapError::DescriptorMisaligned { desc_size: 44 });
+        assert_eq!(MemoryMap::new(&bytes, 48, 2).unwrap_err(), MemoryMapError::UnsupportedVersion { version: 2 });
         assert_eq!(
             MemoryMap::new(&bytes[..95], 48, 1).unwrap_err(),
-            MemoryMapError::TrailingBytes {
-                len: 95,
-                desc_size: 48
-            }
+            MemoryMapError::TrailingBytes { len: 95, desc_size: 48 }
         );
         assert!(MemoryMap::new(&[], 40, 1).unwrap().is_empty());
     }
@@ -777,14 +724,8 @@ mod tests {
     fn type_names() {
         assert_eq!(EfiMemoryType(7).to_string(), "Conventional");
         assert_eq!(EfiMemoryType(15).to_string(), "type=15");
-        assert_eq!(
-            EfiMemoryType::from_linux_name("ACPI Mem NVS"),
-            Some(EfiMemoryType(10))
-        );
-        assert_eq!(
-            EfiMemoryType::from_linux_name("type=99"),
-            Some(EfiMemoryType(99))
-        );
+        assert_eq!(EfiMemoryType::from_linux_name("ACPI Mem NVS"), Some(EfiMemoryType(10)));
+        assert_eq!(EfiMemoryType::from_linux_name("type=99"), Some(EfiMemoryType(99)));
         assert_eq!(EfiMemoryType::from_linux_name("type=+9"), None);
         assert_eq!(EfiMemoryType::from_linux_name("Bogus"), None);
     }
@@ -793,25 +734,10 @@ mod tests {
     fn typeattr_format_matches_linux() {
         let mut s = String::new();
         write_typeattr(&mut s, &md(7, 0, 0, WB_ALL)).unwrap();
-        assert_eq!(
-            s,
-            "[Conventional|   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]"
-        );
+        assert_eq!(s, "[Conventional|   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]");
         let mut s = String::new();
-        write_typeattr(
-            &mut s,
-            &md(
-                5,
-                0,
-                0,
-                EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0x8,
-            ),
-        )
-        .unwrap();
-        assert_eq!(
-            s,
-            "[Runtime Code|RUN|  |  |  |  |  |XP|  |  |  |   |WB|  |  |  ]"
-        );
+        write_typeattr(&mut s, &md(5, 0, 0, EfiMemoryAttribute::RUNTIME | EfiMemoryAttribute::XP | 0x8)).unwrap();
+        assert_eq!(s, "[Runtime Code|RUN|  |  |  |  |  |XP|  |  |  |   |WB|  |  |  ]");
         let mut s = String::new();
         write_typeattr(&mut s, &md(42, 0, 0, 0x40)).unwrap();
         assert_eq!(s, "[type=42|attr=0x0000000000000040]");
@@ -823,7 +749,10 @@ mod tests {
         );
         let mut s = String::new();
         write_generic_memmap_line(&mut s, &md(4, 0x40000000, 0x10, WB_ALL)).unwrap();
-        assert_eq!(s, "efi:   0x000040000000-0x00004000ffff [Boot Data   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]\n");
+        assert_eq!(
+            s,
+            "efi:   0x000040000000-0x00004000ffff [Boot Data   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]\n"
+        );
     }
 
     #[test]
@@ -842,11 +771,7 @@ mod tests {
         let cases = [
             (md(7, 0, 1, WB_ALL), false, E820Type::RAM),
             (md(3, 0, 1, WB_ALL), false, E820Type::RAM),
-            (
-                md(7, 0, 1, EfiMemoryAttribute::UC),
-                false,
-                E820Type::RESERVED,
-            ),
+            (md(7, 0, 1, EfiMemoryAttribute::UC), false, E820Type::RESERVED),
             (md(7, 0, 1, sp), true, E820Type::SOFT_RESERVED),
             (md(7, 0, 1, sp), false, E820Type::RAM),
             (md(9, 0, 1, WB_ALL), false, E820Type::ACPI),
@@ -882,70 +807,25 @@ mod tests {
             ]
         );
         let mut t: E820Table<1> = E820Table::new();
-        assert!(matches!(
-            add_x86_efi_memmap(&mut t, map, false),
-            Err(X86EfiError::Table(_))
-        ));
+        assert!(matches!(add_x86_efi_memmap(&mut t, map, false), Err(X86EfiError::Table(_))));
     }
 
     #[test]
     fn generic_dispositions() {
         let g = |d: MemoryDescriptor, sr| generic_region(&d, 12, sr).unwrap().disposition;
         use GenericDisposition::*;
-        assert_eq!(
-            g(md(7, 0, 1, WB_ALL), false),
-            Memory {
-                nomap: false,
-                reserved: false
-            }
-        );
-        assert_eq!(
-            g(md(7, 0, 1, EfiMemoryAttribute::WT), false),
-            Memory {
-                nomap: true,
-                reserved: false
-            }
-        );
-        assert_eq!(
-            g(md(9, 0, 1, WB_ALL), false),
-            Memory {
-                nomap: false,
-                reserved: true
-            }
-        );
+        assert_eq!(g(md(7, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: false });
+        assert_eq!(g(md(7, 0, 1, EfiMemoryAttribute::WT), false), Memory { nomap: true, reserved: false });
+        assert_eq!(g(md(9, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: true });
         assert_eq!(
             g(md(5, 0, 1, WB_ALL | EfiMemoryAttribute::RUNTIME), false),
-            Memory {
-                nomap: true,
-                reserved: false
-            }
+            Memory { nomap: true, reserved: false }
         );
-        assert_eq!(
-            g(md(0, 0, 1, WB_ALL), false),
-            Memory {
-                nomap: true,
-                reserved: false
-            }
-        );
+        assert_eq!(g(md(0, 0, 1, WB_ALL), false), Memory { nomap: true, reserved: false });
         assert_eq!(g(md(11, 0, 1, EfiMemoryAttribute::UC), false), NotMemory);
-        assert_eq!(
-            g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), true),
-            SoftReserved
-        );
-        assert_eq!(
-            g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), false),
-            Memory {
-                nomap: false,
-                reserved: false
-            }
-        );
-        assert_eq!(
-            g(md(14, 0, 1, WB_ALL), false),
-            Memory {
-                nomap: false,
-                reserved: false
-            }
-        );
+        assert_eq!(g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), true), SoftReserved);
+        assert_eq!(g(md(7, 0, 1, WB_ALL | EfiMemoryAttribute::SP), false), Memory { nomap: false, reserved: false });
+        assert_eq!(g(md(14, 0, 1, WB_ALL), false), Memory { nomap: false, reserved: false });
     }
 
     #[test]

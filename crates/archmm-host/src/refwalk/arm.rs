@@ -438,15 +438,7 @@ mod tests {
         assert_eq!(t.memtype, MemType::Normal);
         // Supersection: PA[39:36]=0x1 (bits 8:5), PA[35:32]=0x2 (bits 23:20), nG, XN, and
         // user read-only (AP=1,11); BUFFERABLE → WriteCombine. Sixteen identical entries.
-        let ss = 0x4500_0000
-            | 2 << 20
-            | 1 << 5
-            | 1 << 18
-            | 1 << 17
-            | 1 << 4
-            | SECTION
-            | sect_ap(1, 3)
-            | B;
+        let ss = 0x4500_0000 | 2 << 20 | 1 << 5 | 1 << 18 | 1 << 17 | 1 << 4 | SECTION | sect_ap(1, 3) | B;
         for i in 0..16 {
             mem.le32(0x4000 + (0x100 + i) * 4, ss);
         }
@@ -460,10 +452,7 @@ mod tests {
         let t = walk_short(&mem, &cfg, 0x2000_0000).unwrap();
         assert!(!t.executable);
         let nopxn = ShortConfig { pxn: false, ..cfg };
-        assert_eq!(
-            walk_short(&mem, &nopxn, 0x2000_0000),
-            Err(Fault::new(1, FaultKind::Reserved(3)))
-        );
+        assert_eq!(walk_short(&mem, &nopxn, 0x2000_0000), Err(Fault::new(1, FaultKind::Reserved(3))));
     }
 
     #[test]
@@ -567,12 +556,7 @@ mod tests {
     fn lpae_split() {
         let mem = Mem::new();
         // Linux VMSPLIT_3G: T1SZ = 2 → TTBR1 covers the top 1GB starting at level 2.
-        let cfg = LpaeConfig {
-            ttbr0: 0x1000,
-            ttbr1: 0x4000,
-            ttbcr: 1 << 31 | 2 << 16,
-            ..LpaeConfig::linux(0)
-        };
+        let cfg = LpaeConfig { ttbr0: 0x1000, ttbr1: 0x4000, ttbcr: 1 << 31 | 2 << 16, ..LpaeConfig::linux(0) };
         mem.le64(0x4000 + 0x1ff * 8, 0x3fe0_0000 | BLOCK | AF | 1 << 6);
         let t = walk_lpae(&mem, &cfg, 0xffe0_0001).unwrap();
         assert_eq!((t.pa, t.level), (0x3fe0_0001, 1));

@@ -309,14 +309,8 @@ pub fn walk(mem: &impl PhysMem, cfg: &Arm64Config, va: u64) -> WalkResult {
             let user_write = el0 && !ro;
             let user_exec = !bit(desc, 54) && !uxn_t;
             let kernel_exec = !bit(desc, 53) && !pxn_t && !user_write;
-            let perms = Perms {
-                kernel_read: true,
-                kernel_write: !ro,
-                kernel_exec,
-                user_read: el0,
-                user_write,
-                user_exec,
-            };
+            let perms =
+                Perms { kernel_read: true, kernel_write: !ro, kernel_exec, user_read: el0, user_write, user_exec };
             let attr = (cfg.mair >> (bits(desc, 4, 2) * 8)) as u8;
             // EL0 can use the page if it may load, store or fetch (execute-only counts).
             let user = el0 || user_exec;
@@ -390,10 +384,7 @@ mod tests {
         assert_eq!(t.memtype, MemType::Normal);
         // The lower half is disabled (EPD0), and VA[63:48] must be all ones.
         assert_eq!(walk(&mem, &c, 0x1000).unwrap_err().kind, FaultKind::NonCanonical);
-        assert_eq!(
-            walk(&mem, &c, 0xfffe_0000_0000_0000 | (1 << 55)).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
+        assert_eq!(walk(&mem, &c, 0xfffe_0000_0000_0000 | (1 << 55)).unwrap_err().kind, FaultKind::NonCanonical);
         // Unmapped neighbour.
         assert_eq!(walk(&mem, &c, va + 0x1000), Err(Fault::new(0, FaultKind::NotPresent)));
         // Level-3 descriptor type 0b01 is reserved.
@@ -465,14 +456,8 @@ mod tests {
         // 48 bits: level 0 resolves VA[47] only (2 entries).
         let c = cfg("arm64-16k-48", 0x50000);
         mem.le64(0x50000 + 8, 0x54000 | TABLE);
-        assert_eq!(
-            walk(&mem, &c, 0xffff_8000_0000_0000),
-            Err(Fault::new(2, FaultKind::NotPresent))
-        );
-        assert_eq!(
-            walk(&mem, &c, 0xffff_0000_0000_0000),
-            Err(Fault::new(3, FaultKind::NotPresent))
-        );
+        assert_eq!(walk(&mem, &c, 0xffff_8000_0000_0000), Err(Fault::new(2, FaultKind::NotPresent)));
+        assert_eq!(walk(&mem, &c, 0xffff_0000_0000_0000), Err(Fault::new(3, FaultKind::NotPresent)));
         // 36 bits: two levels (2 and 3), level 2 resolves VA[35:25].
         let c = cfg("arm64-16k-36-ttbr0", 0x60000);
         mem.le64(0x60000 + 0x7ff * 8, 0x6_0000_0000 | BLOCK | AF);
@@ -540,10 +525,7 @@ mod tests {
         mem.le64(0x2000 + ((va >> 39) & 511) * 8, 0b01 << 8 | BLOCK | AF);
         let t = walk(&mem, &c, va).unwrap();
         assert_eq!((t.pa, t.page_size, t.level), (1 << 50 | (va & ((1 << 39) - 1)), 1 << 39, 3));
-        assert_eq!(
-            walk(&mem, &c, 0xfff2_0000_0000_0000),
-            Err(Fault::new(4, FaultKind::NotPresent))
-        );
+        assert_eq!(walk(&mem, &c, 0xfff2_0000_0000_0000), Err(Fault::new(4, FaultKind::NotPresent)));
     }
 
     #[test]

@@ -240,10 +240,7 @@ mod tests {
         assert_eq!(walk(&mem, &cfg, va ^ (1 << 30)), Err(Fault::new(1, FaultKind::NotPresent)));
         assert_eq!(walk(&mem, &cfg, 0x10_0000_0000), Err(Fault::new(2, FaultKind::NotPresent)));
         // Address bits 63:47 must be equal.
-        assert_eq!(
-            walk(&mem, &cfg, 0x0001_0000_0000_0000),
-            Err(Fault::new(2, FaultKind::NonCanonical))
-        );
+        assert_eq!(walk(&mem, &cfg, 0x0001_0000_0000_0000), Err(Fault::new(2, FaultKind::NonCanonical)));
     }
 
     #[test]
@@ -289,9 +286,6 @@ mod tests {
         let t = walk(&mem, &cfg, va).unwrap();
         assert_eq!((t.pa, t.page_size, t.level), (0x4060_0000 | (va & 0x1f_ffff), 2 << 20, 1));
         assert!(!t.global && !t.user);
-        assert_eq!(
-            walk(&mem, &cfg, 0x0000_8000_0000_0000).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
+        assert_eq!(walk(&mem, &cfg, 0x0000_8000_0000_0000).unwrap_err().kind, FaultKind::NonCanonical);
     }
 }

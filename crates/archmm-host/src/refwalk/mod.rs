@@ -312,18 +312,10 @@ pub fn walk_mode(mode_name: &str, mem: &impl PhysMem, root: u64, va: u64) -> Wal
             }
             loongarch::walk(mem, &loongarch::LoongArchConfig::linux_16k_3level(root), va)
         }
-        "loongarch64-4level-4k" => {
-            loongarch::walk(mem, &loongarch::LoongArchConfig::linux_4k_4level(root), va)
-        }
-        "s390x-3level" => {
-            s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_THIRD), va)
-        }
-        "s390x-4level" => {
-            s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_SECOND), va)
-        }
-        "s390x-5level" => {
-            s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_FIRST), va)
-        }
+        "loongarch64-4level-4k" => loongarch::walk(mem, &loongarch::LoongArchConfig::linux_4k_4level(root), va),
+        "s390x-3level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_THIRD), va),
+        "s390x-4level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_SECOND), va),
+        "s390x-5level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_FIRST), va),
         "powerpc64-radix-4k" | "powerpc64-radix-64k" => {
             // The root is PIDR's tree: quadrant 0. Quadrant 3 would use PID 0's entry.
             if va >> 62 != 0 {

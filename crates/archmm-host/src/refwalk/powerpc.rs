@@ -226,14 +226,8 @@ mod tests {
         four_k(&mem, ea, L | 0x1_2345_6000);
         assert_eq!(walk(&mem, &cfg, ea), Err(Fault::new(0, FaultKind::NotPresent)));
         assert_eq!(walk(&mem, &cfg, ea | 1 << 52).unwrap_err().kind, FaultKind::NonCanonical);
-        assert_eq!(
-            walk(&mem, &cfg, 0x4000_0000_0000_0000).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
-        assert_eq!(
-            walk(&mem, &cfg, 0xc008_0000_0000_0000),
-            Err(Fault::new(3, FaultKind::NotPresent))
-        );
+        assert_eq!(walk(&mem, &cfg, 0x4000_0000_0000_0000).unwrap_err().kind, FaultKind::NonCanonical);
+        assert_eq!(walk(&mem, &cfg, 0xc008_0000_0000_0000), Err(Fault::new(3, FaultKind::NotPresent)));
     }
 
     #[test]
@@ -280,13 +274,7 @@ mod tests {
         let t = walk_process_table(&mem, 0x30_0000, 0, ea).unwrap();
         assert_eq!((t.pa, t.page_size, t.level), (0x9_6789, 65536, 0));
         // PID 1 has an empty entry (a 2^31-byte tree): the address is outside it.
-        assert_eq!(
-            walk_process_table(&mem, 0x30_0000, 1, ea).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
-        assert_eq!(
-            walk_process_table(&mem, 0x30_0000, 1, 0x1000).unwrap_err().kind,
-            FaultKind::Reserved(0)
-        );
+        assert_eq!(walk_process_table(&mem, 0x30_0000, 1, ea).unwrap_err().kind, FaultKind::NonCanonical);
+        assert_eq!(walk_process_table(&mem, 0x30_0000, 1, 0x1000).unwrap_err().kind, FaultKind::Reserved(0));
     }
 }

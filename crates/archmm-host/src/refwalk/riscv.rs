@@ -268,10 +268,7 @@ mod tests {
         assert_eq!(walk(&mem, &cfg, kva).unwrap().pa, 0x9000);
         assert_eq!(walk(&mem, &cfg, va + 0x1000), Err(Fault::new(0, FaultKind::NotPresent)));
         assert_eq!(walk(&mem, &cfg, 0x40_0000_0000), Err(Fault::new(2, FaultKind::NonCanonical)));
-        assert_eq!(
-            walk(&mem, &cfg, 0xffff_ff00_0000_0000),
-            Err(Fault::new(2, FaultKind::NonCanonical))
-        );
+        assert_eq!(walk(&mem, &cfg, 0xffff_ff00_0000_0000), Err(Fault::new(2, FaultKind::NonCanonical)));
     }
 
     #[test]
@@ -332,10 +329,7 @@ mod tests {
         mem.le64(0x1000, ptr(0x2000) | G);
         mem.le64(0x3000 + 5 * 8, leaf(0x7000, R | A));
         assert!(walk(&mem, &cfg, va).unwrap().global);
-        assert_eq!(
-            walk(&mem, &RiscvConfig { satp: 5 << 60, ..cfg }, va).unwrap_err().kind,
-            FaultKind::BadConfig
-        );
+        assert_eq!(walk(&mem, &RiscvConfig { satp: 5 << 60, ..cfg }, va).unwrap_err().kind, FaultKind::BadConfig);
     }
 
     #[test]
@@ -346,10 +340,7 @@ mod tests {
         sv39(&mem, va, leaf(0x7000, R | W));
         assert_eq!(walk(&mem, &cfg, va), Err(Fault::new(0, FaultKind::AccessFlag)));
         let adu = RiscvConfig { hardware_ad: true, ..cfg };
-        assert!(walk(&mem, &adu, va)
-            .unwrap()
-            .check(Access { write: true, ..Access::default() })
-            .is_ok());
+        assert!(walk(&mem, &adu, va).unwrap().check(Access { write: true, ..Access::default() }).is_ok());
         sv39(&mem, va, leaf(0x7000, R | W | A));
         let t = walk(&mem, &cfg, va).unwrap();
         assert!(t.check(Access::default()).is_ok());
@@ -374,10 +365,7 @@ mod tests {
     fn sv48_sv57() {
         let mem = Mem::new();
         let va = 0x7fff_1234_5000u64; // 47-bit positive: canonical for Sv48, not Sv39
-        assert_eq!(
-            walk(&mem, &RiscvConfig::linux(SATP_SV39, 0x1000), va).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
+        assert_eq!(walk(&mem, &RiscvConfig::linux(SATP_SV39, 0x1000), va).unwrap_err().kind, FaultKind::NonCanonical);
         let c48 = RiscvConfig::linux(SATP_SV48, 0x1000);
         mem.le64(0x1000 + vpn(va, 3) * 8, ptr(0x2000));
         mem.le64(0x2000 + vpn(va, 2) * 8, leaf(0x80_0000_0000, R | W | A | D)); // a 1GiB page
@@ -400,9 +388,6 @@ mod tests {
         let t = walk(&mem, &c57, va | 0x10).unwrap();
         assert_eq!((t.pa, t.level), (0xe010, 0));
         assert!(t.check(Access { user: true, exec: true, write: false }).is_ok());
-        assert_eq!(
-            walk(&mem, &c57, 0x0100_0000_0000_0000).unwrap_err().kind,
-            FaultKind::NonCanonical
-        );
+        assert_eq!(walk(&mem, &c57, 0x0100_0000_0000_0000).unwrap_err().kind, FaultKind::NonCanonical);
     }
 }

@@ -103,13 +103,7 @@ impl X86Config {
     }
     /// Linux i386 without PAE: 32-bit paging with PSE (and PSE-36, MAXPHYADDR 40).
     pub fn linux_i386_2level(cr3: u64) -> Self {
-        Self {
-            cr4_pae: false,
-            efer_lme: false,
-            efer_nxe: false,
-            maxphyaddr: 40,
-            ..Self::long(cr3, false)
-        }
+        Self { cr4_pae: false, efer_lme: false, efer_nxe: false, maxphyaddr: 40, ..Self::long(cr3, false) }
     }
     /// Linux i386 with PAE and NX.
     pub fn linux_i386_pae(cr3: u64) -> Self {
@@ -134,15 +128,7 @@ fn pat_memtype(pat: u64, idx: u64) -> MemType {
     }
 }
 
-fn leaf(
-    cfg: &X86Config,
-    acc: &Acc,
-    e: u64,
-    level: usize,
-    pa: u64,
-    page_size: u64,
-    pat_bit: u32,
-) -> RefTranslation {
+fn leaf(cfg: &X86Config, acc: &Acc, e: u64, level: usize, pa: u64, page_size: u64, pat_bit: u32) -> RefTranslation {
     let exec = !acc.xd;
     let perms = Perms {
         kernel_read: true,
@@ -411,10 +397,7 @@ mod tests {
         assert!(!t.executable);
         // PCD|PWT → PAT3 = UC.
         mem.le64(0x3000 + idx(va, 1) * 8, 0x20_0000 | P | RW | PS | PCD | PWT);
-        assert_eq!(
-            walk(&mem, &X86Config::linux_4level(0x1000), va).unwrap().memtype,
-            MemType::Device
-        );
+        assert_eq!(walk(&mem, &X86Config::linux_4level(0x1000), va).unwrap().memtype, MemType::Device);
         // A 4-KByte PTE's PAT bit is bit 7: PAT=1 PCD=1 PWT=1 → PAT7 = WT.
         four_level(&mem, 0x1000, 0x9000 | P | PS | PCD | PWT);
         let t = walk(&mem, &X86Config::linux_4level(0x1000), 0x1000).unwrap();
@@ -446,20 +429,14 @@ mod tests {
         mem.le64(0x3000 + idx(va, 1) * 8, 0x40_2000 | P | PS);
         assert_eq!(walk(&mem, &cfg, va), Err(Fault::new(1, FaultKind::Reserved(0x2000))));
         // Non-canonical.
-        assert_eq!(
-            walk(&mem, &cfg, 0x0000_8000_0000_0000),
-            Err(Fault::new(3, FaultKind::NonCanonical))
-        );
+        assert_eq!(walk(&mem, &cfg, 0x0000_8000_0000_0000), Err(Fault::new(3, FaultKind::NonCanonical)));
     }
 
     #[test]
     fn five_level() {
         let mem = Mem::new();
         let va = 0xff11_2233_4455_6000u64; // canonical for LA57 only
-        assert_eq!(
-            walk(&mem, &X86Config::linux_4level(0x1000), va),
-            Err(Fault::new(3, FaultKind::NonCanonical))
-        );
+        assert_eq!(walk(&mem, &X86Config::linux_4level(0x1000), va), Err(Fault::new(3, FaultKind::NonCanonical)));
         mem.le64(0x1000 + idx(va, 4) * 8, 0x5000 | P | RW);
         mem.le64(0x5000 + idx(va, 3) * 8, 0x2000 | P | RW);
         mem.le64(0x2000 + idx(va, 2) * 8, 0x3000 | P | RW);

@@ -66,10 +66,10 @@
 //! implementations); with LPAE a user mapping is never kernel-executable.
 
 use super::arm64::{AttrLayout, LongFormat};
-use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
 use crate::boot::{BootCtx, BootError};
 use crate::memblock::RegionType;
+use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -133,7 +133,14 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 12288 * K, rwdata: 1716 * K, rodata: 3752 * K, init: 2048 * K, bss: 384 * K, percpu: 45_204 }
+        KernelSections {
+            text: 12288 * K,
+            rwdata: 1716 * K,
+            rodata: 3752 * K,
+            init: 2048 * K,
+            bss: 384 * K,
+            percpu: 45_204,
+        }
     };
     const SMP_CACHE_BYTES: u64 = 64;
     const DEFAULT_CMA_BYTES: u64 = 16 << 20;
@@ -141,10 +148,12 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
     /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
     const LINUX_STRUCT_PAGE: u64 = 36;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "MEMORY_HOTPLUG",
-        reason: "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
-    },
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            hook: "MEMORY_HOTPLUG",
+            reason:
+                "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
+        },
         Override {
             hook: "arch_setup_additional_pages",
             reason: "arm's vDSO has a single data page (no time-namespace page)",
@@ -233,7 +242,9 @@ pub const ARM_DMA_LIMIT: u64 = 0xffff_ffff;
 /// adjust_lowmem_bounds(): where lowmem ends (arm_lowmem_limit), the memblock allocation
 /// limit (rounded down to a PMD), and from them max_low_pfn and max_pfn (find_limits()).
 /// Returns PHYS_OFFSET.
-fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Arm32<LPAE>, M>) -> Result<u64, BootError> {
+fn adjust_lowmem_bounds<const LPAE: bool, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, Arm32<LPAE>, M>,
+) -> Result<u64, BootError> {
     // PHYS_OFFSET: the start of RAM the kernel runs from (patched at boot, 2 MiB granular).
     let phys_offset = ctx.memblock.start_of_dram() & !(PMD_SIZE - 1);
     let vmalloc_limit = vmalloc_limit(phys_offset);
@@ -345,7 +356,8 @@ const SMALL_PAGE: ShortLeaf = ShortLeaf { addr: 0xffff_f000, xn: 0, ap: 4, tex: 
 impl ShortLeaf {
     fn encode(&self, pa: u64, prot: Prot) -> u64 {
         let n = LINUX_ARM_ATTRS.index_of(prot.mem);
-        let mut d = SHORT_LEAF | (pa & self.addr) | ((n & 3) << 2) | ((n >> 2) << self.tex) | (1 << self.s) | (1 << self.ap);
+        let mut d =
+            SHORT_LEAF | (pa & self.addr) | ((n & 3) << 2) | ((n >> 2) << self.tex) | (1 << self.s) | (1 << self.ap);
         if prot.user {
             d |= 2 << self.ap;
         }
@@ -456,7 +468,9 @@ impl<const LPAE: bool> PagingMode for ArmPaging<LPAE> {
 
     fn check_prot(prot: Prot) -> Result<(), PgError> {
         if !prot.read {
-            return Err(PgError::UnsupportedProt("arm: PL1 reads every valid mapping and execution needs read permission"));
+            return Err(PgError::UnsupportedProt(
+                "arm: PL1 reads every valid mapping and execution needs read permission",
+            ));
         }
         Ok(())
     }

@@ -66,7 +66,14 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 13248 * K, rwdata: 2806 * K, rodata: 9524 * K, init: 6464 * K, bss: 627 * K, percpu: 87_272 }
+        KernelSections {
+            text: 13248 * K,
+            rwdata: 2806 * K,
+            rodata: 9524 * K,
+            init: 6464 * K,
+            bss: 627 * K,
+            percpu: 87_272,
+        }
     };
     /// CONFIG_NODES_SHIFT=4 (Debian's arm64 config): 16 NUMA nodes.
     const NODES_SHIFT: u32 = 4;
@@ -137,10 +144,17 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const LINEAR_MAP_BLOCKS: bool = false;
     /// KIMAGE_VADDR = MODULES_END: _PAGE_END(VA_BITS_MIN) + 128 MiB (VA_BITS_MIN is 48 for
     /// 52-bit VAs).
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
-        Some(crate::protect::ImageMapBase::ImageStart(0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20)));
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(
+        0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20),
+    ));
     const INIT_IMAGE_UNMAP: bool = true;
-    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "arm64/mm: ", checked_prefix: "", failed: "FAILED", period: false, uxn: true });
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
+        found_prefix: "arm64/mm: ",
+        checked_prefix: "",
+        failed: "FAILED",
+        period: false,
+        uxn: true,
+    });
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
     const MEMMAP_BEFORE_CMA: bool = true;
 
@@ -302,7 +316,8 @@ impl LongFormat {
 
     /// A block (`last == false`) or page descriptor mapping `pa` with `prot`.
     pub(crate) fn leaf(&self, pa: u64, prot: Prot, last: bool) -> u64 {
-        let mut d = DESC_VALID | DESC_AF | DESC_SH_INNER | (self.attrs.index_of(prot.mem) << DESC_ATTRINDX_SHIFT) | self.oa(pa);
+        let mut d =
+            DESC_VALID | DESC_AF | DESC_SH_INNER | (self.attrs.index_of(prot.mem) << DESC_ATTRINDX_SHIFT) | self.oa(pa);
         if last {
             d |= DESC_TABLE_OR_PAGE;
         }
@@ -393,7 +408,11 @@ const fn arm64_levels(g: u32, va_bits: u32) -> [Level; 4] {
     let mut l = start;
     while l < 4 {
         let shift = g + (3 - l as u32) * (g - 3);
-        out[l] = Level { shift, bits: if l == start { va_bits - shift } else { g - 3 }, leaf: l == 3 || l == 2 || (l == 1 && g == 12) };
+        out[l] = Level {
+            shift,
+            bits: if l == start { va_bits - shift } else { g - 3 },
+            leaf: l == 3 || l == 2 || (l == 1 && g == 12),
+        };
         l += 1;
     }
     out
@@ -531,7 +550,9 @@ impl<const GRANULE_KB: u32, const VA: u32, const TTBR0: bool> PagingMode for Arm
         // so only a user execute-only mapping leaves read out.
         let user_execute_only = prot.user && prot.exec && !prot.write;
         if !prot.read && !user_execute_only {
-            return Err(PgError::UnsupportedProt("arm64 can leave out read access only for user execute-only mappings"));
+            return Err(PgError::UnsupportedProt(
+                "arm64 can leave out read access only for user execute-only mappings",
+            ));
         }
         Ok(())
     }
@@ -573,7 +594,10 @@ mod tests {
         assert_eq!(Arm64Paging64K52::table_bytes(0), 8192);
         assert_eq!(Arm64Paging64K52::table_bytes(1), 65536);
         assert_eq!((Arm64Paging64K52::PAGE_SIZE, Arm64Paging16K36::PAGE_SIZE), (65536, 16384));
-        assert_eq!((Arm64Paging4K48::NAME, Arm64Paging4K48Ttbr0::NAME, Arm64Paging64K52::NAME), ("arm64-4k-48", "arm64-4k-48-ttbr0", "arm64-64k-52"));
+        assert_eq!(
+            (Arm64Paging4K48::NAME, Arm64Paging4K48Ttbr0::NAME, Arm64Paging64K52::NAME),
+            ("arm64-4k-48", "arm64-4k-48-ttbr0", "arm64-64k-52")
+        );
         assert_eq!((Arm64Paging64K52::PA_BITS, Arm64Paging64K48::PA_BITS), (52, 48));
     }
 
@@ -640,9 +664,15 @@ mod tests {
         assert_eq!(Arm64Paging64K52::table_entry(0x000a_0000_0001_0000, 0), 0x0000_0000_0001_a003);
         assert_eq!(Arm64Paging64K52::decode(0x0000_0000_0001_a003, 0), Entry::Table(0x000a_0000_0001_0000));
         // A 512M block keeps bits 47:29 and the high nibble.
-        assert_eq!(Arm64Paging64K52::decode(0x0060_0000_2000_3701, 1), Entry::Leaf { pa: 0x0003_0000_2000_0000, prot: Prot::KERNEL_RW });
+        assert_eq!(
+            Arm64Paging64K52::decode(0x0060_0000_2000_3701, 1),
+            Entry::Leaf { pa: 0x0003_0000_2000_0000, prot: Prot::KERNEL_RW }
+        );
         // Without LPA bits 15:12 are not address bits.
-        assert_eq!(Arm64Paging64K48::decode(0x0060_0000_2000_3701, 1), Entry::Leaf { pa: 0x2000_0000, prot: Prot::KERNEL_RW });
+        assert_eq!(
+            Arm64Paging64K48::decode(0x0060_0000_2000_3701, 1),
+            Entry::Leaf { pa: 0x2000_0000, prot: Prot::KERNEL_RW }
+        );
     }
 
     #[test]

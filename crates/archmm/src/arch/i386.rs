@@ -38,8 +38,8 @@
 use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
 use crate::boot::{BootCtx, BootError};
-use crate::physmem::PhysMem;
 use crate::pgtable::{Entry, Level, PagingMode, PgError, Prot, VaRange};
+use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
 // ----- the bring-up (arch/x86/kernel/setup.c, arch/x86/mm/init_32.c) ---------------------
@@ -113,12 +113,27 @@ impl<const PAE: bool> Arch for I386<PAE> {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
         if PAE {
-        KernelSections { text: 9423 * K, rwdata: 1265 * K, rodata: 3188 * K, init: 928 * K, bss: 476 * K, percpu: 104_276 }
-    } else {
-        KernelSections { text: 9327 * K, rwdata: 1246 * K, rodata: 3188 * K, init: 912 * K, bss: 464 * K, percpu: 103_316 }
-    }
+            KernelSections {
+                text: 9423 * K,
+                rwdata: 1265 * K,
+                rodata: 3188 * K,
+                init: 928 * K,
+                bss: 476 * K,
+                percpu: 104_276,
+            }
+        } else {
+            KernelSections {
+                text: 9327 * K,
+                rwdata: 1246 * K,
+                rodata: 3188 * K,
+                init: 912 * K,
+                bss: 464 * K,
+                percpu: 103_316,
+            }
+        }
     };
-    const OVERRIDES: &'static [Override] = if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
+    const OVERRIDES: &'static [Override] =
+        if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
     const MEMORY_HOTPLUG: bool = false;
     type State = X86State;
     type Paging = I386Paging<PAE>;
@@ -185,7 +200,11 @@ impl<const PAE: bool> Arch for I386<PAE> {
         Ok(())
     }
 
-    fn percpu_banner<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>, cpus: usize, nodes: usize) -> Result<(), BootError> {
+    fn percpu_banner<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        cpus: usize,
+        nodes: usize,
+    ) -> Result<(), BootError> {
         // Debian's CONFIG_NR_CPUS=32; nr_cpumask_bits is nr_cpu_ids.
         writeln!(ctx.log, "setup_percpu: NR_CPUS:32 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
         Ok(())

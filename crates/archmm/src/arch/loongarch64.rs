@@ -118,7 +118,6 @@ pub const PTE_RPLV: u64 = 1 << 63;
 /// The VA width of the implementations Linux targets (VALEN, 3A5000/3A6000).
 pub const VALEN: u32 = 48;
 
-
 // ----- the bring-up (arch/loongarch/kernel/setup.c, mem.c; arch/loongarch/mm/init.c) -------
 
 use super::{Arch, FirmwareKind, MemoryModel, Override};
@@ -162,7 +161,14 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 1024 * K, percpu: 65_536 }
+        KernelSections {
+            text: 12288 * K,
+            rwdata: 2560 * K,
+            rodata: 6144 * K,
+            init: 2048 * K,
+            bss: 1024 * K,
+            percpu: 65_536,
+        }
     };
     /// CONFIG_NODES_SHIFT=6 (the Kconfig default; Debian 12 ships no loongarch64 kernel): 64 NUMA nodes.
     const NODES_SHIFT: u32 = 6;
@@ -217,7 +223,6 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
         ctx.memblock.reserve(0, 0x20_0000)?;
         Ok(())
     }
-
 
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
         crate::numa::single_node_init(ctx)
@@ -305,7 +310,8 @@ impl<const PAGE_SHIFT: u32, const N: usize> PagingMode for LoongArchPaging<PAGE_
         if raw & PTE_V == 0 || raw & PTE_MAT == PTE_MAT {
             return Entry::Invalid;
         }
-        let (global, pa_mask) = if last { (PTE_G, PTE_PA) } else { (PTE_HGLOBAL, PTE_PA & !(Self::LEVELS[level].span() - 1)) };
+        let (global, pa_mask) =
+            if last { (PTE_G, PTE_PA) } else { (PTE_HGLOBAL, PTE_PA & !(Self::LEVELS[level].span() - 1)) };
         let mem = match raw & PTE_MAT {
             MAT_CC => MemType::Normal,
             MAT_WUC => MemType::WriteCombine,
@@ -337,12 +343,18 @@ mod tests {
         // CONFIG_PAGE_SIZE_16KB, 3 levels: PMD_SHIFT = 14 + 11 = 25, PGDIR_SHIFT = 36,
         // VA_BITS = PGDIR_SHIFT + PAGE_SHIFT - 3 = 47.
         let l = LoongArch3Level16K::LEVELS;
-        assert_eq!(l.iter().map(|l| (l.shift, l.bits, l.leaf)).collect::<Vec<_>>(), [(36, 11, false), (25, 11, true), (14, 11, true)]);
+        assert_eq!(
+            l.iter().map(|l| (l.shift, l.bits, l.leaf)).collect::<Vec<_>>(),
+            [(36, 11, false), (25, 11, true), (14, 11, true)]
+        );
         assert_eq!((LoongArch3Level16K::VA_BITS, LoongArch3Level16K::VA_RANGE), (47, VaRange::Low));
         assert_eq!(LoongArch3Level16K::table_bytes(0), 16384);
         // 4K, 4 levels: PMD 21, PUD 30, PGDIR 39, VA_BITS 48.
         let l = LoongArch4Level4K::LEVELS;
-        assert_eq!(l.iter().map(|l| (l.shift, l.leaf)).collect::<Vec<_>>(), [(39, false), (30, false), (21, true), (12, true)]);
+        assert_eq!(
+            l.iter().map(|l| (l.shift, l.leaf)).collect::<Vec<_>>(),
+            [(39, false), (30, false), (21, true), (12, true)]
+        );
         assert_eq!((LoongArch4Level4K::VA_BITS, LoongArch4Level4K::VA_RANGE), (48, VaRange::Canonical));
     }
 
@@ -382,7 +394,10 @@ mod tests {
         // Write-only and execute-only are expressible (NR with D; NR without NX).
         let wo = Prot { read: false, write: true, exec: false, ..Prot::KERNEL_RW };
         assert_eq!(LoongArch4Level4K::check_prot(wo), Ok(()));
-        assert_eq!(LoongArch4Level4K::decode(LoongArch4Level4K::leaf_entry(PA, wo, 3), 3), Entry::Leaf { pa: PA, prot: wo });
+        assert_eq!(
+            LoongArch4Level4K::decode(LoongArch4Level4K::leaf_entry(PA, wo, 3), 3),
+            Entry::Leaf { pa: PA, prot: wo }
+        );
         let none = Prot { read: false, write: false, exec: false, ..Prot::KERNEL_RW };
         assert!(matches!(LoongArch4Level4K::check_prot(none), Err(PgError::UnsupportedProt(_))));
     }

@@ -237,11 +237,7 @@ pub const HOOKS: &[HookDoc] = &[
         linux: "setup_per_cpu_areas() (x86's own)",
         generic: "nothing before the percpu: lines",
     },
-    HookDoc {
-        hook: "arch_pre_mm_init",
-        linux: "arch_pre_mm_init() (RFC)",
-        generic: "nothing",
-    },
+    HookDoc { hook: "arch_pre_mm_init", linux: "arch_pre_mm_init() (RFC)", generic: "nothing" },
     HookDoc {
         hook: "free_highmem_pages",
         linux: "free_highpages() (arm), set_highmem_pages_init() (x86-32), free_highmem_page()",
@@ -249,11 +245,7 @@ pub const HOOKS: &[HookDoc] = &[
                   range above max_low_pfn goes to ZONE_HIGHMEM page by page and is counted in \
                   totalhigh_pages (no arch overrides it)",
     },
-    HookDoc {
-        hook: "arch_post_mm_init",
-        linux: "arch_post_mm_init() (RFC)",
-        generic: "nothing",
-    },
+    HookDoc { hook: "arch_post_mm_init", linux: "arch_post_mm_init() (RFC)", generic: "nothing" },
     HookDoc {
         hook: "INITMEM_LABEL",
         linux: "free_initmem() / free_initmem_default()",
@@ -529,7 +521,14 @@ pub trait Arch: Sized + 'static {
 
     /// The lines a node's NODE_DATA allocation prints: arch_numa's setup_node_data() (with
     /// its "NUMA: " prefix) by default. `memoryless`: the node has CPUs but no memory.
-    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    fn node_data_banner(
+        nid: i32,
+        start: u64,
+        end: u64,
+        tnid: i32,
+        memoryless: bool,
+        log: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
         if memoryless {
             writeln!(log, "NUMA: Initmem setup node {nid} [<memory-less node>]")?;
         }
@@ -576,7 +575,11 @@ pub trait Arch: Sized + 'static {
     }
 
     /// Lines an arch prints before laying out per-CPU areas (x86's `setup_percpu:` line).
-    fn percpu_banner<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>, _cpus: usize, _nodes: usize) -> Result<(), BootError> {
+    fn percpu_banner<M: PhysMem + Copy>(
+        _ctx: &mut BootCtx<'_, Self, M>,
+        _cpus: usize,
+        _nodes: usize,
+    ) -> Result<(), BootError> {
         Ok(())
     }
 
@@ -592,7 +595,10 @@ pub trait Arch: Sized + 'static {
     }
 
     /// What mark_rodata_ro() prints before it changes protections.
-    fn mark_rodata_ro_banner(_image: &crate::protect::ImageLayout, _log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    fn mark_rodata_ro_banner(
+        _image: &crate::protect::ImageLayout,
+        _log: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
         Ok(())
     }
 

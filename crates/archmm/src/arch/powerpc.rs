@@ -158,7 +158,14 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 14208 * K, rwdata: 2304 * K, rodata: 18560 * K, init: 4992 * K, bss: 1394 * K, percpu: 603_432 }
+        KernelSections {
+            text: 14208 * K,
+            rwdata: 2304 * K,
+            rodata: 18560 * K,
+            init: 4992 * K,
+            bss: 1394 * K,
+            percpu: 603_432,
+        }
     };
     /// CONFIG_NODES_SHIFT=8 (Debian's ppc64el config): 256 NUMA nodes.
     const NODES_SHIFT: u32 = 8;
@@ -209,7 +216,14 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
             reason: "powerpc's own numa.c (pr_fmt 'numa: ') indents its NODE_DATA lines",
         },
     ];
-    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, _memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    fn node_data_banner(
+        nid: i32,
+        start: u64,
+        end: u64,
+        tnid: i32,
+        _memoryless: bool,
+        log: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
         writeln!(log, "numa:   NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
         if tnid != nid {
             writeln!(log, "numa:     NODE_DATA({nid}) on node {tnid}")?;
@@ -243,7 +257,6 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
         }
     }
 }
-
 
 /// Power ISA 3.0 radix tree with `2^PAGE_SHIFT`-byte pages (12 or 16).
 pub struct RadixPaging<const PAGE_SHIFT: u32>;
@@ -338,7 +351,9 @@ impl<const PAGE_SHIFT: u32> PagingMode for RadixPaging<PAGE_SHIFT> {
             return Err(PgError::UnsupportedProt("radix has no write-only access authority: read/write implies read"));
         }
         if prot.global == prot.user {
-            return Err(PgError::UnsupportedProt("radix has no global bit: privileged (kernel, PID 0) pages are global, user pages per PID"));
+            return Err(PgError::UnsupportedProt(
+                "radix has no global bit: privileged (kernel, PID 0) pages are global, user pages per PID",
+            ));
         }
         if prot.exec && prot.mem == MemType::Device {
             // Power ISA 3.0B Book III: non-idempotent I/O (ATT=0b10) is Guarded storage, and

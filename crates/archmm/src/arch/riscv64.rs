@@ -31,7 +31,14 @@ impl<const N: usize> Arch for Riscv<N> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 12288 * K, rwdata: 2560 * K, rodata: 6144 * K, init: 2048 * K, bss: 512 * K, percpu: 65_536 }
+        KernelSections {
+            text: 12288 * K,
+            rwdata: 2560 * K,
+            rodata: 6144 * K,
+            init: 2048 * K,
+            bss: 512 * K,
+            percpu: 65_536,
+        }
     };
     /// CONFIG_NODES_SHIFT=2 (the Kconfig default; Debian 12 ships no riscv64 kernel): 4 NUMA nodes.
     const NODES_SHIFT: u32 = 2;
@@ -84,8 +91,15 @@ impl<const N: usize> Arch for Riscv<N> {
         _ => 0xffff_ffd8_0000_0000,
     };
     /// KERNEL_LINK_ADDR: ADDRESS_SPACE_END - 2 GiB + 1.
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
-    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat { found_prefix: "riscv/mm: ", checked_prefix: "", failed: "failed", period: false, uxn: false });
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
+        Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
+    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
+        found_prefix: "riscv/mm: ",
+        checked_prefix: "",
+        failed: "failed",
+        period: false,
+        uxn: false,
+    });
     /// The vmemmap of each layout.
     const VMEMMAP_START: u64 = match N {
         5 => 0xff1c_0000_0000_0000,
@@ -253,7 +267,11 @@ impl<const N: usize> PagingMode for RiscvPaging<N> {
 
     fn decode(raw: u64, level: usize) -> Entry {
         // 4.3.2 step 3: V=0, or W without R, faults; so do reserved bits and encodings.
-        if raw & PTE_V == 0 || raw & (PTE_R | PTE_W) == PTE_W || raw & (PTE_RESERVED | PTE_N) != 0 || raw & PTE_PBMT == PTE_PBMT {
+        if raw & PTE_V == 0
+            || raw & (PTE_R | PTE_W) == PTE_W
+            || raw & (PTE_RESERVED | PTE_N) != 0
+            || raw & PTE_PBMT == PTE_PBMT
+        {
             return Entry::Invalid;
         }
         let pa = ((raw & PTE_PPN) >> PTE_PPN_SHIFT) << 12;
@@ -344,10 +362,13 @@ mod paging_tests {
         assert_eq!(Sv39::decode(leaf | PTE_N, 2), Entry::Invalid);
         // A pointer at the last level; a misaligned 2M megapage.
         assert_eq!(Sv39::decode(Sv39::table_entry(PA, 1), 2), Entry::Invalid);
-        assert_eq!(Sv39::decode(Sv39::leaf_entry(PA + 0x1000, Prot::KERNEL_RW, 2) , 1), Entry::Invalid);
+        assert_eq!(Sv39::decode(Sv39::leaf_entry(PA + 0x1000, Prot::KERNEL_RW, 2), 1), Entry::Invalid);
         // V clear.
         assert_eq!(Sv39::decode(leaf & !PTE_V, 2), Entry::Invalid);
-        assert_eq!(Sv39::check_prot(Prot { read: false, ..Prot::KERNEL_RW }), Err(PgError::UnsupportedProt("riscv reserves W without R (RWX = 010 and 110)")));
+        assert_eq!(
+            Sv39::check_prot(Prot { read: false, ..Prot::KERNEL_RW }),
+            Err(PgError::UnsupportedProt("riscv reserves W without R (RWX = 010 and 110)"))
+        );
         // Execute-only is a valid encoding (X alone).
         assert!(Sv39::check_prot(Prot { read: false, write: false, exec: true, ..Prot::KERNEL_RW }).is_ok());
     }

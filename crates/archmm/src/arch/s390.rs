@@ -208,7 +208,14 @@ impl<const N: usize> Arch for S390<N> {
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 10116 * K, rwdata: 1688 * K, rodata: 2568 * K, init: 3604 * K, bss: 692 * K, percpu: 90_624 }
+        KernelSections {
+            text: 10116 * K,
+            rwdata: 1688 * K,
+            rodata: 2568 * K,
+            init: 3604 * K,
+            bss: 692 * K,
+            percpu: 90_624,
+        }
     };
     /// L1_CACHE_BYTES on z/Architecture.
     const SMP_CACHE_BYTES: u64 = 256;
@@ -296,7 +303,11 @@ impl<const N: usize> S390Paging<N> {
         let hw = bit(!prot.write, DAT_P) | bit(!prot.exec, DAT_IEP);
         match t {
             Table::Page => {
-                let sw = PTE_SW_PRESENT | PTE_SW_YOUNG | PTE_SW_READ | bit(prot.write, PTE_SW_WRITE | PTE_SW_DIRTY) | bit(prot.user, PTE_SW_USER);
+                let sw = PTE_SW_PRESENT
+                    | PTE_SW_YOUNG
+                    | PTE_SW_READ
+                    | bit(prot.write, PTE_SW_WRITE | PTE_SW_DIRTY)
+                    | bit(prot.user, PTE_SW_USER);
                 (pa & !0xfff) | hw | sw
             }
             Table::Segment => {
@@ -338,7 +349,14 @@ impl<const N: usize> S390Paging<N> {
         let user = v & user_bit != 0;
         Entry::Leaf {
             pa: v & frame,
-            prot: Prot { read: true, write: v & DAT_P == 0, exec: v & DAT_IEP == 0, user, global: !user, mem: MemType::Normal },
+            prot: Prot {
+                read: true,
+                write: v & DAT_P == 0,
+                exec: v & DAT_IEP == 0,
+                user,
+                global: !user,
+                mem: MemType::Normal,
+            },
         }
     }
 }
@@ -395,7 +413,9 @@ impl<const N: usize> PagingMode for S390Paging<N> {
             return Err(PgError::UnsupportedProt("s390 DAT has no memory types: I/O is not memory mapped"));
         }
         if prot.global == prot.user {
-            return Err(PgError::UnsupportedProt("s390 has no per-page global bit: kernel pages are global, user pages per address space"));
+            return Err(PgError::UnsupportedProt(
+                "s390 has no per-page global bit: kernel pages are global, user pages per address space",
+            ));
         }
         Ok(())
     }

@@ -28,7 +28,13 @@ pub const MAX_DMA_PFN: u64 = (16 << 20) >> 12;
 /// MAX_DMA32_PFN: 4 GiB.
 pub const MAX_DMA32_PFN: u64 = 1 << (32 - 12);
 /// x86's ptdump wording of the W^X check (arch/x86/mm/dump_pagetables.c).
-pub const X86_WX: crate::protect::WxFormat = crate::protect::WxFormat { found_prefix: "x86/mm: ", checked_prefix: "x86/mm: ", failed: "FAILED", period: true, uxn: false };
+pub const X86_WX: crate::protect::WxFormat = crate::protect::WxFormat {
+    found_prefix: "x86/mm: ",
+    checked_prefix: "x86/mm: ",
+    failed: "FAILED",
+    period: true,
+    uxn: false,
+};
 
 /// PAGE_OFFSET with 4-level paging and no KASLR: where the linear map starts.
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
@@ -63,12 +69,20 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const MEMORYLESS_ONLINE_EARLY: bool = false;
-    const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
+    const ZONES: &'static [ZoneType] =
+        &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     /// The reference kernel's sections: Debian's 6.1.0-56-amd64 (its Memory and percpu lines under QEMU).
     const KERNEL_SECTIONS: crate::boot::KernelSections = {
         use crate::boot::KernelSections;
         const K: u64 = 1024;
-        KernelSections { text: 14343 * K, rwdata: 2338 * K, rodata: 9132 * K, init: 2824 * K, bss: 17344 * K, percpu: 217_088 }
+        KernelSections {
+            text: 14343 * K,
+            rwdata: 2338 * K,
+            rodata: 9132 * K,
+            init: 2824 * K,
+            bss: 17344 * K,
+            percpu: 217_088,
+        }
     };
     /// CONFIG_NODES_SHIFT=10 (Debian's amd64 config): 1024 NUMA nodes.
     const NODES_SHIFT: u32 = 10;
@@ -168,7 +182,8 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
     const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
     /// __START_KERNEL_map.
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
+    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
+        Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
     /// HPAGE_SIZE (X86_ALIGN_RODATA_BEGIN / X86_ALIGN_RODATA_END).
     const RODATA_ALIGN: u64 = 2 << 20;
     const WX_FORMAT: Option<crate::protect::WxFormat> = Some(X86_WX);
@@ -193,7 +208,8 @@ impl<const LA57: bool> Arch for X86<LA57> {
         // from the e820 table, printed before memblock is populated.
         let max_arch_pfn = if LA57 { e820::MAX_ARCH_PFN_X86_64_LA57 } else { e820::MAX_ARCH_PFN_X86_64 };
         ctx.max_pfn = e820_end_pfn(ctx, max_arch_pfn, max_arch_pfn)?;
-        ctx.max_low_pfn = if ctx.max_pfn > MAX_DMA32_PFN { e820_end_pfn(ctx, MAX_DMA32_PFN, max_arch_pfn)? } else { ctx.max_pfn };
+        ctx.max_low_pfn =
+            if ctx.max_pfn > MAX_DMA32_PFN { e820_end_pfn(ctx, MAX_DMA32_PFN, max_arch_pfn)? } else { ctx.max_pfn };
         e820_memblock_setup(ctx)
     }
 
@@ -209,7 +225,11 @@ impl<const LA57: bool> Arch for X86<LA57> {
         x86_numa_init(ctx)
     }
 
-    fn percpu_banner<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>, cpus: usize, nodes: usize) -> Result<(), BootError> {
+    fn percpu_banner<M: PhysMem + Copy>(
+        ctx: &mut BootCtx<'_, Self, M>,
+        cpus: usize,
+        nodes: usize,
+    ) -> Result<(), BootError> {
         // Debian's CONFIG_NR_CPUS; with CPUMASK_OFFSTACK nr_cpumask_bits is nr_cpu_ids.
         writeln!(ctx.log, "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
         Ok(())
@@ -223,7 +243,14 @@ impl<const LA57: bool> Arch for X86<LA57> {
         e820_iomem_resources(ctx, f)
     }
 
-    fn node_data_banner(nid: i32, start: u64, end: u64, tnid: i32, _memoryless: bool, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    fn node_data_banner(
+        nid: i32,
+        start: u64,
+        end: u64,
+        tnid: i32,
+        _memoryless: bool,
+        log: &mut dyn core::fmt::Write,
+    ) -> core::fmt::Result {
         writeln!(log, "NODE_DATA({nid}) allocated [mem {start:#010x}-{end:#010x}]")?;
         if tnid != nid {
             writeln!(log, "    NODE_DATA({nid}) on node {tnid}")?;
@@ -238,7 +265,10 @@ impl<const LA57: bool> Arch for X86<LA57> {
 
 /// e820__reserve_resources(): /proc/iomem's memory resources are the kernel's e820 table
 /// (after its updates, e.g. the first page made reserved), named by e820_type_to_string().
-pub(crate) fn e820_iomem_resources<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+pub(crate) fn e820_iomem_resources<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &BootCtx<'_, A, M>,
+    f: &mut dyn FnMut(u64, u64, &'static str),
+) {
     for e in ctx.state.e820.entries() {
         if e.size == 0 {
             continue;
@@ -264,7 +294,9 @@ pub(crate) fn e820_iomem_resources<A: Arch<State = X86State>, M: PhysMem + Copy>
 
 /// early_reserve_memory() on x86: the generic reservations, the first 64K (some BIOSes
 /// corrupt it) and the BIOS regions below 1 MiB.
-pub(crate) fn e820_early_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub(crate) fn e820_early_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     crate::boot::generic_early_reserve(ctx)?;
     ctx.memblock.reserve(0, 0x10000)?;
     reserve_bios_regions(ctx)
@@ -272,7 +304,9 @@ pub(crate) fn e820_early_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(c
 
 /// e820__memory_setup_default(): copy the BIOS table, sanitise and print it, then
 /// trim_bios_range(); the result is `ctx.state.e820`.
-pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     let mut t = E820Table::new();
     for e in ctx.fw.e820 {
         if t.add(e.addr, e.size, e.ty).is_err() {
@@ -303,7 +337,11 @@ pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(ct
 
 /// e820_end_pfn(): the end of usable RAM below `limit_pfn`, printed as Linux's `last_pfn`
 /// line.
-pub(crate) fn e820_end_pfn<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, limit_pfn: u64, max_arch_pfn: u64) -> Result<u64, BootError> {
+pub(crate) fn e820_end_pfn<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    limit_pfn: u64,
+    max_arch_pfn: u64,
+) -> Result<u64, BootError> {
     let pfn = ctx.state.e820.end_pfn(limit_pfn, E820Type::RAM, max_arch_pfn);
     e820::write_end_pfn_line(&mut ctx.log, pfn, max_arch_pfn)?;
     Ok(pfn)
@@ -311,7 +349,9 @@ pub(crate) fn e820_end_pfn<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &m
 
 /// e820__memblock_setup(): RAM (and RESERVED_KERN) into memblock, soft-reserved reserved;
 /// partial pages thrown away.
-pub(crate) fn e820_memblock_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub(crate) fn e820_memblock_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     ctx.memblock.allow_resize();
     for i in 0..ctx.state.e820.len() {
         let e = ctx.state.e820.entries()[i];
@@ -334,7 +374,9 @@ pub(crate) fn e820_memblock_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(
 /// reserve_real_mode() and init_mem_mapping(): the whole first MiB stays the BIOS's and
 /// the AP trampoline's; the first MiB (ISA range) and RAM up to max_low_pfn are mapped at
 /// PAGE_OFFSET.
-pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     ctx.memblock.reserve(0, ISA_END)?;
     crate::boot::map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, Some((0, ISA_END)), true)?;
     Ok(())
@@ -342,7 +384,10 @@ pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + 
 
 /// numa_meminfo_cover_memory(): the SRAT's nodes must hold all of e820's RAM below max_pfn
 /// but for 1 MiB of slack; otherwise Linux says so and does not use them.
-fn numa_meminfo_cover_memory<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>, mi: &NumaMeminfo) -> Result<bool, BootError> {
+fn numa_meminfo_cover_memory<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+    mi: &NumaMeminfo,
+) -> Result<bool, BootError> {
     let shift = A::PAGE_SHIFT;
     let max_pfn = ctx.max_pfn;
     let pages_in = |mb: &crate::memblock::Memblock<M>, nid: i32, s: u64, e: u64| {
@@ -350,17 +395,25 @@ fn numa_meminfo_cover_memory<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: 
         mb.for_each_mem_pfn_range(nid, shift, |rs, re, _| n += re.min(e).saturating_sub(rs.max(s)));
         n
     };
-    let numaram: u64 = mi.blocks().iter().map(|b| pages_in(&ctx.memblock, b.nid, b.start >> shift, b.end >> shift)).sum();
+    let numaram: u64 =
+        mi.blocks().iter().map(|b| pages_in(&ctx.memblock, b.nid, b.start >> shift, b.end >> shift)).sum();
     let e820ram = pages_in(&ctx.memblock, crate::memblock::MAX_NUMNODES, 0, max_pfn);
     if e820ram.saturating_sub(numaram) >= 1 << (20 - shift) {
-        writeln!(ctx.log, "NUMA: nodes only cover {}MB of your {}MB e820 RAM. Not used.", (numaram << shift) >> 20, (e820ram << shift) >> 20)?;
+        writeln!(
+            ctx.log,
+            "NUMA: nodes only cover {}MB of your {}MB e820 RAM. Not used.",
+            (numaram << shift) >> 20,
+            (e820ram << shift) >> 20
+        )?;
         return Ok(false);
     }
     Ok(true)
 }
 
 /// x86_numa_init(): NUMA from the ACPI SRAT, else a fake node from address 0.
-pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     // x86_numa_init(): SRAT first, then the dummy node.
     if !ctx.options.numa_off {
         for c in ctx.fw.srat_cpus {
@@ -386,7 +439,11 @@ pub(crate) fn x86_numa_init<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &
             }
             mi.add(s.node as i32, s.start, end)?;
             if s.hotplug && ctx.memblock.mark_hotplug(s.start, end - s.start).is_err() {
-                writeln!(ctx.log, "ACPI: SRAT: Failed to mark hotplug range [mem {:#010x}-{:#010x}] in memblock", s.start, s.end)?;
+                writeln!(
+                    ctx.log,
+                    "ACPI: SRAT: Failed to mark hotplug range [mem {:#010x}-{:#010x}] in memblock",
+                    s.start, s.end
+                )?;
             }
         }
         let high = ctx.max_pfn << A::PAGE_SHIFT;
@@ -436,19 +493,26 @@ pub(crate) fn x86_dma_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx:
         pages += e.min(MAX_DMA_PFN) - s.min(MAX_DMA_PFN);
     });
     let mut free = 0;
-    ctx.memblock.for_each_free_range(crate::memblock::NUMA_NO_NODE, crate::memblock::MemblockFlags::NONE, false, |s, e, _| {
-        let (s, e) = (crate::addr::pfn_up(s, ps).min(MAX_DMA_PFN), crate::addr::pfn_down(e, ps).min(MAX_DMA_PFN));
-        if s < e {
-            free += e - s;
-        }
-        false
-    });
+    ctx.memblock.for_each_free_range(
+        crate::memblock::NUMA_NO_NODE,
+        crate::memblock::MemblockFlags::NONE,
+        false,
+        |s, e, _| {
+            let (s, e) = (crate::addr::pfn_up(s, ps).min(MAX_DMA_PFN), crate::addr::pfn_down(e, ps).min(MAX_DMA_PFN));
+            if s < e {
+                free += e - s;
+            }
+            false
+        },
+    );
     pages - free
 }
 
 /// zone_sizes_init() (arch/x86/mm/init.c): ISA DMA to 16 MiB, DMA32 to 4 GiB (64-bit),
 /// Normal to max_low_pfn, HighMem to max_pfn (32-bit), each zone the arch configures.
-pub(crate) fn x86_zone_limits<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &BootCtx<'_, A, M>) -> [u64; MAX_NR_ZONES] {
+pub(crate) fn x86_zone_limits<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &BootCtx<'_, A, M>,
+) -> [u64; MAX_NR_ZONES] {
     let mut z = [0u64; MAX_NR_ZONES];
     z[ZoneType::Dma as usize] = MAX_DMA_PFN.min(ctx.max_low_pfn);
     if A::ZONES.contains(&ZoneType::Dma32) {
@@ -463,7 +527,9 @@ pub(crate) fn x86_zone_limits<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx:
 
 /// reserve_bios_regions(): read base memory size and the EBDA segment from the BIOS data
 /// area and reserve from there to 1 MiB.
-fn reserve_bios_regions<A: Arch<State = X86State>, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> Result<(), BootError> {
+fn reserve_bios_regions<A: Arch<State = X86State>, M: PhysMem + Copy>(
+    ctx: &mut BootCtx<'_, A, M>,
+) -> Result<(), BootError> {
     const BIOS_START_MIN: u64 = 0x20000;
     const BIOS_START_MAX: u64 = 0x9f000;
     let mut w = [0u8; 2];

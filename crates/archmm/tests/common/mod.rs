@@ -132,8 +132,14 @@ pub fn expressible<Mo: PagingMode>(p: Prot) -> Prot {
 }
 
 fn prot_of<Mo: PagingMode>(k: u8) -> Prot {
-    let ps = [Prot::KERNEL_RW, Prot::KERNEL_RO, Prot::KERNEL_RX, Prot::USER_RW, Prot::KERNEL_DEVICE,
-        Prot { mem: MemType::WriteCombine, ..Prot::KERNEL_RW }];
+    let ps = [
+        Prot::KERNEL_RW,
+        Prot::KERNEL_RO,
+        Prot::KERNEL_RX,
+        Prot::USER_RW,
+        Prot::KERNEL_DEVICE,
+        Prot { mem: MemType::WriteCombine, ..Prot::KERNEL_RW },
+    ];
     expressible::<Mo>(ps[k as usize % ps.len()])
 }
 
@@ -196,7 +202,13 @@ pub fn run_ops<Mo: PagingMode>(base: u64, ops: &[Op]) {
     assert!(alloc.live.is_empty(), "tables leaked after destroy");
 }
 
-fn check<Mo: PagingMode>(pt: &PageTable<'_, Mo, Mem>, mem: &Mem, alloc: &Alloc, model: &BTreeMap<u64, (u64, Prot)>, base: u64) {
+fn check<Mo: PagingMode>(
+    pt: &PageTable<'_, Mo, Mem>,
+    mem: &Mem,
+    alloc: &Alloc,
+    model: &BTreeMap<u64, (u64, Prot)>,
+    base: u64,
+) {
     assert_eq!(reachable(pt, mem), alloc.live, "reachable tables differ from live tables");
     // Every modelled page translates; leaves cover nothing else.
     for (&va, &(pa, prot)) in model {
@@ -305,7 +317,10 @@ pub fn bad_requests<Mo: PagingMode>(base: u64) {
     assert!(matches!(pt.map(base, 3, p, rw, f, &mut alloc, &mut tlb), Err(PgError::Unaligned { .. })));
     assert!(matches!(pt.map(base + 2 * p, 0, 4 * p, rw, f, &mut alloc, &mut tlb), Err(PgError::AlreadyMapped(_))));
     if Mo::PA_BITS < 64 {
-        assert!(matches!(pt.map(base + 16 * p, 1u64 << Mo::PA_BITS, p, rw, f, &mut alloc, &mut tlb), Err(PgError::PaOutOfRange(_))));
+        assert!(matches!(
+            pt.map(base + 16 * p, 1u64 << Mo::PA_BITS, p, rw, f, &mut alloc, &mut tlb),
+            Err(PgError::PaOutOfRange(_))
+        ));
     }
     if Mo::VA_BITS < 63 {
         let bad = match Mo::VA_RANGE {
@@ -315,7 +330,10 @@ pub fn bad_requests<Mo: PagingMode>(base: u64) {
         assert!(matches!(pt.map(bad, 0, p, rw, f, &mut alloc, &mut tlb), Err(PgError::VaOutOfRange(_))));
     }
     assert!(matches!(pt.protect(base + 2 * p, 4 * p, ro, &mut alloc, &mut tlb), Err(PgError::NotMapped(_))));
-    assert!(matches!(pt.map(!(p - 1), 0, 2 * p, rw, f, &mut alloc, &mut tlb), Err(PgError::Wraps | PgError::VaOutOfRange(_))));
+    assert!(matches!(
+        pt.map(!(p - 1), 0, 2 * p, rw, f, &mut alloc, &mut tlb),
+        Err(PgError::Wraps | PgError::VaOutOfRange(_))
+    ));
     assert_eq!(snapshot(&mem, &alloc), before);
 }
 
@@ -380,7 +398,11 @@ pub fn round_trip<Mo: PagingMode>() {
             for (lvl, l) in Mo::LEVELS.iter().enumerate().filter(|(_, l)| l.leaf) {
                 for pa in [0, l.span(), top(l.span())] {
                     let raw = stored(Mo::leaf_entry(pa, p, lvl));
-                    assert_eq!(Mo::decode(raw, lvl), Entry::Leaf { pa, prot: p }, "{p} at level {lvl}, pa {pa:#x}: {raw:#x}");
+                    assert_eq!(
+                        Mo::decode(raw, lvl),
+                        Entry::Leaf { pa, prot: p },
+                        "{p} at level {lvl}, pa {pa:#x}: {raw:#x}"
+                    );
                 }
             }
         }
@@ -399,8 +421,8 @@ pub fn round_trip<Mo: PagingMode>() {
 macro_rules! mode_tests {
     ($name:ident, $mode:ty, $base:expr) => {
         mod $name {
-            use $crate::common::*;
             use proptest::prelude::*;
+            use $crate::common::*;
             type Mo = $mode;
             const BASE: u64 = $base;
             proptest! {
@@ -437,7 +459,6 @@ macro_rules! mode_tests {
     };
 }
 
-
 /// A page allocator: hands out naturally aligned blocks of whole pages only (tables smaller
 /// than a page need a [`archmm::pgtable::FragmentAlloc`] in front of it) and knows how many
 /// pages are in use.
@@ -457,7 +478,10 @@ impl PageGranular {
 }
 impl TableAlloc for PageGranular {
     fn alloc_table(&mut self, bytes: u64, _level: usize) -> Option<u64> {
-        assert!(bytes.is_multiple_of(self.page) && bytes.is_power_of_two(), "a page allocator was asked for {bytes:#x} bytes");
+        assert!(
+            bytes.is_multiple_of(self.page) && bytes.is_power_of_two(),
+            "a page allocator was asked for {bytes:#x} bytes"
+        );
         let pa = self.next.next_multiple_of(bytes);
         self.next = pa + bytes;
         self.live.insert(pa, bytes);
@@ -498,7 +522,12 @@ pub fn run_set_memory<Mo: PagingMode>(base: u64, ops: &[SetMemOp]) {
     let layout = KernelLayout { page_offset: base, linear_end: window * page, image: None, rodata_ro: false };
     let mut model: BTreeMap<u64, (u64, Prot)> = (0..window).map(|i| (base + i * page, (i * page, rw))).collect();
     let changes = [MemChange::Ro, MemChange::Rw, MemChange::X, MemChange::Nx, MemChange::Np, MemChange::P];
-    let run = |pt: &mut PageTable<'_, Mo, Mem>, alloc: &mut Alloc, model: &mut BTreeMap<u64, (u64, Prot)>, change: MemChange, first: u64, pages: u64| {
+    let run = |pt: &mut PageTable<'_, Mo, Mem>,
+               alloc: &mut Alloc,
+               model: &mut BTreeMap<u64, (u64, Prot)>,
+               change: MemChange,
+               first: u64,
+               pages: u64| {
         let before = snapshot(&mem, alloc);
         let va = base + first * page;
         let r = set_memory(pt, &layout, va, pages, change, alloc, &mut FlushLog::default());
@@ -520,10 +549,15 @@ pub fn run_set_memory<Mo: PagingMode>(base: u64, ops: &[SetMemOp]) {
                 let hole = vas.clone().any(|v| !model.contains_key(&v));
                 // set_memory_nx() without a no-execute bit is a no-op, as in Linux.
                 let no_nx = change == MemChange::Nx && Mo::check_prot(Prot::KERNEL_RW).is_err();
-                let inexpressible = !no_nx && vas.clone().filter_map(|v| model.get(&v)).any(|&(_, p)| Mo::check_prot(change.apply(p)).is_err());
+                let inexpressible = !no_nx
+                    && vas
+                        .clone()
+                        .filter_map(|v| model.get(&v))
+                        .any(|&(_, p)| Mo::check_prot(change.apply(p)).is_err());
                 if hole {
                     // The first problem in address order is reported.
-                    let ok = matches!(r, Err(PgError::NotMapped(_))) || (inexpressible && matches!(r, Err(PgError::UnsupportedProt(_))));
+                    let ok = matches!(r, Err(PgError::NotMapped(_)))
+                        || (inexpressible && matches!(r, Err(PgError::UnsupportedProt(_))));
                     assert!(ok, "{change:?} over a hole: {r:?}");
                 } else if inexpressible {
                     assert!(matches!(r, Err(PgError::UnsupportedProt(_))), "{change:?}: {r:?}");
