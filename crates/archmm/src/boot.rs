@@ -103,6 +103,29 @@ pub struct KernelSections {
     pub percpu: u64,
 }
 
+impl KernelSections {
+    /// The sections as a kernel's `Memory:` line gives them (`NK kernel code, NK rwdata,
+    /// NK rodata, NK init, NK bss`, in KiB) and its static per-CPU bytes (`percpu: ... sN`).
+    pub const fn from_memory_line(
+        code_k: u64,
+        rwdata_k: u64,
+        rodata_k: u64,
+        init_k: u64,
+        bss_k: u64,
+        percpu: u64,
+    ) -> Self {
+        const K: u64 = 1024;
+        KernelSections {
+            text: code_k * K,
+            rwdata: rwdata_k * K,
+            rodata: rodata_k * K,
+            init: init_k * K,
+            bss: bss_k * K,
+            percpu,
+        }
+    }
+}
+
 /// Everything the firmware and the boot loader told the kernel about memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FirmwareMap<'a> {

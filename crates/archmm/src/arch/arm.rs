@@ -67,7 +67,7 @@
 
 use super::arm64::{AttrLayout, LongFormat};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::memblock::RegionType;
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
 use crate::physmem::PhysMem;
@@ -130,18 +130,7 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-50-armmp-lpae under QEMU virt (the short-descriptor modes use it too: Debian's armmp kernel was not captured).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 12288 * K,
-            rwdata: 1716 * K,
-            rodata: 3752 * K,
-            init: 2048 * K,
-            bss: 384 * K,
-            percpu: 45_204,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(12288, 1716, 3752, 2048, 384, 45_204);
     const SMP_CACHE_BYTES: u64 = 64;
     const DEFAULT_CMA_BYTES: u64 = 16 << 20;
     const NUMA: bool = false;

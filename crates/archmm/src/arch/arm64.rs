@@ -9,7 +9,7 @@
 
 use super::{Arch, FirmwareKind, Override};
 use crate::addr::{align_down, align_up_saturating};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -63,18 +63,7 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-56-arm64 (its Memory and percpu lines under QEMU).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 13248 * K,
-            rwdata: 2806 * K,
-            rodata: 9524 * K,
-            init: 6464 * K,
-            bss: 627 * K,
-            percpu: 87_272,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(13248, 2806, 9524, 6464, 627, 87_272);
     /// CONFIG_NODES_SHIFT=4 (Debian's arm64 config): 16 NUMA nodes.
     const NODES_SHIFT: u32 = 4;
     /// sizeof(pg_data_t) of Debian's 6.1 arm64 kernel, cache-line rounded: `NUMA: NODE_DATA

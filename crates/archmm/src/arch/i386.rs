@@ -37,7 +37,7 @@
 
 use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::pgtable::{Entry, Level, PagingMode, PgError, Prot, VaRange};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
@@ -109,28 +109,10 @@ impl<const PAE: bool> Arch for I386<PAE> {
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-50-686-pae and -686 (2-level) kernels under QEMU pc.
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        if PAE {
-            KernelSections {
-                text: 9423 * K,
-                rwdata: 1265 * K,
-                rodata: 3188 * K,
-                init: 928 * K,
-                bss: 476 * K,
-                percpu: 104_276,
-            }
-        } else {
-            KernelSections {
-                text: 9327 * K,
-                rwdata: 1246 * K,
-                rodata: 3188 * K,
-                init: 912 * K,
-                bss: 464 * K,
-                percpu: 103_316,
-            }
-        }
+    const KERNEL_SECTIONS: KernelSections = if PAE {
+        KernelSections::from_memory_line(9423, 1265, 3188, 928, 476, 104_276)
+    } else {
+        KernelSections::from_memory_line(9327, 1246, 3188, 912, 464, 103_316)
     };
     const OVERRIDES: &'static [Override] =
         if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };

@@ -121,7 +121,7 @@ pub const VALEN: u32 = 48;
 // ----- the bring-up (arch/loongarch/kernel/setup.c, mem.c; arch/loongarch/mm/init.c) -------
 
 use super::{Arch, FirmwareKind, MemoryModel, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -158,18 +158,7 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian 12 ships no loongarch64 kernel: sizes of the order of arm64's (an assumption).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 12288 * K,
-            rwdata: 2560 * K,
-            rodata: 6144 * K,
-            init: 2048 * K,
-            bss: 1024 * K,
-            percpu: 65_536,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(12288, 2560, 6144, 2048, 1024, 65_536);
     /// CONFIG_NODES_SHIFT=6 (the Kconfig default; Debian 12 ships no loongarch64 kernel): 64 NUMA nodes.
     const NODES_SHIFT: u32 = 6;
     const OVERRIDES: &'static [Override] = &[Override {

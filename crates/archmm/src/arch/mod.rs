@@ -32,7 +32,7 @@ pub mod riscv64;
 pub mod s390;
 pub mod x86_64;
 
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::pgtable::PagingMode;
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
@@ -370,7 +370,7 @@ pub trait Arch: Sized + 'static {
     const NUMA: bool = true;
     /// The sizes of the reference kernel's sections and its static per-CPU data (the
     /// `Memory:` and `percpu:` lines), used when the machine description gives none.
-    const KERNEL_SECTIONS: crate::boot::KernelSections;
+    const KERNEL_SECTIONS: KernelSections;
     /// Bytes of a node's pg_data_t as the reference kernel allocates it from memblock when
     /// it registers the node (sizeof(pg_data_t) rounded up: to the cache line in
     /// arch_numa's and powerpc's setup_node_data(), to a page in x86's alloc_node_data());

@@ -119,7 +119,7 @@ const fn radix_levels(page_shift: u32) -> [Level; 4] {
 // ----- the bring-up (arch/powerpc/kernel/prom.c, setup-common.c, mm/mem.c) -----------------
 
 use super::{Arch, FirmwareKind, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
 
@@ -155,18 +155,7 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     /// Book3S-64 has no ZONE_DMA (only Book3E selects it).
     const ZONES: &'static [ZoneType] = &[ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-57-powerpc64le under QEMU pseries (the 4K-page mode uses it too).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 14208 * K,
-            rwdata: 2304 * K,
-            rodata: 18560 * K,
-            init: 4992 * K,
-            bss: 1394 * K,
-            percpu: 603_432,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(14208, 2304, 18560, 4992, 1394, 603_432);
     /// CONFIG_NODES_SHIFT=8 (Debian's ppc64el config): 256 NUMA nodes.
     const NODES_SHIFT: u32 = 8;
     /// sizeof(pg_data_t) of Debian's 6.1 ppc64el kernel, cache-line rounded: `numa:   NODE_DATA

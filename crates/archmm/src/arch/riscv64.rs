@@ -8,7 +8,7 @@
 //! - Paging: Sv39, Sv48 and Sv57 with Svpbmt memory types ([`RiscvPaging`], at the end).
 
 use super::{Arch, FirmwareKind, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
 
@@ -28,18 +28,7 @@ impl<const N: usize> Arch for Riscv<N> {
     const FIRMWARE: FirmwareKind = FirmwareKind::DeviceTree;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian 12 ships no riscv64 kernel: sizes of the order of arm64's (an assumption).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 12288 * K,
-            rwdata: 2560 * K,
-            rodata: 6144 * K,
-            init: 2048 * K,
-            bss: 512 * K,
-            percpu: 65_536,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(12288, 2560, 6144, 2048, 512, 65_536);
     /// CONFIG_NODES_SHIFT=2 (the Kconfig default; Debian 12 ships no riscv64 kernel): 4 NUMA nodes.
     const NODES_SHIFT: u32 = 2;
     /// sizeof(pg_data_t): arm64's (arch_numa code, the same

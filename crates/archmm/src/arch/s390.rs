@@ -157,7 +157,7 @@ enum Table {
 // ----- the bring-up (arch/s390/kernel/setup.c, arch/s390/boot/startup.c, mm/init.c) ------
 
 use super::{Arch, FirmwareKind, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
@@ -205,18 +205,7 @@ impl<const N: usize> Arch for S390<N> {
     const FIRMWARE: FirmwareKind = FirmwareKind::Sclp;
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-50-s390x under QEMU s390-ccw-virtio.
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 10116 * K,
-            rwdata: 1688 * K,
-            rodata: 2568 * K,
-            init: 3604 * K,
-            bss: 692 * K,
-            percpu: 90_624,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(10116, 1688, 2568, 3604, 692, 90_624);
     /// L1_CACHE_BYTES on z/Architecture.
     const SMP_CACHE_BYTES: u64 = 256;
     const NUMA: bool = false;

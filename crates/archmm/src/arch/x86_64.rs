@@ -8,7 +8,7 @@
 //! - Memory model: SPARSEMEM_VMEMMAP with 128 MiB sections.
 
 use super::{Arch, FirmwareKind, Override};
-use crate::boot::{BootCtx, BootError};
+use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::memblock::RegionType;
 use crate::numa::NumaMeminfo;
 use crate::physmem::PhysMem;
@@ -72,18 +72,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const ZONES: &'static [ZoneType] =
         &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     /// The reference kernel's sections: Debian's 6.1.0-56-amd64 (its Memory and percpu lines under QEMU).
-    const KERNEL_SECTIONS: crate::boot::KernelSections = {
-        use crate::boot::KernelSections;
-        const K: u64 = 1024;
-        KernelSections {
-            text: 14343 * K,
-            rwdata: 2338 * K,
-            rodata: 9132 * K,
-            init: 2824 * K,
-            bss: 17344 * K,
-            percpu: 217_088,
-        }
-    };
+    const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(14343, 2338, 9132, 2824, 17344, 217_088);
     /// CONFIG_NODES_SHIFT=10 (Debian's amd64 config): 1024 NUMA nodes.
     const NODES_SHIFT: u32 = 10;
     /// sizeof(pg_data_t) of Debian's 6.1 amd64 kernel, page-rounded: `NODE_DATA(0) allocated
