@@ -353,21 +353,25 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
         .map_err(|e| e.to_string())
 }
 
-fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64, MmSel)>, show: &[View]) -> ExitCode {
-    let (m, arch) = match load_machine(a) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    let opts = BootOptions {
+/// The boot options the machine flags give (the CPU count defaults to the firmware's).
+fn boot_options(a: &MachineArgs, m: &Machine) -> BootOptions {
+    BootOptions {
         numa_off: a.numa_off,
-        memblock_debug,
         cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)),
         cma: a.cma,
         kernelcore: a.kernelcore.unwrap_or_default(),
         movablecore: a.movablecore.unwrap_or_default(),
         movable_node: a.movable_node,
         ..Default::default()
+    }
+}
+
+fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64, MmSel)>, show: &[View]) -> ExitCode {
+    let (m, arch) = match load_machine(a) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
     };
+    let opts = BootOptions { memblock_debug, ..boot_options(a, &m) };
     let user = matches!(walk, Some((_, MmSel::User)));
     let walk = walk.map(|(va, _)| va);
     // The kernel-mapping runs (the `wx` view) walk every leaf: only when they are shown.
@@ -562,15 +566,7 @@ fn cmd_hotplug(script: PathBuf, a: &MachineArgs, json: bool) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let opts = BootOptions {
-        numa_off: a.numa_off,
-        cpus: a.smp.unwrap_or_else(|| m.firmware_cpus().unwrap_or(1)),
-        cma: a.cma,
-        kernelcore: a.kernelcore.unwrap_or_default(),
-        movablecore: a.movablecore.unwrap_or_default(),
-        movable_node: a.movable_node,
-        ..Default::default()
-    };
+    let opts = boot_options(a, &m);
     match archmm_host::hotplug_script::run(arch, a.arch.mode, &m, opts, &text) {
         Ok(out) => {
             let body = if json {
