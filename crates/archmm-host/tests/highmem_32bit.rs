@@ -10,6 +10,8 @@ use archmm_host::emulator::{run_boot, run_mode, BootReport};
 use archmm_host::machine::{Machine, X86MachineType};
 use std::path::Path;
 
+mod common;
+
 const G: u64 = 1 << 30;
 
 fn capture(name: &str) -> Vec<String> {
@@ -114,9 +116,7 @@ fn i386_matches_linux() {
         let (lt, lh) = total_and_highmem(memory_line(&linux));
         assert_eq!((t, h), (lt, lh), "{mode}");
         // The section sizes are that build's (the part before the reserved figure).
-        let sections = |l: &str| {
-            l.split('(').nth(1).map(|x| x.split(", ").take(5).collect::<Vec<_>>().join(", ")).unwrap_or_default()
-        };
+        let sections = common::memory_line_sections;
         assert_eq!(sections(memory_line(&r.log)), sections(memory_line(&linux)), "{mode}");
     }
 }

@@ -8,6 +8,8 @@ use archmm_host::emulator::run_boot;
 use archmm_host::machine::{Machine, X86MachineType};
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn data(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
 }
@@ -90,15 +92,7 @@ fn linux_extra(capture: &str) -> Vec<String> {
 
 /// The boot options of a capture: its CPU count (`-smp N` in qemu-args.txt, else 1).
 fn options(capture: &str) -> BootOptions {
-    let args = std::fs::read_to_string(data(&format!("linux/{capture}/qemu-args.txt"))).unwrap_or_default();
-    let mut it = args.split_whitespace();
-    let mut cpus = 1;
-    while let Some(a) = it.next() {
-        if a == "-smp" {
-            cpus = it.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-        }
-    }
-    BootOptions { cpus, ..BootOptions::default() }
+    BootOptions { cpus: common::capture_cpus(capture), ..BootOptions::default() }
 }
 
 fn ours(arch: ArchId, m: &Machine) -> Vec<String> {
@@ -131,10 +125,7 @@ fn check(capture: &str, arch: ArchId, m: &Machine) {
     assert_eq!(total(ours_mem), total(linux_mem), "{capture}: {ours_mem} vs {linux_mem}");
     // The kernel's section sizes (the parenthesis, but for the reserved part, which follows
     // from what is available).
-    let sections = |l: &str| {
-        let inner = l.split('(').nth(1).unwrap_or("");
-        inner.split(", ").filter(|f| !f.ends_with("K reserved")).map(str::to_string).collect::<Vec<_>>()
-    };
+    let sections = common::memory_line_sections;
     assert_eq!(sections(ours_mem), sections(linux_mem), "{capture}: {ours_mem} vs {linux_mem}");
     let got_extra: Vec<String> = r.log.into_iter().filter(|l| x86_extra(l)).map(|l| normalize(capture, &l)).collect();
     let extra: Vec<String> = extra.iter().map(|l| normalize(capture, l)).collect();

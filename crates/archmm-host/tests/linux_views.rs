@@ -20,6 +20,8 @@ use archmm_host::emulator::run_boot;
 use archmm_host::machine::{Machine, X86MachineType};
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn data(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/linux").join(p)
 }
@@ -57,17 +59,6 @@ fn captures() -> Vec<(&'static str, ArchId, Machine)> {
         ("ppc64el-6g-smp2", ArchId::Powerpc, dtb("ppc64el-6g-smp2", "pseries.dtb", ArchId::Powerpc)),
         ("ppc64el-numa3-6g-smp3", ArchId::Powerpc, dtb("ppc64el-numa3-6g-smp3", "pseries.dtb", ArchId::Powerpc)),
     ]
-}
-
-fn cpus(capture: &str) -> usize {
-    let args = std::fs::read_to_string(data(&format!("{capture}/qemu-args.txt"))).unwrap_or_default();
-    let mut it = args.split_whitespace();
-    while let Some(a) = it.next() {
-        if a == "-smp" {
-            return it.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-        }
-    }
-    1
 }
 
 /// `Node N, zone NAME` blocks: (node, zone, spanned, present, start_pfn if populated).
@@ -134,7 +125,7 @@ fn system_ram(iomem: &str) -> Vec<String> {
 fn views_are_the_running_kernels() {
     let mut checked = 0;
     for (c, arch, m) in captures() {
-        let opts = BootOptions { cpus: cpus(c), ..BootOptions::default() };
+        let opts = BootOptions { cpus: common::capture_cpus(c), ..BootOptions::default() };
         let r = run_boot(arch, &m, opts).unwrap_or_else(|(log, e)| panic!("{c}: boot failed: {e}\n{}", log.join("\n")));
 
         let linux = view(c, "proc-zoneinfo").unwrap_or_else(|| panic!("{c}: no zoneinfo view"));
