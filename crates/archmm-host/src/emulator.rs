@@ -4,10 +4,8 @@
 use crate::backing::SparseMem;
 use crate::machine::Machine;
 use archmm::addr::PhysAddr;
-use archmm::arch::{
-    arm::Arm32Lpae, arm64::Arm64, i386::I386Pae, loongarch64::Loongarch64, powerpc::Powerpc64, riscv64::Riscv64,
-    x86_64::X86_64, Arch, ArchId,
-};
+use archmm::arch::registry::{visit_kernel_mode, visit_paging_mode, ArchVisitor, PagingVisitor};
+use archmm::arch::{Arch, ArchId};
 use archmm::boot::{boot, BootError, BootOptions, Booted};
 use archmm::memblock::{RegionType, MAX_NUMNODES};
 use archmm::pgtable::{Entry, PageTable, PagingMode};
@@ -288,37 +286,32 @@ pub fn run_mode_views(
     w: Option<(u64, Option<&str>)>,
     mappings: bool,
 ) -> Option<Result<BootReport, (Vec<String>, BootError)>> {
-    use archmm::arch::{
-        arm::Arm32, arm64::Arm64G, i386::I386, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv, s390::S390,
-        x86_64::X86,
-    };
-    Some(match mode {
-        "x86_64-4level" => run::<X86<false>>(m, opts, w, mappings),
-        "x86_64-5level" => run::<X86<true>>(m, opts, w, mappings),
-        "arm64-4k-39" => run::<Arm64G<4, 39>>(m, opts, w, mappings),
-        "arm64-4k-48" => run::<Arm64G<4, 48>>(m, opts, w, mappings),
-        "arm64-16k-36" => run::<Arm64G<16, 36>>(m, opts, w, mappings),
-        "arm64-16k-47" => run::<Arm64G<16, 47>>(m, opts, w, mappings),
-        "arm64-16k-48" => run::<Arm64G<16, 48>>(m, opts, w, mappings),
-        "arm64-64k-42" => run::<Arm64G<64, 42>>(m, opts, w, mappings),
-        "arm64-64k-48" => run::<Arm64G<64, 48>>(m, opts, w, mappings),
-        "arm64-64k-52" => run::<Arm64G<64, 52>>(m, opts, w, mappings),
-        "riscv64-sv39" => run::<Riscv<3>>(m, opts, w, mappings),
-        "riscv64-sv48" => run::<Riscv<4>>(m, opts, w, mappings),
-        "riscv64-sv57" => run::<Riscv<5>>(m, opts, w, mappings),
-        "i386-2level" => run::<I386<false>>(m, opts, w, mappings),
-        "i386-pae" => run::<I386<true>>(m, opts, w, mappings),
-        "arm-short" => run::<Arm32<false>>(m, opts, w, mappings),
-        "arm-lpae" => run::<Arm32<true>>(m, opts, w, mappings),
-        "loongarch64-3level-16k" => run::<LoongArch<14, 3>>(m, opts, w, mappings),
-        "loongarch64-4level-4k" => run::<LoongArch<12, 4>>(m, opts, w, mappings),
-        "s390x-3level" => run::<S390<3>>(m, opts, w, mappings),
-        "s390x-4level" => run::<S390<4>>(m, opts, w, mappings),
-        "s390x-5level" => run::<S390<5>>(m, opts, w, mappings),
-        "powerpc64-radix-4k" => run::<Ppc64<12>>(m, opts, w, mappings),
-        "powerpc64-radix-64k" => run::<Ppc64<16>>(m, opts, w, mappings),
-        _ => return None,
-    })
+    visit_kernel_mode(mode, Boot { m, opts, walk: w, mappings }).ok()
+}
+
+/// A boot as a visitor of the registry: [`run`] for the arch type a name selects.
+struct Boot<'a> {
+    m: &'a Machine,
+    opts: BootOptions,
+    walk: Option<(u64, Option<&'a str>)>,
+    mappings: bool,
+}
+
+impl ArchVisitor for Boot<'_> {
+    type Output = Result<BootReport, (Vec<String>, BootError)>;
+    fn visit<A: Arch>(self) -> Self::Output {
+        run::<A>(self.m, self.opts, self.walk, self.mappings)
+    }
+}
+
+/// The kernel paging mode arch `A` boots machine `m` in (see [`Arch::kernel_mode_for`]).
+struct KernelMode(u64);
+
+impl ArchVisitor for KernelMode {
+    type Output = &'static str;
+    fn visit<A: Arch>(self) -> &'static str {
+        A::kernel_mode_for(self.0)
+    }
 }
 
 /// The linear map's start for a paging mode that is not the arch's kernel mode: the lowest
@@ -399,24 +392,11 @@ pub fn run_walk_views(
             return r;
         }
     }
-    match arch {
-        ArchId::X86_64 => run::<X86_64>(m, opts, walk, mappings),
-        ArchId::Arm64 => run::<Arm64>(m, opts, walk, mappings),
-        ArchId::Riscv64 => run::<Riscv64>(m, opts, walk, mappings),
-        ArchId::I386 => run::<I386Pae>(m, opts, walk, mappings),
-        ArchId::Arm => run::<Arm32Lpae>(m, opts, walk, mappings),
-        ArchId::Loongarch64 => run::<Loongarch64>(m, opts, walk, mappings),
-        ArchId::S390 => {
-            // setup_kernel_memory_layout(): a 3-level kernel ASCE while the identity map
-            // stays below the 3-level vmemmap, else 4 levels.
-            let end = m.banks.iter().map(|b| b.base.saturating_add(b.size)).max().unwrap_or(0);
-            if end <= archmm::arch::s390::S390x::VMEMMAP_START {
-                run::<archmm::arch::s390::S390x>(m, opts, walk, mappings)
-            } else {
-                run::<archmm::arch::s390::S390<4>>(m, opts, walk, mappings)
-            }
-        }
-        ArchId::Powerpc => run::<Powerpc64>(m, opts, walk, mappings),
+    let mode = arch.visit(KernelMode(m.ram_end()));
+    let boot = Boot { m, opts, walk, mappings };
+    match visit_kernel_mode(mode, boot) {
+        Ok(r) => r,
+        Err(boot) => arch.visit(boot),
     }
 }
 
@@ -584,10 +564,18 @@ fn run<A: Arch>(
         },
         Some((va, Some(mode))) if mode != A::Paging::NAME => {
             // Kernel modes boot in run_mode(); what reaches here is a user-half mode.
-            match mode {
-                "arm64-4k-48-ttbr0" => walk_in_mode::<A, archmm::arch::arm64::Arm64Paging4K48Ttbr0>(&mem, &mut b, va),
-                _ => (None, Vec::new()),
+            struct WalkIn<'a, 'b, A: Arch> {
+                mem: &'a SparseMem,
+                b: &'a mut Booted<'b, A, &'b SparseMem>,
+                va: u64,
             }
+            impl<A: Arch> PagingVisitor for WalkIn<'_, '_, A> {
+                type Output = (Option<u64>, Vec<WalkLevel>);
+                fn visit<M: PagingMode>(self) -> Self::Output {
+                    walk_in_mode::<A, M>(self.mem, self.b, self.va)
+                }
+            }
+            visit_paging_mode(mode, WalkIn { mem: &mem, b: &mut b, va }).unwrap_or_default()
         }
         Some((va, _)) => (
             b.ctx.pgd,

@@ -13,6 +13,7 @@ use crate::backing::SparseMem;
 use crate::machine::Machine;
 use crate::script::parse_num;
 use archmm::addr::PhysAddr;
+use archmm::arch::registry::ArchVisitor;
 use archmm::arch::{Arch, ArchId};
 use archmm::boot::{boot, BootOptions, Booted};
 use archmm::buddy::Gfp;
@@ -50,32 +51,22 @@ pub fn run(
     opts: BootOptions,
     script: &str,
 ) -> Result<HotplugOutcome, String> {
-    use archmm::arch::{
-        arm::Arm32Lpae, arm64::Arm64G, i386::I386Pae, loongarch64::LoongArch, powerpc::Ppc64, riscv64::Riscv64,
-        s390::S390, x86_64::X86,
-    };
-    match (arch, mode) {
-        (_, Some("x86_64-5level")) => run_as::<X86<true>>(m, opts, script),
-        (_, Some("arm64-16k-47")) => run_as::<Arm64G<16, 47>>(m, opts, script),
-        (_, Some("arm64-64k-48")) => run_as::<Arm64G<64, 48>>(m, opts, script),
-        (_, Some("arm64-64k-52")) => run_as::<Arm64G<64, 52>>(m, opts, script),
-        (_, Some("arm64-4k-39")) => run_as::<Arm64G<4, 39>>(m, opts, script),
-        (_, Some("powerpc64-radix-4k")) => run_as::<Ppc64<12>>(m, opts, script),
-        (_, Some("loongarch64-4level-4k")) => run_as::<LoongArch<12, 4>>(m, opts, script),
-        (_, Some("s390x-4level")) => run_as::<S390<4>>(m, opts, script),
-        (_, Some("s390x-5level")) => run_as::<S390<5>>(m, opts, script),
-        (_, Some(other)) if !matches!(other, "x86_64-4level" | "arm64-4k-48" | "powerpc64-radix-64k" | "loongarch64-3level-16k" | "s390x-3level") => {
-            Err(format!("mode {other}: memory hotplug runs on the arch's default mode and x86_64-5level, arm64-{{4k-39,16k-47,64k-48,64k-52}}, powerpc64-radix-4k, loongarch64-4level-4k, s390x-{{4,5}}level"))
+    struct Run<'a> {
+        m: &'a Machine,
+        opts: BootOptions,
+        script: &'a str,
+    }
+    impl ArchVisitor for Run<'_> {
+        type Output = Result<HotplugOutcome, String>;
+        fn visit<A: Arch>(self) -> Self::Output {
+            run_as::<A>(self.m, self.opts, self.script)
         }
-        (ArchId::X86_64, _) => run_as::<X86<false>>(m, opts, script),
-        (ArchId::Arm64, _) => run_as::<Arm64G<4, 48>>(m, opts, script),
-        (ArchId::Riscv64, _) => run_as::<Riscv64>(m, opts, script),
-        (ArchId::I386, _) => run_as::<I386Pae>(m, opts, script),
-        (ArchId::Arm, _) => run_as::<Arm32Lpae>(m, opts, script),
-        (ArchId::Loongarch64, _) => run_as::<LoongArch<14, 3>>(m, opts, script),
-        (ArchId::S390, _) => run_as::<S390<3>>(m, opts, script),
-        // The boot's default: Debian's ppc64el kernel, 64K pages.
-        (ArchId::Powerpc, _) => run_as::<Ppc64<16>>(m, opts, script),
+    }
+    let run = Run { m, opts, script };
+    match mode {
+        Some(mode) => archmm::arch::registry::visit_kernel_mode(mode, run)
+            .unwrap_or_else(|_| Err(format!("mode {mode}: not a kernel paging mode archmm knows"))),
+        None => arch.visit(run),
     }
 }
 

@@ -8,5 +8,4 @@ pub mod hotplug_script;
 pub mod kviews;
 pub mod machine;
 pub mod qemu;
-pub mod refwalk;
 pub mod script;

@@ -135,6 +135,15 @@ const S390_KERNEL: (u64, u64) = (0x10_0000, 0x133_b000);
 const PPC64_KERNEL: (u64, u64) = (0, 0x288_0d00);
 
 impl Machine {
+    /// The end of the highest RAM the firmware reports (device-tree or SCLP banks, e820
+    /// RAM entries): what an arch that picks its kernel paging mode by the size of memory
+    /// looks at ([`archmm::arch::Arch::kernel_mode_for`]).
+    pub fn ram_end(&self) -> u64 {
+        let banks = self.banks.iter().map(|b| b.base.saturating_add(b.size));
+        let e820 = self.e820.iter().filter(|e| e.ty == E820Type::RAM).map(|e| e.addr.saturating_add(e.size));
+        banks.chain(e820).max().unwrap_or(0)
+    }
+
     /// The built-in machine's `cpus` CPUs as QEMU describes them when `-smp cpus` is split
     /// evenly over the NUMA nodes with `-numa node,cpus=` ranges (CPU i on node
     /// i * nodes / cpus, e.g. `cpus=0-1` and `cpus=2-3` for 4 CPUs on 2 nodes): SRAT

@@ -1,5 +1,5 @@
 //! Differential tests: archmm's page-table engine against the independent reference
-//! walkers in `archmm_host::refwalk`.
+//! walkers in `archmm::refwalk`.
 //!
 //! For every paging mode, tables are built with archmm's engine (random maps of pages and
 //! blocks with random protections, then random `protect`s and `unmap`s), and for many
@@ -11,8 +11,8 @@
 //! Adding a mode is one line in the `diff_tests!` list at the bottom.
 
 use archmm::pgtable::{FlushLog, MapFlags, MemType, PageTable, PagingMode, Prot, TableAlloc, VaRange};
+use archmm::refwalk::{self, RefTranslation};
 use archmm_host::backing::SparseMem;
-use archmm_host::refwalk::{self, RefTranslation};
 use std::collections::BTreeMap;
 
 /// Bump allocator for tables: aligned, never reused (freed tables are simply dropped).

@@ -12,6 +12,7 @@
 //! - [`arch`]: the architecture boundary and the architecture descriptions;
 //! - [`numa`], [`zone`]: nodes and zones as free_area_init() lays them out;
 //! - [`pgtable`]: one page-table engine over every paging mode;
+//! - [`refwalk`]: reference MMU walkers, independent of the engine, to check it against;
 //! - [`boot`]: the bring-up sequence, top to bottom.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
@@ -32,6 +33,7 @@ pub mod percpu;
 pub mod pgtable;
 pub mod physmem;
 pub mod protect;
+pub mod refwalk;
 pub mod uspace;
 pub mod zone;
 

@@ -28,9 +28,13 @@ pub mod i386;
 pub mod loongarch64;
 pub mod modes;
 pub mod powerpc;
+pub mod registry;
 pub mod riscv64;
 pub mod s390;
 pub mod x86_64;
+
+pub use modes::ModeInfo;
+pub use registry::{ArchId, ARCHES};
 
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::pgtable::PagingMode;
@@ -125,6 +129,11 @@ pub const HOOKS: &[HookDoc] = &[
         hook: "pte_free",
         linux: "pte_free(), pte_free_kernel(), pXd_free()",
         generic: "TableAlloc::free_table; the engine frees tables that become empty",
+    },
+    HookDoc {
+        hook: "kernel_mode_for",
+        linux: "the paging configuration: CONFIG_PGTABLE_LEVELS, CONFIG_ARM64_VA_BITS, ... (s390: setup_kernel_memory_layout())",
+        generic: "the kernel boots in the paging mode its configuration fixes, whatever the machine's memory",
     },
     HookDoc {
         hook: "early_reserve_memory",
@@ -481,6 +490,13 @@ pub trait Arch: Sized + 'static {
         crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, Self::LINEAR_MAP_IN_TABLES, tlb)
     }
 
+    /// The kernel paging mode (the `Paging::NAME` of one of this arch's kernel modes in the
+    /// [`registry`]) that a machine whose RAM ends at `ram_end` boots in. Generic: this
+    /// type's own mode, the one its reference kernel is configured for.
+    fn kernel_mode_for(_ram_end: u64) -> &'static str {
+        <Self::Paging as PagingMode>::NAME
+    }
+
     /// Page size in bytes.
     fn page_size() -> u64 {
         1 << Self::PAGE_SHIFT
@@ -632,27 +648,6 @@ pub trait Arch: Sized + 'static {
     }
 }
 
-/// The architectures this build knows, by Linux name, for command lines and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ArchId {
-    /// x86-64.
-    X86_64,
-    /// AArch64.
-    Arm64,
-    /// RISC-V 64-bit.
-    Riscv64,
-    /// IA-32.
-    I386,
-    /// AArch32 (ARMv7-A).
-    Arm,
-    /// LoongArch 64-bit.
-    Loongarch64,
-    /// s390x (z/Architecture).
-    S390,
-    /// 64-bit Book3S powerpc.
-    Powerpc,
-}
-
 /// Static facts about one arch, for listings.
 #[derive(Clone, Copy, Debug)]
 pub struct ArchInfo {
@@ -680,7 +675,7 @@ pub struct ArchInfo {
     pub max_numnodes: u32,
 }
 
-const fn info<A: Arch>(id: ArchId) -> ArchInfo {
+pub(crate) const fn arch_info<A: Arch>(id: ArchId) -> ArchInfo {
     ArchInfo {
         id,
         name: A::NAME,
@@ -696,35 +691,10 @@ const fn info<A: Arch>(id: ArchId) -> ArchInfo {
     }
 }
 
-/// All architectures, in the order listings show them.
-pub const ARCHES: &[ArchInfo] = &[
-    info::<x86_64::X86_64>(ArchId::X86_64),
-    info::<arm64::Arm64>(ArchId::Arm64),
-    info::<riscv64::Riscv64>(ArchId::Riscv64),
-    info::<i386::I386Pae>(ArchId::I386),
-    info::<arm::Arm32Lpae>(ArchId::Arm),
-    info::<loongarch64::Loongarch64>(ArchId::Loongarch64),
-    info::<s390::S390x>(ArchId::S390),
-    info::<powerpc::Powerpc64>(ArchId::Powerpc),
-];
-
 impl ArchId {
     /// Look an arch up by Linux name or alias (case-sensitive, as Linux's names are).
     pub fn from_name(s: &str) -> Option<ArchId> {
         ARCHES.iter().find(|a| a.name == s || a.aliases.contains(&s)).map(|a| a.id)
-    }
-    /// Static facts.
-    pub fn info(self) -> &'static ArchInfo {
-        match self {
-            ArchId::X86_64 => &ARCHES[0],
-            ArchId::Arm64 => &ARCHES[1],
-            ArchId::Riscv64 => &ARCHES[2],
-            ArchId::I386 => &ARCHES[3],
-            ArchId::Arm => &ARCHES[4],
-            ArchId::Loongarch64 => &ARCHES[5],
-            ArchId::S390 => &ARCHES[6],
-            ArchId::Powerpc => &ARCHES[7],
-        }
     }
 }
 

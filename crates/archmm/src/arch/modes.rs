@@ -1,5 +1,5 @@
-//! The paging modes this build knows, as data for listings (`archmm arches`) and for
-//! choosing a mode by name on the command line.
+//! The paging modes this build knows (listed in [`super::registry`]), as data for listings
+//! (`archmm arches`) and for choosing a mode by name on the command line.
 
 use crate::pgtable::{Level, PagingMode, VaRange};
 
@@ -10,6 +10,10 @@ pub struct ModeInfo {
     pub name: &'static str,
     /// Linux's name of the architecture.
     pub arch: &'static str,
+    /// The architecture.
+    pub arch_id: super::ArchId,
+    /// A kernel mode (an arch type boots in it); false: only user address spaces use it.
+    pub kernel: bool,
     /// Levels, root first.
     pub levels: &'static [Level],
     /// Bytes per entry.
@@ -29,10 +33,12 @@ pub struct ModeInfo {
 }
 
 /// Facts of mode `M` of architecture `arch`.
-pub const fn info<M: PagingMode>(arch: &'static str) -> ModeInfo {
+pub(crate) const fn mode_info<M: PagingMode>(arch: &'static str, arch_id: super::ArchId, kernel: bool) -> ModeInfo {
     ModeInfo {
         name: M::NAME,
         arch,
+        arch_id,
+        kernel,
         levels: M::LEVELS,
         entry_size: M::ENTRY_SIZE,
         va_bits: M::VA_BITS,
@@ -44,34 +50,7 @@ pub const fn info<M: PagingMode>(arch: &'static str) -> ModeInfo {
     }
 }
 
-/// Every paging mode, grouped by architecture.
-pub const MODES: &[ModeInfo] = &[
-    info::<super::x86_64::X86_64Paging4>("x86_64"),
-    info::<super::x86_64::X86_64Paging5>("x86_64"),
-    info::<super::arm64::Arm64Paging4K39>("arm64"),
-    info::<super::arm64::Arm64Paging4K48>("arm64"),
-    info::<super::arm64::Arm64Paging4K48Ttbr0>("arm64"),
-    info::<super::arm64::Arm64Paging16K36>("arm64"),
-    info::<super::arm64::Arm64Paging16K47>("arm64"),
-    info::<super::arm64::Arm64Paging16K48>("arm64"),
-    info::<super::arm64::Arm64Paging64K42>("arm64"),
-    info::<super::arm64::Arm64Paging64K48>("arm64"),
-    info::<super::arm64::Arm64Paging64K52>("arm64"),
-    info::<super::arm::ArmShort>("arm"),
-    info::<super::arm::ArmLpae>("arm"),
-    info::<super::i386::I386Paging2>("i386"),
-    info::<super::i386::I386PagingPae>("i386"),
-    info::<super::riscv64::Sv39>("riscv64"),
-    info::<super::riscv64::Sv48>("riscv64"),
-    info::<super::riscv64::Sv57>("riscv64"),
-    info::<super::loongarch64::LoongArch3Level16K>("loongarch64"),
-    info::<super::loongarch64::LoongArch4Level4K>("loongarch64"),
-    info::<super::s390::S390x3Level>("s390"),
-    info::<super::s390::S390x4Level>("s390"),
-    info::<super::s390::S390x5Level>("s390"),
-    info::<super::powerpc::Radix4K>("powerpc"),
-    info::<super::powerpc::Radix64K>("powerpc"),
-];
+pub use super::registry::MODES;
 
 /// Look a mode up by name.
 pub fn mode_by_name(name: &str) -> Option<&'static ModeInfo> {

@@ -7,6 +7,8 @@
 //!   RAM starts: when RAM starts above 4 GiB, DMA covers everything.
 //! - Memory model: SPARSEMEM_VMEMMAP, 128 MiB sections with 4K and 16K pages.
 
+pub mod refwalk;
+
 use super::{Arch, FirmwareKind, Override};
 use crate::addr::{align_down, align_up_saturating};
 use crate::boot::{BootCtx, BootError, KernelSections};

@@ -1,23 +1,25 @@
 //! Reference MMU walkers: a second, independent opinion on page-table bits.
 //!
-//! Each submodule walks one architecture family's translation tables the way its MMU (or,
-//! for LoongArch, its TLB-refill handler) does: it takes the architecture's own control
-//! registers (CR3/CR4/EFER, TTBRx/TCR/MAIR, satp, PWCL/PWCH/PGD, the ASCE, a radix tree
-//! root), reads raw table words from emulated physical memory through
-//! [`archmm::physmem::PhysMem`] and decodes them from the architecture manuals:
+//! Each architecture's folder holds a walker (`arch/<name>/refwalk.rs`) that walks its
+//! translation tables the way its MMU (or, for LoongArch, its TLB-refill handler) does: it
+//! takes the architecture's own control registers (CR3/CR4/EFER, TTBRx/TCR/MAIR, satp,
+//! PWCL/PWCH/PGD, the ASCE, a radix tree root), reads raw table words through
+//! [`PhysMem`] and decodes them from the architecture manuals:
 //!
-//! | module | manual |
+//! | walker | manual |
 //! |---|---|
-//! | [`x86`] | Intel SDM vol. 3A, chapter 4 "Paging" (4.3 32-bit, 4.4 PAE, 4.5 4/5-level, 4.6 access rights, 4.9 PAT/PCD/PWT, 11.12 PAT) |
-//! | [`arm64`] | Arm ARM (DDI 0487) D8 "The AArch64 Virtual Memory System Architecture" (VMSAv8-64) |
-//! | [`arm`] | Arm ARM v7-A/R (DDI 0406C) B3.5 short-descriptor, B3.6 long-descriptor (LPAE), B3.7 access permissions, B3.8 memory attributes |
-//! | [`riscv`] | RISC-V Privileged ISA, "Supervisor-Level ISA": satp, Sv39/Sv48/Sv57, Svpbmt, Svnapot |
-//! | [`loongarch`] | LoongArch Reference Manual vol. 1, ch. 5 (TLB entries, LDDIR/LDPTE, PWCL/PWCH) and Linux's `arch/loongarch/mm/tlbex.S` software layout |
-//! | [`s390`] | z/Architecture Principles of Operation (SA22-7832), ch. 3 "Dynamic Address Translation" |
-//! | [`powerpc`] | Power ISA v3.0B Book III, 5.7.10 "Radix Tree Translation" |
+//! | [`crate::arch::x86_64::refwalk`] (also i386) | Intel SDM vol. 3A, chapter 4 "Paging" (4.3 32-bit, 4.4 PAE, 4.5 4/5-level, 4.6 access rights, 4.9 PAT/PCD/PWT, 11.12 PAT) |
+//! | [`crate::arch::arm64::refwalk`] | Arm ARM (DDI 0487) D8 "The AArch64 Virtual Memory System Architecture" (VMSAv8-64) |
+//! | [`crate::arch::arm::refwalk`] | Arm ARM v7-A/R (DDI 0406C) B3.5 short-descriptor, B3.6 long-descriptor (LPAE), B3.7 access permissions, B3.8 memory attributes |
+//! | [`crate::arch::riscv64::refwalk`] | RISC-V Privileged ISA, "Supervisor-Level ISA": satp, Sv39/Sv48/Sv57, Svpbmt, Svnapot |
+//! | [`crate::arch::loongarch64::refwalk`] | LoongArch Reference Manual vol. 1, ch. 5 (TLB entries, LDDIR/LDPTE, PWCL/PWCH) and Linux's `arch/loongarch/mm/tlbex.S` software layout |
+//! | [`crate::arch::s390::refwalk`] | z/Architecture Principles of Operation (SA22-7832), ch. 3 "Dynamic Address Translation" |
+//! | [`crate::arch::powerpc::refwalk`] | Power ISA v3.0B Book III, 5.7.10 "Radix Tree Translation" |
 //!
-//! None of this code shares anything with archmm's encoders (`archmm::pgtable`,
-//! `archmm::arch`); only the [`PhysMem`] trait and [`PhysAddr`] are used.
+//! Being in the arch's folder is about finding things, not sharing code: a walker uses
+//! nothing of archmm's encoders (`crate::pgtable`, the arch's `mod.rs`), only this module,
+//! [`PhysMem`] and [`PhysAddr`]; a unit test reads the walkers' sources and fails
+//! otherwise. A walker names its mode's type only to implement [`RefWalk`] for it.
 //!
 //! # Common result types
 //!
@@ -26,19 +28,12 @@
 //! smallest pages (x86 PT, arm64 level 3, RISC-V level 0, s390 page table), 1 the table
 //! above it (PMD, segment table, ...), and so on up to the root.
 //!
-//! [`walk_mode`] maps archmm's mode names to hardware configurations; the assumptions it
-//! makes (how Linux programs MAIR, PAT, PRRR/NMRR, ...) are documented on it.
+//! [`walk_mode`] maps archmm's mode names to hardware configurations through the registry;
+//! the assumptions each makes (how Linux programs MAIR, PAT, PRRR/NMRR, ...) are
+//! documented on the mode's [`RefWalk`] implementation.
 
-use archmm::addr::PhysAddr;
-use archmm::physmem::PhysMem;
-
-pub mod arm;
-pub mod arm64;
-pub mod loongarch;
-pub mod powerpc;
-pub mod riscv;
-pub mod s390;
-pub mod x86;
+use crate::addr::PhysAddr;
+use crate::physmem::PhysMem;
 
 /// Memory type of a translation, reduced to what the differential tests compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,91 +238,35 @@ pub(crate) fn read_be64(mem: &impl PhysMem, pa: u64) -> u64 {
     mem.read_u64(PhysAddr(pa)).swap_bytes()
 }
 
-/// Decode an Arm "Normal/Device" attribute byte (MAIR_ELx / MAIR0/1 field, Arm ARM register
-/// descriptions of MAIR_EL1 and of the v7 MAIR0/MAIR1) into a [`MemType`].
-///
-/// `0b0000_dd00` is Device (nGnRnE/nGnRE/nGRE/GRE); otherwise the high nibble is the Outer
-/// and the low nibble the Inner attribute: `0b0100` Non-cacheable, `0b00RW`/`0b10RW`
-/// (RW≠0) write-through, `0b01RW`/`0b11RW` (RW≠0) write-back. Both halves write-back →
-/// [`MemType::Normal`]; both non-cacheable → [`MemType::WriteCombine`]; anything else →
-/// [`MemType::Other`] with the byte.
-pub(crate) fn arm_attr_memtype(attr: u8) -> MemType {
-    let (outer, inner) = (attr >> 4, attr & 0xf);
-    if outer == 0 {
-        return if inner & 0b0011 == 0 { MemType::Device } else { MemType::Other(attr as u64) };
-    }
-    let wb = |n: u8| n & 0b0100 != 0 && n & 0b0011 != 0;
-    if wb(outer) && wb(inner) {
-        MemType::Normal
-    } else if outer == 0b0100 && inner == 0b0100 {
-        MemType::WriteCombine
-    } else {
-        MemType::Other(attr as u64)
-    }
+/// A paging mode's reference walker: the hardware configuration Linux programs for the
+/// mode, and a walk through it. Each arch implements it for its modes in its own folder
+/// (`arch/<name>/refwalk.rs`); the registry ([`crate::arch::registry`]) requires it of every
+/// mode, so a mode without a walker does not compile.
+pub trait RefWalk {
+    /// Walk `va` in the tables rooted at physical address `root` as the MMU configured as
+    /// Linux configures it for this mode does.
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult;
 }
 
 /// Walk `va` in the tables rooted at physical address `root`, for archmm's paging mode
-/// `mode_name`, with the hardware configuration Linux programs for that mode.
-///
-/// The root is installed where the mode's root lives:
-///
-/// | mode | configuration |
-/// |---|---|
-/// | `x86_64-4level` | CR3 = root, CR4.PAE=1, CR4.LA57=0, EFER.LME=1, EFER.NXE=1, MAXPHYADDR 52, Linux's PAT |
-/// | `x86_64-5level` | as above with CR4.LA57=1 |
-/// | `i386-2level` | CR3 = root, CR4.PSE=1, CR4.PAE=0 (no NX in this mode), MAXPHYADDR 40 (PSE-36), Linux's PAT |
-/// | `i386-pae` | CR3 = root (the 32-byte PDPT), CR4.PAE=1, EFER.NXE=1, MAXPHYADDR 52, Linux's PAT |
-/// | `arm64-<g>-<n>` | TTBR1_EL1 = root, TG1 = granule `g`, T1SZ = 64-`n`, EPD0=1 (the lower half faults), IPS = 52 bits for 64K granules (FEAT_LPA) and 48 bits for 4K/16K, DS=0, HA=HD=0, TBI=0, HPD=0, Linux's MAIR |
-/// | `arm64-<g>-<n>-ttbr0` | the same through TTBR0_EL1/TG0/T0SZ, EPD1=1 |
-/// | `arm-short` | short-descriptor, TTBCR.N=0, TTBR0 = root, SCTLR.TRE=1, AFE=0, DACR = all domains Client, PRRR/NMRR as Linux's `proc-v7-2level.S`, PXN implemented |
-/// | `arm-lpae` | TTBCR.EAE=1, T0SZ=T1SZ=0 (TTBR0 = root translates all 4 GiB: equivalent to Linux's split where TTBR1 points into the same tables), MAIR0/MAIR1 as Linux's `proc-v7-3level.S` |
-/// | `riscv64-sv39/48/57` | satp.MODE = 8/9/10, satp.PPN = root >> 12, SUM=0, MXR=0, Svpbmt and Svnapot implemented, Svade (A/D not updated by hardware) |
-/// | `loongarch64-3level-16k` | PGDL = root (a user tree: addresses with VA\[63\] = 1 go through PGDH, which holds another tree, and are refused as [`FaultKind::NonCanonical`]), PWCL/PWCH as Linux's `setup_ptwalker` for 16K pages and 3 levels (PT 14/11, Dir1 25/11, Dir3 36/11), VALEN = PALEN = 48 (so VA\[47\], above the tree's 47 bits, is not translated by the tables: such addresses alias, as on hardware) |
-/// | `loongarch64-4level-4k` | PGDL = PGDH = root; PWCL/PWCH for 4K pages, 4 levels (PT 12/9, Dir1 21/9, Dir2 30/9, Dir3 39/9); VALEN = PALEN = 48 |
-/// | `s390x-3level/4level/5level` | primary ASCE = root with DT = region-third / region-second / region-first and TL=3; EDAT-1, EDAT-2 and instruction-execution protection installed and enabled |
-/// | `powerpc64-radix-4k/64k` | process-table entry of the current PID (PIDR) with RPDB = root, RTS = 52-bit, RPDS = 13 (Linux's `RADIX_PGD_INDEX_SIZE`); so quadrant 0 translates through it and quadrants 1-3 are refused ([`FaultKind::NonCanonical`]); AMR = IAMR = 0 |
-///
-/// Linux's PAT (`pat_bp_init`): PAT0..7 = WB, WC, UC-, UC, WB, WP, UC-, WT; MTRRs are
-/// assumed to say WB everywhere. Linux's arm64 MAIR_EL1: index 0 Normal WB (0xff), 1
-/// Normal-Tagged (0xff until MTE is enabled), 2 Normal-NC (0x44), 3 Device-nGnRnE (0x00),
-/// 4 Device-nGnRE (0x04).
+/// `mode_name`, with the hardware configuration Linux programs for that mode (documented on
+/// each mode's [`RefWalk`] implementation).
 ///
 /// Unknown mode names give `Err(Fault { level: 0, kind: FaultKind::BadConfig })`.
 pub fn walk_mode(mode_name: &str, mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
-    let bad = Err(Fault::new(0, FaultKind::BadConfig));
-    match mode_name {
-        "x86_64-4level" => x86::walk(mem, &x86::X86Config::linux_4level(root), va),
-        "x86_64-5level" => x86::walk(mem, &x86::X86Config::linux_5level(root), va),
-        "i386-2level" => x86::walk(mem, &x86::X86Config::linux_i386_2level(root), va),
-        "i386-pae" => x86::walk(mem, &x86::X86Config::linux_i386_pae(root), va),
-        "arm-short" => arm::walk_short(mem, &arm::ShortConfig::linux(root), va),
-        "arm-lpae" => arm::walk_lpae(mem, &arm::LpaeConfig::linux(root), va),
-        "riscv64-sv39" => riscv::walk(mem, &riscv::RiscvConfig::linux(riscv::SATP_SV39, root), va),
-        "riscv64-sv48" => riscv::walk(mem, &riscv::RiscvConfig::linux(riscv::SATP_SV48, root), va),
-        "riscv64-sv57" => riscv::walk(mem, &riscv::RiscvConfig::linux(riscv::SATP_SV57, root), va),
-        "loongarch64-3level-16k" => {
-            // The root is the user tree in PGDL; PGDH (VA[63] = 1) holds the kernel's.
-            if va >> 63 != 0 {
-                return Err(Fault::new(2, FaultKind::NonCanonical));
-            }
-            loongarch::walk(mem, &loongarch::LoongArchConfig::linux_16k_3level(root), va)
-        }
-        "loongarch64-4level-4k" => loongarch::walk(mem, &loongarch::LoongArchConfig::linux_4k_4level(root), va),
-        "s390x-3level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_THIRD), va),
-        "s390x-4level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_SECOND), va),
-        "s390x-5level" => s390::walk(mem, &s390::S390Config::linux(root, s390::DT_REGION_FIRST), va),
-        "powerpc64-radix-4k" | "powerpc64-radix-64k" => {
-            // The root is PIDR's tree: quadrant 0. Quadrant 3 would use PID 0's entry.
-            if va >> 62 != 0 {
-                return Err(Fault::new(3, FaultKind::NonCanonical));
-            }
-            powerpc::walk(mem, &powerpc::RadixConfig::linux(root), va)
-        }
-        _ => match arm64::Arm64Config::from_mode_name(mode_name, root) {
-            Some(cfg) => arm64::walk(mem, &cfg, va),
-            None => bad,
-        },
+    struct Walk<'a, P> {
+        mem: &'a P,
+        root: u64,
+        va: u64,
     }
+    impl<P: PhysMem> crate::arch::registry::RefWalkVisitor for Walk<'_, P> {
+        type Output = WalkResult;
+        fn visit<M: crate::pgtable::PagingMode + RefWalk>(self) -> WalkResult {
+            M::ref_walk(self.mem, self.root, self.va)
+        }
+    }
+    crate::arch::registry::visit_ref_walk(mode_name, Walk { mem, root, va })
+        .unwrap_or(Err(Fault::new(0, FaultKind::BadConfig)))
 }
 
 #[cfg(test)]
@@ -359,7 +298,7 @@ pub(crate) mod testmem {
     }
 
     impl PhysMem for Mem {
-        archmm::exclusive_atomics!();
+        crate::exclusive_atomics!();
         fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
             let m = self.bytes.borrow();
             for (i, b) in buf.iter_mut().enumerate() {
@@ -386,12 +325,6 @@ mod tests {
         assert_eq!(mask(63), u64::MAX);
         assert!(sign_extended(0xffff_8000_0000_0000, 47));
         assert!(!sign_extended(0x0000_8000_0000_0000, 47));
-        assert_eq!(arm_attr_memtype(0xff), MemType::Normal);
-        assert_eq!(arm_attr_memtype(0xee), MemType::Normal);
-        assert_eq!(arm_attr_memtype(0x44), MemType::WriteCombine);
-        assert_eq!(arm_attr_memtype(0x00), MemType::Device);
-        assert_eq!(arm_attr_memtype(0x04), MemType::Device);
-        assert_eq!(arm_attr_memtype(0xaa), MemType::Other(0xaa));
     }
 
     #[test]
@@ -419,33 +352,7 @@ mod tests {
 
     #[test]
     fn every_mode_name_has_a_configuration() {
-        let names = [
-            "x86_64-4level",
-            "x86_64-5level",
-            "i386-2level",
-            "i386-pae",
-            "arm64-4k-39",
-            "arm64-4k-48",
-            "arm64-16k-36",
-            "arm64-16k-47",
-            "arm64-16k-48",
-            "arm64-64k-42",
-            "arm64-64k-48",
-            "arm64-64k-52",
-            "arm64-4k-48-ttbr0",
-            "arm-short",
-            "arm-lpae",
-            "riscv64-sv39",
-            "riscv64-sv48",
-            "riscv64-sv57",
-            "loongarch64-3level-16k",
-            "loongarch64-4level-4k",
-            "s390x-3level",
-            "s390x-4level",
-            "s390x-5level",
-            "powerpc64-radix-4k",
-            "powerpc64-radix-64k",
-        ];
+        let names = crate::arch::modes::MODES.iter().map(|m| m.name);
         let m = testmem::Mem::new();
         for name in names {
             // Empty memory at a page-aligned root: every walk fails, but never for want of
@@ -453,6 +360,44 @@ mod tests {
             for va in [0, 0x1000, !0xfff] {
                 if let Err(f) = walk_mode(name, &m, 0x10_0000, va) {
                     assert_ne!(f.kind, FaultKind::BadConfig, "{name} at {va:#x}");
+                }
+            }
+        }
+    }
+
+    /// The walkers are a second opinion only while they share nothing with the encoders:
+    /// outside the line that implements [`RefWalk`] for a mode's type, a walker's source
+    /// names nothing of the crate but this module, [`PhysMem`], [`PhysAddr`] and (the x86
+    /// and arm families share a walker) another walker.
+    #[test]
+    fn walkers_use_nothing_of_the_encoders() {
+        let sources = [
+            ("x86_64", include_str!("arch/x86_64/refwalk.rs")),
+            ("i386", include_str!("arch/i386/refwalk.rs")),
+            ("arm64", include_str!("arch/arm64/refwalk.rs")),
+            ("arm", include_str!("arch/arm/refwalk.rs")),
+            ("riscv64", include_str!("arch/riscv64/refwalk.rs")),
+            ("loongarch64", include_str!("arch/loongarch64/refwalk.rs")),
+            ("s390", include_str!("arch/s390/refwalk.rs")),
+            ("powerpc", include_str!("arch/powerpc/refwalk.rs")),
+        ];
+        assert_eq!(sources.len(), crate::arch::ARCHES.len(), "every arch's walker is checked");
+        let allowed =
+            ["crate::refwalk", "crate::physmem::PhysMem", "crate::addr::PhysAddr", "crate::exclusive_atomics"];
+        for (arch, src) in sources {
+            for (n, line) in src.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.contains("RefWalk for crate::arch::") || code.trim_start().starts_with("for crate::arch::") {
+                    continue;
+                }
+                let mut rest = code;
+                while let Some(i) = rest.find("crate::").or_else(|| rest.find("super::")) {
+                    let tail = &rest[i..];
+                    let ok = allowed.iter().any(|a| tail.starts_with(a))
+                        || tail.starts_with("super::*")
+                        || (tail.starts_with("crate::arch::") && tail.contains("::refwalk::"));
+                    assert!(ok, "{arch}/refwalk.rs:{}: uses {}", n + 1, tail);
+                    rest = &tail[7..];
                 }
             }
         }

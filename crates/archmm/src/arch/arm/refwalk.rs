@@ -61,9 +61,10 @@
 //! 52 Contiguous, 53 PXN, 54 XN. Permissions (B3.7.1, the simplified AP\[2:1\] model): AP\[1\] PL0
 //! access, AP\[2\] read-only; APTable\[0\] no PL0 access below, APTable\[1\] no writes below.
 
-use super::{arm_attr_memtype, bit, bits, field, read_le32, read_le64, Fault, FaultKind, MemType};
-use super::{Perms, RefTranslation, WalkResult};
-use archmm::physmem::PhysMem;
+use crate::arch::arm64::refwalk::arm_attr_memtype;
+use crate::physmem::PhysMem;
+use crate::refwalk::{bit, bits, field, read_le32, read_le64, Fault, FaultKind, MemType};
+use crate::refwalk::{Perms, RefTranslation, WalkResult};
 
 /// PRRR as Linux programs it for the short-descriptor format (`proc-v7-2level.S`).
 pub const LINUX_PRRR: u32 = 0xff0a_81a8;
@@ -406,11 +407,25 @@ pub fn walk_lpae(mem: &impl PhysMem, cfg: &LpaeConfig, va: u64) -> WalkResult {
     unreachable!("level 3 always ends the walk")
 }
 
+/// `arm-short`: short-descriptor, TTBCR.N=0, TTBR0 = root, SCTLR.TRE=1, AFE=0, DACR = all
+/// domains Client, PRRR/NMRR as Linux's `proc-v7-2level.S`, PXN implemented. `arm-lpae`:
+/// TTBCR.EAE=1, T0SZ=T1SZ=0 (TTBR0 = root translates all 4 GiB: equivalent to Linux's split
+/// where TTBR1 points into the same tables), MAIR0/MAIR1 as Linux's `proc-v7-3level.S`.
+impl<const LPAE: bool> crate::refwalk::RefWalk for crate::arch::arm::ArmPaging<LPAE> {
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        if LPAE {
+            walk_lpae(mem, &LpaeConfig::linux(root), va)
+        } else {
+            walk_short(mem, &ShortConfig::linux(root), va)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     // Short-descriptor bits.
     const SECTION: u32 = 0b10;

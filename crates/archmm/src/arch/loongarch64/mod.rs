@@ -76,6 +76,8 @@
 //! (pgprot_writecombine), Device SUC (PAGE_KERNEL_SUC, ioremap). Read, write and execute
 //! are independent bits (NR, D, NX), so every Prot with some access is expressible.
 
+pub mod refwalk;
+
 use crate::pgtable::{Entry, Level, MemType, PagingMode, Prot, VaRange};
 
 /// Valid (also Linux's accessed bit).

@@ -61,9 +61,9 @@
 //! type is always [`MemType::Normal`] (no memory types in DAT); real addresses are
 //! treated as absolute (prefixing is not modelled).
 
-use super::WalkResult;
-use super::{bit, bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::WalkResult;
+use crate::refwalk::{bit, bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
 
 /// ASCE designation type: region-first table (5 levels, 16EB).
 pub const DT_REGION_FIRST: u64 = 0b11;
@@ -220,11 +220,26 @@ fn leaf(
     }
 }
 
+/// `s390x-3level/4level/5level`: primary ASCE = root with DT = region-third / region-second /
+/// region-first and TL=3; EDAT-1, EDAT-2 and instruction-execution protection installed and
+/// enabled.
+impl<const N: usize> crate::refwalk::RefWalk for crate::arch::s390::S390Paging<N> {
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        let dt = match N {
+            3 => DT_REGION_THIRD,
+            4 => DT_REGION_SECOND,
+            5 => DT_REGION_FIRST,
+            _ => return Err(Fault::new(0, FaultKind::BadConfig)),
+        };
+        walk(mem, &S390Config::linux(root, dt), va)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     const TT_RF: u64 = 0b11 << 2;
     const TT_RS: u64 = 0b10 << 2;

@@ -51,9 +51,9 @@
 //! the PID), so `global` is false. Memory type: ATT 0 → Normal, 3 → WriteCombine (Linux's
 //! `pgprot_noncached_wc`), 2 → Device, 1 → `Other(1)`.
 
-use super::WalkResult;
-use super::{bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::WalkResult;
+use crate::refwalk::{bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
 
 const V: u64 = 1 << 63;
 const L: u64 = 1 << 62;
@@ -176,11 +176,24 @@ pub fn walk(mem: &impl PhysMem, cfg: &RadixConfig, ea: u64) -> WalkResult {
     }
 }
 
+/// `powerpc64-radix-4k/64k`: the process-table entry of the current PID (PIDR) with RPDB =
+/// root, RTS = 52-bit, RPDS = 13 (Linux's `RADIX_PGD_INDEX_SIZE`); so quadrant 0 translates
+/// through it and quadrants 1-3 are refused ([`FaultKind::NonCanonical`]); AMR = IAMR = 0.
+impl<const PAGE_SHIFT: u32> crate::refwalk::RefWalk for crate::arch::powerpc::RadixPaging<PAGE_SHIFT> {
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        // The root is PIDR's tree: quadrant 0. Quadrant 3 would use PID 0's entry.
+        if va >> 62 != 0 {
+            return Err(Fault::new(3, FaultKind::NonCanonical));
+        }
+        walk(mem, &RadixConfig::linux(root), va)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     const PRIV: u64 = 8;
     const R: u64 = 4;

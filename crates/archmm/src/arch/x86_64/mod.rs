@@ -7,6 +7,8 @@
 //!   configures ZONE_DEVICE, printed as `Device   empty`.
 //! - Memory model: SPARSEMEM_VMEMMAP with 128 MiB sections.
 
+pub mod refwalk;
+
 use super::{Arch, FirmwareKind, Override};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::memblock::RegionType;

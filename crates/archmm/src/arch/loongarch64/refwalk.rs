@@ -53,9 +53,9 @@
 //!
 //! Memory type: CC → Normal, WUC → WriteCombine, SUC → Device, 3 → `Other(3)`.
 
-use super::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
-use super::{RefTranslation, WalkResult};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
+use crate::refwalk::{RefTranslation, WalkResult};
 
 /// The CSRs and CPU parameters the refill walk uses.
 #[derive(Clone, Copy, Debug)]
@@ -115,16 +115,22 @@ impl LoongArchConfig {
 pub fn walk(mem: &impl PhysMem, cfg: &LoongArchConfig, va: u64) -> WalkResult {
     let (l, h) = (cfg.pwcl as u64, cfg.pwch as u64);
     let pt = (bits(l, 4, 0) as u32, bits(l, 9, 5) as u32);
-    let dirs: Vec<(u32, u32)> = [
+    // The directory levels PWCH/PWCL enable (a width of 0 disables one), root first.
+    let mut all = [
         (bits(h, 17, 12), bits(h, 23, 18)),
         (bits(h, 5, 0), bits(h, 11, 6)),
         (bits(l, 24, 20), bits(l, 29, 25)),
         (bits(l, 14, 10), bits(l, 19, 15)),
     ]
-    .into_iter()
-    .filter(|&(_, w)| w != 0)
-    .map(|(b, w)| (b as u32, w as u32))
-    .collect();
+    .map(|(b, w)| (b as u32, w as u32));
+    let mut n = 0;
+    for i in 0..all.len() {
+        if all[i].1 != 0 {
+            all[n] = all[i];
+            n += 1;
+        }
+    }
+    let dirs = &all[..n];
     let levels = dirs.len() + 1;
     if bits(l, 31, 30) != 0 || pt.1 == 0 {
         return Err(Fault::new(levels - 1, FaultKind::BadConfig));
@@ -195,11 +201,36 @@ fn leaf(e: u64, level: usize, pa: u64, size: u64, global: bool) -> WalkResult {
     })
 }
 
+/// `loongarch64-3level-16k`: PGDL = root (a user tree: addresses with VA\[63\] = 1 go
+/// through PGDH, which holds another tree, and are refused as [`FaultKind::NonCanonical`]),
+/// PWCL/PWCH as Linux's `setup_ptwalker` for 16K pages and 3 levels (PT 14/11, Dir1 25/11,
+/// Dir3 36/11), VALEN = PALEN = 48 (so VA\[47\], above the tree's 47 bits, is not
+/// translated by the tables: such addresses alias, as on hardware).
+/// `loongarch64-4level-4k`: PGDL = PGDH = root; PWCL/PWCH for 4K pages, 4 levels (PT 12/9,
+/// Dir1 21/9, Dir2 30/9, Dir3 39/9); VALEN = PALEN = 48.
+impl<const PAGE_SHIFT: u32, const N: usize> crate::refwalk::RefWalk
+    for crate::arch::loongarch64::LoongArchPaging<PAGE_SHIFT, N>
+{
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        match (PAGE_SHIFT, N) {
+            (14, 3) => {
+                // The root is the user tree in PGDL; PGDH (VA[63] = 1) holds the kernel's.
+                if va >> 63 != 0 {
+                    return Err(Fault::new(2, FaultKind::NonCanonical));
+                }
+                walk(mem, &LoongArchConfig::linux_16k_3level(root), va)
+            }
+            (12, 4) => walk(mem, &LoongArchConfig::linux_4k_4level(root), va),
+            _ => Err(Fault::new(0, FaultKind::BadConfig)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     const V: u64 = 1;
     const D: u64 = 2;

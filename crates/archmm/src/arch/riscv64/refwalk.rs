@@ -49,9 +49,9 @@
 //! PBMT 0 = the PMA's type (assumed main memory: Normal), 1 NC = non-cacheable idempotent
 //! (WriteCombine), 2 IO = non-cacheable non-idempotent strongly-ordered (Device).
 
-use super::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
-use super::{RefTranslation, WalkResult};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
+use crate::refwalk::{RefTranslation, WalkResult};
 
 /// satp.MODE = Bare.
 pub const SATP_BARE: u64 = 0;
@@ -219,11 +219,25 @@ fn bare(va: u64) -> RefTranslation {
     }
 }
 
+/// `riscv64-sv39/48/57`: satp.MODE = 8/9/10, satp.PPN = root >> 12, SUM=0, MXR=0, Svpbmt and
+/// Svnapot implemented, Svade (A/D not updated by hardware).
+impl<const N: usize> crate::refwalk::RefWalk for crate::arch::riscv64::RiscvPaging<N> {
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        let mode = match N {
+            3 => SATP_SV39,
+            4 => SATP_SV48,
+            5 => SATP_SV57,
+            _ => return Err(Fault::new(0, FaultKind::BadConfig)),
+        };
+        walk(mem, &RiscvConfig::linux(mode, root), va)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     const V: u64 = 1;
     const R: u64 = 2;

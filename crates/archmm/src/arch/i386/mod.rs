@@ -35,6 +35,8 @@
 //! when CR3 is written: a PDPTE changed later takes effect only at the next CR3 load
 //! (Linux's `pud_populate` flushes the whole TLB through CR3 for that reason).
 
+pub mod refwalk;
+
 use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
 use crate::boot::{BootCtx, BootError, KernelSections};

@@ -99,6 +99,8 @@
 //!   (MACHINE_HAS_NX); on older machines a kernel must not ask for non-executable pages
 //!   or must clear bit 55 itself.
 
+pub mod refwalk;
+
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
 
 /// Region/segment-table entry: invalid.
@@ -236,7 +238,20 @@ impl<const N: usize> Arch for S390<N> {
             hook: "SMP_CACHE_BYTES",
             reason: "z/Architecture cache lines are 256 bytes",
         },
+        Override {
+            hook: "kernel_mode_for",
+            reason: "setup_kernel_memory_layout() sizes the kernel's ASCE at boot: 3 levels \
+                     (4 TiB) while the identity map of memory stays below the 3-level \
+                     vmemmap, else 4 levels",
+        },
     ];
+    fn kernel_mode_for(ram_end: u64) -> &'static str {
+        if ram_end <= s390_vmemmap_start(3) {
+            <S390Paging<3> as PagingMode>::NAME
+        } else {
+            <S390Paging<4> as PagingMode>::NAME
+        }
+    }
     fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
         crate::hotplug::s390_memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
     }

@@ -66,9 +66,9 @@
 //!
 //! Memory type: MAIR_EL1 byte AttrIndx, decoded by the module's shared Arm attribute decoder (`arm_attr_memtype` in `refwalk`).
 
-use super::{arm_attr_memtype, bit, bits, field, read_le64, Fault, FaultKind, Perms};
-use super::{RefTranslation, WalkResult};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::{bit, bits, field, read_le64, Fault, FaultKind, MemType, Perms};
+use crate::refwalk::{RefTranslation, WalkResult};
 
 /// MAIR_EL1 as Linux programs it (arch/arm64 `MAIR_EL1_SET`, MTE off): index 0 Normal WB
 /// (0xff), 1 Normal-Tagged (0xff until MTE is enabled), 2 Normal-NC (0x44),
@@ -148,7 +148,7 @@ pub mod tcr {
 impl Arm64Config {
     /// The configuration for archmm mode `arm64-<4k|16k|64k>-<va bits>[-ttbr0]` with `root`
     /// in TTBR1 (or TTBR0), Linux's MAIR, the other half disabled; see
-    /// [`super::walk_mode`].
+    /// [`crate::refwalk::walk_mode`].
     pub fn from_mode_name(name: &str, root: u64) -> Option<Self> {
         let rest = name.strip_prefix("arm64-")?;
         let (rest, ttbr0) = match rest.strip_suffix("-ttbr0") {
@@ -156,11 +156,18 @@ impl Arm64Config {
             None => (rest, false),
         };
         let (gran, bits) = rest.split_once('-')?;
-        let va_bits: u64 = bits.parse().ok()?;
-        let (tg0, tg1, g) = match gran {
-            "4k" => (TG0_4K, TG1_4K, 12),
-            "16k" => (TG0_16K, TG1_16K, 14),
-            "64k" => (TG0_64K, TG1_64K, 16),
+        let granule_kb = gran.strip_suffix('k')?.parse().ok()?;
+        Self::linux(granule_kb, bits.parse().ok()?, ttbr0, root)
+    }
+
+    /// The configuration Linux programs for a `granule_kb` KiB granule and `va_bits`-bit
+    /// addresses, with `root` in TTBR1 (or TTBR0 with `ttbr0`), the other half disabled.
+    pub fn linux(granule_kb: u32, va_bits: u32, ttbr0: bool, root: u64) -> Option<Self> {
+        let va_bits = u64::from(va_bits);
+        let (tg0, tg1, g) = match granule_kb {
+            4 => (TG0_4K, TG1_4K, 12),
+            16 => (TG0_16K, TG1_16K, 14),
+            64 => (TG0_64K, TG1_64K, 16),
             _ => return None,
         };
         if !(16..=52).contains(&va_bits) {
@@ -206,6 +213,29 @@ fn ips_bits(ips: u64) -> u32 {
     }
 }
 
+/// Decode an Arm "Normal/Device" attribute byte (MAIR_ELx / MAIR0/1 field, Arm ARM register
+/// descriptions of MAIR_EL1 and of the v7 MAIR0/MAIR1) into a [`MemType`].
+///
+/// `0b0000_dd00` is Device (nGnRnE/nGnRE/nGRE/GRE); otherwise the high nibble is the Outer
+/// and the low nibble the Inner attribute: `0b0100` Non-cacheable, `0b00RW`/`0b10RW`
+/// (RW≠0) write-through, `0b01RW`/`0b11RW` (RW≠0) write-back. Both halves write-back →
+/// [`MemType::Normal`]; both non-cacheable → [`MemType::WriteCombine`]; anything else →
+/// [`MemType::Other`] with the byte.
+pub(crate) fn arm_attr_memtype(attr: u8) -> MemType {
+    let (outer, inner) = (attr >> 4, attr & 0xf);
+    if outer == 0 {
+        return if inner & 0b0011 == 0 { MemType::Device } else { MemType::Other(attr as u64) };
+    }
+    let wb = |n: u8| n & 0b0100 != 0 && n & 0b0011 != 0;
+    if wb(outer) && wb(inner) {
+        MemType::Normal
+    } else if outer == 0b0100 && inner == 0b0100 {
+        MemType::WriteCombine
+    } else {
+        MemType::Other(attr as u64)
+    }
+}
+
 /// Translate `va` (stage 1, EL1&0).
 pub fn walk(mem: &impl PhysMem, cfg: &Arm64Config, va: u64) -> WalkResult {
     let t = cfg.tcr;
@@ -245,7 +275,7 @@ pub fn walk(mem: &impl PhysMem, cfg: &Arm64Config, va: u64) -> WalkResult {
     // Range check: VA[top:IA] all equal to VA[55].
     let top = if tbi { 55 } else { 63 };
     let hi = bits(va, top, ia);
-    let want = if upper { super::mask(top - ia) } else { 0 };
+    let want = if upper { crate::refwalk::mask(top - ia) } else { 0 };
     if hi != want || epd {
         return Err(Fault::new(root_level, FaultKind::NonCanonical));
     }
@@ -343,11 +373,27 @@ pub fn walk(mem: &impl PhysMem, cfg: &Arm64Config, va: u64) -> WalkResult {
     unreachable!("level 3 always ends the walk")
 }
 
+/// `arm64-<g>-<n>`: TTBR1_EL1 = root, TG1 = granule `g`, T1SZ = 64-`n`, EPD0=1 (the lower
+/// half faults), IPS = 52 bits for 64K granules (FEAT_LPA) and 48 bits for 4K/16K, DS=0,
+/// HA=HD=0, TBI=0, HPD=0, Linux's MAIR_EL1 (index 0 Normal WB (0xff), 1 Normal-Tagged (0xff
+/// until MTE is enabled), 2 Normal-NC (0x44), 3 Device-nGnRnE (0x00), 4 Device-nGnRE
+/// (0x04)). `arm64-<g>-<n>-ttbr0`: the same through TTBR0_EL1/TG0/T0SZ, EPD1=1.
+impl<const GRANULE_KB: u32, const VA: u32, const TTBR0: bool> crate::refwalk::RefWalk
+    for crate::arch::arm64::Arm64Paging<GRANULE_KB, VA, TTBR0>
+{
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        match Arm64Config::linux(GRANULE_KB, VA, TTBR0, root) {
+            Some(cfg) => walk(mem, &cfg, va),
+            None => Err(Fault::new(0, FaultKind::BadConfig)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::{Access, MemType};
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::{Access, MemType};
 
     const TABLE: u64 = 0b11;
     const PAGE: u64 = 0b11;

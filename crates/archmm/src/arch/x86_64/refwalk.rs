@@ -49,9 +49,9 @@
 //! everywhere, so the PAT type is the effective type. WB → Normal, WC → WriteCombine,
 //! UC/UC- → Device, WT/WP → `Other(type)`.
 
-use super::{bit, bits, field, read_le32, read_le64, sign_extended, Fault, FaultKind, MemType};
-use super::{Perms, RefTranslation, WalkResult};
-use archmm::physmem::PhysMem;
+use crate::physmem::PhysMem;
+use crate::refwalk::{bit, bits, field, read_le32, read_le64, sign_extended, Fault, FaultKind, MemType};
+use crate::refwalk::{Perms, RefTranslation, WalkResult};
 
 /// IA32_PAT as Linux programs it (`pat_bp_init`): PAT0..7 = WB, WC, UC-, UC, WB, WP, UC-, WT.
 pub const LINUX_PAT: u64 = 0x0407_0506_0007_0106;
@@ -309,11 +309,21 @@ fn walk_32bit(mem: &impl PhysMem, cfg: &X86Config, va: u64) -> WalkResult {
     Ok(leaf(cfg, &acc, pte, 0, pa, 1 << 12, 7))
 }
 
+/// `x86_64-4level`: CR3 = root, CR4.PAE=1, CR4.LA57=0, EFER.LME=1, EFER.NXE=1, MAXPHYADDR
+/// 52, Linux's PAT (`pat_bp_init`: PAT0..7 = WB, WC, UC-, UC, WB, WP, UC-, WT; MTRRs are
+/// assumed to say WB everywhere). `x86_64-5level`: the same with CR4.LA57=1.
+impl<const LA57: bool> crate::refwalk::RefWalk for crate::arch::x86_64::X86Paging<LA57> {
+    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+        let cfg = if LA57 { X86Config::linux_5level(root) } else { X86Config::linux_4level(root) };
+        walk(mem, &cfg, va)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testmem::Mem;
-    use super::super::Access;
     use super::*;
+    use crate::refwalk::testmem::Mem;
+    use crate::refwalk::Access;
 
     const P: u64 = 1;
     const RW: u64 = 2;

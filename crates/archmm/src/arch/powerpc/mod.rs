@@ -70,6 +70,8 @@
 //!   pages are the kernel's, so global = privileged = !user; other combinations are
 //!   refused.
 
+pub mod refwalk;
+
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
 
 /// Valid.

@@ -65,6 +65,8 @@
 //! permission in the short format (XN binds both levels, and PXN exists only on some
 //! implementations); with LPAE a user mapping is never kernel-executable.
 
+pub mod refwalk;
+
 use super::arm64::{AttrLayout, LongFormat};
 use super::{Arch, FirmwareKind, MemoryModel, Override};
 use crate::boot::{BootCtx, BootError, KernelSections};

@@ -7,6 +7,8 @@
 //! - Memory model: SPARSEMEM_VMEMMAP, 128 MiB sections.
 //! - Paging: Sv39, Sv48 and Sv57 with Svpbmt memory types ([`RiscvPaging`], at the end).
 
+pub mod refwalk;
+
 use super::{Arch, FirmwareKind, Override};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
