@@ -696,19 +696,13 @@ fn cmd_arches(json: bool) -> ExitCode {
 fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
     let mut buf = String::new();
     let arches: Vec<_> = ARCHES.iter().filter(|a| only.is_none_or(|o| o == a.id)).collect();
-    // Who overrides what: the bring-up arches and, for the page-table helpers, the modes.
+    // Who overrides what: each arch's kernel modes (an override that applies in any of them
+    // counts once) and their paging modes' page-table helpers.
     let mut who: Vec<(&str, &archmm::arch::Override)> = Vec::new();
-    for a in &arches {
-        for o in a.overrides {
-            who.push((a.name, o));
-        }
-    }
-    if only.is_none() {
-        for m in archmm::arch::modes::MODES {
-            for o in m.overrides {
-                if !who.iter().any(|(n, x)| *n == m.arch && x.hook == o.hook) {
-                    who.push((m.arch, o));
-                }
+    for m in archmm::arch::modes::MODES.iter().filter(|m| arches.iter().any(|a| a.id == m.arch_id)) {
+        for o in m.arch_overrides.iter().chain(m.overrides).filter(|o| o.applies) {
+            if !who.iter().any(|(n, x)| *n == m.arch && x.hook == o.hook) {
+                who.push((m.arch, o));
             }
         }
     }
@@ -735,12 +729,13 @@ fn cmd_hooks(only: Option<ArchId>, json: bool) -> ExitCode {
         arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
         archmm::arch::modes::MODES.len()
     );
-    outln!(buf, "{:<22} {:>5}  {:<40}", "hook", "defs", "overridden by");
+    let w = HOOKS.iter().map(|h| h.hook.len()).max().unwrap_or(4);
+    outln!(buf, "{:<w$} {:>5}  {:<40}", "hook", "defs", "overridden by");
     for h in HOOKS {
         let by: Vec<_> = who.iter().filter(|(_, o)| o.hook == h.hook).map(|(n, _)| *n).collect();
         outln!(
             buf,
-            "{:<22} {:>5}  {}",
+            "{:<w$} {:>5}  {}",
             h.hook,
             1 + by.len(),
             if by.is_empty() { "-".to_string() } else { by.join(", ") }

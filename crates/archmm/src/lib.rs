@@ -15,6 +15,8 @@
 //! - [`refwalk`]: reference MMU walkers, independent of the engine, to check it against;
 //! - [`boot`]: the bring-up sequence, top to bottom.
 #![cfg_attr(not(test), no_std)]
+// overrides! gathers a method signature one token per step.
+#![recursion_limit = "512"]
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -6,10 +6,19 @@
 //! differently is a method with a generic default body, the generic definition every
 //! architecture shares unless its hardware or firmware really differs.
 //!
-//! An override must say why. Each arch lists its overrides in [`Arch::OVERRIDES`] (hook
-//! name and reason) next to the code that overrides; `archmm hooks` prints, per hook, the
-//! generic definition, which arches override it and why: the table the talk printed by hand,
-//! kept true by a test that compares the lists with the hooks' behaviour.
+//! An override must say why. An arch writes its overrides inside its `impl Arch` block with
+//! [`overrides!`](crate::overrides), each item with its reason as its doc comment; the
+//! macro emits the items and, from the same tokens, [`Arch::OVERRIDES`]. The generic
+//! definitions live in [`generic`] (Linux's `include/asm-generic`); the host crate's
+//! `tests/overrides.rs` runs every hook of every kernel mode as the arch has it and as
+//! [`generic`] has it, on several machines, and fails where an arch differs without a
+//! listed reason or lists a reason without differing. `archmm hooks` prints, per hook, the
+//! generic definition, which arches override it and why: the table the talk printed by
+//! hand, kept true by that test.
+//!
+//! Every architecture is a folder (`arch/<name>/`: its types, paging modes and overrides
+//! in `mod.rs`, its reference walker in `refwalk.rs`); [`registry`] lists them all and
+//! generates every dispatch from a name to a type.
 //!
 //! # Contract of the hooks (in the order the bring-up calls them; see [`crate::boot`])
 //! - [`Arch::early_reserve_memory`]: may only call `memblock_reserve`; may not allocate.
@@ -24,6 +33,7 @@
 
 pub mod arm;
 pub mod arm64;
+pub mod generic;
 pub mod i386;
 pub mod loongarch64;
 pub mod modes;
@@ -77,13 +87,85 @@ impl MemoryModel {
     }
 }
 
-/// An arch's override of a generic hook, with the hardware or firmware reason.
+/// An arch's override of a generic hook, with the hardware or firmware reason. Written
+/// with [`overrides!`](crate::overrides), which takes both from the overriding item.
 #[derive(Clone, Copy, Debug)]
 pub struct Override {
-    /// The hook's name (a method of [`Arch`]).
+    /// The hook's name (an associated item of [`Arch`] or [`PagingMode`]).
     pub hook: &'static str,
     /// Why the generic definition does not serve this architecture.
     pub reason: &'static str,
+    /// The override applies to this arch type (false: the item restates the generic
+    /// definition in this mode of a generic arch type; listings leave it out).
+    pub applies: bool,
+}
+
+impl Override {
+    /// The override applies only where `cond` holds.
+    pub const fn when(self, cond: bool) -> Self {
+        Self { applies: cond, ..self }
+    }
+
+    /// An override of `hook` for `reason`. The reason a doc comment gives starts with the
+    /// space after `///`, which is dropped.
+    pub const fn new(hook: &'static str, reason: &'static str) -> Self {
+        let reason = match reason.as_bytes() {
+            [b' ', rest @ ..] => match core::str::from_utf8(rest) {
+                Ok(r) => r,
+                Err(_) => reason,
+            },
+            _ => reason,
+        };
+        Self { hook, reason, applies: true }
+    }
+}
+
+/// Declares an arch's (or paging mode's) overrides of generic hooks together with their
+/// reasons, inside the `impl Arch for ...` (or `impl PagingMode for ...`) block.
+///
+/// Each item (an associated `const` or `fn` with the hook's name) is written with its
+/// reason as its doc comment; the macro emits the items unchanged and, from the same
+/// tokens, the impl's `OVERRIDES` list (a constant whose value differs only in some of a
+/// generic arch type's modes says in which with `#[when(CONDITION)]` after its doc): the hook's name is the item's name and the reason
+/// its doc. An override therefore cannot exist without its reason, nor a reason name
+/// another hook than the one it stands on. A test (`overrides_match_behaviour` in the host
+/// crate) compares each arch's behaviour with [`Generic`] hook by hook and fails when the
+/// two disagree.
+///
+/// ```ignore
+/// impl Arch for S390x {
+///     // ... the description: geometry, layout, zones ...
+///     archmm::overrides! {
+///         /// z/Architecture cache lines are 256 bytes
+///         const SMP_CACHE_BYTES: u64 = 256;
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! overrides {
+    (@go [$($list:tt)*]) => {
+        const OVERRIDES: &'static [$crate::arch::Override] = &[$($list)*];
+    };
+    (@go [$($list:tt)*] $(#[doc = $r:literal])+ $(#[when($cond:expr)])? const $name:ident : $t:ty = $e:expr; $($rest:tt)*) => {
+        $(#[doc = $r])+
+        const $name: $t = $e;
+        $crate::overrides!(@go [$($list)* $crate::arch::Override::new(stringify!($name), concat!($($r),+))$(.when($cond))?,] $($rest)*);
+    };
+    (@go [$($list:tt)*] $(#[doc = $r:literal])+ fn $name:ident $($rest:tt)*) => {
+        $crate::overrides!(@fn [$($list)*] [$($r)+] $name [] $($rest)*);
+    };
+    // A method: its signature is gathered token by token up to its body.
+    (@fn [$($list:tt)*] [$($r:literal)+] $name:ident [$($sig:tt)*] { $($body:tt)* } $($rest:tt)*) => {
+        $(#[doc = $r])+
+        fn $name $($sig)* { $($body)* }
+        $crate::overrides!(@go [$($list)* $crate::arch::Override::new(stringify!($name), concat!($($r),+)),] $($rest)*);
+    };
+    (@fn [$($list:tt)*] [$($r:literal)+] $name:ident [$($sig:tt)*] $t:tt $($rest:tt)*) => {
+        $crate::overrides!(@fn [$($list)*] [$($r)+] $name [$($sig)* $t] $($rest)*);
+    };
+    ($($items:tt)*) => {
+        $crate::overrides!(@go [] $($items)*);
+    };
 }
 
 /// A generic hook: its name and what the generic definition does.
@@ -295,13 +377,13 @@ pub const HOOKS: &[HookDoc] = &[
                   after walking every mapping of the kernel table",
     },
     HookDoc {
-        hook: "pgd_alloc",
+        hook: "USER_SHARE",
         linux: "pgd_alloc() / mm_alloc(): a user address space's top-level table",
         generic: "USER_SHARE = CopyTopLevel: copy the kernel's top-level entries into every new \
                   user root, sharing the lower tables (x86, riscv, i386, arm)",
     },
     HookDoc {
-        hook: "arch_setup_additional_pages",
+        hook: "VDSO",
         linux: "arch_setup_additional_pages() (16 definitions in 6.1) around _install_special_mapping()",
         generic: "VDSO rule: [vvar] (2 pages: data and time namespace) then [vdso] text, in one \
                   range get_unmapped_area() finds top-down from the mmap base",
@@ -334,6 +416,24 @@ pub const HOOKS: &[HookDoc] = &[
         generic: "map the new range into the linear map with the page-table engine (blocks as \
                   LINEAR_MAP_BLOCKS allows, tables from the page allocator), then __add_pages(): \
                   a memmap for each new section; removal unmaps and frees what became empty",
+    },
+    HookDoc {
+        hook: "arch_remove_memory",
+        linux: "arch_remove_memory()",
+        generic: "unmap the range from the linear map (splitting blocks with tables from the page \
+                  allocator where needed), flush the TLB, free the tables that became empty and \
+                  the sections' memmap",
+    },
+    HookDoc {
+        hook: "MEMORYLESS_ONLINE_EARLY",
+        linux: "numa_register_nodes() (drivers/base/arch_numa.c) / init_cpu_to_node() (x86)",
+        generic: "a node with CPUs but no memory is online before free_area_init(), which then \
+                  prints nothing for it",
+    },
+    HookDoc {
+        hook: "CLEAN_TABLES",
+        linux: "clean_pte_table(), flush_pmd_entry() (arm); nothing elsewhere",
+        generic: "table walkers snoop the data cache: a written entry needs no cache maintenance",
     },
     HookDoc {
         hook: "zone_limits",
@@ -402,7 +502,8 @@ pub trait Arch: Sized + 'static {
     const KERNEL_END_ALIGN: u64 = 1;
     /// Cache line size used for memblock allocations without an alignment.
     const SMP_CACHE_BYTES: u64 = 64;
-    /// The hooks this architecture overrides, each with its reason.
+    /// The hooks this architecture overrides, each with its reason: written by
+    /// [`overrides!`](crate::overrides), never by hand.
     const OVERRIDES: &'static [Override] = &[];
     /// Per-architecture bring-up state (e.g. x86's e820 table).
     type State: Default;
@@ -455,8 +556,8 @@ pub trait Arch: Sized + 'static {
 
     /// memory_block_size_bytes(): the granule memory is hot-added, onlined, offlined and
     /// removed in (a power of two, at least one section).
-    fn memory_block_size_bytes<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
-        1 << Self::SECTION_SIZE_BITS
+    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        generic::memory_block_size_bytes::<Self, M>(ctx)
     }
 
     /// arch_add_memory(): make `[start, start + size)` reachable (the linear map) and give
@@ -471,7 +572,7 @@ pub trait Arch: Sized + 'static {
         size: u64,
         altmap: bool,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_add_memory(ctx, pages, start, size, altmap, Self::LINEAR_MAP_IN_TABLES)
+        generic::arch_add_memory::<Self, M>(ctx, pages, start, size, altmap)
     }
 
     /// arch_remove_memory(): undo [`Arch::arch_add_memory`]. See
@@ -487,14 +588,14 @@ pub trait Arch: Sized + 'static {
         size: u64,
         tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), crate::hotplug::HotplugError> {
-        crate::hotplug::generic_arch_remove_memory(ctx, pages, start, size, Self::LINEAR_MAP_IN_TABLES, tlb)
+        generic::arch_remove_memory::<Self, M>(ctx, pages, start, size, tlb)
     }
 
     /// The kernel paging mode (the `Paging::NAME` of one of this arch's kernel modes in the
     /// [`registry`]) that a machine whose RAM ends at `ram_end` boots in. Generic: this
     /// type's own mode, the one its reference kernel is configured for.
-    fn kernel_mode_for(_ram_end: u64) -> &'static str {
-        <Self::Paging as PagingMode>::NAME
+    fn kernel_mode_for(ram_end: u64) -> &'static str {
+        generic::kernel_mode_for::<Self>(ram_end)
     }
 
     /// Page size in bytes.
@@ -505,25 +606,22 @@ pub trait Arch: Sized + 'static {
     /// Reserve what is in use before memory is detected: the kernel image, the initrd and
     /// the device tree blob.
     fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_early_reserve(ctx)
+        generic::early_reserve_memory::<Self, M>(ctx)
     }
 
     /// Convert the firmware's description of memory to memblock memory.
     fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_detect_memory(ctx)
+        generic::detect_memory::<Self, M>(ctx)
     }
 
     /// The arch's fix-ups of the usable map and its memory limits.
     fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_setup_arch(ctx)
+        generic::setup_arch::<Self, M>(ctx)
     }
 
     /// Assign NUMA node ids to memblock memory and print what Linux prints.
     fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        if !Self::NUMA {
-            return crate::numa::single_node_init(ctx);
-        }
-        crate::numa::generic_numa_init(ctx)
+        generic::numa_init::<Self, M>(ctx)
     }
 
     /// __pa(PAGE_OFFSET): the physical address the linear map places at PAGE_OFFSET, so
@@ -531,8 +629,8 @@ pub trait Arch: Sized + 'static {
     /// arch's own trimming in `setup_arch`). The virtual memmap is offset the same way:
     /// the page of pfn `base >> PAGE_SHIFT`, rounded down to a section, sits at
     /// VMEMMAP_START (arm64's `vmemmap`, riscv's `vmemmap_start_pfn`).
-    fn linear_map_phys_base<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
-        0
+    fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        generic::linear_map_phys_base::<Self, M>(ctx)
     }
 
     /// The lines a node's NODE_DATA allocation prints: arch_numa's setup_node_data() (with
@@ -545,14 +643,7 @@ pub trait Arch: Sized + 'static {
         memoryless: bool,
         log: &mut dyn core::fmt::Write,
     ) -> core::fmt::Result {
-        if memoryless {
-            writeln!(log, "NUMA: Initmem setup node {nid} [<memory-less node>]")?;
-        }
-        writeln!(log, "NUMA: NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
-        if tnid != nid {
-            writeln!(log, "NUMA: NODE_DATA({nid}) on node {tnid}")?;
-        }
-        Ok(())
+        generic::node_data_banner::<Self>(nid, start, end, tnid, memoryless, log)
     }
 
     /// /proc/iomem's top-level memory resources, in address order: `f(start, end
@@ -560,17 +651,14 @@ pub trait Arch: Sized + 'static {
     /// where it is NOMAP (arm64's request_standard_resources(), powerpc's
     /// add_system_ram_resources(), s390's setup_resources()).
     fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
-        for r in ctx.memblock.real_regions(crate::memblock::RegionType::Memory) {
-            let name = if r.flags.contains(crate::memblock::MemblockFlags::NOMAP) { "reserved" } else { "System RAM" };
-            f(r.base, r.end() - 1, name);
-        }
+        generic::iomem_resources::<Self, M>(ctx, f)
     }
 
     /// Pages of ZONE_DMA memblock holds reserved when zones are sized (Linux's
     /// set_dma_reserve()); they are not counted as managed in the early estimate that
     /// `Total pages:` prints.
-    fn dma_reserve<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
-        0
+    fn dma_reserve<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+        generic::dma_reserve::<Self, M>(ctx)
     }
 
     /// Linux's sparse_init() runs before dma_contiguous_reserve() (arm64's bootmem_init()),
@@ -581,41 +669,32 @@ pub trait Arch: Sized + 'static {
     /// Physical limit below which the boot CMA area is placed (dma_contiguous_reserve's
     /// argument): the end of the DMA32 zone, or all memory where there is none.
     fn cma_limit<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        let z = Self::zone_limits(ctx);
-        let dma32 = z[ZoneType::Dma32 as usize];
-        if dma32 != 0 {
-            dma32 << Self::PAGE_SHIFT
-        } else {
-            ctx.memblock.end_of_dram()
-        }
+        generic::cma_limit::<Self, M>(ctx)
     }
 
     /// Lines an arch prints before laying out per-CPU areas (x86's `setup_percpu:` line).
     fn percpu_banner<M: PhysMem + Copy>(
-        _ctx: &mut BootCtx<'_, Self, M>,
-        _cpus: usize,
-        _nodes: usize,
+        ctx: &mut BootCtx<'_, Self, M>,
+        cpus: usize,
+        nodes: usize,
     ) -> Result<(), BootError> {
-        Ok(())
+        generic::percpu_banner::<Self, M>(ctx, cpus, nodes)
     }
 
     /// Last arch step before the memmap is handed to the page allocator
     /// (arch_pre_mm_init of the RFC).
-    fn arch_pre_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        Ok(())
+    fn arch_pre_mm_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        generic::arch_pre_mm_init::<Self, M>(ctx)
     }
 
     /// What the arch prints as it hands high memory to the page allocator.
-    fn highmem_banner(_zones: &crate::zone::ZoneLayout, _log: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        Ok(())
+    fn highmem_banner(zones: &crate::zone::ZoneLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        generic::highmem_banner::<Self>(zones, log)
     }
 
     /// What mark_rodata_ro() prints before it changes protections.
-    fn mark_rodata_ro_banner(
-        _image: &crate::protect::ImageLayout,
-        _log: &mut dyn core::fmt::Write,
-    ) -> core::fmt::Result {
-        Ok(())
+    fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        generic::mark_rodata_ro_banner::<Self>(image, log)
     }
 
     /// What free_initmem() calls the init sections in its `Freeing ... memory: NK` line.
@@ -623,28 +702,19 @@ pub trait Arch: Sized + 'static {
 
     /// The last arch callback of the boot, after init memory is freed (the RFC's
     /// arch_finalize_boot(), where Linux's x86 finalises PTI).
-    fn arch_finalize_boot<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        Ok(())
+    fn arch_finalize_boot<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        generic::arch_finalize_boot::<Self, M>(ctx)
     }
 
     /// First arch step once the page allocator is up (arch_post_mm_init of the RFC).
-    fn arch_post_mm_init<M: PhysMem + Copy>(_ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        Ok(())
+    fn arch_post_mm_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+        generic::arch_post_mm_init::<Self, M>(ctx)
     }
 
     /// Linux's `max_zone_pfns[]`: the exclusive upper pfn of each zone (0 for zones the
     /// arch does not have).
     fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let mut z = [0u64; MAX_NR_ZONES];
-        let end = ctx.memblock.end_of_dram();
-        if Self::ZONES.contains(&ZoneType::Dma32) {
-            z[ZoneType::Dma32 as usize] = crate::addr::pfn_down(end.min(crate::addr::SZ_4G), Self::PAGE_SHIFT);
-        }
-        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        if Self::ZONES.contains(&ZoneType::HighMem) {
-            z[ZoneType::HighMem as usize] = ctx.max_pfn;
-        }
-        z
+        generic::zone_limits::<Self, M>(ctx)
     }
 }
 

@@ -30,10 +30,18 @@ pub struct ModeInfo {
     pub table_bytes: fn(usize) -> u64,
     /// Generic page-table helpers this mode overrides, with reasons.
     pub overrides: &'static [super::Override],
+    /// The hooks the arch type of this kernel mode overrides, with reasons (none for a
+    /// user-only mode).
+    pub arch_overrides: &'static [super::Override],
 }
 
 /// Facts of mode `M` of architecture `arch`.
-pub(crate) const fn mode_info<M: PagingMode>(arch: &'static str, arch_id: super::ArchId, kernel: bool) -> ModeInfo {
+pub(crate) const fn mode_info<M: PagingMode>(
+    arch: &'static str,
+    arch_id: super::ArchId,
+    kernel: bool,
+    arch_overrides: &'static [super::Override],
+) -> ModeInfo {
     ModeInfo {
         name: M::NAME,
         arch,
@@ -47,6 +55,7 @@ pub(crate) const fn mode_info<M: PagingMode>(arch: &'static str, arch_id: super:
         level_names: M::level_names,
         table_bytes: M::table_bytes,
         overrides: M::OVERRIDES,
+        arch_overrides,
     }
 }
 

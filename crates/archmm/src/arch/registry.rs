@@ -70,8 +70,8 @@ macro_rules! registry {
         /// Every paging mode, grouped by architecture: its kernel modes, then the modes
         /// only its user address spaces use.
         pub const MODES: &[ModeInfo] = &[$(
-            $(mode_info::<<$kmode as Arch>::Paging>(<$default as Arch>::NAME, ArchId::$id, true),)+
-            $(mode_info::<$umode>(<$default as Arch>::NAME, ArchId::$id, false),)*
+            $(mode_info::<<$kmode as Arch>::Paging>(<$default as Arch>::NAME, ArchId::$id, true, <$kmode as Arch>::OVERRIDES),)+
+            $(mode_info::<$umode>(<$default as Arch>::NAME, ArchId::$id, false, &[]),)*
         )+];
 
         impl ArchId {

@@ -68,7 +68,7 @@
 pub mod refwalk;
 
 use super::arm64::{AttrLayout, LongFormat};
-use super::{Arch, FirmwareKind, MemoryModel, Override};
+use super::{Arch, FirmwareKind, MemoryModel};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::memblock::RegionType;
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
@@ -133,97 +133,73 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-50-armmp-lpae under QEMU virt (the short-descriptor modes use it too: Debian's armmp kernel was not captured).
     const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(12288, 1716, 3752, 2048, 384, 45_204);
-    const SMP_CACHE_BYTES: u64 = 64;
     const DEFAULT_CMA_BYTES: u64 = 16 << 20;
-    const NUMA: bool = false;
-    /// armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
-    /// memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
-    const LINUX_STRUCT_PAGE: u64 = 36;
-    const OVERRIDES: &'static [Override] = &[
-        Override {
-            hook: "MEMORY_HOTPLUG",
-            reason:
-                "arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add memory",
-        },
-        Override {
-            hook: "arch_setup_additional_pages",
-            reason: "arm's vDSO has a single data page (no time-namespace page)",
-        },
-        Override {
-            hook: "early_reserve_memory",
-            reason: "the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies \
-                     just below the kernel's RAM image and is not part of it \
-                     (arm_mm_memblock_reserve)",
-        },
-        Override {
-            hook: "setup_arch",
-            reason: "the kernel half is 1 GiB: lowmem ends where 240 MiB of vmalloc still fit \
-                     below VMALLOC_END (adjust_lowmem_bounds); an unaligned first bank start \
-                     is NOMAP; early allocations stay in lowmem, the rest is highmem",
-        },
-        Override {
-            hook: "NUMA",
-            reason: "Debian's arm kernels are built without CONFIG_NUMA: all memory is node \
-                     0, no fallback order or policy zone lines",
-        },
-        Override {
-            hook: "LINUX_STRUCT_PAGE",
-            reason: "a 32-bit kernel's struct page is 36 bytes here (measured from armmp-lpae's \
-                     Total pages), not 64",
-        },
-        Override {
-            hook: "zone_limits",
-            reason: "ZONE_DMA ends at the machine's DMA limit (arm_dma_pfn_limit, all of \
-                     32-bit space when the machine gives none) or lowmem, Normal at lowmem, \
-                     HighMem at the end of RAM",
-        },
-        Override {
-            hook: "cma_limit",
-            reason: "the boot CMA area must be reachable by the DMA zone's devices \
-                     (arm_dma_limit: 4 GiB on machines without a DMA limit)",
-        },
-    ];
-    const MEMORY_HOTPLUG: bool = false;
     type State = ();
     type Paging = ArmPaging<LPAE>;
     type UserPaging = ArmPaging<LPAE>;
     /// TASK_SIZE = PAGE_OFFSET - 16 MiB (the modules area sits between).
     const TASK_SIZE: u64 = 0xbf00_0000;
-    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 1, at_task_top: false };
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
 
-    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_early_reserve(ctx)?;
-        // arm_mm_memblock_reserve(): swapper_pg_dir at KERNEL_RAM_VADDR - PG_DIR_SIZE, the
-        // kernel's RAM image starting TEXT_OFFSET into RAM (PHYS_OFFSET).
-        if let Some(phys_offset) = ctx.banks().map(|b| b.base & !(PMD_SIZE - 1)).min() {
-            let pgd = phys_offset.saturating_add(TEXT_OFFSET - Self::PG_DIR_SIZE);
-            ctx.memblock.reserve(pgd, Self::PG_DIR_SIZE)?;
+    crate::overrides! {
+        /// arch/arm/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG: 32-bit arm kernels cannot hot-add
+        /// memory
+        const MEMORY_HOTPLUG: bool = false;
+
+        /// arm's vDSO has a single data page (no time-namespace page)
+        const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 1, at_task_top: false };
+
+        /// the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies just below the kernel's RAM
+        /// image and is not part of it (arm_mm_memblock_reserve)
+        fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            crate::boot::generic_early_reserve(ctx)?;
+            // arm_mm_memblock_reserve(): swapper_pg_dir at KERNEL_RAM_VADDR - PG_DIR_SIZE, the
+            // kernel's RAM image starting TEXT_OFFSET into RAM (PHYS_OFFSET).
+            if let Some(phys_offset) = ctx.banks().map(|b| b.base & !(PMD_SIZE - 1)).min() {
+                let pgd = phys_offset.saturating_add(TEXT_OFFSET - Self::PG_DIR_SIZE);
+                ctx.memblock.reserve(pgd, Self::PG_DIR_SIZE)?;
+            }
+            Ok(())
         }
-        Ok(())
-    }
 
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        if Self::MAX_PHYSMEM_BITS < 64 {
-            ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
+        /// the kernel half is 1 GiB: lowmem ends where 240 MiB of vmalloc still fit below VMALLOC_END
+        /// (adjust_lowmem_bounds); an unaligned first bank start is NOMAP; early allocations stay in lowmem,
+        /// the rest is highmem
+        fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            if Self::MAX_PHYSMEM_BITS < 64 {
+                ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
+            }
+            let phys_offset = adjust_lowmem_bounds(ctx)?;
+            // paging_init(): map_lowmem() with sections/blocks; __va(pa) = pa - PHYS_OFFSET +
+            // PAGE_OFFSET.
+            crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
+            Ok(())
         }
-        let phys_offset = adjust_lowmem_bounds(ctx)?;
-        // paging_init(): map_lowmem() with sections/blocks; __va(pa) = pa - PHYS_OFFSET +
-        // PAGE_OFFSET.
-        crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
-        Ok(())
-    }
 
-    fn cma_limit<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
-        ARM_DMA_LIMIT + 1
-    }
+        /// Debian's arm kernels are built without CONFIG_NUMA: all memory is node 0, no fallback order or
+        /// policy zone lines
+        const NUMA: bool = false;
 
-    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let mut z = [0u64; MAX_NR_ZONES];
-        z[ZoneType::Dma as usize] = (ARM_DMA_LIMIT >> 12).min(ctx.max_low_pfn);
-        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        z[ZoneType::HighMem as usize] = ctx.max_pfn;
-        z
+        /// a 32-bit kernel's struct page is 36 bytes here (measured from armmp-lpae's Total pages), not 64
+        // armmp-lpae's `Total pages: 522560` on a 2 GiB virt: 524288 pages less a 1728-page
+        // memmap for the 196608 lowmem pages, 36 bytes each (highmem's memmap is not counted).
+        const LINUX_STRUCT_PAGE: u64 = 36;
+
+        /// ZONE_DMA ends at the machine's DMA limit (arm_dma_pfn_limit, all of 32-bit space when the machine
+        /// gives none) or lowmem, Normal at lowmem, HighMem at the end of RAM
+        fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            let mut z = [0u64; MAX_NR_ZONES];
+            z[ZoneType::Dma as usize] = (ARM_DMA_LIMIT >> 12).min(ctx.max_low_pfn);
+            z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+            z[ZoneType::HighMem as usize] = ctx.max_pfn;
+            z
+        }
+
+        /// the boot CMA area must be reachable by the DMA zone's devices (arm_dma_limit: 4 GiB on machines
+        /// without a DMA limit)
+        fn cma_limit<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+            ARM_DMA_LIMIT + 1
+        }
     }
 }
 
@@ -416,13 +392,6 @@ impl<const LPAE: bool> PagingMode for ArmPaging<LPAE> {
     const VA_BITS: u32 = 32;
     const VA_RANGE: VaRange = VaRange::Low;
     const PA_BITS: u32 = if LPAE { 40 } else { 32 };
-    const CLEAN_TABLES: bool = true;
-    const OVERRIDES: &'static [super::Override] = &[super::Override {
-        hook: "pte_alloc_one",
-        reason: "ARMv6/v7 table walkers need not snoop the data cache: a new table and every \
-                 changed entry are cleaned to the point of unification (Linux: \
-                 clean_pte_table, flush_pmd_entry), through PhysMem::clean_dcache",
-    }];
 
     fn table_entry(pa: u64, _level: usize) -> u64 {
         if LPAE {
@@ -464,6 +433,13 @@ impl<const LPAE: bool> PagingMode for ArmPaging<LPAE> {
             ));
         }
         Ok(())
+    }
+
+    crate::overrides! {
+        /// ARMv6/v7 table walkers need not snoop the data cache: a new table and every changed entry are
+        /// cleaned to the point of unification (Linux: clean_pte_table, flush_pmd_entry), through
+        /// PhysMem::clean_dcache
+        const CLEAN_TABLES: bool = true;
     }
 }
 

@@ -9,7 +9,7 @@
 
 pub mod refwalk;
 
-use super::{Arch, FirmwareKind, Override};
+use super::{Arch, FirmwareKind};
 use crate::addr::{align_down, align_up_saturating};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
@@ -71,120 +71,97 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
     /// sizeof(pg_data_t) of Debian's 6.1 arm64 kernel, cache-line rounded: `NUMA: NODE_DATA
     /// [mem 0x13f7ed380-0x13f7effff]` (0x2c80).
     const NODE_DATA_BYTES: u64 = 0x2c80;
-    const SMP_CACHE_BYTES: u64 = 64;
-    const OVERRIDES: &'static [Override] = &[
-        Override {
-            hook: "pgd_alloc",
-            reason: "user space has its own translation base (TTBR0_EL1) and table format; the kernel stays in TTBR1, so no entries are copied",
-        },
-        Override {
-            hook: "LINEAR_MAP_BLOCKS",
-            reason: "with rodata_full (distribution default) arm64 maps the linear map with \
-                     pages, so the permissions of the kernel image's linear alias can change \
-                     page by page without breaking block mappings (break-before-make)",
-        },
-        Override {
-            hook: "KERNEL_IMAGE_MAP",
-            reason: "arm64 runs the kernel from its own mapping at KIMAGE_VADDR (the end of \
-                     the modules area), so the image can be placed (KASLR) independently of \
-                     the linear map",
-        },
-        Override {
-            hook: "INIT_IMAGE_UNMAP",
-            reason: "arm64's free_initmem() vunmaps the init sections from the image mapping, \
-                     leaving no stale alias of freed init code",
-        },
-        Override {
-            hook: "WX_FORMAT",
-            reason: "arm64's ptdump also counts kernel pages executable at EL0 (missing UXN) \
-                     and prefixes the warning with arm64/mm:",
-        },
-        Override {
-            hook: "setup_arch",
-            reason: "arm64_memblock_init() drops the memory its linear region (half the \
-                     kernel VA space) cannot cover, warning that VA_BITS is too small",
-        },
-        Override {
-            hook: "linear_map_phys_base",
-            reason: "arm64 RAM can start anywhere: the linear map starts at memstart_addr, the \
-                     start of DRAM rounded down to ARM64_MEMSTART_ALIGN, so PAGE_OFFSET is the \
-                     first byte of RAM's block and the vmemmap is offset to match",
-        },
-        Override {
-            hook: "MEMMAP_BEFORE_CMA",
-            reason: "bootmem_init() runs sparse_init() before dma_contiguous_reserve(): the CMA \
-                     area goes below a memmap of Linux's size at the top of memory",
-        },
-        Override {
-            hook: "zone_limits",
-            reason: "arm64 SoCs put RAM anywhere: ZONE_DMA is sized by the narrowest DMA \
-                     master (dma-ranges, at most 32 bits) and both DMA zones are relative to \
-                     the start of RAM",
-        },
-    ];
     type State = ();
     type Paging = Arm64Paging<GRANULE_KB, VA, false>;
     type UserPaging = Arm64Paging<GRANULE_KB, VA, true>;
     /// TASK_SIZE_64 (DEFAULT_MAP_WINDOW_64 with 52-bit VAs).
     const TASK_SIZE: u64 = 1u64 << (if VA > 48 { 48 } else { VA });
-    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     /// -(1 << VA_BITS).
     const PAGE_OFFSET: u64 = 0u64.wrapping_sub(1u64 << VA);
     /// -(1 << (VA_BITS - (PAGE_SHIFT - STRUCT_PAGE_MAX_SHIFT))), STRUCT_PAGE_MAX_SHIFT = 6.
     const VMEMMAP_START: u64 = 0u64.wrapping_sub(1u64 << (VA - (granule_shift(GRANULE_KB) - 6)));
-    const LINEAR_MAP_BLOCKS: bool = false;
-    /// KIMAGE_VADDR = MODULES_END: _PAGE_END(VA_BITS_MIN) + 128 MiB (VA_BITS_MIN is 48 for
-    /// 52-bit VAs).
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(
-        0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20),
-    ));
-    const INIT_IMAGE_UNMAP: bool = true;
-    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
-        found_prefix: "arm64/mm: ",
-        checked_prefix: "",
-        failed: "FAILED",
-        period: false,
-        uxn: true,
-    });
     const DEFAULT_CMA_BYTES: u64 = 64 << 20;
-    const MEMMAP_BEFORE_CMA: bool = true;
 
-    /// arm64_memblock_init(): memory the linear region (half the kernel VA space) cannot
-    /// cover is dropped, with Linux's warning, keeping the kernel image; then the generic
-    /// limits and the linear map.
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        let linear_region_size = 1u64 << (VA - 1);
-        let mut memstart = align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN);
-        if ctx.memblock.end_of_dram() - memstart > linear_region_size {
-            writeln!(ctx.log, "Memory doesn't fit in the linear mapping, VA_BITS too small")?;
+    crate::overrides! {
+        /// user space has its own translation base (TTBR0_EL1) and table format; the kernel stays in TTBR1,
+        /// so no entries are copied
+        const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
+
+        /// with rodata_full (distribution default) arm64 maps the linear map with pages, so the permissions
+        /// of the kernel image's linear alias can change page by page without breaking block mappings
+        /// (break-before-make)
+        const LINEAR_MAP_BLOCKS: bool = false;
+
+        /// arm64 runs the kernel from its own mapping at KIMAGE_VADDR (the end of the modules area), so the
+        /// image can be placed (KASLR) independently of the linear map
+        // KIMAGE_VADDR = MODULES_END: _PAGE_END(VA_BITS_MIN) + 128 MiB (VA_BITS_MIN is 48 for
+        // 52-bit VAs).
+        const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> = Some(crate::protect::ImageMapBase::ImageStart(
+            0u64.wrapping_sub(1u64 << ((if VA > 48 { 48 } else { VA }) - 1)) + (128 << 20),
+        ));
+
+        /// arm64's free_initmem() vunmaps the init sections from the image mapping, leaving no stale alias of
+        /// freed init code
+        const INIT_IMAGE_UNMAP: bool = true;
+
+        /// arm64's ptdump also counts kernel pages executable at EL0 (missing UXN) and prefixes the warning
+        /// with arm64/mm:
+        const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
+            found_prefix: "arm64/mm: ",
+            checked_prefix: "",
+            failed: "FAILED",
+            period: false,
+            uxn: true,
+        });
+
+        /// arm64_memblock_init() drops the memory its linear region (half the kernel VA space) cannot cover,
+        /// warning that VA_BITS is too small
+        // arm64_memblock_init(): memory the linear region (half the kernel VA space) cannot
+        // cover is dropped, with Linux's warning, keeping the kernel image; then the generic
+        // limits and the linear map.
+        fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            let linear_region_size = 1u64 << (VA - 1);
+            let mut memstart = align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN);
+            if ctx.memblock.end_of_dram() - memstart > linear_region_size {
+                writeln!(ctx.log, "Memory doesn't fit in the linear mapping, VA_BITS too small")?;
+            }
+            let kernel_end = ctx.fw.kernel.map_or(0, |(_, e)| e);
+            // Linux ignores these calls' results: with memblock.memory full (it cannot grow
+            // before paging_init()) the removal fails and the memory stays, as here.
+            let _ = ctx.memblock.remove((memstart + linear_region_size).max(kernel_end), u64::MAX);
+            if memstart + linear_region_size < ctx.memblock.end_of_dram() {
+                memstart = align_up_saturating(ctx.memblock.end_of_dram() - linear_region_size, Self::MEMSTART_ALIGN);
+                let _ = ctx.memblock.remove(0, memstart);
+            }
+            crate::boot::generic_setup_arch(ctx)
         }
-        let kernel_end = ctx.fw.kernel.map_or(0, |(_, e)| e);
-        // Linux ignores these calls' results: with memblock.memory full (it cannot grow
-        // before paging_init()) the removal fails and the memory stays, as here.
-        let _ = ctx.memblock.remove((memstart + linear_region_size).max(kernel_end), u64::MAX);
-        if memstart + linear_region_size < ctx.memblock.end_of_dram() {
-            memstart = align_up_saturating(ctx.memblock.end_of_dram() - linear_region_size, Self::MEMSTART_ALIGN);
-            let _ = ctx.memblock.remove(0, memstart);
+
+        /// arm64 RAM can start anywhere: the linear map starts at memstart_addr, the start of DRAM rounded
+        /// down to ARM64_MEMSTART_ALIGN, so PAGE_OFFSET is the first byte of RAM's block and the vmemmap is
+        /// offset to match
+        // memstart_addr: the start of DRAM rounded down to ARM64_MEMSTART_ALIGN.
+        fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN)
         }
-        crate::boot::generic_setup_arch(ctx)
-    }
 
-    /// memstart_addr: the start of DRAM rounded down to ARM64_MEMSTART_ALIGN.
-    fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        align_down(ctx.memblock.start_of_dram(), Self::MEMSTART_ALIGN)
-    }
+        /// bootmem_init() runs sparse_init() before dma_contiguous_reserve(): the CMA area goes below a
+        /// memmap of Linux's size at the top of memory
+        const MEMMAP_BEFORE_CMA: bool = true;
 
-    fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let start = ctx.memblock.start_of_dram();
-        let end = ctx.memblock.end_of_dram();
-        // zone_dma_bits = min3(32, dt, acpi): without dma-ranges both are 64.
-        let dma = max_zone_phys(32, start, end);
-        let dma32 = max_zone_phys(32, start, end);
-        let mut z = [0u64; MAX_NR_ZONES];
-        z[ZoneType::Dma as usize] = dma >> Self::PAGE_SHIFT;
-        z[ZoneType::Dma32 as usize] = dma32 >> Self::PAGE_SHIFT;
-        z[ZoneType::Normal as usize] = ctx.max_pfn;
-        z
+        /// arm64 SoCs put RAM anywhere: ZONE_DMA is sized by the narrowest DMA master (dma-ranges, at most 32
+        /// bits) and both DMA zones are relative to the start of RAM
+        fn zone_limits<M: PhysMem>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            let start = ctx.memblock.start_of_dram();
+            let end = ctx.memblock.end_of_dram();
+            // zone_dma_bits = min3(32, dt, acpi): without dma-ranges both are 64.
+            let dma = max_zone_phys(32, start, end);
+            let dma32 = max_zone_phys(32, start, end);
+            let mut z = [0u64; MAX_NR_ZONES];
+            z[ZoneType::Dma as usize] = dma >> Self::PAGE_SHIFT;
+            z[ZoneType::Dma32 as usize] = dma32 >> Self::PAGE_SHIFT;
+            z[ZoneType::Normal as usize] = ctx.max_pfn;
+            z
+        }
     }
 }
 

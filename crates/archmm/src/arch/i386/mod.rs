@@ -38,7 +38,7 @@
 pub mod refwalk;
 
 use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
-use super::{Arch, FirmwareKind, MemoryModel, Override};
+use super::{Arch, FirmwareKind, MemoryModel};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::pgtable::{Entry, Level, PagingMode, PgError, Prot, VaRange};
 use crate::physmem::PhysMem;
@@ -116,90 +116,128 @@ impl<const PAE: bool> Arch for I386<PAE> {
     } else {
         KernelSections::from_memory_line(9327, 1246, 3188, 912, 464, 103_316)
     };
-    const OVERRIDES: &'static [Override] =
-        if PAE { I386_OVERRIDES.split_at(I386_OVERRIDES.len() - 1).0 } else { &I386_OVERRIDES };
-    const MEMORY_HOTPLUG: bool = false;
+
     type State = X86State;
     type Paging = I386Paging<PAE>;
     type UserPaging = I386Paging<PAE>;
     /// TASK_SIZE = PAGE_OFFSET (3G/1G split).
     const TASK_SIZE: u64 = 0xc000_0000;
-    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
-    const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
-    /// Debian's 32-bit x86 kernels are built without CONFIG_NUMA.
-    const NUMA: bool = false;
-    /// x86-32's PERCPU_FIRST_CHUNK_RESERVE is 0 (`pcpu-alloc: ... r0`).
-    const PERCPU_RESERVE: u64 = 0;
-    /// Linux's i386 memmap takes 40 bytes per page (20971520 bytes for 524256 pages on a
-    /// 2 GiB QEMU pc, with and without PAE).
-    const LINUX_STRUCT_PAGE: u64 = 40;
     /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
-    /// Without PAE there is no execute-disable bit: lowmem is mapped executable.
-    /// `Initializing HighMem for node N (start:end)` for each highmem zone of each node
-    /// (ZONE_MOVABLE counts: its memory is highmem on x86-32).
-    fn highmem_banner(zones: &crate::zone::ZoneLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        for (nid, n) in zones.online_nodes() {
-            for z in [ZoneType::HighMem, ZoneType::Movable] {
-                let nz = n.zones[z as usize];
-                // An empty zone's zone_start_pfn is 0 in Linux.
-                let start = if nz.spanned == 0 { 0 } else { nz.start_pfn };
-                writeln!(log, "Initializing {} for node {nid} ({:08x}:{:08x})", z.name(), start, start + nz.spanned)?;
-            }
+
+    crate::overrides! {
+        /// x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the CPU and node id ranges
+        /// first
+        fn percpu_banner<M: PhysMem + Copy>(
+            ctx: &mut BootCtx<'_, Self, M>,
+            cpus: usize,
+            nodes: usize,
+        ) -> Result<(), BootError> {
+            // Debian's CONFIG_NR_CPUS=32; nr_cpumask_bits is nr_cpu_ids.
+            writeln!(ctx.log, "setup_percpu: NR_CPUS:32 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
+            Ok(())
         }
-        Ok(())
-    }
 
-    /// `Write protecting kernel text and read-only data: Nk`: from _text to __end_rodata.
-    fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        writeln!(log, "Write protecting kernel text and read-only data: {}k", (image.text + image.rodata) >> 10)
-    }
-    const WX_FORMAT: Option<crate::protect::WxFormat> = if PAE { Some(super::x86_64::X86_WX) } else { None };
-    const LINEAR_MAP_PROT: Prot = if PAE { Prot::KERNEL_RW } else { Prot { exec: true, ..Prot::KERNEL_RW } };
+        /// x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM and the firmware's
+        /// reserved and ACPI ranges, not memblock's regions
+        fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+            super::x86_64::e820_iomem_resources(ctx, f)
+        }
 
-    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        super::x86_64::e820_early_reserve(ctx)
-    }
+        /// x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text
+        const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
 
-    fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        super::x86_64::e820_memory_setup(ctx)?;
-        ctx.max_pfn = super::x86_64::e820_end_pfn(ctx, Self::MAX_ARCH_PFN, Self::MAX_ARCH_PFN)?;
-        find_low_pfn_range(ctx);
-        super::x86_64::e820_memblock_setup(ctx)?;
-        // phys_addr_t is 32 bits without PAE: e820__memblock_setup() skips RAM above 4 GiB.
-        ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
-        Ok(())
-    }
+        /// ARCH_ENABLE_MEMORY_HOTPLUG is selected only if X86_64: a 32-bit x86 kernel cannot hot-add memory
+        const MEMORY_HOTPLUG: bool = false;
 
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::limit_to_lowmem(ctx);
-        super::x86_64::reserve_real_mode_and_map(ctx)?;
-        // initmem_init() (CONFIG_HIGHMEM) and setup_bootmem_allocator().
-        let high = ctx.max_pfn - ctx.max_pfn.min(ctx.max_low_pfn);
-        writeln!(ctx.log, "{}MB HIGHMEM available.", pages_to_mb(high))?;
-        writeln!(ctx.log, "{}MB LOWMEM available.", pages_to_mb(ctx.max_low_pfn))?;
-        writeln!(ctx.log, "  mapped low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
-        writeln!(ctx.log, "  low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
-        Ok(())
-    }
+        /// the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the EBDA/BIOS area up to 1 MiB
+        /// (x86's code, shared with x86-64)
+        fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            super::x86_64::e820_early_reserve(ctx)
+        }
 
-    fn percpu_banner<M: PhysMem + Copy>(
-        ctx: &mut BootCtx<'_, Self, M>,
-        cpus: usize,
-        nodes: usize,
-    ) -> Result<(), BootError> {
-        // Debian's CONFIG_NR_CPUS=32; nr_cpumask_bits is nr_cpu_ids.
-        writeln!(ctx.log, "setup_percpu: NR_CPUS:32 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
-        Ok(())
-    }
+        /// the e820 table is sanitised and trimmed as on x86-64 (shared code); max_low_pfn is MAXMEM_PFN, the
+        /// end of what the 1 GiB kernel half can map after vmalloc's reserve (find_low_pfn_range)
+        fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            super::x86_64::e820_memory_setup(ctx)?;
+            ctx.max_pfn = super::x86_64::e820_end_pfn(ctx, Self::MAX_ARCH_PFN, Self::MAX_ARCH_PFN)?;
+            find_low_pfn_range(ctx);
+            super::x86_64::e820_memblock_setup(ctx)?;
+            // phys_addr_t is 32 bits without PAE: e820__memblock_setup() skips RAM above 4 GiB.
+            ctx.memblock.remove(1u64 << Self::MAX_PHYSMEM_BITS, u64::MAX)?;
+            Ok(())
+        }
 
-    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        super::x86_64::x86_zone_limits(ctx)
-    }
+        /// the real-mode trampoline keeps the first MiB (shared with x86-64); only lowmem is mapped and early
+        /// allocations stay below it
+        fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            crate::boot::limit_to_lowmem(ctx);
+            super::x86_64::reserve_real_mode_and_map(ctx)?;
+            // initmem_init() (CONFIG_HIGHMEM) and setup_bootmem_allocator().
+            let high = ctx.max_pfn - ctx.max_pfn.min(ctx.max_low_pfn);
+            writeln!(ctx.log, "{}MB HIGHMEM available.", pages_to_mb(high))?;
+            writeln!(ctx.log, "{}MB LOWMEM available.", pages_to_mb(ctx.max_low_pfn))?;
+            writeln!(ctx.log, "  mapped low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
+            writeln!(ctx.log, "  low ram: 0 - {:08x}", ctx.max_low_pfn << 12)?;
+            Ok(())
+        }
 
-    fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
-        super::x86_64::e820_iomem_resources(ctx, f)
+        /// Debian's 32-bit x86 kernels are built without CONFIG_NUMA: all memory is node 0, no fallback order
+        /// or policy zone lines
+        // Debian's 32-bit x86 kernels are built without CONFIG_NUMA.
+        const NUMA: bool = false;
+
+        /// x86-32 reserves no module space in the first per-CPU chunk (PERCPU_FIRST_CHUNK_RESERVE is
+        /// PERCPU_MODULE_RESERVE only on 64-bit)
+        // x86-32's PERCPU_FIRST_CHUNK_RESERVE is 0 (`pcpu-alloc: ... r0`).
+        const PERCPU_RESERVE: u64 = 0;
+
+        /// a 32-bit kernel's struct page is 40 bytes, not 64
+        // Linux's i386 memmap takes 40 bytes per page (20971520 bytes for 524256 pages on a
+        // 2 GiB QEMU pc, with and without PAE).
+        const LINUX_STRUCT_PAGE: u64 = 40;
+
+        /// ISA DMA reaches only 16 MiB; lowmem ends at max_low_pfn and the rest is ZONE_HIGHMEM (x86's
+        /// zone_sizes_init, shared with x86-64)
+        fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            super::x86_64::x86_zone_limits(ctx)
+        }
+
+        /// x86 frees its init sections as 'unused kernel image (initmem)'
+        const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
+
+        /// x86's ptdump words the W^X result with an x86/mm: prefix and a full stop; without PAE there is no
+        /// execute-disable bit and Linux skips the check
+        const WX_FORMAT: Option<crate::protect::WxFormat> = if PAE { Some(super::x86_64::X86_WX) } else { None };
+
+        /// x86-32's set_highmem_pages_init() names each highmem zone (HighMem, and Movable when it is
+        /// highmem) with its pfn span as it frees it
+        // Without PAE there is no execute-disable bit: lowmem is mapped executable.
+        // `Initializing HighMem for node N (start:end)` for each highmem zone of each node
+        // (ZONE_MOVABLE counts: its memory is highmem on x86-32).
+        fn highmem_banner(zones: &crate::zone::ZoneLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+            for (nid, n) in zones.online_nodes() {
+                for z in [ZoneType::HighMem, ZoneType::Movable] {
+                    let nz = n.zones[z as usize];
+                    // An empty zone's zone_start_pfn is 0 in Linux.
+                    let start = if nz.spanned == 0 { 0 } else { nz.start_pfn };
+                    writeln!(log, "Initializing {} for node {nid} ({:08x}:{:08x})", z.name(), start, start + nz.spanned)?;
+                }
+            }
+            Ok(())
+        }
+
+        /// x86-32's mark_rodata_ro() reports the size of text and rodata it write-protects
+        // `Write protecting kernel text and read-only data: Nk`: from _text to __end_rodata.
+        fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+            writeln!(log, "Write protecting kernel text and read-only data: {}k", (image.text + image.rodata) >> 10)
+        }
+
+        /// 32-bit paging has no execute-disable bit, so the linear map is executable (Linux's PAGE_KERNEL
+        /// with _PAGE_NX = 0)
+        #[when(!PAE)]
+        const LINEAR_MAP_PROT: Prot = if PAE { Prot::KERNEL_RW } else { Prot { exec: true, ..Prot::KERNEL_RW } };
     }
 }
 
@@ -218,80 +256,6 @@ fn find_low_pfn_range<const PAE: bool, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, 
         let _ = writeln!(ctx.log, "Warning only 4GB will be used. Use a HIGHMEM64G enabled kernel.");
     }
 }
-
-const I386_OVERRIDES: [Override; 16] = [
-    Override {
-        hook: "iomem_resources",
-        reason: "x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM and the firmware's reserved and ACPI ranges, not memblock's regions",
-    },
-        Override {
-            hook: "arch_setup_additional_pages",
-            reason: "x86's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
-        },
-    Override {
-        hook: "MEMORY_HOTPLUG",
-        reason: "ARCH_ENABLE_MEMORY_HOTPLUG is selected only if X86_64: a 32-bit x86 kernel cannot hot-add memory",
-    },
-    Override {
-        hook: "early_reserve_memory",
-        reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \
-                 EBDA/BIOS area up to 1 MiB (x86's code, shared with x86-64)",
-    },
-    Override {
-        hook: "detect_memory",
-        reason: "the e820 table is sanitised and trimmed as on x86-64 (shared code); \
-                 max_low_pfn is MAXMEM_PFN, the end of what the 1 GiB kernel half can map \
-                 after vmalloc's reserve (find_low_pfn_range)",
-    },
-    Override {
-        hook: "setup_arch",
-        reason: "the real-mode trampoline keeps the first MiB (shared with x86-64); only \
-                 lowmem is mapped and early allocations stay below it",
-    },
-    Override {
-        hook: "NUMA",
-        reason: "Debian's 32-bit x86 kernels are built without CONFIG_NUMA: all memory is \
-                 node 0, no fallback order or policy zone lines",
-    },
-    Override {
-        hook: "PERCPU_RESERVE",
-        reason: "x86-32 reserves no module space in the first per-CPU chunk \
-                 (PERCPU_FIRST_CHUNK_RESERVE is PERCPU_MODULE_RESERVE only on 64-bit)",
-    },
-    Override {
-        hook: "LINUX_STRUCT_PAGE",
-        reason: "a 32-bit kernel's struct page is 40 bytes, not 64",
-    },
-    Override {
-        hook: "zone_limits",
-        reason: "ISA DMA reaches only 16 MiB; lowmem ends at max_low_pfn and the rest is \
-                 ZONE_HIGHMEM (x86's zone_sizes_init, shared with x86-64)",
-    },
-    crate::arch::x86_64::X86_PERCPU_BANNER,
-    Override {
-        hook: "INITMEM_LABEL",
-        reason: "x86 frees its init sections as 'unused kernel image (initmem)'",
-    },
-    Override {
-        hook: "WX_FORMAT",
-        reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop; \
-                 without PAE there is no execute-disable bit and Linux skips the check",
-    },
-    Override {
-        hook: "highmem_banner",
-        reason: "x86-32's set_highmem_pages_init() names each highmem zone (HighMem, and \
-                 Movable when it is highmem) with its pfn span as it frees it",
-    },
-    Override {
-        hook: "mark_rodata_ro_banner",
-        reason: "x86-32's mark_rodata_ro() reports the size of text and rodata it write-protects",
-    },
-    Override {
-        hook: "LINEAR_MAP_PROT",
-        reason: "32-bit paging has no execute-disable bit, so the linear map is \
-                 executable (Linux's PAGE_KERNEL with _PAGE_NX = 0)",
-    },
-];
 
 const LEVELS_2: [Level; 2] = [Level { shift: 22, bits: 10, leaf: true }, Level { shift: 12, bits: 10, leaf: true }];
 const LEVELS_PAE: [Level; 3] = [

@@ -122,7 +122,7 @@ pub const VALEN: u32 = 48;
 
 // ----- the bring-up (arch/loongarch/kernel/setup.c, mem.c; arch/loongarch/mm/init.c) -------
 
-use super::{Arch, FirmwareKind, MemoryModel, Override};
+use super::{Arch, FirmwareKind, MemoryModel};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
@@ -163,67 +163,50 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
     const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(12288, 2560, 6144, 2048, 1024, 65_536);
     /// CONFIG_NODES_SHIFT=6 (the Kconfig default; Debian 12 ships no loongarch64 kernel): 64 NUMA nodes.
     const NODES_SHIFT: u32 = 6;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "LINEAR_MAP_IN_TABLES",
-        reason: "the linear map is the DMW1 window, not a page table: setup_arch builds no \
-                 linear-map table, and arch_add_memory() only adds the memmap (__add_pages), \
-                 arch_remove_memory() only removes it",
-    },
-        Override {
-            hook: "pgd_alloc",
-            reason: "user addresses are translated through PGDL and kernel mapped addresses through PGDH, two separate roots",
-        },
-        Override {
-            hook: "arch_setup_additional_pages",
-            reason: "LoongArch asks for the vDSO at STACK_TOP and adds a page of per-CPU data to vvar",
-        },
-        Override {
-            hook: "early_reserve_memory",
-            reason: "the first 2 MiB (firmware exception vectors and boot data below the \
-                     kernel's load address 0x200000) stay reserved (memblock_init)",
-        },
-        Override {
-            hook: "numa_init",
-            reason: "LoongArch takes NUMA from the ACPI SRAT (its own numa.c), not from \
-                     device-tree numa-node-id; QEMU virt has none, so all memory is node 0 \
-                     (SRAT parsing is not modelled)",
-        },
-        Override {
-            hook: "WX_FORMAT",
-            reason: "LoongArch 6.1 does not select ARCH_HAS_DEBUG_WX: no W^X check runs at boot",
-        },
-        Override {
-            hook: "zone_limits",
-            reason: "ZONE_DMA32 ends at 4 GiB whatever the machine has (MAX_DMA32_PFN, not \
-                     capped at the end of RAM as riscv caps it)",
-        },
-    ];
-    const LINEAR_MAP_IN_TABLES: bool = false;
     type State = ();
     type Paging = LoongArchPaging<PAGE_SHIFT, N>;
     type UserPaging = LoongArchPaging<PAGE_SHIFT, N>;
     /// TASK_SIZE64: the VA bits the page-table layout covers (47 with 16K/3 levels).
     const TASK_SIZE: u64 = if N == 3 { 1 << 47 } else { 1 << 48 };
-    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
-    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 3, at_task_top: true };
-    const WX_FORMAT: Option<crate::protect::WxFormat> = None;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
 
-    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_early_reserve(ctx)?;
-        ctx.memblock.reserve(0, 0x20_0000)?;
-        Ok(())
-    }
+    crate::overrides! {
+        /// the linear map is the DMW1 window, not a page table: setup_arch builds no linear-map table, and
+        /// arch_add_memory() only adds the memmap (__add_pages), arch_remove_memory() only removes it
+        const LINEAR_MAP_IN_TABLES: bool = false;
 
-    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::numa::single_node_init(ctx)
-    }
+        /// user addresses are translated through PGDL and kernel mapped addresses through PGDH, two separate
+        /// roots
+        const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
 
-    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let mut z = [0u64; MAX_NR_ZONES];
-        z[ZoneType::Dma32 as usize] = DMA32_END >> PAGE_SHIFT;
-        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        z
+        /// LoongArch asks for the vDSO at STACK_TOP and adds a page of per-CPU data to vvar
+        const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 3, at_task_top: true };
+
+        /// the first 2 MiB (firmware exception vectors and boot data below the kernel's load address
+        /// 0x200000) stay reserved (memblock_init)
+        fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            crate::boot::generic_early_reserve(ctx)?;
+            ctx.memblock.reserve(0, 0x20_0000)?;
+            Ok(())
+        }
+
+        /// LoongArch takes NUMA from the ACPI SRAT (its own numa.c), not from device-tree numa-node-id; QEMU
+        /// virt has none, so all memory is node 0 (SRAT parsing is not modelled)
+        fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            crate::numa::single_node_init(ctx)
+        }
+
+        /// LoongArch 6.1 does not select ARCH_HAS_DEBUG_WX: no W^X check runs at boot
+        const WX_FORMAT: Option<crate::protect::WxFormat> = None;
+
+        /// ZONE_DMA32 ends at 4 GiB whatever the machine has (MAX_DMA32_PFN, not capped at the end of RAM as
+        /// riscv caps it)
+        fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            let mut z = [0u64; MAX_NR_ZONES];
+            z[ZoneType::Dma32 as usize] = DMA32_END >> PAGE_SHIFT;
+            z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+            z
+        }
     }
 }
 

@@ -120,7 +120,7 @@ const fn radix_levels(page_shift: u32) -> [Level; 4] {
 
 // ----- the bring-up (arch/powerpc/kernel/prom.c, setup-common.c, mm/mem.c) -----------------
 
-use super::{Arch, FirmwareKind, Override};
+use super::{Arch, FirmwareKind};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
@@ -163,88 +163,77 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
     /// sizeof(pg_data_t) of Debian's 6.1 ppc64el kernel, cache-line rounded: `numa:   NODE_DATA
     /// [mem 0xfff82b00-0xfff87fff]` (0x5500).
     const NODE_DATA_BYTES: u64 = 0x5500;
-    /// L1_CACHE_BYTES on POWER.
-    const SMP_CACHE_BYTES: u64 = 128;
-    /// setup_per_cpu_areas() passes no module reserve and
-    /// PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE as the dynamic size.
-    const PERCPU_RESERVE: u64 = 0;
-    const PERCPU_DYN_SIZE: u64 = crate::percpu::PERCPU_MODULE_RESERVE + crate::percpu::PERCPU_DYNAMIC_RESERVE;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "memory_block_size_bytes",
-        reason: "pseries_memory_block_size(): ibm,dynamic-reconfiguration-memory's ibm,lmb-size when the tree has that node (it is not modelled); else the size of the memory node that starts where /memory@0 ends (that size kept in an unsigned int, so a memory@0 of 4 GiB or more counts as none), else one 16 MiB section (QEMU pseries: 16 MiB with one memory node or memory@0 >= 4 GiB, the second node's size otherwise)",
-    },
-        Override {
-            hook: "PERCPU_RESERVE",
-            reason: "setup_per_cpu_areas() embeds the first chunk with no module reserve (r0) and folds PERCPU_MODULE_RESERVE into the dynamic size",
-        },
-        Override {
-            hook: "PERCPU_DYN_SIZE",
-            reason: "setup_per_cpu_areas() asks for PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE (36 KiB) of dynamic space",
-        },
-        Override {
-            hook: "pgd_alloc",
-            reason: "radix gives each process its own tree through the process table (quadrant 0); the kernel's quadrant 3 tree is separate",
-        },
-        Override {
-            hook: "KERNEL_VA_MASK",
-            reason: "the top two effective-address bits select the quadrant: quadrant 3 \
-                     (0xc...) is translated by PID 0's radix tree, which indexes only the \
-                     low 52 bits",
-        },
-        Override {
-            hook: "numa_init",
-            reason: "parse_numa_properties(): pseries firmware gives nodes by ibm,associativity \
-                     (read by the device-tree scan at the primary domain index of \
-                     ibm,associativity-reference-points), and a tree without them is one node \
-                     with no 'No NUMA configuration' or 'Faking a node' lines",
-        },
-        Override {
-            hook: "SMP_CACHE_BYTES",
-            reason: "POWER cache lines are 128 bytes",
-        },
-        Override {
-            hook: "node_data_banner",
-            reason: "powerpc's own numa.c (pr_fmt 'numa: ') indents its NODE_DATA lines",
-        },
-    ];
-    fn node_data_banner(
-        nid: i32,
-        start: u64,
-        end: u64,
-        tnid: i32,
-        _memoryless: bool,
-        log: &mut dyn core::fmt::Write,
-    ) -> core::fmt::Result {
-        writeln!(log, "numa:   NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
-        if tnid != nid {
-            writeln!(log, "numa:     NODE_DATA({nid}) on node {tnid}")?;
-        }
-        Ok(())
-    }
-    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        // QEMU names each memory node after its first address, as the lookup of
-        // "/memory@<size of memory@0>" assumes. Linux keeps that size in an `unsigned int`:
-        // a memory@0 of 4 GiB or more truncates (to 0 for QEMU's powers of two) and the
-        // fallback, one section, applies (the 4 GiB, 6 GiB and 8 GiB captures: 16 MiB).
-        let after_zero = ctx.banks().find(|b| b.base == 0).map(|b| u64::from(b.size as u32)).filter(|&z| z != 0);
-        after_zero.and_then(|z| ctx.banks().find(|b| b.base == z)).map_or(1 << Self::SECTION_SIZE_BITS, |b| b.size)
-    }
     type State = ();
     type Paging = RadixPaging<PAGE_SHIFT>;
     type UserPaging = RadixPaging<PAGE_SHIFT>;
     /// TASK_SIZE_USER64 default window (128 TiB).
     const TASK_SIZE: u64 = 1 << 47;
-    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     const PAGE_OFFSET: u64 = PAGE_OFFSET;
     const VMEMMAP_START: u64 = VMEMMAP_START;
-    const KERNEL_VA_MASK: u64 = (1 << 52) - 1;
 
-    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        if !ctx.options.numa_off && ctx.banks().any(|b| b.nid.is_some()) {
-            crate::numa::generic_numa_init(ctx)
-        } else {
-            crate::numa::single_node_init(ctx)?;
-            crate::numa::register_nodes(ctx, true)
+    crate::overrides! {
+        /// pseries_memory_block_size(): ibm,dynamic-reconfiguration-memory's ibm,lmb-size when the tree has
+        /// that node (it is not modelled); else the size of the memory node that starts where /memory@0 ends
+        /// (that size kept in an unsigned int, so a memory@0 of 4 GiB or more counts as none), else one 16
+        /// MiB section (QEMU pseries: 16 MiB with one memory node or memory@0 >= 4 GiB, the second node's
+        /// size otherwise)
+        fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            // QEMU names each memory node after its first address, as the lookup of
+            // "/memory@<size of memory@0>" assumes. Linux keeps that size in an `unsigned int`:
+            // a memory@0 of 4 GiB or more truncates (to 0 for QEMU's powers of two) and the
+            // fallback, one section, applies (the 4 GiB, 6 GiB and 8 GiB captures: 16 MiB).
+            let after_zero = ctx.banks().find(|b| b.base == 0).map(|b| u64::from(b.size as u32)).filter(|&z| z != 0);
+            after_zero.and_then(|z| ctx.banks().find(|b| b.base == z)).map_or(1 << Self::SECTION_SIZE_BITS, |b| b.size)
+        }
+
+        /// setup_per_cpu_areas() embeds the first chunk with no module reserve (r0) and folds
+        /// PERCPU_MODULE_RESERVE into the dynamic size
+        // setup_per_cpu_areas() passes no module reserve and
+        // PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE as the dynamic size.
+        const PERCPU_RESERVE: u64 = 0;
+
+        /// setup_per_cpu_areas() asks for PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE (36 KiB) of dynamic
+        /// space
+        const PERCPU_DYN_SIZE: u64 = crate::percpu::PERCPU_MODULE_RESERVE + crate::percpu::PERCPU_DYNAMIC_RESERVE;
+
+        /// radix gives each process its own tree through the process table (quadrant 0); the kernel's
+        /// quadrant 3 tree is separate
+        const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
+
+        /// the top two effective-address bits select the quadrant: quadrant 3 (0xc...) is translated by PID
+        /// 0's radix tree, which indexes only the low 52 bits
+        const KERNEL_VA_MASK: u64 = (1 << 52) - 1;
+
+        /// parse_numa_properties(): pseries firmware gives nodes by ibm,associativity (read by the
+        /// device-tree scan at the primary domain index of ibm,associativity-reference-points), and a tree
+        /// without them is one node with no 'No NUMA configuration' or 'Faking a node' lines
+        fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            if !ctx.options.numa_off && ctx.banks().any(|b| b.nid.is_some()) {
+                crate::numa::generic_numa_init(ctx)
+            } else {
+                crate::numa::single_node_init(ctx)?;
+                crate::numa::register_nodes(ctx, true)
+            }
+        }
+
+        /// POWER cache lines are 128 bytes
+        // L1_CACHE_BYTES on POWER.
+        const SMP_CACHE_BYTES: u64 = 128;
+
+        /// powerpc's own numa.c (pr_fmt 'numa: ') indents its NODE_DATA lines
+        fn node_data_banner(
+            nid: i32,
+            start: u64,
+            end: u64,
+            tnid: i32,
+            _memoryless: bool,
+            log: &mut dyn core::fmt::Write,
+        ) -> core::fmt::Result {
+            writeln!(log, "numa:   NODE_DATA [mem {start:#010x}-{end:#010x}]")?;
+            if tnid != nid {
+                writeln!(log, "numa:     NODE_DATA({nid}) on node {tnid}")?;
+            }
+            Ok(())
         }
     }
 }

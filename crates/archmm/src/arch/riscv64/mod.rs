@@ -9,7 +9,7 @@
 
 pub mod refwalk;
 
-use super::{Arch, FirmwareKind, Override};
+use super::{Arch, FirmwareKind};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
@@ -36,40 +36,6 @@ impl<const N: usize> Arch for Riscv<N> {
     /// sizeof(pg_data_t): arm64's (arch_numa code, the same
     /// NODES_SHIFT-sized zonelists); Debian 12 ships no riscv64 kernel (an assumption).
     const NODE_DATA_BYTES: u64 = 0x2c80;
-    const KERNEL_END_ALIGN: u64 = PMD_SIZE;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "setup_arch",
-        reason: "setup_bootmem() caps memory at KERN_VIRT_SIZE - 4 GiB \
-                 (memblock_enforce_memory_limit), and the linear map reaches no further than \
-                 that past phys_ram_base: it has half the kernel VA space",
-    },
-    Override {
-        hook: "linear_map_phys_base",
-        reason: "RISC-V RAM does not start at 0 (0x80000000 on QEMU virt): the linear map starts \
-                 at phys_ram_base, the start of DRAM (as since Linux 6.4; 6.1's setup_vm() used \
-                 the kernel's load address, leaving the free memory below it, where OpenSBI \
-                 sits, outside the linear map), and the vmemmap at vmemmap_start_pfn",
-    },
-    Override {
-        hook: "MEMORY_HOTPLUG",
-        reason: "Linux 6.1's arch/riscv/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG (its memory hotplug support came in a later release, v6.9): hot-add is refused",
-    },
-    Override {
-        hook: "KERNEL_END_ALIGN",
-        reason: "the kernel's linear-map alias is mapped read-only with PMD blocks, so its \
-                 reservation extends to the next 2 MiB boundary (setup_bootmem)",
-    },
-    Override {
-        hook: "KERNEL_IMAGE_MAP",
-        reason: "riscv64 runs the kernel from its own mapping at KERNEL_LINK_ADDR (the top \
-                 2 GiB, reachable with the medany code model), separate from the linear map",
-    },
-    Override {
-        hook: "WX_FORMAT",
-        reason: "riscv's ptdump spells the failure 'failed' and prefixes the warning with \
-                 riscv/mm:",
-    }];
-    const MEMORY_HOTPLUG: bool = false;
     type State = ();
     type Paging = RiscvPaging<N>;
     type UserPaging = RiscvPaging<N>;
@@ -81,16 +47,6 @@ impl<const N: usize> Arch for Riscv<N> {
         4 => 0xffff_af80_0000_0000,
         _ => 0xffff_ffd8_0000_0000,
     };
-    /// KERNEL_LINK_ADDR: ADDRESS_SPACE_END - 2 GiB + 1.
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
-        Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
-    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
-        found_prefix: "riscv/mm: ",
-        checked_prefix: "",
-        failed: "failed",
-        period: false,
-        uxn: false,
-    });
     /// The vmemmap of each layout.
     const VMEMMAP_START: u64 = match N {
         5 => 0xff1c_0000_0000_0000,
@@ -98,25 +54,56 @@ impl<const N: usize> Arch for Riscv<N> {
         _ => 0xffff_ffc7_0000_0000,
     };
 
-    /// setup_bootmem(): memblock_enforce_memory_limit(KERN_VIRT_SIZE - 4 GiB), the most
-    /// memory the linear map's half of the kernel VA space holds (124 GiB with Sv39);
-    /// then the generic limits and the linear map.
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        // KERN_VIRT_SIZE = PTRS_PER_PGD / 2 * PGDIR_SIZE / 2.
-        let kern_virt_size = 1u64 << (9 * N as u32 + 12 - 2);
-        let memory_limit = kern_virt_size - (4 << 30);
-        ctx.memblock.enforce_memory_limit(memory_limit)?;
-        // create_linear_mapping_page_table() maps no further than memory_limit past
-        // phys_ram_base; memory beyond it (after a hole) would have no linear address, so
-        // it is dropped here rather than handed to the page allocator unmapped.
-        let base = ctx.memblock.start_of_dram();
-        ctx.memblock.remove(base.saturating_add(memory_limit), u64::MAX)?;
-        crate::boot::generic_setup_arch(ctx)
-    }
+    crate::overrides! {
+        /// setup_bootmem() caps memory at KERN_VIRT_SIZE - 4 GiB (memblock_enforce_memory_limit), and the
+        /// linear map reaches no further than that past phys_ram_base: it has half the kernel VA space
+        // setup_bootmem(): memblock_enforce_memory_limit(KERN_VIRT_SIZE - 4 GiB), the most
+        // memory the linear map's half of the kernel VA space holds (124 GiB with Sv39);
+        // then the generic limits and the linear map.
+        fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            // KERN_VIRT_SIZE = PTRS_PER_PGD / 2 * PGDIR_SIZE / 2.
+            let kern_virt_size = 1u64 << (9 * N as u32 + 12 - 2);
+            let memory_limit = kern_virt_size - (4 << 30);
+            ctx.memblock.enforce_memory_limit(memory_limit)?;
+            // create_linear_mapping_page_table() maps no further than memory_limit past
+            // phys_ram_base; memory beyond it (after a hole) would have no linear address, so
+            // it is dropped here rather than handed to the page allocator unmapped.
+            let base = ctx.memblock.start_of_dram();
+            ctx.memblock.remove(base.saturating_add(memory_limit), u64::MAX)?;
+            crate::boot::generic_setup_arch(ctx)
+        }
 
-    /// phys_ram_base, the start of DRAM.
-    fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        ctx.memblock.start_of_dram()
+        /// RISC-V RAM does not start at 0 (0x80000000 on QEMU virt): the linear map starts at phys_ram_base,
+        /// the start of DRAM (as since Linux 6.4; 6.1's setup_vm() used the kernel's load address, leaving
+        /// the free memory below it, where OpenSBI sits, outside the linear map), and the vmemmap at
+        /// vmemmap_start_pfn
+        // phys_ram_base, the start of DRAM.
+        fn linear_map_phys_base<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            ctx.memblock.start_of_dram()
+        }
+
+        /// Linux 6.1's arch/riscv/Kconfig does not select ARCH_ENABLE_MEMORY_HOTPLUG (its memory hotplug
+        /// support came in a later release, v6.9): hot-add is refused
+        const MEMORY_HOTPLUG: bool = false;
+
+        /// the kernel's linear-map alias is mapped read-only with PMD blocks, so its reservation extends to
+        /// the next 2 MiB boundary (setup_bootmem)
+        const KERNEL_END_ALIGN: u64 = PMD_SIZE;
+
+        /// riscv64 runs the kernel from its own mapping at KERNEL_LINK_ADDR (the top 2 GiB, reachable with
+        /// the medany code model), separate from the linear map
+        // KERNEL_LINK_ADDR: ADDRESS_SPACE_END - 2 GiB + 1.
+        const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
+            Some(crate::protect::ImageMapBase::ImageStart(0xffff_ffff_8000_0000));
+
+        /// riscv's ptdump spells the failure 'failed' and prefixes the warning with riscv/mm:
+        const WX_FORMAT: Option<crate::protect::WxFormat> = Some(crate::protect::WxFormat {
+            found_prefix: "riscv/mm: ",
+            checked_prefix: "",
+            failed: "failed",
+            period: false,
+            uxn: false,
+        });
     }
 }
 

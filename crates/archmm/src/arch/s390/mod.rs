@@ -158,7 +158,7 @@ enum Table {
 
 // ----- the bring-up (arch/s390/kernel/setup.c, arch/s390/boot/startup.c, mm/init.c) ------
 
-use super::{Arch, FirmwareKind, Override};
+use super::{Arch, FirmwareKind};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
@@ -208,74 +208,61 @@ impl<const N: usize> Arch for S390<N> {
     const ZONES: &'static [ZoneType] = &[ZoneType::Dma, ZoneType::Normal, ZoneType::Movable];
     /// The reference kernel's sections: Debian's 6.1.0-50-s390x under QEMU s390-ccw-virtio.
     const KERNEL_SECTIONS: KernelSections = KernelSections::from_memory_line(10116, 1688, 2568, 3604, 692, 90_624);
-    /// L1_CACHE_BYTES on z/Architecture.
-    const SMP_CACHE_BYTES: u64 = 256;
-    const NUMA: bool = false;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "memory_block_size_bytes",
-        reason: "memory blocks are at least the SCLP storage increment (max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm), arch/s390/mm/init.c); QEMU's increment is the smallest power of two from 1 MiB that describes RAM in at most 1020 increments",
-    },
-        Override {
-            hook: "pgd_alloc",
-            reason: "user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space with its own ASCE",
-        },
-        Override {
-            hook: "early_reserve_memory",
-            reason: "the lowcore (the prefix area every CPU's interrupts use) and the IPL \
-                     startup data occupy the first 64 KiB (reserve_kernel)",
-        },
-        Override {
-            hook: "NUMA",
-            reason: "s390 firmware describes no NUMA topology and s390's CONFIG_NUMA is off \
-                     by default: all storage is node 0",
-        },
-        Override {
-            hook: "zone_limits",
-            reason: "ZONE_DMA is the 31-bit addressable storage that 31-bit channel I/O can \
-                     reach (2 GiB, whatever the machine has), Normal the rest",
-        },
-        Override {
-            hook: "SMP_CACHE_BYTES",
-            reason: "z/Architecture cache lines are 256 bytes",
-        },
-        Override {
-            hook: "kernel_mode_for",
-            reason: "setup_kernel_memory_layout() sizes the kernel's ASCE at boot: 3 levels \
-                     (4 TiB) while the identity map of memory stays below the 3-level \
-                     vmemmap, else 4 levels",
-        },
-    ];
-    fn kernel_mode_for(ram_end: u64) -> &'static str {
-        if ram_end <= s390_vmemmap_start(3) {
-            <S390Paging<3> as PagingMode>::NAME
-        } else {
-            <S390Paging<4> as PagingMode>::NAME
-        }
-    }
-    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        crate::hotplug::s390_memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
-    }
     type State = ();
     type Paging = S390Paging<N>;
     type UserPaging = S390Paging<N>;
     /// The user ASCE limit: a 3-level kernel gives 4 TiB, otherwise region-second (8 PiB).
     const TASK_SIZE: u64 = if N == 3 { 1 << 42 } else { 1 << 53 };
-    const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
     /// 6.1 runs the kernel in an identity mapping: virtual = real.
     const PAGE_OFFSET: u64 = 0;
     const VMEMMAP_START: u64 = s390_vmemmap_start(N);
 
-    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        crate::boot::generic_early_reserve(ctx)?;
-        ctx.memblock.reserve(0, STARTUP_NORMAL_OFFSET)?;
-        Ok(())
-    }
+    crate::overrides! {
+        /// memory blocks are at least the SCLP storage increment (max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm),
+        /// arch/s390/mm/init.c); QEMU's increment is the smallest power of two from 1 MiB that describes RAM
+        /// in at most 1020 increments
+        fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            crate::hotplug::s390_memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
+        }
 
-    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        let mut z = [0u64; MAX_NR_ZONES];
-        z[ZoneType::Dma as usize] = MAX_DMA_ADDRESS >> 12;
-        z[ZoneType::Normal as usize] = ctx.max_low_pfn;
-        z
+        /// user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space
+        /// with its own ASCE
+        const USER_SHARE: crate::uspace::KernelShare = crate::uspace::KernelShare::SeparateRoot;
+
+        /// the lowcore (the prefix area every CPU's interrupts use) and the IPL startup data occupy the first
+        /// 64 KiB (reserve_kernel)
+        fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            crate::boot::generic_early_reserve(ctx)?;
+            ctx.memblock.reserve(0, STARTUP_NORMAL_OFFSET)?;
+            Ok(())
+        }
+
+        /// s390 firmware describes no NUMA topology and s390's CONFIG_NUMA is off by default: all storage is
+        /// node 0
+        const NUMA: bool = false;
+
+        /// ZONE_DMA is the 31-bit addressable storage that 31-bit channel I/O can reach (2 GiB, whatever the
+        /// machine has), Normal the rest
+        fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            let mut z = [0u64; MAX_NR_ZONES];
+            z[ZoneType::Dma as usize] = MAX_DMA_ADDRESS >> 12;
+            z[ZoneType::Normal as usize] = ctx.max_low_pfn;
+            z
+        }
+
+        /// z/Architecture cache lines are 256 bytes
+        // L1_CACHE_BYTES on z/Architecture.
+        const SMP_CACHE_BYTES: u64 = 256;
+
+        /// setup_kernel_memory_layout() sizes the kernel's ASCE at boot: 3 levels (4 TiB) while the identity
+        /// map of memory stays below the 3-level vmemmap, else 4 levels
+        fn kernel_mode_for(ram_end: u64) -> &'static str {
+            if ram_end <= s390_vmemmap_start(3) {
+                <S390Paging<3> as PagingMode>::NAME
+            } else {
+                <S390Paging<4> as PagingMode>::NAME
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 pub mod refwalk;
 
-use super::{Arch, FirmwareKind, Override};
+use super::{Arch, FirmwareKind};
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::memblock::RegionType;
 use crate::numa::NumaMeminfo;
@@ -58,19 +58,11 @@ pub struct X86State {
     pub e820: E820Table,
 }
 
-/// x86-64's and i386's shared reason for their percpu_banner override.
-pub(crate) const X86_PERCPU_BANNER: Override = Override {
-    hook: "percpu_banner",
-    reason: "x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the CPU and \
-             node id ranges first",
-};
-
 impl<const LA57: bool> Arch for X86<LA57> {
     const NAME: &'static str = "x86_64";
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
     const FIRMWARE: FirmwareKind = FirmwareKind::E820;
-    const MEMORYLESS_ONLINE_EARLY: bool = false;
     const ZONES: &'static [ZoneType] =
         &[ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable, ZoneType::Device];
     /// The reference kernel's sections: Debian's 6.1.0-56-amd64 (its Memory and percpu lines under QEMU).
@@ -80,177 +72,143 @@ impl<const LA57: bool> Arch for X86<LA57> {
     /// sizeof(pg_data_t) of Debian's 6.1 amd64 kernel, page-rounded: `NODE_DATA(0) allocated
     /// [mem 0x13ffd2000-0x13fffcfff]` (0x2b000).
     const NODE_DATA_BYTES: u64 = 0x2b000;
-    const OVERRIDES: &'static [Override] = &[Override {
-        hook: "memory_block_size_bytes",
-        reason: "probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides the end of boot memory",
-    },
-        Override {
-            hook: "arch_setup_additional_pages",
-            reason: "x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text",
-        },
-        Override {
-            hook: "early_reserve_memory",
-            reason: "the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the \
-                     EBDA/BIOS area up to 1 MiB, which e820 does not always report",
-        },
-        Override {
-            hook: "detect_memory",
-            reason: "the e820 table must be sanitised (overlaps, unsorted entries) and its \
-                     BIOS-area fix-ups applied before it becomes memblock memory; max_pfn and \
-                     max_low_pfn come from it (usable RAM below max_arch_pfn / 4 GiB)",
-        },
-        Override {
-            hook: "setup_arch",
-            reason: "real-mode AP startup needs a trampoline below 1 MiB, so the whole first \
-                     MiB stays reserved (reserve_real_mode)",
-        },
-        Override {
-            hook: "numa_init",
-            reason: "x86 takes NUMA from the ACPI SRAT, merges same-node blocks across holes \
-                     and fakes a node from address 0, as arch/x86/mm/numa.c does",
-        },
-        Override {
-            hook: "zone_limits",
-            reason: "ISA DMA reaches only 16 MiB: ZONE_DMA ends there, DMA32 at 4 GiB",
-        },
-        Override {
-            hook: "PERCPU_ATOM_SIZE",
-            reason: "x86-64 embeds per-CPU units in PMD-sized (2 MiB) atoms so the area can \
-                     be mapped with large pages",
-        },
-        X86_PERCPU_BANNER,
-        Override {
-            hook: "INITMEM_LABEL",
-            reason: "x86 frees several parts of its image separately (init sections, the \
-                     text/rodata and rodata/data gaps) and names each",
-        },
-        Override {
-            hook: "KERNEL_IMAGE_MAP",
-            reason: "x86-64 runs the kernel from its own mapping at __START_KERNEL_map \
-                     (0xffffffff80000000 + physical address), outside the direct map, so \
-                     code is reachable with 32-bit sign-extended addresses (mcmodel=kernel)",
-        },
-        Override {
-            hook: "RODATA_ALIGN",
-            reason: "x86-64 aligns rodata's start and end to 2 MiB (X86_ALIGN_RODATA_BEGIN/END) \
-                     so text and rodata keep their large-page mappings after mark_rodata_ro",
-        },
-        Override {
-            hook: "mark_rodata_ro_banner",
-            reason: "x86's mark_rodata_ro() reports the size of text and rodata, 2 MiB-aligned",
-        },
-        Override {
-            hook: "node_data_banner",
-            reason: "x86's own numa.c allocates each node's data in whole pages and words the \
-                     line 'NODE_DATA(n) allocated' (no NUMA: prefix); memoryless nodes get theirs later",
-        },
-        Override {
-            hook: "iomem_resources",
-            reason: "x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM \
-                     and the firmware's reserved and ACPI ranges, not memblock's regions",
-        },
-        Override {
-            hook: "WX_FORMAT",
-            reason: "x86's ptdump words the W^X result with an x86/mm: prefix and a full stop",
-        },
-        Override {
-            hook: "dma_reserve",
-            reason: "the BIOS area below 1 MiB is reserved but lies in the small ISA DMA zone, \
-                     so x86 holds those pages back from the zone's estimate",
-        },
-    ];
-    fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        crate::hotplug::x86_probe_memory_block_size(ctx.max_pfn << 12, 1 << Self::SECTION_SIZE_BITS)
-    }
     type State = X86State;
     type Paging = X86Paging<LA57>;
     type UserPaging = X86Paging<LA57>;
     /// DEFAULT_MAP_WINDOW ((1 << 47) - PAGE_SIZE), also with 5-level paging.
     const TASK_SIZE: u64 = (1 << 47) - 4096;
-    const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
     const PAGE_OFFSET: u64 = if LA57 { PAGE_OFFSET_L5 } else { PAGE_OFFSET };
     /// Documentation/x86/x86_64/mm.rst: ffffea0000000000 (4-level), ffd4000000000000 (5-level).
     const VMEMMAP_START: u64 = if LA57 { 0xffd4_0000_0000_0000 } else { 0xffff_ea00_0000_0000 };
-    const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
-    /// __START_KERNEL_map.
-    const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
-        Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
-    /// HPAGE_SIZE (X86_ALIGN_RODATA_BEGIN / X86_ALIGN_RODATA_END).
-    const RODATA_ALIGN: u64 = 2 << 20;
-    const WX_FORMAT: Option<crate::protect::WxFormat> = Some(X86_WX);
 
-    /// `Write protecting the kernel read-only data: Nk`: from _text to
-    /// __end_rodata_hpage_align.
-    fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        writeln!(log, "Write protecting the kernel read-only data: {}k", (image.text + image.rodata) >> 10)
-    }
-    /// PMD_SIZE: the per-CPU area can then be mapped with large pages.
-    const PERCPU_ATOM_SIZE: u64 = 2 << 20;
     /// __pa(MAX_DMA_ADDRESS): per-CPU memory stays out of ZONE_DMA.
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
 
-    fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        e820_early_reserve(ctx)
-    }
+    crate::overrides! {
+        /// x86's init_cpu_to_node() onlines a node that has CPUs but no memory only after
+        /// paging_init(), so free_area_init() first prints `Initializing node N as memoryless`
+        const MEMORYLESS_ONLINE_EARLY: bool = false;
 
-    fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        e820_memory_setup(ctx)?;
-        // setup_arch's e820__end_of_ram_pfn() / e820__end_of_low_ram_pfn(): the limits come
-        // from the e820 table, printed before memblock is populated.
-        let max_arch_pfn = if LA57 { e820::MAX_ARCH_PFN_X86_64_LA57 } else { e820::MAX_ARCH_PFN_X86_64 };
-        ctx.max_pfn = e820_end_pfn(ctx, max_arch_pfn, max_arch_pfn)?;
-        ctx.max_low_pfn =
-            if ctx.max_pfn > MAX_DMA32_PFN { e820_end_pfn(ctx, MAX_DMA32_PFN, max_arch_pfn)? } else { ctx.max_pfn };
-        e820_memblock_setup(ctx)
-    }
-
-    fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        // init_mem_mapping(): on 64-bit everything is directly mapped.
-        if ctx.max_pfn > ctx.max_low_pfn {
-            ctx.max_low_pfn = ctx.max_pfn;
+        /// probe_memory_block_size() (arch/x86/mm/init_64.c): 128 MiB below 64 GiB of RAM; above, under a
+        /// hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides
+        /// the end of boot memory
+        fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            crate::hotplug::x86_probe_memory_block_size(ctx.max_pfn << 12, 1 << Self::SECTION_SIZE_BITS)
         }
-        reserve_real_mode_and_map(ctx)
-    }
 
-    fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-        x86_numa_init(ctx)
-    }
+        /// x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text
+        const VDSO: crate::uspace::VdsoRule = crate::uspace::VdsoRule { vvar_pages: 4, at_task_top: false };
 
-    fn percpu_banner<M: PhysMem + Copy>(
-        ctx: &mut BootCtx<'_, Self, M>,
-        cpus: usize,
-        nodes: usize,
-    ) -> Result<(), BootError> {
-        // Debian's CONFIG_NR_CPUS; with CPUMASK_OFFSTACK nr_cpumask_bits is nr_cpu_ids.
-        writeln!(ctx.log, "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
-        Ok(())
-    }
-
-    fn dma_reserve<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-        x86_dma_reserve(ctx)
-    }
-
-    fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
-        e820_iomem_resources(ctx, f)
-    }
-
-    fn node_data_banner(
-        nid: i32,
-        start: u64,
-        end: u64,
-        tnid: i32,
-        _memoryless: bool,
-        log: &mut dyn core::fmt::Write,
-    ) -> core::fmt::Result {
-        writeln!(log, "NODE_DATA({nid}) allocated [mem {start:#010x}-{end:#010x}]")?;
-        if tnid != nid {
-            writeln!(log, "    NODE_DATA({nid}) on node {tnid}")?;
+        /// the BIOS owns page 0, the first 64K that some BIOSes corrupt, and the EBDA/BIOS area up to 1 MiB,
+        /// which e820 does not always report
+        fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            e820_early_reserve(ctx)
         }
-        Ok(())
-    }
 
-    fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
-        x86_zone_limits(ctx)
+        /// the e820 table must be sanitised (overlaps, unsorted entries) and its BIOS-area fix-ups applied
+        /// before it becomes memblock memory; max_pfn and max_low_pfn come from it (usable RAM below
+        /// max_arch_pfn / 4 GiB)
+        fn detect_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            e820_memory_setup(ctx)?;
+            // setup_arch's e820__end_of_ram_pfn() / e820__end_of_low_ram_pfn(): the limits come
+            // from the e820 table, printed before memblock is populated.
+            let max_arch_pfn = if LA57 { e820::MAX_ARCH_PFN_X86_64_LA57 } else { e820::MAX_ARCH_PFN_X86_64 };
+            ctx.max_pfn = e820_end_pfn(ctx, max_arch_pfn, max_arch_pfn)?;
+            ctx.max_low_pfn =
+                if ctx.max_pfn > MAX_DMA32_PFN { e820_end_pfn(ctx, MAX_DMA32_PFN, max_arch_pfn)? } else { ctx.max_pfn };
+            e820_memblock_setup(ctx)
+        }
+
+        /// real-mode AP startup needs a trampoline below 1 MiB, so the whole first MiB stays reserved
+        /// (reserve_real_mode)
+        fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            // init_mem_mapping(): on 64-bit everything is directly mapped.
+            if ctx.max_pfn > ctx.max_low_pfn {
+                ctx.max_low_pfn = ctx.max_pfn;
+            }
+            reserve_real_mode_and_map(ctx)
+        }
+
+        /// x86 takes NUMA from the ACPI SRAT, merges same-node blocks across holes and fakes a node from
+        /// address 0, as arch/x86/mm/numa.c does
+        fn numa_init<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
+            x86_numa_init(ctx)
+        }
+
+        /// ISA DMA reaches only 16 MiB: ZONE_DMA ends there, DMA32 at 4 GiB
+        fn zone_limits<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> [u64; MAX_NR_ZONES] {
+            x86_zone_limits(ctx)
+        }
+
+        /// x86-64 embeds per-CPU units in PMD-sized (2 MiB) atoms so the area can be mapped with large pages
+        // PMD_SIZE: the per-CPU area can then be mapped with large pages.
+        const PERCPU_ATOM_SIZE: u64 = 2 << 20;
+
+        /// x86 frees several parts of its image separately (init sections, the text/rodata and rodata/data
+        /// gaps) and names each
+        const INITMEM_LABEL: &'static str = "unused kernel image (initmem)";
+
+        /// x86-64 runs the kernel from its own mapping at __START_KERNEL_map (0xffffffff80000000 + physical
+        /// address), outside the direct map, so code is reachable with 32-bit sign-extended addresses
+        /// (mcmodel=kernel)
+        // __START_KERNEL_map.
+        const KERNEL_IMAGE_MAP: Option<crate::protect::ImageMapBase> =
+            Some(crate::protect::ImageMapBase::PhysZero(0xffff_ffff_8000_0000));
+
+        /// x86-64 aligns rodata's start and end to 2 MiB (X86_ALIGN_RODATA_BEGIN/END) so text and rodata keep
+        /// their large-page mappings after mark_rodata_ro
+        // HPAGE_SIZE (X86_ALIGN_RODATA_BEGIN / X86_ALIGN_RODATA_END).
+        const RODATA_ALIGN: u64 = 2 << 20;
+
+        /// x86's mark_rodata_ro() reports the size of text and rodata, 2 MiB-aligned
+        // `Write protecting the kernel read-only data: Nk`: from _text to
+        // __end_rodata_hpage_align.
+        fn mark_rodata_ro_banner(image: &crate::protect::ImageLayout, log: &mut dyn core::fmt::Write) -> core::fmt::Result {
+            writeln!(log, "Write protecting the kernel read-only data: {}k", (image.text + image.rodata) >> 10)
+        }
+
+        /// x86's own numa.c allocates each node's data in whole pages and words the line 'NODE_DATA(n)
+        /// allocated' (no NUMA: prefix); memoryless nodes get theirs later
+        fn node_data_banner(
+            nid: i32,
+            start: u64,
+            end: u64,
+            tnid: i32,
+            _memoryless: bool,
+            log: &mut dyn core::fmt::Write,
+        ) -> core::fmt::Result {
+            writeln!(log, "NODE_DATA({nid}) allocated [mem {start:#010x}-{end:#010x}]")?;
+            if tnid != nid {
+                writeln!(log, "    NODE_DATA({nid}) on node {tnid}")?;
+            }
+            Ok(())
+        }
+
+        /// x86 lists its e820 table in /proc/iomem (e820__reserve_resources()), System RAM and the firmware's
+        /// reserved and ACPI ranges, not memblock's regions
+        fn iomem_resources<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>, f: &mut dyn FnMut(u64, u64, &'static str)) {
+            e820_iomem_resources(ctx, f)
+        }
+
+        /// x86's ptdump words the W^X result with an x86/mm: prefix and a full stop
+        const WX_FORMAT: Option<crate::protect::WxFormat> = Some(X86_WX);
+
+        /// the BIOS area below 1 MiB is reserved but lies in the small ISA DMA zone, so x86 holds those pages
+        /// back from the zone's estimate
+        fn dma_reserve<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
+            x86_dma_reserve(ctx)
+        }
+
+        /// x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the CPU and node id ranges first
+        fn percpu_banner<M: PhysMem + Copy>(
+            ctx: &mut BootCtx<'_, Self, M>,
+            cpus: usize,
+            nodes: usize,
+        ) -> Result<(), BootError> {
+            // Debian's CONFIG_NR_CPUS; with CPUMASK_OFFSTACK nr_cpumask_bits is nr_cpu_ids.
+            writeln!(ctx.log, "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:{cpus} nr_cpu_ids:{cpus} nr_node_ids:{nodes}")?;
+            Ok(())
+        }
     }
 }
 
