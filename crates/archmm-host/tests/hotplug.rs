@@ -383,7 +383,8 @@ fn arches_without_hotplug_refuse() {
 /// memory_block_size_bytes() as each arch's Linux computes it.
 #[test]
 fn memory_block_sizes_follow_linux() {
-    use archmm::hotplug::{s390_memory_block_size, x86_probe_memory_block_size};
+    use archmm::arch::s390::memory_block_size as s390_memory_block_size;
+    use archmm::arch::x86_64::probe_memory_block_size as x86_probe_memory_block_size;
     assert_eq!(x86_probe_memory_block_size(8 << 30, 128 << 20), 128 << 20);
     assert_eq!(x86_probe_memory_block_size(64 << 30, 128 << 20), 2 << 30);
     assert_eq!(x86_probe_memory_block_size((64 << 30) + (256 << 20), 128 << 20), 256 << 20);

@@ -205,6 +205,7 @@ fn differs<A: Arch>(ms: &[(Machine, Stage)], hook: &str) -> Option<bool> {
         MEMORY_HOTPLUG,
         LINEAR_MAP_IN_TABLES,
         MEMORYLESS_ONLINE_EARLY,
+        MEMBLOCK_DUMP_AFTER_ZONES,
     );
     let s = |r: Result<(), archmm::boot::BootError>| format!("{r:?}");
     Some(match hook {

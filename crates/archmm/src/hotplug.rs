@@ -40,7 +40,7 @@
 
 use crate::arch::Arch;
 use crate::boot::{BootCtx, Booted};
-use crate::buddy::{Gfp, PageAlloc};
+use crate::buddy::{Gfp, PageAlloc, Zone};
 use crate::memblock::{MemblockError, MemblockFlags, RegionType};
 use crate::memmap::{
     MemmapError, MemmapSource, PageMeta, PG_BUDDY, PG_HEAD, PG_MOVABLE, PG_OFFLINE, PG_PCP, PG_RESERVED,
@@ -53,35 +53,6 @@ use core::sync::atomic::Ordering;
 
 /// Most memory blocks tracked (boot and hot-added).
 pub const MAX_MEMORY_BLOCKS: usize = 1024;
-
-/// x86-64's probe_memory_block_size() for a guest (X86_FEATURE_HYPERVISOR set, as under
-/// QEMU): `boot_mem_end` is `max_pfn << PAGE_SHIFT`.
-pub fn x86_probe_memory_block_size(boot_mem_end: u64, min: u64) -> u64 {
-    const MAX_BLOCK_SIZE: u64 = 2 << 30;
-    const MEM_SIZE_FOR_LARGE_BLOCK: u64 = 64 << 30;
-    if boot_mem_end < MEM_SIZE_FOR_LARGE_BLOCK {
-        return min;
-    }
-    let mut bz = MAX_BLOCK_SIZE;
-    while bz > min {
-        if boot_mem_end.is_multiple_of(bz) {
-            break;
-        }
-        bz >>= 1;
-    }
-    bz
-}
-
-/// s390's memory_block_size_bytes(): max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm), with the
-/// storage increment QEMU's SCLP reports for `ram` bytes (the smallest power of two from
-/// 1 MiB giving at most 1020 increments).
-pub fn s390_memory_block_size(ram: u64, min: u64) -> u64 {
-    let mut inc = 20u32;
-    while inc < 63 && (ram >> inc) > 1020 {
-        inc += 1;
-    }
-    min.max(1u64 << inc)
-}
 
 /// Why a hotplug operation was refused. Nothing changed (except where a variant says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -817,120 +788,67 @@ impl Hotplug {
             return Err(HotplugError::AlreadyOffline(id));
         }
         let kind = blk.zone.ok_or(HotplugError::MixedZones(id))?;
-        let bp = self.block_pages();
-        let (s, e) = (id * bp, (id + 1) * bp);
+        let range = (id * self.block_pages(), (id + 1) * self.block_pages());
         let zi = b.pages.zone_index(kind, blk.nid).ok_or(HotplugError::MixedZones(id))?;
         // 1. Check every page before changing anything.
-        let pages = &b.pages;
-        let mut pfn = s;
-        while pfn < e {
-            let Some(m) = pages.meta(pfn) else { return Err(HotplugError::Holes(id)) };
-            let n = if m.flags & PG_RESERVED != 0 {
-                if pfn >= s + blk.vmemmap_pages {
-                    return Err(HotplugError::Busy { block: id, pfn });
-                }
-                1
-            } else if m.flags & PG_HEAD != 0 {
-                if m.flags & PG_MOVABLE == 0 {
-                    return Err(HotplugError::Busy { block: id, pfn });
-                }
-                1u64 << m.order()
-            } else if m.flags & (PG_BUDDY | PG_PCP | PG_OFFLINE) != 0 {
-                1u64 << m.order()
-            } else {
-                // A page no block covers: memory the allocator never got.
-                return Err(HotplugError::Holes(id));
-            };
-            pfn += n;
-        }
+        check_offlinable(&b.pages, &blk, range)?;
         // 2. Drain the per-CPU lists, isolate the free blocks.
+        let pages = &b.pages;
         for cpu in 0..pages.cpus() {
             pages.drain_cpu(cpu);
         }
         let z = pages.zone_at(zi).ok_or(HotplugError::MixedZones(id))?;
-        let mut stats = OfflineStats::default();
-        z.lists.with(|fa| {
-            let mut pfn = s;
-            while pfn < e {
-                let m = pages.meta(pfn).unwrap_or_default();
-                let n = m.block_len();
-                if m.flags & PG_BUDDY != 0 {
-                    pages.list_del(fa, pfn, &m);
-                    pages.set_meta(
-                        pfn,
-                        PageMeta { flags: PageMeta::with_order(PG_OFFLINE, m.order()), ..PageMeta::default() },
-                    );
-                    z.free.fetch_sub(n, Ordering::Relaxed);
-                    stats.isolated += n;
-                }
-                pfn += n;
+        let mut stats = OfflineStats { isolated: isolate_free(pages, z, range), ..OfflineStats::default() };
+        // 3. Migrate the movable allocations; without a target, undo the isolation.
+        match migrate_movable::<A, M>(pages, &blk, range, moved) {
+            Some(n) => stats.migrated = n,
+            None => {
+                unisolate(pages, z, range);
+                return Err(HotplugError::NoMemory);
             }
-        });
-        // 3. Migrate the movable allocations.
-        let mut pfn = s;
-        let mut failed = false;
-        while pfn < e {
-            let m = pages.meta(pfn).unwrap_or_default();
-            if m.flags & PG_HEAD == 0 {
-                pfn += m.block_len();
-                continue;
-            }
-            let order = m.order();
-            let Ok(new) = pages.alloc(0, Gfp::HIGHUSER_MOVABLE, order, blk.nid) else {
-                failed = true;
-                break;
-            };
-            copy_pages::<A, M>(pages.mem(), pfn, new, 1u64 << order);
-            // The new home keeps its own zone link (it may be another zone).
-            let link = pages.meta(new).unwrap_or_default().zone_link();
-            pages.set_meta(new, PageMeta { flags: PageMeta::with_zone(m.flags, link), ..m });
-            pages.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, order), ..PageMeta::default() });
-            moved(Migration { handle: m.private, old_pfn: pfn, new_pfn: new, order });
-            stats.migrated += 1u64 << order;
-            pfn += 1u64 << order;
-        }
-        if failed {
-            // Undo the isolation: every offline block of the range goes back to the lists.
-            z.lists.with(|fa| {
-                let mut pfn = s;
-                while pfn < e {
-                    let m = pages.meta(pfn).unwrap_or_default();
-                    let n = m.block_len();
-                    if m.flags & PG_OFFLINE != 0 {
-                        pages.set_meta(pfn, PageMeta::default());
-                        pages.free_one(z, fa, pfn, m.order());
-                        z.free.fetch_add(n, Ordering::Relaxed);
-                    }
-                    pfn += n;
-                }
-            });
-            return Err(HotplugError::NoMemory);
         }
         z.managed.fetch_sub(stats.isolated + stats.migrated, Ordering::Relaxed);
         // 4. Present pages and spans shrink.
-        let bp2 = bp;
+        self.shrink_zone(b, &blk, zi, range)?;
+        self.blocks[slot] = Some(MemoryBlock { online: false, zone: None, online_type: OnlineType::Offline, ..blk });
+        sync_node(b, blk.nid);
+        setup_watermarks(b);
+        Ok(stats)
+    }
+
+    /// offline's step 4: block `blk` (pfns `range`) leaves zone `zi`: its present pages go,
+    /// and the zone's span shrinks to the online blocks left at either end
+    /// (shrink_zone_span()).
+    fn shrink_zone<A: Arch, M: PhysMem + Copy>(
+        &mut self,
+        b: &mut Booted<'_, A, M>,
+        blk: &MemoryBlock,
+        zi: usize,
+        (s, e): (u64, u64),
+    ) -> Result<(), HotplugError> {
+        let bp = self.block_pages();
+        let kind = blk.zone;
         // Another online block of this zone, or a boot block spanning several zones (it may
         // hold this zone's pages; keeping the span over it is safe).
         let online_other = |hp: &Hotplug, pfn_block: u64| {
-            hp.block(pfn_block).is_some_and(|x| {
-                x.online && (x.zone == Some(kind) || x.zone.is_none()) && x.nid == blk.nid && x.id != id
-            })
+            hp.block(pfn_block)
+                .is_some_and(|x| x.online && (x.zone == kind || x.zone.is_none()) && x.nid == blk.nid && x.id != blk.id)
         };
         let (zs, ze) = {
-            let z = b.pages.zone_at(zi).ok_or(HotplugError::MixedZones(id))?;
+            let z = b.pages.zone_at(zi).ok_or(HotplugError::MixedZones(blk.id))?;
             (z.start_pfn, z.start_pfn + z.spanned)
         };
         let (mut ns, mut ne) = (zs, ze);
         if ns >= s && ns < e {
             ns = e;
-            while ns < ne && !online_other(self, ns / bp2) {
-                ns = (ns / bp2 + 1) * bp2;
+            while ns < ne && !online_other(self, ns / bp) {
+                ns = (ns / bp + 1) * bp;
             }
         }
         if ne > s && ne <= e {
             ne = s;
-            while ne > ns && !online_other(self, (ne - 1) / bp2) {
-                ne = (ne - 1) / bp2 * bp2;
+            while ne > ns && !online_other(self, (ne - 1) / bp) {
+                ne = (ne - 1) / bp * bp;
             }
         }
         ns = ns.min(ne).max(zs);
@@ -946,10 +864,7 @@ impl Hotplug {
                 z.spanned = ne - ns;
             }
         }
-        self.blocks[slot] = Some(MemoryBlock { online: false, zone: None, online_type: OnlineType::Offline, ..blk });
-        sync_node(b, blk.nid);
-        setup_watermarks(b);
-        Ok(stats)
+        Ok(())
     }
 
     /// remove_memory(): remove `[base, base + size)`, whose blocks must all be hot-added
@@ -1022,6 +937,111 @@ fn default_kernel_zone<A: Arch, M: PhysMem>(pages: &PageAlloc<A::Paging, M>, nid
         }
     }
     ZoneType::Normal
+}
+
+/// offline's step 1: every page of `blk` (pfns `[s, e)`) is free, on a per-CPU list,
+/// movable, or part of the block's own memmap (altmap); nothing else may be there.
+fn check_offlinable<P: PagingMode, M: PhysMem + Copy>(
+    pages: &PageAlloc<P, M>,
+    blk: &MemoryBlock,
+    (s, e): (u64, u64),
+) -> Result<(), HotplugError> {
+    let id = blk.id;
+    let mut pfn = s;
+    while pfn < e {
+        let Some(m) = pages.meta(pfn) else { return Err(HotplugError::Holes(id)) };
+        let n = if m.flags & PG_RESERVED != 0 {
+            if pfn >= s + blk.vmemmap_pages {
+                return Err(HotplugError::Busy { block: id, pfn });
+            }
+            1
+        } else if m.flags & PG_HEAD != 0 {
+            if m.flags & PG_MOVABLE == 0 {
+                return Err(HotplugError::Busy { block: id, pfn });
+            }
+            1u64 << m.order()
+        } else if m.flags & (PG_BUDDY | PG_PCP | PG_OFFLINE) != 0 {
+            1u64 << m.order()
+        } else {
+            // A page no block covers: memory the allocator never got.
+            return Err(HotplugError::Holes(id));
+        };
+        pfn += n;
+    }
+    Ok(())
+}
+
+/// offline's step 2: take the free blocks of `[s, e)` off zone `z`'s lists and mark them
+/// offline (start_isolate_page_range()); returns the pages isolated.
+fn isolate_free<P: PagingMode, M: PhysMem + Copy>(pages: &PageAlloc<P, M>, z: &Zone, (s, e): (u64, u64)) -> u64 {
+    let mut isolated = 0;
+    z.lists.with(|fa| {
+        let mut pfn = s;
+        while pfn < e {
+            let m = pages.meta(pfn).unwrap_or_default();
+            let n = m.block_len();
+            if m.flags & PG_BUDDY != 0 {
+                pages.list_del(fa, pfn, &m);
+                pages.set_meta(
+                    pfn,
+                    PageMeta { flags: PageMeta::with_order(PG_OFFLINE, m.order()), ..PageMeta::default() },
+                );
+                z.free.fetch_sub(n, Ordering::Relaxed);
+                isolated += n;
+            }
+            pfn += n;
+        }
+    });
+    isolated
+}
+
+/// Undo [`isolate_free`] (and the migrations' offline marks): every offline block of
+/// `[s, e)` goes back to zone `z`'s lists.
+fn unisolate<P: PagingMode, M: PhysMem + Copy>(pages: &PageAlloc<P, M>, z: &Zone, (s, e): (u64, u64)) {
+    z.lists.with(|fa| {
+        let mut pfn = s;
+        while pfn < e {
+            let m = pages.meta(pfn).unwrap_or_default();
+            let n = m.block_len();
+            if m.flags & PG_OFFLINE != 0 {
+                pages.set_meta(pfn, PageMeta::default());
+                pages.free_one(z, fa, pfn, m.order());
+                z.free.fetch_add(n, Ordering::Relaxed);
+            }
+            pfn += n;
+        }
+    });
+}
+
+/// offline's step 3: move every allocation of `[s, e)` (all movable, step 1 checked) to a
+/// new home on the block's node, telling `moved`; returns the pages migrated, or `None`
+/// when no target is left (allocations already moved stay at their new homes).
+fn migrate_movable<A: Arch, M: PhysMem + Copy>(
+    pages: &PageAlloc<A::Paging, M>,
+    blk: &MemoryBlock,
+    (s, e): (u64, u64),
+    moved: &mut dyn FnMut(Migration),
+) -> Option<u64> {
+    let mut migrated = 0;
+    let mut pfn = s;
+    while pfn < e {
+        let m = pages.meta(pfn).unwrap_or_default();
+        if m.flags & PG_HEAD == 0 {
+            pfn += m.block_len();
+            continue;
+        }
+        let order = m.order();
+        let new = pages.alloc(0, Gfp::HIGHUSER_MOVABLE, order, blk.nid).ok()?;
+        copy_pages::<A, M>(pages.mem(), pfn, new, 1u64 << order);
+        // The new home keeps its own zone link (it may be another zone).
+        let link = pages.meta(new).unwrap_or_default().zone_link();
+        pages.set_meta(new, PageMeta { flags: PageMeta::with_zone(m.flags, link), ..m });
+        pages.set_meta(pfn, PageMeta { flags: PageMeta::with_order(PG_OFFLINE, order), ..PageMeta::default() });
+        moved(Migration { handle: m.private, old_pfn: pfn, new_pfn: new, order });
+        migrated += 1u64 << order;
+        pfn += 1u64 << order;
+    }
+    Some(migrated)
 }
 
 /// Copy `n` pages from `from` to `to` (pfns) through physical memory.

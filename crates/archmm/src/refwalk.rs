@@ -371,20 +371,11 @@ mod tests {
     /// and arm families share a walker) another walker.
     #[test]
     fn walkers_use_nothing_of_the_encoders() {
-        let sources = [
-            ("x86_64", include_str!("arch/x86_64/refwalk.rs")),
-            ("i386", include_str!("arch/i386/refwalk.rs")),
-            ("arm64", include_str!("arch/arm64/refwalk.rs")),
-            ("arm", include_str!("arch/arm/refwalk.rs")),
-            ("riscv64", include_str!("arch/riscv64/refwalk.rs")),
-            ("loongarch64", include_str!("arch/loongarch64/refwalk.rs")),
-            ("s390", include_str!("arch/s390/refwalk.rs")),
-            ("powerpc", include_str!("arch/powerpc/refwalk.rs")),
-        ];
+        let sources = crate::arch::WALKER_SOURCES;
         assert_eq!(sources.len(), crate::arch::ARCHES.len(), "every arch's walker is checked");
         let allowed =
             ["crate::refwalk", "crate::physmem::PhysMem", "crate::addr::PhysAddr", "crate::exclusive_atomics"];
-        for (arch, src) in sources {
+        for &(arch, src) in sources {
             for (n, line) in src.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or("");
                 if code.contains("RefWalk for crate::arch::") || code.trim_start().starts_with("for crate::arch::") {

@@ -31,25 +31,74 @@
 //! - [`Arch::zone_limits`]: the highest pfn (exclusive) of each zone, Linux's
 //!   `max_zone_pfns[]`, from the limits computed by `setup_arch`.
 
-pub mod arm;
-pub mod arm64;
 pub mod generic;
-pub mod i386;
-pub mod loongarch64;
 pub mod modes;
-pub mod powerpc;
+#[macro_use]
 pub mod registry;
-pub mod riscv64;
-pub mod s390;
-pub mod x86_64;
 
 pub use modes::ModeInfo;
-pub use registry::{ArchId, ARCHES};
 
 use crate::boot::{BootCtx, BootError, KernelSections};
 use crate::pgtable::PagingMode;
 use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
+
+use modes::mode_info;
+use registry::{ArchVisitor, PagingVisitor, RefWalkVisitor};
+
+// The registry: every arch (its folder, `arch/<name>/`) and every paging mode. Adding a
+// mode is one line; adding an arch is its folder and one entry (see CONTRIBUTING.md).
+registry! {
+    /// x86-64.
+    X86_64 in x86_64 => x86_64::X86_64 {
+        kernel: [x86_64::X86<false>, x86_64::X86<true>],
+        user: [],
+    },
+    /// AArch64.
+    Arm64 in arm64 => arm64::Arm64 {
+        kernel: [
+            arm64::Arm64G<4, 39>,
+            arm64::Arm64G<4, 48>,
+            arm64::Arm64G<16, 36>,
+            arm64::Arm64G<16, 47>,
+            arm64::Arm64G<16, 48>,
+            arm64::Arm64G<64, 42>,
+            arm64::Arm64G<64, 48>,
+            arm64::Arm64G<64, 52>,
+        ],
+        user: [arm64::Arm64Paging4K48Ttbr0],
+    },
+    /// RISC-V 64-bit.
+    Riscv64 in riscv64 => riscv64::Riscv64 {
+        kernel: [riscv64::Riscv<3>, riscv64::Riscv<4>, riscv64::Riscv<5>],
+        user: [],
+    },
+    /// IA-32.
+    I386 in i386 => i386::I386Pae {
+        kernel: [i386::I386<false>, i386::I386<true>],
+        user: [],
+    },
+    /// AArch32 (ARMv7-A).
+    Arm in arm => arm::Arm32Lpae {
+        kernel: [arm::Arm32<false>, arm::Arm32<true>],
+        user: [],
+    },
+    /// LoongArch 64-bit.
+    Loongarch64 in loongarch64 => loongarch64::Loongarch64 {
+        kernel: [loongarch64::LoongArch<14, 3>, loongarch64::LoongArch<12, 4>],
+        user: [],
+    },
+    /// s390x (z/Architecture).
+    S390 in s390 => s390::S390x {
+        kernel: [s390::S390<3>, s390::S390<4>, s390::S390<5>],
+        user: [],
+    },
+    /// 64-bit Book3S powerpc.
+    Powerpc in powerpc => powerpc::Powerpc64 {
+        kernel: [powerpc::Ppc64<12>, powerpc::Ppc64<16>],
+        user: [],
+    },
+}
 
 /// How the firmware describes memory to the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -425,6 +474,11 @@ pub const HOOKS: &[HookDoc] = &[
                   the sections' memmap",
     },
     HookDoc {
+        hook: "MEMBLOCK_DUMP_AFTER_ZONES",
+        linux: "memblock_dump_all() (arm64/arm bootmem_init(), riscv, loongarch, powerpc setup code)",
+        generic: "with memblock=debug, memblock is dumped once the zones are laid out",
+    },
+    HookDoc {
         hook: "MEMORYLESS_ONLINE_EARLY",
         linux: "numa_register_nodes() (drivers/base/arch_numa.c) / init_cpu_to_node() (x86)",
         generic: "a node with CPUs but no memory is online before free_area_init(), which then \
@@ -502,6 +556,10 @@ pub trait Arch: Sized + 'static {
     const KERNEL_END_ALIGN: u64 = 1;
     /// Cache line size used for memblock allocations without an alignment.
     const SMP_CACHE_BYTES: u64 = 64;
+    /// With `memblock=debug`, memblock_dump_all() runs once the zones are laid out (arm64's
+    /// and arm's bootmem_init(), riscv's and loongarch's setup code); false where the arch
+    /// dumps memblock at another point of its setup.
+    const MEMBLOCK_DUMP_AFTER_ZONES: bool = true;
     /// The hooks this architecture overrides, each with its reason: written by
     /// [`overrides!`](crate::overrides), never by hand.
     const OVERRIDES: &'static [Override] = &[];

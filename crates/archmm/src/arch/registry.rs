@@ -1,9 +1,11 @@
-//! The registry: every architecture and every paging mode this build knows, in one list.
+//! The registry: every architecture and every paging mode this build knows, in one list
+//! (the `registry!` invocation in `arch/mod.rs`; this module defines the macro and the
+//! visitor traits).
 //!
 //! An architecture is a folder (`arch/<name>/`: its [`Arch`] types and paging modes, its
 //! hook overrides with their reasons, its reference walker); this file is the one place
-//! that names them all. Everything that goes from a name to a type is generated from the
-//! list below by [`registry!`]: [`ArchId`] and [`ARCHES`], [`MODES`], and the visitors
+//! that names them all. Everything that goes from a name to a type is generated from that
+//! list by `registry!`: [`ArchId`] and [`ARCHES`], [`MODES`], and the visitors
 //! [`ArchId::visit`], [`visit_kernel_mode`], [`visit_paging_mode`] and [`visit_ref_walk`]
 //! that the host emulator, the hotplug scripts, the reference walkers and the tests use
 //! instead of tables of their own. Adding a paging mode is one line here (its type in its
@@ -15,7 +17,8 @@
 //! run::<X86<false>>(..), .., _ => None }` tables that would otherwise be written (and
 //! forgotten) in every tool.
 
-use super::{arch_info, modes::mode_info, Arch, ArchInfo, ModeInfo};
+use super::Arch;
+pub use super::{visit_kernel_mode, visit_paging_mode, visit_ref_walk, ArchId, ARCHES, MODES};
 use crate::pgtable::PagingMode;
 use crate::refwalk::RefWalk;
 
@@ -53,11 +56,19 @@ pub trait RefWalkVisitor {
 macro_rules! registry {
     ($(
         $(#[$doc:meta])*
-        $id:ident => $default:ty {
+        $id:ident in $module:ident => $default:ty {
             kernel: [$($kmode:ty),+ $(,)?],
             user: [$($umode:ty),* $(,)?] $(,)?
         }
     ),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// Each arch's reference walker's source, for the test that keeps the walkers
+        /// independent of the encoders.
+        #[cfg(test)]
+        pub(crate) const WALKER_SOURCES: &[(&str, &str)] =
+            &[$((stringify!($module), include_str!(concat!(stringify!($module), "/refwalk.rs")))),+];
+
         /// The architectures this build knows, by Linux name, for command lines and reports.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ArchId {
@@ -144,60 +155,6 @@ macro_rules! registry {
             Err(v)
         }
     };
-}
-
-use super::{arm, arm64, i386, loongarch64, powerpc, riscv64, s390, x86_64};
-
-registry! {
-    /// x86-64.
-    X86_64 => x86_64::X86_64 {
-        kernel: [x86_64::X86<false>, x86_64::X86<true>],
-        user: [],
-    },
-    /// AArch64.
-    Arm64 => arm64::Arm64 {
-        kernel: [
-            arm64::Arm64G<4, 39>,
-            arm64::Arm64G<4, 48>,
-            arm64::Arm64G<16, 36>,
-            arm64::Arm64G<16, 47>,
-            arm64::Arm64G<16, 48>,
-            arm64::Arm64G<64, 42>,
-            arm64::Arm64G<64, 48>,
-            arm64::Arm64G<64, 52>,
-        ],
-        user: [arm64::Arm64Paging4K48Ttbr0],
-    },
-    /// RISC-V 64-bit.
-    Riscv64 => riscv64::Riscv64 {
-        kernel: [riscv64::Riscv<3>, riscv64::Riscv<4>, riscv64::Riscv<5>],
-        user: [],
-    },
-    /// IA-32.
-    I386 => i386::I386Pae {
-        kernel: [i386::I386<false>, i386::I386<true>],
-        user: [],
-    },
-    /// AArch32 (ARMv7-A).
-    Arm => arm::Arm32Lpae {
-        kernel: [arm::Arm32<false>, arm::Arm32<true>],
-        user: [],
-    },
-    /// LoongArch 64-bit.
-    Loongarch64 => loongarch64::Loongarch64 {
-        kernel: [loongarch64::LoongArch<14, 3>, loongarch64::LoongArch<12, 4>],
-        user: [],
-    },
-    /// s390x (z/Architecture).
-    S390 => s390::S390x {
-        kernel: [s390::S390<3>, s390::S390<4>, s390::S390<5>],
-        user: [],
-    },
-    /// 64-bit Book3S powerpc.
-    Powerpc => powerpc::Powerpc64 {
-        kernel: [powerpc::Ppc64<12>, powerpc::Ppc64<16>],
-        user: [],
-    },
 }
 
 #[cfg(test)]

@@ -152,7 +152,7 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
         /// the initial page table (swapper_pg_dir, 16 KiB; 20 KiB with LPAE) lies just below the kernel's RAM
         /// image and is not part of it (arm_mm_memblock_reserve)
         fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-            crate::boot::generic_early_reserve(ctx)?;
+            crate::arch::generic::early_reserve_memory(ctx)?;
             // arm_mm_memblock_reserve(): swapper_pg_dir at KERNEL_RAM_VADDR - PG_DIR_SIZE, the
             // kernel's RAM image starting TEXT_OFFSET into RAM (PHYS_OFFSET).
             if let Some(phys_offset) = ctx.banks().map(|b| b.base & !(PMD_SIZE - 1)).min() {
@@ -172,7 +172,7 @@ impl<const LPAE: bool> Arch for Arm32<LPAE> {
             let phys_offset = adjust_lowmem_bounds(ctx)?;
             // paging_init(): map_lowmem() with sections/blocks; __va(pa) = pa - PHYS_OFFSET +
             // PAGE_OFFSET.
-            crate::boot::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
+            crate::arch::generic::map_linear::<Self::Paging, Self, M>(ctx, PAGE_OFFSET.wrapping_sub(phys_offset), None, true)?;
             Ok(())
         }
 

@@ -133,7 +133,7 @@ impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
                 memstart = align_up_saturating(ctx.memblock.end_of_dram() - linear_region_size, Self::MEMSTART_ALIGN);
                 let _ = ctx.memblock.remove(0, memstart);
             }
-            crate::boot::generic_setup_arch(ctx)
+            crate::arch::generic::setup_arch(ctx)
         }
 
         /// arm64 RAM can start anywhere: the linear map starts at memstart_addr, the start of DRAM rounded

@@ -127,6 +127,10 @@ impl<const PAE: bool> Arch for I386<PAE> {
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
 
     crate::overrides! {
+        /// e820__memblock_setup() dumps memblock (memblock=debug) as soon as the e820 table is memblock
+        /// memory, not after the zones
+        const MEMBLOCK_DUMP_AFTER_ZONES: bool = false;
+
         /// x86 has its own setup_per_cpu_areas(), which reports NR_CPUS and the CPU and node id ranges
         /// first
         fn percpu_banner<M: PhysMem + Copy>(
@@ -172,7 +176,7 @@ impl<const PAE: bool> Arch for I386<PAE> {
         /// the real-mode trampoline keeps the first MiB (shared with x86-64); only lowmem is mapped and early
         /// allocations stay below it
         fn setup_arch<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-            crate::boot::limit_to_lowmem(ctx);
+            crate::arch::generic::limit_to_lowmem(ctx);
             super::x86_64::reserve_real_mode_and_map(ctx)?;
             // initmem_init() (CONFIG_HIGHMEM) and setup_bootmem_allocator().
             let high = ctx.max_pfn - ctx.max_pfn.min(ctx.max_low_pfn);

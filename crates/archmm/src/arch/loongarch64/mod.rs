@@ -185,7 +185,7 @@ impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
         /// the first 2 MiB (firmware exception vectors and boot data below the kernel's load address
         /// 0x200000) stay reserved (memblock_init)
         fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-            crate::boot::generic_early_reserve(ctx)?;
+            crate::arch::generic::early_reserve_memory(ctx)?;
             ctx.memblock.reserve(0, 0x20_0000)?;
             Ok(())
         }

@@ -70,7 +70,7 @@ impl<const N: usize> Arch for Riscv<N> {
             // it is dropped here rather than handed to the page allocator unmapped.
             let base = ctx.memblock.start_of_dram();
             ctx.memblock.remove(base.saturating_add(memory_limit), u64::MAX)?;
-            crate::boot::generic_setup_arch(ctx)
+            crate::arch::generic::setup_arch(ctx)
         }
 
         /// RISC-V RAM does not start at 0 (0x80000000 on QEMU virt): the linear map starts at phys_ram_base,

@@ -218,11 +218,15 @@ impl<const N: usize> Arch for S390<N> {
     const VMEMMAP_START: u64 = s390_vmemmap_start(N);
 
     crate::overrides! {
+        /// s390's setup_arch() dumps memblock (memblock=debug) right after memory detection and
+        /// setup_memory_end(), not after the zones (archmm does not print that earlier dump yet)
+        const MEMBLOCK_DUMP_AFTER_ZONES: bool = false;
+
         /// memory blocks are at least the SCLP storage increment (max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm),
         /// arch/s390/mm/init.c); QEMU's increment is the smallest power of two from 1 MiB that describes RAM
         /// in at most 1020 increments
         fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-            crate::hotplug::s390_memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
+            memory_block_size(ctx.memblock.end_of_dram(), 1 << Self::SECTION_SIZE_BITS)
         }
 
         /// user space runs in its own address space (user ASCE in CR7/CR13), the kernel in the home space
@@ -232,7 +236,7 @@ impl<const N: usize> Arch for S390<N> {
         /// the lowcore (the prefix area every CPU's interrupts use) and the IPL startup data occupy the first
         /// 64 KiB (reserve_kernel)
         fn early_reserve_memory<M: PhysMem + Copy>(ctx: &mut BootCtx<'_, Self, M>) -> Result<(), BootError> {
-            crate::boot::generic_early_reserve(ctx)?;
+            crate::arch::generic::early_reserve_memory(ctx)?;
             ctx.memblock.reserve(0, STARTUP_NORMAL_OFFSET)?;
             Ok(())
         }
@@ -417,6 +421,17 @@ impl<const N: usize> PagingMode for S390Paging<N> {
         const NAMES: [&str; 5] = ["pgd", "p4d", "pud", "pmd", "pte"];
         NAMES.split_at(5 - N).1
     }
+}
+
+/// s390's memory_block_size_bytes(): max(MIN_MEMORY_BLOCK_SIZE, sclp.rzm), with the
+/// storage increment QEMU's SCLP reports for `ram` bytes (the smallest power of two from
+/// 1 MiB giving at most 1020 increments).
+pub fn memory_block_size(ram: u64, min: u64) -> u64 {
+    let mut inc = 20u32;
+    while inc < 63 && (ram >> inc) > 1020 {
+        inc += 1;
+    }
+    min.max(1u64 << inc)
 }
 
 #[cfg(test)]

@@ -85,6 +85,10 @@ impl<const LA57: bool> Arch for X86<LA57> {
     const PERCPU_MIN_ADDR: u64 = 16 << 20;
 
     crate::overrides! {
+        /// e820__memblock_setup() dumps memblock (memblock=debug) as soon as the e820 table is memblock
+        /// memory, not after the zones
+        const MEMBLOCK_DUMP_AFTER_ZONES: bool = false;
+
         /// x86's init_cpu_to_node() onlines a node that has CPUs but no memory only after
         /// paging_init(), so free_area_init() first prints `Initializing node N as memoryless`
         const MEMORYLESS_ONLINE_EARLY: bool = false;
@@ -93,7 +97,7 @@ impl<const LA57: bool> Arch for X86<LA57> {
         /// hypervisor (QEMU sets X86_FEATURE_HYPERVISOR), the largest power of two up to 2 GiB that divides
         /// the end of boot memory
         fn memory_block_size_bytes<M: PhysMem + Copy>(ctx: &BootCtx<'_, Self, M>) -> u64 {
-            crate::hotplug::x86_probe_memory_block_size(ctx.max_pfn << 12, 1 << Self::SECTION_SIZE_BITS)
+            probe_memory_block_size(ctx.max_pfn << 12, 1 << Self::SECTION_SIZE_BITS)
         }
 
         /// x86-64's vvar area is 4 pages (vvar, pvclock, hvclock, time namespace), mapped below the text
@@ -246,7 +250,7 @@ pub(crate) fn e820_iomem_resources<A: Arch<State = X86State>, M: PhysMem + Copy>
 pub(crate) fn e820_early_reserve<A: Arch<State = X86State>, M: PhysMem + Copy>(
     ctx: &mut BootCtx<'_, A, M>,
 ) -> Result<(), BootError> {
-    crate::boot::generic_early_reserve(ctx)?;
+    crate::arch::generic::early_reserve_memory(ctx)?;
     ctx.memblock.reserve(0, 0x10000)?;
     reserve_bios_regions(ctx)
 }
@@ -268,7 +272,10 @@ pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(
         }
     }
     if t.update_table().is_err() {
-        return Err(BootError::E820("the BIOS e820 table has fewer than 2 entries or cannot be sanitised"));
+        return Err(BootError::Firmware {
+            format: "e820",
+            what: "the BIOS e820 table has fewer than 2 entries or cannot be sanitised",
+        });
     }
     writeln!(ctx.log, "BIOS-provided physical RAM map:")?;
     t.write_table(&mut ctx.log, "BIOS-e820")?;
@@ -279,7 +286,7 @@ pub(crate) fn e820_memory_setup<A: Arch<State = X86State>, M: PhysMem + Copy>(
     let _ = t.range_update(0, 0x1000, E820Type::RAM, E820Type::RESERVED);
     e820::write_remove_line(&mut ctx.log, ISA_START, ISA_END - ISA_START, E820Type::RAM, true)?;
     let _ = t.range_remove(ISA_START, ISA_END - ISA_START, E820Type::RAM, true);
-    t.update_table().map_err(|_| BootError::E820("the e820 table cannot be sanitised"))?;
+    t.update_table().map_err(|_| BootError::Firmware { format: "e820", what: "the e820 table cannot be sanitised" })?;
     ctx.state.e820 = t;
     Ok(())
 }
@@ -327,7 +334,7 @@ pub(crate) fn reserve_real_mode_and_map<A: Arch<State = X86State>, M: PhysMem + 
     ctx: &mut BootCtx<'_, A, M>,
 ) -> Result<(), BootError> {
     ctx.memblock.reserve(0, ISA_END)?;
-    crate::boot::map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, Some((0, ISA_END)), true)?;
+    crate::arch::generic::map_linear::<A::Paging, A, M>(ctx, A::PAGE_OFFSET, Some((0, ISA_END)), true)?;
     Ok(())
 }
 
@@ -641,4 +648,22 @@ impl<const LA57: bool> PagingMode for X86Paging<LA57> {
     fn check_prot(prot: Prot) -> Result<(), PgError> {
         x86_check_prot(prot, true)
     }
+}
+
+/// x86-64's probe_memory_block_size() for a guest (X86_FEATURE_HYPERVISOR set, as under
+/// QEMU): `boot_mem_end` is `max_pfn << PAGE_SHIFT`.
+pub fn probe_memory_block_size(boot_mem_end: u64, min: u64) -> u64 {
+    const MAX_BLOCK_SIZE: u64 = 2 << 30;
+    const MEM_SIZE_FOR_LARGE_BLOCK: u64 = 64 << 30;
+    if boot_mem_end < MEM_SIZE_FOR_LARGE_BLOCK {
+        return min;
+    }
+    let mut bz = MAX_BLOCK_SIZE;
+    while bz > min {
+        if boot_mem_end.is_multiple_of(bz) {
+            break;
+        }
+        bz >>= 1;
+    }
+    bz
 }
