@@ -255,6 +255,7 @@ pub fn publish_mappings() {
 }
 
 /// The platform: loads archmm's tables into TTBR0/TTBR1 at paging_init.
+#[derive(Debug)]
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {

@@ -289,6 +289,7 @@ pub fn with_user_root(user_root: u64, kernel_root: u64, f: impl FnOnce()) {
 }
 
 /// The platform: loads archmm's table into the refill walker at paging_init.
+#[derive(Debug)]
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {

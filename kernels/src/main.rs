@@ -11,6 +11,9 @@
 //! exits QEMU with a pass or fail status.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
 
 mod console;
 mod hotplug_test;
@@ -42,6 +45,13 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 #[repr(C, align(16))]
 pub struct Stack([u8; STACK_SIZE]);
 
+/// The size, not the bytes.
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Stack({} bytes)", self.0.len())
+    }
+}
+
 /// The boot stack, in .bss (the entry code zeroes it with the bss before using it).
 pub static mut BOOT_STACK: Stack = Stack([0; STACK_SIZE]);
 
@@ -58,6 +68,7 @@ pub fn stack_used() -> usize {
 pub const PASS_LINE: &str = "archmm-kernel: PASS";
 
 /// The image's layout from the linker script.
+#[derive(Debug)]
 pub struct Image {
     /// `[start, end)` of the whole image.
     pub span: (u64, u64),

@@ -272,6 +272,7 @@ pub fn publish_mappings() {
 }
 
 /// The platform: loads archmm's table into satp at paging_init.
+#[derive(Debug)]
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {

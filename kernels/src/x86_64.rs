@@ -346,6 +346,7 @@ impl TlbFlush for Tlb {
 pub fn publish_mappings() {}
 
 /// The platform: loads archmm's table into CR3 at paging_init.
+#[derive(Debug)]
 pub struct Hw;
 
 impl Platform<A, KernelMem> for Hw {

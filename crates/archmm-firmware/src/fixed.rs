@@ -21,6 +21,8 @@ impl fmt::Display for CapacityError {
     }
 }
 
+impl core::error::Error for CapacityError {}
+
 /// A vector of at most `N` `Copy` items stored inline (no heap).
 ///
 /// Only the first [`len`](Self::len) slots are meaningful; the others hold

@@ -28,7 +28,7 @@
 //! Code in this crate is original; facts about formats (offsets, constants,
 //! printk formats, the order of checks) were taken from the Linux 6.1 sources
 //! and the specifications each module cites.
-
+#![warn(missing_debug_implementations)]
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]

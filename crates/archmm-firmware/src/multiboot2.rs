@@ -98,6 +98,8 @@ impl fmt::Display for Multiboot2Error {
     }
 }
 
+impl core::error::Error for Multiboot2Error {}
+
 /// One memory map entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MmapEntry {

@@ -16,6 +16,7 @@ const SHARDS: usize = 16;
 type Page = Box<[u8; PAGE as usize]>;
 
 /// Sparse physical memory for the emulator.
+#[derive(Debug)]
 pub struct SparseMem {
     shards: Vec<Mutex<HashMap<u64, Page>>>,
     cleaned: std::sync::atomic::AtomicU64,

@@ -226,6 +226,7 @@ impl std::fmt::Write for Log {
 /// A `log` logger: records of a boot running on this thread go into its log (so the
 /// memblock=debug trace interleaves with the boot's lines as in dmesg); others go to
 /// stderr.
+#[derive(Debug)]
 pub struct HostLogger;
 
 impl log::Log for HostLogger {

@@ -79,6 +79,7 @@ struct Held {
 }
 
 /// A booted machine with hotplug and the script's allocations, for the CLI and the tests.
+#[derive(Debug)]
 pub struct Session<'a, A: Arch> {
     /// The booted machine.
     pub b: Booted<'a, A, &'a SparseMem>,

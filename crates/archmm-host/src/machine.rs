@@ -9,15 +9,13 @@
 //!   lines, a DTB blob, a UEFI memory map;
 //! - a TOML description.
 
-use archmm::arch::{ArchId, FirmwareKind};
+use archmm::arch::registry::ArchVisitor;
+use archmm::arch::{Arch, ArchId, FirmwareKind};
 use archmm::boot::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange};
 use archmm::firmware::e820::dmesg::{SratCpuAffinity, SratMemAffinity};
 use archmm::firmware::e820::{E820Entry, E820Type};
+use archmm::machine::{MachineSink, QemuError};
 use serde::Deserialize;
-
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
 
 /// The x86 BIOS data area words the kernel reads (base memory in KiB, EBDA segment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,25 +60,35 @@ pub struct Machine {
     pub sections: Option<KernelSections>,
 }
 
-/// Where the reference kernel of an x86 arch lies on QEMU pc.
-pub fn x86_kernel(arch: ArchId) -> (u64, u64) {
-    if arch == ArchId::I386 {
-        I386_KERNEL
-    } else {
-        X86_KERNEL
+/// The built-in models write into a [`Machine`].
+impl MachineSink for Machine {
+    fn name(&mut self, name: std::fmt::Arguments<'_>) {
+        self.name = name.to_string();
     }
-}
-
-/// The SCLP's storage increments for `mem` bytes of RAM as QEMU 7.2 reports them:
-/// `(rnsize, rnmax)`, the increment size (a power of two, at least 1 MiB, chosen so that
-/// at most 1020 increments describe the memory) and their number.
-pub fn sclp_storage_increments(mem: u64) -> (u64, u64) {
-    const MAX_STORAGE_INCREMENTS: u64 = 1020;
-    let mut shift = 20;
-    while (mem >> shift) > MAX_STORAGE_INCREMENTS {
-        shift += 1;
+    fn e820(&mut self, entry: E820Entry) {
+        self.e820.push(entry);
     }
-    (1 << shift, mem >> shift)
+    fn srat(&mut self, entry: SratMemAffinity) {
+        self.srat.push(entry);
+    }
+    fn bank(&mut self, bank: MemBank) {
+        self.banks.push(bank);
+    }
+    /// A firmware region the tree already reserves at the same base is not added twice.
+    fn reserved(&mut self, range: ResvRange) {
+        if !self.reserved.iter().any(|r| r.base == range.base) {
+            self.reserved.push(range);
+        }
+    }
+    fn kernel(&mut self, start: u64, end: u64) {
+        self.kernel = Some((start, end));
+    }
+    fn dtb(&mut self, start: u64, end: u64) {
+        self.dtb = Some((start, end));
+    }
+    fn bios_data_area(&mut self, base_kb: u16, ebda_segment: u16) {
+        self.bda = Some(BiosDataArea { base_kb, ebda_segment });
+    }
 }
 
 /// Why a machine description was refused.
@@ -93,46 +101,11 @@ impl std::fmt::Display for MachineError {
     }
 }
 
+impl core::error::Error for MachineError {}
+
 fn err<T>(s: impl Into<String>) -> Result<T, MachineError> {
     Err(MachineError(s.into()))
 }
-
-/// QEMU's x86 machine types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum X86MachineType {
-    /// i440FX + PIIX (QEMU's default `pc`).
-    Pc,
-    /// Q35 + ICH9.
-    Q35,
-}
-
-/// QEMU's AMD_HT_START: the HyperTransport window below 1 TiB.
-const AMD_HT_START: u64 = 0xfd_0000_0000;
-
-/// The Debian 6.1 kernel's placement with `nokaslr` (from the captures in tests/data).
-const X86_KERNEL: (u64, u64) = (0x100_0000, 0x441_1000);
-const ARM64_KERNEL: (u64, u64) = (0x4021_0000, 0x4220_b000);
-/// OpenSBI 1.1's own region as it appears in the device tree it hands the kernel on QEMU
-/// 7.2's `virt` (`mmode_resv0@80000000`, 512 KiB, reserved but mapped).
-fn opensbi_resv(base: u64) -> ResvRange {
-    ResvRange { base, size: 0x8_0000, nomap: false }
-}
-
-/// riscv64 has no Debian 12 kernel; a 24 MiB image where OpenSBI's fw_dynamic jumps.
-const RISCV_KERNEL: (u64, u64) = (0x8020_0000, 0x81a0_0000);
-/// Debian's 6.1.0-50-686-pae kernel on QEMU pc: _text at 16 MiB, its memblock reservation
-/// to 0x1f24000 (the image and its brk).
-const I386_KERNEL: (u64, u64) = (0x100_0000, 0x1f2_4000);
-/// Debian's 6.1.0-50-armmp-lpae kernel on QEMU virt (its `arm_memblock_init` reservation).
-const ARM_KERNEL: (u64, u64) = (0x4040_0000, 0x4180_d288);
-/// LoongArch's load address (VMLINUX_LOAD_ADDRESS 0x9000000000200000, physical 2 MiB); a
-/// 24 MiB image (no Debian 12 kernel: an assumption).
-const LOONGARCH_KERNEL: (u64, u64) = (0x20_0000, 0x1a0_0000);
-/// s390x 6.1.0-50: _stext at 1 MiB (with nokaslr) to the end of its bss (its memblock dump).
-const S390_KERNEL: (u64, u64) = (0x10_0000, 0x133_b000);
-/// powerpc64 (6.1.0-57, pseries) runs its kernel at real address 0; its memblock
-/// reservation ends at klimit, 0x2880d00.
-const PPC64_KERNEL: (u64, u64) = (0, 0x288_0d00);
 
 impl Machine {
     /// The end of the highest RAM the firmware reports (device-tree or SCLP banks, e820
@@ -191,373 +164,72 @@ impl Machine {
     }
 
     /// The built-in QEMU machine for `arch` with `mem` bytes split over `nodes` equal NUMA
-    /// nodes (0 or 1: no NUMA description), as QEMU 7.2 and its firmware describe it.
+    /// nodes (0 or 1: no NUMA description), of QEMU machine type `machine` (`None`: QEMU's
+    /// default for the arch; [`archmm::arch::Arch::QEMU_MACHINES`] lists them), as QEMU 7.2
+    /// and its firmware describe it. The model is the arch's (its folder's `qemu.rs`).
     ///
     /// # Errors
-    /// Sizes QEMU itself refuses or that make no sense (below 2 MiB, above 16 TiB, not a
-    /// multiple of the page size, nodes that do not divide memory into page multiples).
-    pub fn qemu(arch: ArchId, mem: u64, nodes: u32, x86: X86MachineType) -> Result<Machine, MachineError> {
-        if mem < 2 * MIB {
-            return err(format!("--mem {mem:#x}: QEMU machines need at least 2 MiB"));
-        }
-        if mem > 16 << 40 {
-            return err(format!("--mem {mem:#x}: more than 16 TiB is not a QEMU machine"));
-        }
-        // QEMU rounds -m up to 8 KiB (set_memory_options()).
-        let mem = mem.next_multiple_of(8 * KIB);
-        let nodes = nodes.max(1);
-        let info = arch.info();
-        if nodes > 1 {
-            match arch {
-                ArchId::S390 => return err(format!("--numa {nodes}: QEMU's s390-ccw-virtio machine has no NUMA, and Debian's s390x kernel is built without CONFIG_NUMA")),
-                ArchId::Loongarch64 => {
-                    return err(format!("--numa {nodes}: LoongArch's Linux reads NUMA nodes from the ACPI SRAT, which archmm's loongarch64 machine does not model"))
-                }
-                _ if info.max_numnodes == 1 => {
-                    return err(format!("--numa {nodes}: the {} reference kernel (Debian's) is built without CONFIG_NUMA and would see one node", info.name))
-                }
-                _ if nodes > info.max_numnodes => {
-                    return err(format!(
-                        "--numa {nodes}: {}'s Linux 6.1 takes at most {} NUMA nodes (CONFIG_NODES_SHIFT={})",
-                        info.name,
-                        info.max_numnodes,
-                        info.max_numnodes.trailing_zeros()
-                    ))
-                }
-                _ => {}
+    /// Sizes QEMU itself refuses or that make no sense (below 2 MiB, above 16 TiB), NUMA the
+    /// machine or the reference kernel does not have, a machine type the arch lacks.
+    pub fn qemu(arch: ArchId, mem: u64, nodes: u32, machine: Option<&str>) -> Result<Machine, MachineError> {
+        struct Build<'a>(u64, u32, Option<&'a str>);
+        impl ArchVisitor for Build<'_> {
+            type Output = Result<Machine, QemuError>;
+            fn visit<A: Arch>(self) -> Self::Output {
+                let req = archmm::machine::request::<A>(self.0, self.1, self.2)?;
+                let mut m = Machine::default();
+                A::qemu_machine(&req, &mut m)?;
+                Ok(m)
             }
         }
-        let m = match arch {
-            ArchId::X86_64 => Self::qemu_x86(mem, nodes, x86),
-            ArchId::I386 => {
-                // qemu-system-i386's qemu32 CPU has 36 physical address bits: no
-                // HyperTransport hole below 1 TiB in its map.
-                let mut m = Self::qemu_x86(mem, nodes, x86);
-                m.e820.retain(|e| e.addr != AMD_HT_START);
-                m.kernel = Some(I386_KERNEL);
-                m.name = m.name.replacen("QEMU ", "QEMU (i386) ", 1);
-                m
+        arch.visit(Build(mem, nodes, machine)).map_err(|e| MachineError(e.to_string()))
+    }
+
+    /// Place the kernel and (given its size) the device tree blob as `arch`'s QEMU loader
+    /// would for RAM `[start, end)` ([`archmm::arch::Arch::qemu_loader`]).
+    pub fn place(&mut self, arch: ArchId, start: u64, end: u64, dtb: Option<u64>) {
+        struct Place<'a>(&'a mut Machine, u64, u64, Option<u64>);
+        impl ArchVisitor for Place<'_> {
+            type Output = ();
+            fn visit<A: Arch>(self) {
+                A::qemu_loader(self.1, self.2, self.3, self.0);
             }
-            ArchId::Arm64 | ArchId::Riscv64 => Self::qemu_virt_dt(arch, mem, nodes),
-            ArchId::Arm => Self::qemu_arm_virt(mem, nodes),
-            ArchId::Loongarch64 => Self::qemu_loongarch_virt(mem, nodes),
-            ArchId::S390 => Self::qemu_s390_ccw(mem)?,
-            ArchId::Powerpc => Self::qemu_pseries(mem, nodes),
-        };
-        Ok(m)
+        }
+        arch.visit(Place(self, start, end, dtb));
+    }
+
+    /// [`Machine::place`] for this machine's memory: from the lowest usable RAM (not
+    /// no-map) to the end of RAM.
+    pub fn place_as_qemu(&mut self, arch: ArchId, dtb: Option<u64>) {
+        let usable = |b: &&MemBank| !self.reserved.iter().any(|r| r.nomap && r.base == b.base);
+        let e820 = self.e820.iter().filter(|e| e.ty == E820Type::RAM).map(|e| e.addr);
+        let start = self.banks.iter().filter(usable).map(|b| b.base).chain(e820).min().unwrap_or(0);
+        let end = self.ram_end();
+        self.place(arch, start, end, dtb);
+    }
+
+    /// [`Machine::place_as_qemu`], by value.
+    #[must_use]
+    pub fn placed_as_qemu(mut self, arch: ArchId, dtb: Option<u64>) -> Machine {
+        self.place_as_qemu(arch, dtb);
+        self
     }
 
     /// QEMU's split of RAM over `-numa node` entries that give no size
-    /// (numa_default_auto_split()): every node but the last gets `mem / nodes` rounded down
-    /// to the machine's numa_mem_align_shift (8 MiB; pseries 256 MiB), the last the rest.
-    /// Nodes can end up with no memory (memoryless), as in QEMU.
+    /// ([`archmm::machine::node_sizes`]).
     pub fn qemu_node_sizes(mem: u64, nodes: u32, align_shift: u32) -> Vec<u64> {
-        let nodes = nodes.max(1) as u64;
-        let each = (mem / nodes) & !((1u64 << align_shift) - 1);
-        (0..nodes).map(|i| if i + 1 < nodes { each } else { mem - each * (nodes - 1) }).collect()
-    }
-
-    fn qemu_x86(mem: u64, nodes: u32, ty: X86MachineType) -> Machine {
-        // hw/i386/pc_piix.c / pc_q35.c: the RAM split around the 32-bit PCI hole.
-        let lowmem = match ty {
-            X86MachineType::Pc => {
-                let mut lowmem = 0xe000_0000u64;
-                if mem >= lowmem {
-                    lowmem = 0xc000_0000; // gigabyte_align
-                }
-                lowmem
-            }
-            X86MachineType::Q35 => {
-                if mem >= 0xb000_0000 {
-                    0x8000_0000
-                } else {
-                    0xb000_0000
-                }
-            }
-        };
-        let (below, above) = if mem >= lowmem { (lowmem, mem - lowmem) } else { (mem, 0) };
-        // SeaBIOS keeps the top of low RAM for itself: 128 KiB on pc, 132 KiB on q35.
-        let bios_top = match ty {
-            X86MachineType::Pc => 0x2_0000,
-            X86MachineType::Q35 => 0x2_1000,
-        };
-        let ram = E820Type::RAM;
-        let res = E820Type::RESERVED;
-        let mut e = vec![
-            E820Entry::new(0, 0x9fc00, ram),
-            E820Entry::new(0x9fc00, 0x400, res),
-            E820Entry::new(0xf0000, 0x10000, res),
-            E820Entry::new(0x10_0000, below - 0x10_0000 - bios_top, ram),
-            E820Entry::new(below - bios_top, bios_top, res),
-        ];
-        if ty == X86MachineType::Q35 {
-            e.push(E820Entry::new(0xb000_0000, 0x1000_0000, res)); // MMCONFIG
-            e.push(E820Entry::new(0xfed1_c000, 0x4000, res)); // RCBA
-        }
-        e.push(E820Entry::new(0xfffc_0000, 0x4_0000, res)); // BIOS ROM
-                                                            // pc_memory_init(): RAM above 4 GiB that would run into the AMD HyperTransport hole
-                                                            // below 1 TiB starts at 1 TiB instead (QEMU >= 7.1, with enough phys-bits).
-        let above_start = if (1u64 << 32) + above > AMD_HT_START { 1u64 << 40 } else { 1u64 << 32 };
-        if above > 0 {
-            e.push(E820Entry::new(above_start, above, ram));
-        }
-        // QEMU >= 7.1 with an AMD CPU model (qemu64): the HyperTransport hole below 1 TiB.
-        e.push(E820Entry::new(AMD_HT_START, 0x3_0000_0000, res));
-
-        // acpi-build.c build_srat(): node memory laid out in RAM order, 640K first, the
-        // PCI hole cut out.
-        let mut srat = Vec::new();
-        if nodes > 1 {
-            let sizes = Self::qemu_node_sizes(mem, nodes, 23);
-            let mut push = |nid: u32, base: u64, len: u64| {
-                srat.push(SratMemAffinity {
-                    node: nid,
-                    pxm: nid,
-                    start: base,
-                    end: base + len - 1,
-                    hotplug: false,
-                    nonvolatile: false,
-                });
-            };
-            push(0, 0, 640 * KIB);
-            let mut next = MIB;
-            for i in 0..nodes {
-                let mut base = next;
-                let mut len = sizes[i as usize];
-                if i == 0 {
-                    len = len.saturating_sub(MIB);
-                }
-                next = base + len;
-                if base <= below && next > below {
-                    len -= next - below;
-                    if len > 0 {
-                        push(i, base, len);
-                    }
-                    base = above_start;
-                    len = next - below;
-                    next = base + len;
-                }
-                if len > 0 {
-                    push(i, base, len);
-                }
-            }
-        }
-        let name = format!(
-            "QEMU {} ({}), {} MiB{}",
-            match ty {
-                X86MachineType::Pc => "pc",
-                X86MachineType::Q35 => "q35",
-            },
-            match ty {
-                X86MachineType::Pc => "i440FX + PIIX, SeaBIOS",
-                X86MachineType::Q35 => "Q35 + ICH9, SeaBIOS",
-            },
-            mem / MIB,
-            if nodes > 1 { format!(", {nodes} NUMA nodes") } else { String::new() }
-        );
-        Machine {
-            name,
-            e820: e,
-            srat,
-            kernel: Some(X86_KERNEL),
-            bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
-            ..Default::default()
-        }
-    }
-
-    /// Banks of `per` bytes, one per node, consecutive from `base`.
-    fn node_banks(base: u64, mem: u64, nodes: u32) -> Vec<MemBank> {
-        let mut at = base;
-        let mut banks = Vec::new();
-        for (i, size) in Self::qemu_node_sizes(mem, nodes, 23).into_iter().enumerate() {
-            if size != 0 {
-                banks.push(MemBank {
-                    base: at,
-                    size,
-                    nid: if nodes > 1 { Some(i as u32) } else { None },
-                    hotplug: false,
-                });
-            }
-            at += size;
-        }
-        banks
-    }
-
-    fn numa_suffix(nodes: u32) -> String {
-        if nodes > 1 {
-            format!(", {nodes} NUMA nodes")
-        } else {
-            String::new()
-        }
-    }
-
-    /// QEMU 7.2's 32-bit `virt` (hw/arm/virt.c): RAM at 1 GiB as one /memory node; the
-    /// -kernel loader puts the DTB 128 MiB into RAM (1 MiB, as the arm64 machine).
-    fn qemu_arm_virt(mem: u64, nodes: u32) -> Machine {
-        let base = GIB;
-        Machine {
-            name: format!("QEMU virt (arm, device tree, -kernel boot), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
-            banks: Self::node_banks(base, mem, nodes),
-            kernel: Some(ARM_KERNEL),
-            dtb: Some((base + 128 * MIB, base + 129 * MIB)),
-            ..Default::default()
-        }
-    }
-
-    /// QEMU 7.2's LoongArch `virt` (hw/loongarch/virt.c): low RAM at 0 up to
-    /// VIRT_LOWMEM_SIZE (256 MiB), the rest from VIRT_HIGHMEM_BASE (0x9000_0000). The DTB
-    /// (1 MiB) sits at 1 MiB, below the kernel (an assumption about the loader).
-    fn qemu_loongarch_virt(mem: u64, nodes: u32) -> Machine {
-        const LOWMEM: u64 = 256 * MIB;
-        const HIGHMEM_BASE: u64 = 0x9000_0000;
-        let mut banks = vec![MemBank { base: 0, size: mem.min(LOWMEM), nid: None, hotplug: false }];
-        if mem > LOWMEM {
-            banks.push(MemBank { base: HIGHMEM_BASE, size: mem - LOWMEM, nid: None, hotplug: false });
-        }
-        if nodes > 1 {
-            // hw/loongarch: node 0 gets low RAM and the first part of high RAM.
-            let sizes = Self::qemu_node_sizes(mem, nodes, 23);
-            banks = Vec::new();
-            let mut at = 0u64;
-            for i in 0..nodes {
-                let (mut lo, hi) = (at, at + sizes[i as usize]);
-                if lo < LOWMEM {
-                    let e = hi.min(LOWMEM);
-                    banks.push(MemBank { base: lo, size: e - lo, nid: Some(i), hotplug: false });
-                    lo = e;
-                }
-                if hi > lo {
-                    banks.push(MemBank {
-                        base: HIGHMEM_BASE + (lo - LOWMEM),
-                        size: hi - lo,
-                        nid: Some(i),
-                        hotplug: false,
-                    });
-                }
-                at = hi;
-            }
-        }
-        Machine {
-            name: format!(
-                "QEMU virt (loongarch64, low RAM 256 MiB + high RAM at 0x90000000), {} MiB{}",
-                mem / MIB,
-                Self::numa_suffix(nodes)
-            ),
-            banks,
-            kernel: Some(LOONGARCH_KERNEL),
-            dtb: Some((MIB, 2 * MIB)),
-            ..Default::default()
-        }
-    }
-
-    /// QEMU 7.2's `s390-ccw-virtio`: storage from 0 in increments the SCLP reports
-    /// (hw/s390x/sclp.c sclp_memory_init(): the increment is the smallest power of two from
-    /// 1 MiB that keeps the count at most 1020; RAM is rounded down to a whole increment).
-    fn qemu_s390_ccw(mem: u64) -> Result<Machine, MachineError> {
-        let (rnsize, rnmax) = sclp_storage_increments(mem);
-        let size = rnsize * rnmax;
-        if size == 0 {
-            return err(format!("--mem {mem:#x}: less than one 1 MiB storage increment"));
-        }
-        Ok(Machine {
-            name: format!(
-                "QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB",
-                rnsize / MIB,
-                size / MIB
-            ),
-            banks: vec![MemBank { base: 0, size, nid: None, hotplug: false }],
-            kernel: Some(S390_KERNEL),
-            ..Default::default()
-        })
-    }
-
-    /// QEMU 7.2's pseries memory nodes (spapr_populate_memory()): the RMA, the largest
-    /// power of two within node 0, at 0; then each node's rest in pieces that are powers of
-    /// two no larger than their address's alignment, each piece a /memory@<base> node with
-    /// ibm,associativity naming its NUMA node (checked against QEMU's dumped trees for 768M
-    /// to 12G and a 3G+3G two-node machine).
-    fn pseries_banks(mem: u64, nodes: u32) -> Vec<MemBank> {
-        let mut banks = Vec::new();
-        let mut start = 0u64;
-        for (n, per) in Self::qemu_node_sizes(mem, nodes, 28).into_iter().enumerate() {
-            let nid = Some(n as u32); // every node has ibm,associativity, all zeros without -numa
-            let mut left = per;
-            if per == 0 {
-                continue;
-            }
-            if start == 0 {
-                let rma = 1u64 << (63 - per.leading_zeros());
-                banks.push(MemBank { base: 0, size: rma, nid, hotplug: false });
-                start = rma;
-                left -= rma;
-            }
-            while left > 0 {
-                let piece = (1u64 << (63 - left.leading_zeros())).min(1 << start.trailing_zeros());
-                banks.push(MemBank { base: start, size: piece, nid, hotplug: false });
-                start += piece;
-                left -= piece;
-            }
-        }
-        banks
-    }
-
-    /// QEMU 7.2's `pseries` (hw/ppc/spapr.c): RAM from 0 in the memory nodes
-    /// [`Self::pseries_banks`] lays out. The kernel runs at real address 0; SLOF's FDT copy
-    /// (64 KiB) sits below 768 MiB (an assumption).
-    fn qemu_pseries(mem: u64, nodes: u32) -> Machine {
-        let fdt_top = mem.min(768 * MIB);
-        Machine {
-            name: format!("QEMU pseries (device tree, radix MMU), {} MiB{}", mem / MIB, Self::numa_suffix(nodes)),
-            banks: Self::pseries_banks(mem, nodes),
-            kernel: Some(PPC64_KERNEL),
-            dtb: Some((fdt_top - 2 * MIB, fdt_top - 2 * MIB + 0x1_0000)),
-            ..Default::default()
-        }
-    }
-
-    fn qemu_virt_dt(arch: ArchId, mem: u64, nodes: u32) -> Machine {
-        // hw/arm/virt.c and hw/riscv/virt.c: RAM at 1 GiB (arm) / 2 GiB (riscv), one
-        // memory node per NUMA node, consecutive.
-        let base = if arch == ArchId::Arm64 { GIB } else { 2 * GIB };
-        let banks = Self::node_banks(base, mem, nodes);
-        let (kernel, dtb, reserved) = if arch == ArchId::Arm64 {
-            // QEMU's -kernel loader puts the DTB 128 MiB into RAM; its blob is 1 MiB.
-            (ARM64_KERNEL, (base + 128 * MIB, base + 129 * MIB), vec![])
-        } else {
-            // riscv_compute_fdt_addr(): 2 MiB aligned below min(end of RAM, 3 GiB); the
-            // blob QEMU generates is under 8 KiB. OpenSBI 1.1 (fw_dynamic, QEMU 7.2) adds
-            // /reserved-memory/mmode_resv0@80000000 for its 512 KiB at the start of RAM,
-            // without no-map (seen in the tree the bare-metal kernel receives).
-            let end = base + mem;
-            let top = if base < 3 * GIB { end.min(3 * GIB) } else { end };
-            let fdt_size = 0x2000;
-            let fdt = (top - fdt_size) & !(2 * MIB - 1);
-            (RISCV_KERNEL, (fdt, fdt + fdt_size), vec![opensbi_resv(base)])
-        };
-        Machine {
-            name: format!(
-                "QEMU virt ({}), {} MiB{}",
-                if arch == ArchId::Arm64 { "device tree, -kernel boot" } else { "device tree, OpenSBI" },
-                mem / MIB,
-                if nodes > 1 { format!(", {nodes} NUMA nodes") } else { String::new() }
-            ),
-            banks,
-            reserved,
-            kernel: Some(kernel),
-            dtb: Some(dtb),
-            ..Default::default()
-        }
+        archmm::machine::node_sizes(mem, nodes, align_shift).collect()
     }
 
     /// A machine from Linux dmesg lines: `BIOS-e820:` entries, optional `ACPI: SRAT:`
     /// memory affinity lines and `SRAT: PXM .. -> APIC .. -> Node ..` processor affinity
     /// lines (without them CPUs are spread over the nodes round-robin, as Linux does for
-    /// CPUs the SRAT does not place); everything else is ignored. Kernel placement and BIOS data
-    /// area as on QEMU's pc machine.
+    /// CPUs the SRAT does not place); everything else is ignored. The kernel (and the BIOS
+    /// data area) where `arch`'s QEMU loader puts them.
     ///
     /// # Errors
     /// A message naming the bad line.
-    pub fn from_e820_text(text: &str) -> Result<Machine, MachineError> {
+    pub fn from_e820_text(text: &str, arch: ArchId) -> Result<Machine, MachineError> {
         use archmm::firmware::e820::dmesg;
         let t: archmm::firmware::e820::E820Table =
             dmesg::parse_bios_e820(text).map_err(|e| MachineError(e.to_string()))?;
@@ -577,16 +249,15 @@ impl Machine {
             e820: t.entries().to_vec(),
             srat: srat.as_slice().to_vec(),
             srat_cpus: srat_cpus.as_slice().to_vec(),
-            kernel: Some(X86_KERNEL),
-            bda: Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 }),
             ..Default::default()
-        })
+        }
+        .placed_as_qemu(arch, None))
     }
 
-    /// A machine from a flattened device tree blob, placed as QEMU's `virt` loader places
-    /// things for `arch`: the DTB 128 MiB into RAM on arm64 (2 MiB-aligned below
-    /// min(end of RAM, 3 GiB) on riscv64, with OpenSBI's own region), the kernel where
-    /// Debian's 6.1 kernel lands with `nokaslr` (riscv64: OpenSBI's jump address).
+    /// A machine from a flattened device tree blob, with the kernel and the blob where
+    /// `arch`'s QEMU loader puts them ([`archmm::arch::Arch::qemu_loader`]: on arm64 the
+    /// DTB 128 MiB into RAM, on riscv64 2 MiB-aligned below min(end of RAM, 3 GiB) with
+    /// OpenSBI's own region; the kernel where Debian's 6.1 kernel lands with `nokaslr`).
     ///
     /// # Errors
     /// The parser's error for a malformed blob; a tree without memory.
@@ -603,35 +274,7 @@ impl Machine {
             ..Default::default()
         };
         let (base, end) = dt.span();
-        let hdr_size = dt.totalsize;
-        match arch {
-            ArchId::Riscv64 => {
-                let top = if base < 3 * GIB { end.min(3 * GIB) } else { end };
-                let fdt = top.saturating_sub(hdr_size) & !(2 * MIB - 1);
-                m.dtb = Some((fdt, fdt + hdr_size));
-                m.kernel = Some((base + (RISCV_KERNEL.0 - 0x8000_0000), base + (RISCV_KERNEL.1 - 0x8000_0000)));
-                if !m.reserved.iter().any(|r| r.base == base) {
-                    m.reserved.push(opensbi_resv(base));
-                }
-            }
-            ArchId::Arm => {
-                m.dtb = Some((base + 128 * MIB, base + 128 * MIB + hdr_size));
-                m.kernel = Some((base + (ARM_KERNEL.0 - GIB), base + (ARM_KERNEL.1 - GIB)));
-            }
-            ArchId::Loongarch64 | ArchId::S390 | ArchId::Powerpc => {
-                let k = match arch {
-                    ArchId::Loongarch64 => LOONGARCH_KERNEL,
-                    ArchId::S390 => S390_KERNEL,
-                    _ => PPC64_KERNEL,
-                };
-                m.kernel = Some((base + k.0, base + k.1));
-                m.dtb = Some((end.saturating_sub(2 * MIB), end.saturating_sub(2 * MIB) + hdr_size));
-            }
-            _ => {
-                m.dtb = Some((base + 128 * MIB, base + 128 * MIB + hdr_size));
-                m.kernel = Some((base + (ARM64_KERNEL.0 - GIB), base + (ARM64_KERNEL.1 - GIB)));
-            }
-        }
+        m.place(arch, base, end, Some(dt.totalsize));
         m.name = format!("device tree ({} memory banks, {} reserved ranges)", m.banks.len(), m.reserved.len());
         Ok(m)
     }
@@ -666,9 +309,7 @@ impl Machine {
                 m.name.push_str(&format!(", {invalid} invalid dropped"));
             }
             m.e820 = t.entries().to_vec();
-            m.kernel = Some(x86_kernel(arch));
-            m.bda = Some(BiosDataArea { base_kb: 639, ebda_segment: 0x9fc0 });
-            return Ok(m);
+            return Ok(m.placed_as_qemu(arch, None));
         }
         for md in &descs {
             let r = uefi::generic_region(md, 12, false).map_err(|e| MachineError(e.to_string()))?;
@@ -684,15 +325,10 @@ impl Machine {
                 }
             }
         }
-        let Some(first) =
-            m.banks.iter().filter(|b| !m.reserved.iter().any(|r| r.nomap && r.base == b.base)).map(|b| b.base).min()
-        else {
+        if !m.banks.iter().any(|b| !m.reserved.iter().any(|r| r.nomap && r.base == b.base)) {
             return err("the UEFI memory map has no usable (write-back conventional) memory");
-        };
-        m.kernel = Some(match arch {
-            ArchId::Riscv64 => (first + 0x20_0000, first + 0x20_0000 + (RISCV_KERNEL.1 - RISCV_KERNEL.0)),
-            _ => (first + 0x21_0000, first + 0x21_0000 + (ARM64_KERNEL.1 - ARM64_KERNEL.0)),
-        });
+        }
+        m.place_as_qemu(arch, None);
         Ok(m)
     }
 
@@ -868,18 +504,19 @@ struct TomlMachine {
 
 #[cfg(test)]
 mod tests {
+    const GIB: u64 = 1 << 30;
     use super::*;
 
     #[test]
     fn qemu_pc_8g_matches_seabios_map() {
-        let m = Machine::qemu(ArchId::X86_64, 8 * GIB, 1, X86MachineType::Pc).unwrap();
+        let m = Machine::qemu(ArchId::X86_64, 8 * GIB, 1, None).unwrap();
         let usable: Vec<_> = m.e820.iter().filter(|e| e.ty == E820Type::RAM).map(|e| (e.addr, e.size)).collect();
         assert_eq!(usable, [(0, 0x9fc00), (0x10_0000, 0xbfee_0000), (1 << 32, 0x1_4000_0000)]);
     }
 
     #[test]
     fn qemu_srat_cuts_pci_hole() {
-        let m = Machine::qemu(ArchId::X86_64, 8 * GIB, 2, X86MachineType::Pc).unwrap();
+        let m = Machine::qemu(ArchId::X86_64, 8 * GIB, 2, None).unwrap();
         let s: Vec<_> = m.srat.iter().map(|s| (s.node, s.start, s.end)).collect();
         assert_eq!(
             s,

@@ -1,11 +1,12 @@
 //! The `archmm` command line.
+#![forbid(unsafe_code)]
 
 use archmm::arch::{ArchId, FirmwareKind, ARCHES, HOOKS};
 use archmm::boot::BootOptions;
 use archmm::zone::CoreSize;
 use archmm_host::emulator::{run_mode_views, run_walk_views, BootReport, WalkLevel};
 use archmm_host::kviews::human;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use archmm_host::script::{parse_num, ScriptRunner};
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
@@ -104,7 +105,7 @@ impl View {
 struct MachineArgs {
     /// Architecture (Linux's name; Rust's spelling accepted), or for `walk` a paging mode
     /// of one (see `archmm arches`).
-    #[arg(long, value_parser = parse_arch_or_mode, default_value = "x86_64")]
+    #[arg(long, value_parser = parse_arch_or_mode, default_value = ARCHES[0].name)]
     arch: ArchSel,
     /// Memory size of the built-in QEMU machine (e.g. 8G, 512M).
     #[arg(long, value_parser = parse_size, default_value = "8G")]
@@ -113,9 +114,10 @@ struct MachineArgs {
     /// (QEMU's `-numa node,cpus=0-1 -numa node,cpus=2-3` for `--smp 4 --numa 2`).
     #[arg(long, default_value_t = 1)]
     numa: u32,
-    /// QEMU x86 machine type of the built-in machine.
-    #[arg(long, value_enum, default_value = "pc")]
-    x86_machine: X86MachineType,
+    /// QEMU machine type (`-M`) of the built-in machine; each arch has its own (the first
+    /// of `archmm arches`' list is QEMU's default for it).
+    #[arg(long, alias = "x86-machine", value_name = "TYPE", value_parser = qemu_machine_types())]
+    qemu_machine: Option<String>,
     /// An e820 table in Linux's dmesg format (`BIOS-e820: [mem ...] usable` lines,
     /// optional `ACPI: SRAT: Node ...` and `SRAT: PXM ... -> APIC ...` lines; other lines
     /// are ignored).
@@ -236,7 +238,7 @@ enum Cmd {
     /// console; exits 0 when the kernel passed.
     Qemu {
         /// Architecture (Linux's name; Rust's spelling accepted).
-        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+        #[arg(long, value_parser = parse_arch, default_value = ARCHES[0].name)]
         arch: ArchId,
         /// Memory size of the QEMU machine.
         #[arg(long, value_parser = parse_size, default_value = "1G")]
@@ -314,15 +316,32 @@ fn print_boot(r: &BootReport, json: bool, show: &[View]) -> std::io::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every arch's QEMU machine types, from the registry.
+fn qemu_machine_types() -> clap::builder::PossibleValuesParser {
+    let mut names: Vec<&'static str> = Vec::new();
+    for a in ARCHES {
+        for m in a.qemu_machines {
+            if !names.contains(m) {
+                names.push(m);
+            }
+        }
+    }
+    clap::builder::PossibleValuesParser::new(names)
+}
+
 fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
     let arch = a.arch.arch;
     if let Some(p) = &a.e820 {
         if arch.info().firmware != FirmwareKind::E820 {
-            return Err(format!("--e820 describes an x86 machine; --arch {} takes --dtb", arch.info().name));
+            let e820: Vec<_> = ARCHES.iter().filter(|a| a.firmware == FirmwareKind::E820).map(|a| a.name).collect();
+            return Err(format!(
+                "--e820 describes an e820 machine ({}); --arch {} takes --dtb",
+                e820.join(", "),
+                arch.info().name
+            ));
         }
         let t = read_text(p)?;
-        let mut m = Machine::from_e820_text(&t).map_err(|e| format!("{}: {e}", p.display()))?;
-        m.kernel = Some(archmm_host::machine::x86_kernel(arch));
+        let m = Machine::from_e820_text(&t, arch).map_err(|e| format!("{}: {e}", p.display()))?;
         return Ok((m, arch));
     }
     if let Some(p) = &a.dtb {
@@ -348,7 +367,7 @@ fn load_machine(a: &MachineArgs) -> Result<(Machine, ArchId), String> {
             .map(|(m, file_arch)| (m, file_arch.unwrap_or(arch)))
             .map_err(|e| format!("{}: {e}", p.display()));
     }
-    Machine::qemu(arch, a.mem, a.numa, a.x86_machine)
+    Machine::qemu(arch, a.mem, a.numa, a.qemu_machine.as_deref())
         .map(|m| (m.with_qemu_cpus(a.smp.unwrap_or(1)), arch))
         .map_err(|e| e.to_string())
 }

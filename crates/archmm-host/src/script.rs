@@ -89,6 +89,7 @@ impl ScriptOutcome {
 }
 
 /// One script run: a fresh memblock over a fresh sparse memory.
+#[derive(Debug)]
 pub struct ScriptRunner {
     mb: Memblock<&'static SparseMem>,
     last: LastResult,

@@ -8,7 +8,7 @@
 use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::{run_mode, BootReport};
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 
 fn block(log: &[String], from: &str, to: &str) -> Vec<String> {
     log.iter().skip_while(|l| !l.starts_with(from)).take_while(|l| !l.starts_with(to)).cloned().collect()
@@ -127,7 +127,7 @@ fn every_kernel_mode_boots() {
         assert!(listed, "kernel mode {} has no expectation in this test", m.name);
     }
     for (arch, mem, pa, same_zones, modes) in groups {
-        let m = Machine::qemu(arch, mem, 1, X86MachineType::Pc).expect("machine");
+        let m = Machine::qemu(arch, mem, 1, None).expect("machine");
         let mut first: Option<(Vec<String>, String)> = None;
         for &(mode, va) in modes {
             let r = run_mode(mode, &m, BootOptions::default(), va)

@@ -7,14 +7,14 @@ use archmm::arch::ArchId;
 use archmm::boot::{BootOptions, MemBank};
 use archmm::firmware::e820::{E820Entry, E820Type};
 use archmm_host::emulator::run_mode;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 
 const GIB: u64 = 1 << 30;
 const HIGH: u64 = 0x80_0000_0000;
 
 /// The built-in machine of `arch` with 1 GiB more at 0x80_0000_0000.
 fn with_high_gib(arch: ArchId) -> Machine {
-    let mut m = Machine::qemu(arch, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+    let mut m = Machine::qemu(arch, 2 * GIB, 1, None).expect("machine");
     if m.e820.is_empty() {
         m.banks.push(MemBank { base: HIGH, size: GIB, nid: m.banks[0].nid, hotplug: false });
     } else {
@@ -25,7 +25,7 @@ fn with_high_gib(arch: ArchId) -> Machine {
 
 /// A device-tree machine whose only RAM is 1 GiB at 0x80_0000_0000, the kernel in it.
 fn only_high(arch: ArchId) -> Machine {
-    let mut m = Machine::qemu(arch, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+    let mut m = Machine::qemu(arch, 2 * GIB, 1, None).expect("machine");
     let (ks, ke) = m.kernel.expect("a kernel");
     let ram = m.banks[0].base;
     m.banks = vec![MemBank { base: HIGH, size: GIB, nid: None, hotplug: false }];
@@ -95,16 +95,12 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
     for &(arch, modes, linear) in cases {
         let m = with_high_gib(arch);
         for &(mode, kept) in modes {
-            let base = run_mode(
-                mode,
-                &Machine::qemu(arch, 2 * GIB, 1, X86MachineType::Pc).expect("machine"),
-                BootOptions::default(),
-                None,
-            )
-            .expect("a mode")
-            .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"))
-            .memory
-            .physpages;
+            let base =
+                run_mode(mode, &Machine::qemu(arch, 2 * GIB, 1, None).expect("machine"), BootOptions::default(), None)
+                    .expect("a mode")
+                    .unwrap_or_else(|(_, e)| panic!("{mode}: {e}"))
+                    .memory
+                    .physpages;
             if !kept {
                 let r = run_mode(mode, &m, BootOptions::default(), None)
                     .expect("a mode")
@@ -175,7 +171,7 @@ fn ram_at_512_gib_boots_in_every_mode_that_reaches_it() {
 #[test]
 fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
     for size in [256u64 << 40, u64::MAX - GIB] {
-        let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+        let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, None).expect("machine");
         m.banks = vec![MemBank { base: GIB, size, nid: None, hotplug: false }];
         // 39-bit VAs: a 256 GiB linear region, and Linux's warning.
         let r = run_mode("arm64-4k-39", &m, BootOptions::default(), None)
@@ -190,7 +186,7 @@ fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
             .expect_err("refused");
         assert!(matches!(e.1, archmm::boot::BootError::TooMuchMemory { size, .. } if size == 128 << 40), "{:?}", e.1);
         // riscv64 Sv39 caps at KERN_VIRT_SIZE - 4 GiB (124 GiB).
-        let mut m = Machine::qemu(ArchId::Riscv64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+        let mut m = Machine::qemu(ArchId::Riscv64, 2 * GIB, 1, None).expect("machine");
         m.banks = vec![MemBank { base: 2 * GIB, size, nid: None, hotplug: false }];
         let r = run_mode("riscv64-sv39", &m, BootOptions::default(), None)
             .expect("a mode")
@@ -204,7 +200,7 @@ fn huge_memory_is_capped_as_linux_caps_it_then_bounded() {
 /// saying so.
 #[test]
 fn more_than_128_memory_banks_boot() {
-    let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, X86MachineType::Pc).expect("machine");
+    let mut m = Machine::qemu(ArchId::Arm64, 2 * GIB, 1, None).expect("machine");
     m.banks = (0..200u64)
         .map(|i| MemBank { base: GIB + i * (512 << 20), size: 256 << 20, nid: None, hotplug: false })
         .collect();

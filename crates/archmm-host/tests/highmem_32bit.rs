@@ -7,7 +7,7 @@ use archmm::arch::i386::{I386Nopae, I386Pae};
 use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::{run_boot, run_mode, BootReport};
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use std::path::Path;
 
 mod common;
@@ -55,7 +55,7 @@ fn i386_lowmem_limit_is_maxmem() {
     assert_eq!(I386Pae::MAXMEM, 0xfeff_e000 - 0xc000_0000 - (128 << 20));
     assert_eq!(I386Pae::MAXMEM_PFN, 0x36ffe);
     assert_eq!(I386Nopae::MAXMEM_PFN, 0x36bfe);
-    let m = Machine::qemu(ArchId::I386, 2 * G, 1, X86MachineType::Pc).expect("machine");
+    let m = Machine::qemu(ArchId::I386, 2 * G, 1, None).expect("machine");
     let r =
         run_boot(ArchId::I386, &m, BootOptions::default()).unwrap_or_else(|(log, e)| panic!("{e}\n{}", log.join("\n")));
     assert_eq!(r.max_low_pfn, 0x36ffe);
@@ -81,7 +81,7 @@ fn i386_lowmem_limit_is_maxmem() {
 fn i386_matches_linux() {
     // One machine; each mode boots its own reference kernel (the 686 image is another
     // build, with other section sizes and 103316 bytes of static per-CPU data).
-    let pae = Machine::qemu(ArchId::I386, 2 * G, 1, X86MachineType::Pc).expect("machine");
+    let pae = Machine::qemu(ArchId::I386, 2 * G, 1, None).expect("machine");
     for (mode, cap, m) in [("i386-pae", "i386-pae-2g", &pae), ("i386-2level", "i386-2g", &pae)] {
         let r = boot(mode, m);
         let linux = capture(cap);
@@ -129,7 +129,7 @@ fn i386_matches_linux() {
 #[test]
 fn arm_lowmem_limit_and_highmem_match_linux() {
     assert_eq!(vmalloc_limit(0x4000_0000), 0x7000_0000);
-    let m = Machine::qemu(ArchId::Arm, 2 * G, 1, X86MachineType::Pc).expect("machine");
+    let m = Machine::qemu(ArchId::Arm, 2 * G, 1, None).expect("machine");
     let r = boot("arm-lpae", &m);
     assert_eq!(r.max_low_pfn, 0x70000);
     assert_eq!(r.max_pfn, 0xc0000);
@@ -153,16 +153,13 @@ fn arm_lowmem_limit_and_highmem_match_linux() {
 /// Memory line has no highmem part unless the kernel is CONFIG_HIGHMEM, which prints 0K.
 #[test]
 fn small_32bit_machine_has_no_highmem_pages() {
-    let m = Machine::qemu(ArchId::I386, 512 << 20, 1, X86MachineType::Pc).expect("machine");
+    let m = Machine::qemu(ArchId::I386, 512 << 20, 1, None).expect("machine");
     let r = boot("i386-pae", &m);
     assert_eq!(r.max_low_pfn, r.max_pfn);
     assert!(memory_line(&r.log).ends_with(", 0K highmem)"));
     assert!(r.log.iter().any(|l| l == "  HighMem  empty"));
-    let x = run_boot(
-        ArchId::X86_64,
-        &Machine::qemu(ArchId::X86_64, 2 * G, 1, X86MachineType::Pc).expect("m"),
-        BootOptions::default(),
-    )
-    .expect("boot");
+    let x =
+        run_boot(ArchId::X86_64, &Machine::qemu(ArchId::X86_64, 2 * G, 1, None).expect("m"), BootOptions::default())
+            .expect("boot");
     assert!(!memory_line(&x.log).contains("highmem"));
 }

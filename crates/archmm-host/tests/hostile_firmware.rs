@@ -34,7 +34,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 100, .. ProptestConfig::default() })]
     #[test]
     fn hostile_e820_never_panics(entries in proptest::collection::vec((addr(), size(), 0u32..20), 0..24), srat in proptest::collection::vec((0u32..70, addr(), size()), 0..4)) {
-        let mut m = Machine::qemu(ArchId::X86_64, 1 << 30, 1, archmm_host::machine::X86MachineType::Pc).unwrap();
+        let mut m = Machine::qemu(ArchId::X86_64, 1 << 30, 1, None).unwrap();
         m.e820 = entries.iter().map(|&(a, s, t)| E820Entry::new(a, s, E820Type(t))).collect();
         m.srat = srat
             .iter()
@@ -46,7 +46,7 @@ proptest! {
     #[test]
     fn hostile_banks_never_panic(banks in proptest::collection::vec((addr(), size(), proptest::option::of(0u32..70), any::<bool>()), 0..8), resv in proptest::collection::vec((addr(), size(), any::<bool>()), 0..8), arm in any::<bool>()) {
         let arch = if arm { ArchId::Arm64 } else { ArchId::Riscv64 };
-        let mut m = Machine::qemu(arch, 1 << 30, 1, archmm_host::machine::X86MachineType::Pc).unwrap();
+        let mut m = Machine::qemu(arch, 1 << 30, 1, None).unwrap();
         m.banks = banks.iter().map(|&(base, size, nid, hotplug)| MemBank { base, size, nid, hotplug }).collect();
         m.reserved = resv.iter().map(|&(base, size, nomap)| ResvRange { base, size, nomap }).collect();
         let opts = BootOptions { movable_node: arm, ..BootOptions::default() };

@@ -7,11 +7,11 @@ use archmm::boot::BootOptions;
 use archmm::pgtable::PageTable;
 use archmm_host::backing::SparseMem;
 use archmm_host::hotplug_script::{boot_session, Session};
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use proptest::prelude::*;
 
 fn machine(arch: ArchId, mem: u64) -> Machine {
-    Machine::qemu(arch, mem, 1, X86MachineType::Pc).expect("machine")
+    Machine::qemu(arch, mem, 1, None).expect("machine")
 }
 
 /// First address above memory aligned to `align`, where blocks are hot-added.
@@ -421,7 +421,7 @@ fn add_keeps_the_live_tables() {
     let e820 = "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n\
                 BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n\
                 BIOS-e820: [mem 0x0000000100000000-0x0000000177ffffff] usable";
-    let m = Machine::from_e820_text(e820).expect("e820");
+    let m = Machine::from_e820_text(e820, archmm::arch::ArchId::X86_64).expect("e820");
     let mem = SparseMem::new();
     let mut log = String::new();
     let mut s = boot_session::<X86<false>>(&mem, &m, BootOptions::default(), &mut log).unwrap();

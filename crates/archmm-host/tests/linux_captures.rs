@@ -5,7 +5,7 @@
 use archmm::arch::ArchId;
 use archmm::boot::{BootOptions, ResvRange};
 use archmm_host::emulator::run_boot;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -207,9 +207,7 @@ fn ppc64el_builtin_machines_are_qemus() {
         ("ppc64el-6g-smp2", 6 * GIB, 1),
         ("ppc64el-numa3-6g-smp3", 6 * GIB, 3),
     ] {
-        let m = Machine::qemu(ArchId::Powerpc, mem, nodes, X86MachineType::Pc)
-            .expect("machine")
-            .with_qemu_cpus(options(c).cpus);
+        let m = Machine::qemu(ArchId::Powerpc, mem, nodes, None).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Powerpc, &m);
         let blob = std::fs::read(data(&format!("linux/{c}/pseries.dtb"))).expect("pseries.dtb");
         let dt = Machine::from_dtb(&blob, ArchId::Powerpc).expect("parses");
@@ -222,8 +220,7 @@ fn ppc64el_builtin_machines_are_qemus() {
 #[test]
 fn s390x_machines_boot_like_linux() {
     for &(c, mem) in S390X_CAPTURES {
-        let m =
-            Machine::qemu(ArchId::S390, mem, 1, X86MachineType::Pc).expect("machine").with_qemu_cpus(options(c).cpus);
+        let m = Machine::qemu(ArchId::S390, mem, 1, None).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::S390, &m);
     }
 }
@@ -232,7 +229,7 @@ fn s390x_machines_boot_like_linux() {
 fn x86_64_e820_files_boot_like_linux() {
     for c in X86_64_CAPTURES {
         let text = std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820.txt");
-        let m = Machine::from_e820_text(&text).expect("parses");
+        let m = Machine::from_e820_text(&text, archmm::arch::ArchId::X86_64).expect("parses");
         check(c, ArchId::X86_64, &m);
     }
 }
@@ -240,15 +237,15 @@ fn x86_64_e820_files_boot_like_linux() {
 #[test]
 fn x86_64_builtin_machines_are_qemus() {
     for (c, mem, nodes, ty) in [
-        ("x86_64-8g", 8 * GIB, 1, X86MachineType::Pc),
-        ("x86_64-3g", 3 * GIB, 1, X86MachineType::Pc),
-        ("x86_64-512m", 512 * MIB, 1, X86MachineType::Pc),
-        ("x86_64-4g", 4 * GIB, 1, X86MachineType::Pc),
-        ("x86_64-q35-6g", 6 * GIB, 1, X86MachineType::Q35),
-        ("x86_64-numa2-8g", 8 * GIB, 2, X86MachineType::Pc),
-        ("x86_64-q35-4g-smp6", 4 * GIB, 1, X86MachineType::Q35),
-        ("x86_64-4g-smp32", 4 * GIB, 1, X86MachineType::Pc),
-        ("x86_64-numa2-4g-smp4", 4 * GIB, 2, X86MachineType::Pc),
+        ("x86_64-8g", 8 * GIB, 1, None),
+        ("x86_64-3g", 3 * GIB, 1, None),
+        ("x86_64-512m", 512 * MIB, 1, None),
+        ("x86_64-4g", 4 * GIB, 1, None),
+        ("x86_64-q35-6g", 6 * GIB, 1, Some("q35")),
+        ("x86_64-numa2-8g", 8 * GIB, 2, None),
+        ("x86_64-q35-4g-smp6", 4 * GIB, 1, Some("q35")),
+        ("x86_64-4g-smp32", 4 * GIB, 1, None),
+        ("x86_64-numa2-4g-smp4", 4 * GIB, 2, None),
     ] {
         let m = Machine::qemu(ArchId::X86_64, mem, nodes, ty).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::X86_64, &m);
@@ -274,9 +271,7 @@ fn arm64_builtin_machines_are_qemus() {
         ("arm64-8g-smp16", 8 * GIB, 1),
         ("arm64-numa2-4g-smp4", 4 * GIB, 2),
     ] {
-        let m = Machine::qemu(ArchId::Arm64, mem, nodes, X86MachineType::Pc)
-            .expect("machine")
-            .with_qemu_cpus(options(c).cpus);
+        let m = Machine::qemu(ArchId::Arm64, mem, nodes, None).expect("machine").with_qemu_cpus(options(c).cpus);
         check(c, ArchId::Arm64, &m);
     }
 }
@@ -309,19 +304,19 @@ fn riscv64_device_trees() {
         "Policy zone: Normal",
     ];
     assert_eq!(got, want);
-    let builtin = Machine::qemu(ArchId::Riscv64, 4 * GIB, 2, X86MachineType::Pc).expect("machine");
+    let builtin = Machine::qemu(ArchId::Riscv64, 4 * GIB, 2, None).expect("machine");
     assert_eq!(ours(ArchId::Riscv64, &builtin), want);
     // The tree OpenSBI 1.1 actually handed the bare-metal kernel on QEMU 7.2 (-m 1G): its
     // mmode_resv0 node is what the built-in machine models.
     let blob = std::fs::read(data("dtb/riscv64-virt-1g-opensbi.dtb")).expect("dtb");
     let real = Machine::from_dtb(&blob, ArchId::Riscv64).expect("parses");
     assert_eq!(real.reserved, vec![ResvRange { base: 0x8000_0000, size: 0x8_0000, nomap: false }]);
-    let builtin = Machine::qemu(ArchId::Riscv64, GIB, 1, X86MachineType::Pc).expect("machine");
+    let builtin = Machine::qemu(ArchId::Riscv64, GIB, 1, None).expect("machine");
     assert_eq!(ours(ArchId::Riscv64, &real), ours(ArchId::Riscv64, &builtin));
     for (f, mem) in [("dtb/riscv64-virt-2g.dtb", 2 * GIB), ("dtb/riscv64-virt-8g.dtb", 8 * GIB)] {
         let blob = std::fs::read(data(f)).expect("dtb");
         let m = Machine::from_dtb(&blob, ArchId::Riscv64).expect("parses");
-        let builtin = Machine::qemu(ArchId::Riscv64, mem, 1, X86MachineType::Pc).expect("machine");
+        let builtin = Machine::qemu(ArchId::Riscv64, mem, 1, None).expect("machine");
         let a = ours(ArchId::Riscv64, &m);
         assert_eq!(a, ours(ArchId::Riscv64, &builtin), "{f}");
         assert!(a.iter().any(|l| l == "NUMA: No NUMA configuration found"), "{f}: {a:?}");
@@ -358,8 +353,11 @@ fn x86_64_first_memblock_dump_is_linuxs() {
         let linux: Vec<String> = text.lines().map(str::to_string).collect();
         let want = first_memblock_dump(&linux);
         assert!(want.len() >= 6, "{c}: no dump in capture");
-        let m = Machine::from_e820_text(&std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820"))
-            .expect("parses");
+        let m = Machine::from_e820_text(
+            &std::fs::read_to_string(data(&format!("linux/{c}/e820.txt"))).expect("e820"),
+            ArchId::X86_64,
+        )
+        .expect("parses");
         let opts = BootOptions { memblock_debug: true, ..options(c) };
         let r = run_boot(ArchId::X86_64, &m, opts).expect("boots");
         assert_eq!(first_memblock_dump(&r.log), want, "{c}");
@@ -372,7 +370,7 @@ fn x86_64_first_memblock_dump_is_linuxs() {
 fn x86_64_srat_missing_memory_is_not_used() {
     let text = std::fs::read_to_string(data("linux/x86_64-numa2-8g/e820.txt")).expect("e820.txt");
     let partial: String = text.lines().filter(|l| !l.contains("Node 1")).map(|l| format!("{l}\n")).collect();
-    let m = Machine::from_e820_text(&partial).expect("parses");
+    let m = Machine::from_e820_text(&partial, archmm::arch::ArchId::X86_64).expect("parses");
     let r = run_boot(ArchId::X86_64, &m, BootOptions::default()).expect("boots");
     let at = |s: &str| r.log.iter().position(|l| l == s).unwrap_or_else(|| panic!("no `{s}`:\n{}", r.log.join("\n")));
     let refused = at("NUMA: nodes only cover 4095MB of your 8191MB e820 RAM. Not used.");

@@ -17,7 +17,7 @@
 use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::run_boot;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -33,13 +33,16 @@ fn view(capture: &str, name: &str) -> Option<String> {
 /// The captures with views, each with its arch and how to build its machine.
 fn captures() -> Vec<(&'static str, ArchId, Machine)> {
     let e820 = |c: &str| {
-        Machine::from_e820_text(&std::fs::read_to_string(data(&format!("{c}/e820.txt"))).expect("e820.txt"))
-            .expect("parses")
+        Machine::from_e820_text(
+            &std::fs::read_to_string(data(&format!("{c}/e820.txt"))).expect("e820.txt"),
+            ArchId::X86_64,
+        )
+        .expect("parses")
     };
     let dtb = |c: &str, f: &str, a| {
         Machine::from_dtb(&std::fs::read(data(&format!("{c}/{f}"))).expect("dtb"), a).expect("parses")
     };
-    let s390 = |mem| Machine::qemu(ArchId::S390, mem, 1, X86MachineType::Pc).expect("machine");
+    let s390 = |mem| Machine::qemu(ArchId::S390, mem, 1, None).expect("machine");
     const G: u64 = 1 << 30;
     vec![
         ("x86_64-4g-views", ArchId::X86_64, e820("x86_64-4g-views")),

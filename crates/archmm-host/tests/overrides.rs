@@ -19,7 +19,7 @@ use archmm::memblock::RegionType;
 use archmm::pgtable::{Entry, Level, PagingMode, PgError, Prot, VaRange};
 use archmm::physmem::PhysMem;
 use archmm_host::backing::SparseMem;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 
@@ -48,6 +48,17 @@ impl<A: Arch> Arch for Generic<A> {
     const VMEMMAP_START: u64 = A::VMEMMAP_START;
     const MAX_ORDER: u32 = A::MAX_ORDER;
     const DEFAULT_CMA_BYTES: u64 = A::DEFAULT_CMA_BYTES;
+    const QEMU_MACHINES: &'static [&'static str] = A::QEMU_MACHINES;
+    const QEMU_NO_NUMA: Option<&'static str> = A::QEMU_NO_NUMA;
+    fn qemu_machine(
+        req: &archmm::machine::QemuRequest<'_>,
+        out: &mut dyn archmm::machine::MachineSink,
+    ) -> Result<(), archmm::machine::QemuError> {
+        A::qemu_machine(req, out)
+    }
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn archmm::machine::MachineSink) {
+        A::qemu_loader(ram_start, ram_end, dtb, out)
+    }
 }
 
 /// Paging mode `P`'s geometry and encoding with its hooks at their generic definitions.
@@ -399,7 +410,7 @@ impl ArchVisitor for Check<'_> {
 fn machines(arch: ArchId, max_physmem_bits: u32) -> Vec<(Machine, Stage)> {
     const G: u64 = 1 << 30;
     let default = if arch == ArchId::I386 { 3 * G } else { 4 * G };
-    let qemu = |size, nodes| Machine::qemu(arch, size, nodes, X86MachineType::Pc).ok();
+    let qemu = |size, nodes| Machine::qemu(arch, size, nodes, None).ok();
     let mut ms: Vec<(Machine, Stage)> = [(default, 1, Stage::Numa), (G, 1, Stage::Numa), (2 * G, 1, Stage::Numa)]
         .into_iter()
         .chain([(default, 2, Stage::Numa), (192 * G, 1, Stage::Detected), (512 * G, 1, Stage::Detected)])

@@ -24,7 +24,7 @@ use archmm::arch::Arch;
 use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::run_boot;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 use archmm_host::qemu::{self, KernelTarget, MemorySource};
 use std::time::Duration;
 
@@ -183,7 +183,8 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
             let e820: Vec<&str> =
                 out.console.iter().filter(|l| l.starts_with("BIOS-e820:")).map(String::as_str).collect();
             assert!(e820.len() >= 3, "{name}: the kernel printed no e820 map:\n{console}");
-            let m = Machine::from_e820_text(&e820.join("\n")).expect("the kernel's e820 lines parse");
+            let m = Machine::from_e820_text(&e820.join("\n"), archmm::arch::ArchId::X86_64)
+                .expect("the kernel's e820 lines parse");
             let ram: Vec<(u64, u64)> = m
                 .e820
                 .iter()
@@ -204,7 +205,7 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
                 .expect("the kernel's memmap lines parse");
             let ram: Vec<(u64, u64)> = memmap.iter().filter(|e| e.2 == 1).map(|e| (e.0, e.1)).collect();
             assert!(!ram.is_empty(), "{name}: the kernel printed no etc/memmap:\n{console}");
-            let mut model = Machine::qemu(t.arch, mem, 1, X86MachineType::Pc).expect("the machine model");
+            let mut model = Machine::qemu(t.arch, mem, 1, None).expect("the machine model");
             let banks: Vec<(u64, u64)> = model.banks.iter().map(|b| (b.base, b.size)).collect();
             assert_eq!(banks, ram, "{name} -m {}M: Machine::qemu's banks differ from QEMU's etc/memmap", mem / MIB);
             let ram: Vec<(u64, u64)> = ram.iter().map(|&(b, s)| (b, b + s)).collect();

@@ -4,11 +4,11 @@
 use archmm::arch::ArchId;
 use archmm::boot::BootOptions;
 use archmm_host::emulator::run_boot;
-use archmm_host::machine::{Machine, X86MachineType};
+use archmm_host::machine::Machine;
 
 #[test]
 fn one_tib_machine_boots_to_the_memory_line() {
-    let m = Machine::qemu(ArchId::X86_64, 1 << 40, 1, X86MachineType::Pc).expect("machine");
+    let m = Machine::qemu(ArchId::X86_64, 1 << 40, 1, None).expect("machine");
     let r = run_boot(ArchId::X86_64, &m, BootOptions::default()).unwrap_or_else(|(_, e)| panic!("{e}"));
     // QEMU puts the RAM above 3 GiB at 1 TiB (it would run into the HyperTransport hole).
     assert!(r.log.iter().any(|l| l == "  node   0: [mem 0x0000010000000000-0x000001ff3fffffff]"), "{:?}", r.log);

@@ -159,6 +159,7 @@ pub type Occurrence = (usize, usize);
 /// Finds the symbols' occurrences in file contents, cheaply.
 ///
 /// Built once per survey and shared by all threads (it is `Sync`).
+#[derive(Debug)]
 pub struct Matcher {
     symbols: Vec<String>,
     finders: Vec<Finder<'static>>,

@@ -21,6 +21,8 @@
 //! The command line is [`SurveyArgs`] and [`run`]; the library entry point
 //! is [`survey()`], whose results ([`TreeSurvey`], [`SymbolSurvey`], ...)
 //! serialise to the `--json` output.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
 
 pub mod cli;
 pub mod cond;

@@ -25,6 +25,8 @@ pub enum AddrError {
     BadAlign(u64),
 }
 
+impl core::error::Error for AddrError {}
+
 impl fmt::Display for AddrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

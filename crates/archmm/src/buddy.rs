@@ -51,6 +51,7 @@ pub const MAX_CPUS: usize = crate::percpu::MAX_CPUS;
 pub const MAX_ZONES: usize = 32;
 
 /// A spin lock for the no_std core.
+#[derive(Debug)]
 pub struct SpinLock<T> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
@@ -141,6 +142,8 @@ pub enum AllocError {
     BadCpu(usize),
 }
 
+impl core::error::Error for AllocError {}
+
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -175,6 +178,8 @@ pub enum FreeError {
     /// A CPU number the allocator does not serve.
     BadCpu(usize),
 }
+
+impl core::error::Error for FreeError {}
 
 impl fmt::Display for FreeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -237,6 +242,7 @@ impl Pcp {
 }
 
 /// One zone of one node.
+#[derive(Debug)]
 pub struct Zone {
     /// Which zone.
     pub kind: ZoneType,
@@ -319,6 +325,7 @@ pub enum PageState {
 }
 
 /// The page allocator of one machine.
+#[derive(Debug)]
 pub struct PageAlloc<Mo: PagingMode, M: PhysMem> {
     mem: M,
     memmap: Memmap,

@@ -53,6 +53,8 @@ impl fmt::Display for DtFirmwareError {
     }
 }
 
+impl core::error::Error for DtFirmwareError {}
+
 /// The memory a device tree describes, in the bring-up's terms.
 #[derive(Clone, Debug)]
 pub struct DtFirmware {

@@ -15,6 +15,7 @@ use crate::pgtable::{PagingMode, TableAlloc};
 use crate::physmem::PhysMem;
 
 /// The allocator for the current phase.
+#[derive(Debug)]
 pub struct MmAlloc<'b, Mo: PagingMode, M: PhysMem> {
     memblock: &'b mut Memblock<M>,
     pages: Option<&'b PageAlloc<Mo, M>>,

@@ -144,6 +144,8 @@ impl fmt::Display for HotplugError {
     }
 }
 
+impl core::error::Error for HotplugError {}
+
 /// How a block is (to be) onlined: Linux's MMOP_* values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnlineType {

@@ -15,6 +15,7 @@
 //! - [`refwalk`]: reference MMU walkers, independent of the engine, to check it against;
 //! - [`boot`]: the bring-up sequence, top to bottom.
 #![cfg_attr(not(test), no_std)]
+#![warn(missing_debug_implementations)]
 // overrides! gathers a method signature one token per step.
 #![recursion_limit = "512"]
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod buddy;
 pub mod devicetree;
 pub mod early;
 pub mod hotplug;
+pub mod machine;
 pub mod memblock;
 pub mod memmap;
 pub mod numa;

@@ -183,6 +183,8 @@ pub enum MemblockError {
     BadAlign(u64),
 }
 
+impl core::error::Error for MemblockError {}
+
 impl fmt::Display for MemblockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -196,7 +198,7 @@ impl fmt::Display for MemblockError {
 }
 
 /// One region array: inline storage first, then a grown copy in physical memory.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct RegionArray {
     init: [Region; INIT_MEMBLOCK_REGIONS],
     /// Physical address of the grown array, when it has grown.
@@ -257,6 +259,7 @@ pub trait MemblockTrace {
 ///
 /// `M` reaches physical memory: it zeroes what [`Memblock::alloc_try_nid`] returns and
 /// stores the region arrays once they outgrow their inline storage.
+#[derive(Debug)]
 pub struct Memblock<M: PhysMem> {
     memory: RegionArray,
     reserved: RegionArray,

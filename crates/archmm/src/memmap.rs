@@ -139,6 +139,8 @@ pub enum MemmapError {
     OutOfRange(u64),
 }
 
+impl core::error::Error for MemmapError {}
+
 impl fmt::Display for MemmapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -85,6 +85,8 @@ pub enum PercpuError {
     NotAllocated(u64),
 }
 
+impl core::error::Error for PercpuError {}
+
 impl fmt::Display for PercpuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -125,6 +127,7 @@ const MAP_GRANULES: usize = 8192;
 
 /// The allocation map: which granules are taken, and where each allocation starts
 /// (Linux's alloc_map and bound_map).
+#[derive(Debug)]
 struct AllocMap {
     used: [u64; MAP_GRANULES / 64],
     start: [u64; MAP_GRANULES / 64],
@@ -157,6 +160,7 @@ pub struct ChunkStats {
 }
 
 /// The dynamic area of the first chunk as an allocator (pcpu_alloc() / free_percpu()).
+#[derive(Debug)]
 pub struct PcpuChunk {
     unit_base: [u64; MAX_CPUS],
     cpus: usize,

@@ -268,6 +268,8 @@ impl fmt::Display for PgError {
     }
 }
 
+impl core::error::Error for PgError {}
+
 /// Where table memory comes from (Linux's pte_alloc_one / pte_alloc_one_kernel /
 /// pXd_alloc_one and their frees, one interface for every level).
 pub trait TableAlloc {
@@ -414,6 +416,7 @@ pub struct Translation {
 }
 
 /// A page-table hierarchy of mode `Mo` in physical memory `P`.
+#[derive(Debug)]
 pub struct PageTable<'p, Mo: PagingMode, P: PhysMem> {
     root: u64,
     mem: &'p P,
@@ -1199,6 +1202,7 @@ struct Stats {
 /// holds up to [`FRAG_MAX`] fragments (powerpc radix with 64K pages: 256 PTE tables of 256
 /// bytes, Linux's RADIX_PTE_FRAG_NR); smaller tables still take a `FRAG_MAX`th of a page.
 /// `A` only ever sees requests for whole pages.
+#[derive(Debug)]
 pub struct FragmentAlloc<A: TableAlloc, const SLOTS: usize = 16> {
     inner: A,
     page: u64,

@@ -70,6 +70,8 @@ pub enum UspaceError {
     PageTable(PgError),
 }
 
+impl core::error::Error for UspaceError {}
+
 impl fmt::Display for UspaceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -104,6 +106,7 @@ pub struct Vma {
 }
 
 /// A user address space of paging mode `Mo`.
+#[derive(Debug)]
 pub struct AddressSpace<'p, Mo: PagingMode, M: PhysMem> {
     pt: PageTable<'p, Mo, M>,
     vmas: [Option<Vma>; MAX_VMAS],

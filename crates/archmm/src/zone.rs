@@ -73,6 +73,8 @@ pub enum ZoneError {
     },
 }
 
+impl core::error::Error for ZoneError {}
+
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -106,6 +106,8 @@ impl fmt::Display for BootParamsError {
     }
 }
 
+impl core::error::Error for BootParamsError {}
+
 /// Iterator over the raw `boot_e820_entry` records of a zero page; see
 /// [`zero_page_entries`].
 #[derive(Clone, Debug)]

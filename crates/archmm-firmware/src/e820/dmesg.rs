@@ -117,6 +117,8 @@ impl fmt::Display for DmesgError {
     }
 }
 
+impl core::error::Error for DmesgError {}
+
 /// Parses `[mem 0xSTART-0xEND]` at the cursor and returns `(start, end)`
 /// with `end` inclusive, as printed.
 fn mem_range(c: &mut Cursor<'_>) -> Result<(u64, u64), DmesgErrorKind> {

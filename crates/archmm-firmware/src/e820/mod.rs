@@ -248,6 +248,8 @@ impl fmt::Display for E820TableError {
     }
 }
 
+impl core::error::Error for E820TableError {}
+
 /// Errors from [`E820Table::update_table`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum E820UpdateError {
@@ -291,6 +293,8 @@ impl fmt::Display for E820UpdateError {
     }
 }
 
+impl core::error::Error for E820UpdateError {}
+
 /// Errors from [`E820Table::range_update`] and [`E820Table::range_remove`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum E820RangeError {
@@ -323,6 +327,8 @@ impl fmt::Display for E820RangeError {
         }
     }
 }
+
+impl core::error::Error for E820RangeError {}
 
 /// An E820 table with room for `N` entries (default [`E820_MAX_ENTRIES`]).
 ///

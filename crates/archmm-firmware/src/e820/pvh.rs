@@ -106,6 +106,8 @@ impl fmt::Display for PvhError {
     }
 }
 
+impl core::error::Error for PvhError {}
+
 /// Where the memory map is (version >= 1 and `memmap_entries != 0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PvhMemmapLocation {

@@ -185,6 +185,8 @@ impl fmt::Display for DtMemoryError {
     }
 }
 
+impl core::error::Error for DtMemoryError {}
+
 /// `#address-cells` / `#size-cells` pair (each 1 or 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cells {
@@ -285,6 +287,8 @@ impl fmt::Display for ReservedNodeError {
         })
     }
 }
+
+impl core::error::Error for ReservedNodeError {}
 
 /// What a `/reserved-memory` child describes.
 #[derive(Clone, Copy, Debug)]

@@ -232,6 +232,8 @@ impl fmt::Display for FdtError {
     }
 }
 
+impl core::error::Error for FdtError {}
+
 /// The decoded FDT header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FdtHeader {

@@ -90,6 +90,8 @@ impl fmt::Display for UefiDmesgError {
     }
 }
 
+impl core::error::Error for UefiDmesgError {}
+
 use UefiDmesgErrorKind as K;
 
 /// Parses `[Type|cols...]` at the cursor.

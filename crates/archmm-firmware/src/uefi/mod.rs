@@ -345,6 +345,8 @@ impl fmt::Display for MemoryMapError {
     }
 }
 
+impl core::error::Error for MemoryMapError {}
+
 /// A validated UEFI memory map borrowed from the bytes `GetMemoryMap()`
 /// wrote.
 #[derive(Clone, Copy, Debug)]
@@ -485,6 +487,8 @@ impl fmt::Display for X86EfiError {
     }
 }
 
+impl core::error::Error for X86EfiError {}
+
 /// Linux x86's `efi_clean_memmap()` + `do_add_efi_memmap()`: adds every
 /// valid descriptor ([`x86_entry_valid`]) to `table` as
 /// `(phys_start, num_pages << 12, x86_e820_type())` and then runs
@@ -577,6 +581,8 @@ impl fmt::Display for GenericRegionError {
         }
     }
 }
+
+impl core::error::Error for GenericRegionError {}
 
 /// Linux's generic `reserve_regions()` decision for one descriptor
 /// (`drivers/firmware/efi/efi-init.c`), for a kernel with `2^page_shift`

@@ -608,6 +608,28 @@ pub trait Arch: Sized + 'static {
     /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
     const DEFAULT_CMA_BYTES: u64 = 0;
 
+    /// The QEMU machine types of the arch's built-in model (`-M`), QEMU's default first.
+    const QEMU_MACHINES: &'static [&'static str];
+    /// Why the built-in QEMU model has no NUMA (`--numa` is refused with it), if it has none.
+    const QEMU_NO_NUMA: Option<&'static str> = None;
+
+    /// The built-in QEMU 7.2 machine (the arch folder's `qemu.rs`): the firmware's memory
+    /// map and the loader's placements for `req`, written to `out`. `req` comes from
+    /// [`crate::machine::request`], which made the refusals every model makes.
+    ///
+    /// # Errors
+    /// A [`crate::machine::QemuError`] for memory the model cannot describe.
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError>;
+
+    /// Where QEMU's loader (and the firmware that runs before the kernel) puts the
+    /// reference kernel and, given its size `dtb`, the device tree blob, for a memory map
+    /// that came from elsewhere (a DTB, UEFI map or e820 dump) whose usable RAM starts at
+    /// `ram_start` and ends at `ram_end`; with any firmware reservations that go with it.
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn crate::machine::MachineSink);
+
     /// Linux's ARCH_ENABLE_MEMORY_HOTPLUG: the reference kernel can add and remove memory
     /// at run time.
     const MEMORY_HOTPLUG: bool = true;
@@ -801,6 +823,8 @@ pub struct ArchInfo {
     pub overrides: &'static [Override],
     /// The most NUMA nodes the reference kernel takes (1 without CONFIG_NUMA).
     pub max_numnodes: u32,
+    /// The QEMU machine types of the built-in model, QEMU's default first.
+    pub qemu_machines: &'static [&'static str],
 }
 
 pub(crate) const fn arch_info<A: Arch>(id: ArchId) -> ArchInfo {
@@ -816,6 +840,7 @@ pub(crate) const fn arch_info<A: Arch>(id: ArchId) -> ArchInfo {
         zones: A::ZONES,
         overrides: A::OVERRIDES,
         max_numnodes: if A::NUMA { 1 << A::NODES_SHIFT } else { 1 },
+        qemu_machines: A::QEMU_MACHINES,
     }
 }
 

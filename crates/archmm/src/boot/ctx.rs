@@ -222,3 +222,26 @@ impl<A: Arch, M: PhysMem> Platform<A, M> for NoMmu {
         Ok(())
     }
 }
+
+/// The limits, the firmware map and the options (memblock, the log and the arch's state
+/// are left out: memblock has its own dumps, the log is a sink).
+impl<A: Arch, M: PhysMem> core::fmt::Debug for BootCtx<'_, A, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BootCtx")
+            .field("arch", &A::NAME)
+            .field("fw", &self.fw)
+            .field("options", &self.options)
+            .field("max_pfn", &self.max_pfn)
+            .field("max_low_pfn", &self.max_low_pfn)
+            .field("model", &self.model)
+            .field("pgd", &self.pgd)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The context and the `Memory:` line's numbers.
+impl<A: Arch, M: PhysMem> core::fmt::Debug for Booted<'_, A, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Booted").field("ctx", &self.ctx).field("report", &self.report).finish_non_exhaustive()
+    }
+}

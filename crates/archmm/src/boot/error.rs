@@ -128,3 +128,5 @@ impl fmt::Display for BootError {
         }
     }
 }
+
+impl core::error::Error for BootError {}

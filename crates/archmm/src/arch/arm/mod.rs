@@ -65,6 +65,7 @@
 //! permission in the short format (XN binds both levels, and PXN exists only on some
 //! implementations); with LPAE a user mapping is never kernel-executable.
 
+pub mod qemu;
 pub mod refwalk;
 
 use super::arm64::{AttrLayout, LongFormat};
@@ -81,6 +82,7 @@ use crate::zone::{ZoneType, MAX_NR_ZONES};
 /// physical addresses) or `armmp` (short descriptors). The 3G/1G split, FLATMEM, HIGHMEM,
 /// ZONE_DMA (sized by the machine's DMA limit; QEMU `virt` has none, so it covers lowmem),
 /// MAX_ORDER 12 (CONFIG_ARCH_FORCE_MAX_ORDER, for the AM33xx), 16 MiB of CMA.
+#[derive(Debug)]
 pub struct Arm32<const LPAE: bool>;
 
 /// arm as Debian's `armmp-lpae` kernel runs it.
@@ -117,6 +119,21 @@ pub const fn vmalloc_limit(phys_offset: u64) -> u64 {
 }
 
 impl<const LPAE: bool> Arch for Arm32<LPAE> {
+    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "arm";
     /// Debian's port name.
     const ALIASES: &'static [&'static str] = &["armhf", "armv7"];
@@ -378,6 +395,7 @@ const LPAE_FORMAT: LongFormat = LongFormat { granule: 12, pa_bits: 40, uxn: fals
 /// |-----------|------------------------|--------------------|-------|----|----|
 /// | arm-short | 4096 × 1M, 256 × 4K    | 1M sections, 4K    | 4     | 32 | 32 |
 /// | arm-lpae  | 4 × 1G, 512 × 2M, 512 × 4K | 1G, 2M blocks, 4K | 8  | 32 | 40 |
+#[derive(Debug)]
 pub struct ArmPaging<const LPAE: bool>;
 
 /// The short-descriptor format (`arm-short`).

@@ -7,6 +7,7 @@
 //!   RAM starts: when RAM starts above 4 GiB, DMA covers everything.
 //! - Memory model: SPARSEMEM_VMEMMAP, 128 MiB sections with 4K and 16K pages.
 
+pub mod qemu;
 pub mod refwalk;
 
 use super::{Arch, FirmwareKind};
@@ -16,6 +17,7 @@ use crate::physmem::PhysMem;
 use crate::zone::{ZoneType, MAX_NR_ZONES};
 
 /// AArch64 with a `GRANULE_KB` (4, 16 or 64) page granule and `VA`-bit kernel addresses.
+#[derive(Debug)]
 pub struct Arm64G<const GRANULE_KB: u32, const VA: u32>;
 
 /// AArch64 as distributions build it: 4K pages, 48-bit VA.
@@ -43,6 +45,21 @@ impl<const GRANULE_KB: u32, const VA: u32> Arm64G<GRANULE_KB, VA> {
 }
 
 impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
+    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "arm64";
     const ALIASES: &'static [&'static str] = &["aarch64"];
     const PAGE_SHIFT: u32 = granule_shift(GRANULE_KB);
@@ -465,6 +482,7 @@ const fn arm64_name(kb: u32, va_bits: u32, ttbr0: bool) -> &'static str {
 /// [`PagingMode::check_prot`] refuses what `AP[2:1]` cannot say: every protection without
 /// `read` except user execute-only, because EL1 reads every valid mapping and EL0 write
 /// permission implies EL0 read permission.
+#[derive(Debug)]
 pub struct Arm64Paging<const GRANULE_KB: u32, const VA: u32, const TTBR0: bool>;
 
 /// 4K granule, 39-bit VA (3 levels), TTBR1.

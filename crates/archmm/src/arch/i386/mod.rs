@@ -35,6 +35,7 @@
 //! when CR3 is written: a PDPTE changed later takes effect only at the next CR3 load
 //! (Linux's `pud_populate` flushes the whole TLB through CR3 for that reason).
 
+pub mod qemu;
 pub mod refwalk;
 
 use super::x86_64::{x86_check_prot, x86_decode, x86_leaf, x86_table, X86State, PTE_ADDR, PTE_P};
@@ -50,6 +51,7 @@ use crate::zone::{ZoneType, MAX_NR_ZONES};
 /// physical addresses, NX) or 2-level paging (`686`: HIGHMEM4G, 32-bit physical addresses).
 /// The 3G/1G split; FLATMEM; zones DMA (16 MiB), Normal (lowmem, directly mapped) and
 /// HighMem.
+#[derive(Debug)]
 pub struct I386<const PAE: bool>;
 
 /// i386 as Debian 12's `686-pae` kernel runs it.
@@ -97,6 +99,21 @@ const fn pages_to_mb(pages: u64) -> u64 {
 }
 
 impl<const PAE: bool> Arch for I386<PAE> {
+    const QEMU_MACHINES: &'static [&'static str] = super::x86_64::qemu::MACHINES;
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        super::x86_64::qemu::machine(req, out, qemu::I386)
+    }
+    fn qemu_loader(
+        _ram_start: u64,
+        _ram_end: u64,
+        _dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        super::x86_64::qemu::loader(qemu::I386, out)
+    }
     const NAME: &'static str = "i386";
     /// Rust's target_arch `x86`; the `i686` of target triples.
     const ALIASES: &'static [&'static str] = &["x86", "i686"];
@@ -276,6 +293,7 @@ const LEVELS_PAE: [Level; 3] = [
 /// |-------------|---------------------------|---------|-------|----|----|
 /// | i386-2level | 1024 × 4M, 1024 × 4K      | 4M, 4K  | 4     | 32 | 32 |
 /// | i386-pae    | 4 × 1G, 512 × 2M, 512 × 4K | 2M, 4K | 8     | 32 | 52 |
+#[derive(Debug)]
 pub struct I386Paging<const PAE: bool>;
 
 /// 32-bit paging (`i386-2level`).

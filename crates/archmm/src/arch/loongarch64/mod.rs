@@ -76,6 +76,7 @@
 //! (pgprot_writecombine), Device SUC (PAGE_KERNEL_SUC, ioremap). Read, write and execute
 //! are independent bits (NR, D, NX), so every Prot with some access is expressible.
 
+pub mod qemu;
 pub mod refwalk;
 
 use crate::pgtable::{Entry, Level, MemType, PagingMode, Prot, VaRange};
@@ -132,6 +133,7 @@ use crate::zone::{ZoneType, MAX_NR_ZONES};
 /// with 4 levels. The linear map is the cached direct-mapping window DMW1, so no page table
 /// is built for it; Linux 6.1 has no vmemmap on LoongArch (classic SPARSEMEM with 512 MiB
 /// sections).
+#[derive(Debug)]
 pub struct LoongArch<const PAGE_SHIFT: u32, const N: usize>;
 
 /// LoongArch64 as loongson3_defconfig builds it: 16K pages, 3 levels.
@@ -143,6 +145,22 @@ pub const PAGE_OFFSET: u64 = 0x9000_0000_0000_0000;
 const DMA32_END: u64 = 1 << 32;
 
 impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
+    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
+    const QEMU_NO_NUMA: Option<&'static str> = Some(qemu::NO_NUMA);
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "loongarch64";
     /// Debian's port name.
     const ALIASES: &'static [&'static str] = &["loong64"];
@@ -225,6 +243,7 @@ const fn la_levels<const N: usize>(page_shift: u32) -> [Level; N] {
 }
 
 /// LoongArch64 page tables with `2^PAGE_SHIFT`-byte pages and `N` levels.
+#[derive(Debug)]
 pub struct LoongArchPaging<const PAGE_SHIFT: u32, const N: usize>;
 
 /// Linux's default: 16K pages, 3 levels, 47-bit VA (the PGDL half).

@@ -70,6 +70,7 @@
 //!   pages are the kernel's, so global = privileged = !user; other combinations are
 //!   refused.
 
+pub mod qemu;
 pub mod refwalk;
 
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
@@ -129,6 +130,7 @@ use crate::zone::ZoneType;
 /// pages: `Ppc64<16>` as distributions build it (64K pages), `Ppc64<12>` with 4K pages.
 /// The hash MMU (POWER8 and earlier, or `disable_radix`) is not modelled: its linear map
 /// lives in the hashed page table, which is not a radix tree this engine walks.
+#[derive(Debug)]
 pub struct Ppc64<const PAGE_SHIFT: u32>;
 
 /// powerpc64 as Debian's ppc64el kernel runs it on POWER9: radix, 64K pages.
@@ -141,6 +143,21 @@ pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
 pub const VMEMMAP_START: u64 = 0xc00c_0000_0000_0000;
 
 impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
+    const QEMU_MACHINES: &'static [&'static str] = &["pseries"];
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "powerpc";
     /// Rust's target_arch, Debian's port and the target triples' names.
     const ALIASES: &'static [&'static str] = &["powerpc64", "ppc64el", "ppc64le"];
@@ -239,6 +256,7 @@ impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
 }
 
 /// Power ISA 3.0 radix tree with `2^PAGE_SHIFT`-byte pages (12 or 16).
+#[derive(Debug)]
 pub struct RadixPaging<const PAGE_SHIFT: u32>;
 
 /// 4K pages: 13/9/9/9.

@@ -7,6 +7,7 @@
 //! - Memory model: SPARSEMEM_VMEMMAP, 128 MiB sections.
 //! - Paging: Sv39, Sv48 and Sv57 with Svpbmt memory types ([`RiscvPaging`], at the end).
 
+pub mod qemu;
 pub mod refwalk;
 
 use super::{Arch, FirmwareKind};
@@ -15,6 +16,7 @@ use crate::physmem::PhysMem;
 use crate::zone::ZoneType;
 
 /// RISC-V 64-bit with an `N`-level kernel page table (3: Sv39, 4: Sv48, 5: Sv57).
+#[derive(Debug)]
 pub struct Riscv<const N: usize>;
 
 /// RISC-V 64-bit with Sv39, the mode every RV64 MMU has.
@@ -24,6 +26,21 @@ pub type Riscv64 = Riscv<3>;
 const PMD_SIZE: u64 = 2 << 20;
 
 impl<const N: usize> Arch for Riscv<N> {
+    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "riscv64";
     const ALIASES: &'static [&'static str] = &["riscv", "riscv64gc"];
     const MAX_PHYSMEM_BITS: u32 = 56;
@@ -199,6 +216,7 @@ const SV57_LEVELS: [Level; 5] = [
 ///   (_PAGE_IOREMAP = _PAGE_IO_SVPBMT). On a hart without Svpbmt bits 61-62 are reserved:
 ///   such a kernel may only use MemType::Normal and leaves memory types to the PMAs.
 /// - Prot the format cannot express: write without read (reserved encoding).
+#[derive(Debug)]
 pub struct RiscvPaging<const N: usize>;
 
 /// Sv39: 39-bit canonical VA, 1G/2M/4K pages (satp.MODE 8).

@@ -99,6 +99,7 @@
 //!   (MACHINE_HAS_NX); on older machines a kernel must not ask for non-executable pages
 //!   or must clear bit 55 itself.
 
+pub mod qemu;
 pub mod refwalk;
 
 use crate::pgtable::{Entry, Level, MemType, PagingMode, PgError, Prot, VaRange};
@@ -169,6 +170,7 @@ use crate::zone::{ZoneType, MAX_NR_ZONES};
 /// table (3 levels); above that, a region-second table (4 levels). Linux never gives the
 /// kernel 5 levels (only user address spaces grow to a region-first table); `S390<5>` boots
 /// with the 4-level layout in a region-first table, which the hardware accepts.
+#[derive(Debug)]
 pub struct S390<const N: usize>;
 
 /// s390x as a QEMU guest of ordinary size boots: 3 levels.
@@ -196,6 +198,22 @@ const fn s390_vmemmap_start(levels: usize) -> u64 {
 }
 
 impl<const N: usize> Arch for S390<N> {
+    const QEMU_MACHINES: &'static [&'static str] = &["s390-ccw-virtio"];
+    const QEMU_NO_NUMA: Option<&'static str> = Some(qemu::NO_NUMA);
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out)
+    }
+    fn qemu_loader(
+        ram_start: u64,
+        ram_end: u64,
+        dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(ram_start, ram_end, dtb, out)
+    }
     const NAME: &'static str = "s390";
     /// Rust's target_arch and Debian's port name.
     const ALIASES: &'static [&'static str] = &["s390x"];
@@ -272,6 +290,7 @@ impl<const N: usize> Arch for S390<N> {
 
 /// s390x DAT with 4K pages and `N` table levels: 3 (region-third root), 4 (region-second)
 /// or 5 (region-first).
+#[derive(Debug)]
 pub struct S390Paging<const N: usize>;
 
 /// Region-third root: 42-bit (4 TiB) address space.

@@ -7,6 +7,7 @@
 //!   configures ZONE_DEVICE, printed as `Device   empty`.
 //! - Memory model: SPARSEMEM_VMEMMAP with 128 MiB sections.
 
+pub mod qemu;
 pub mod refwalk;
 
 use super::{Arch, FirmwareKind};
@@ -18,6 +19,7 @@ use crate::zone::{ZoneType, MAX_NR_ZONES};
 use archmm_firmware::e820::{self as e820, E820Table, E820Type};
 
 /// x86-64 with 4-level paging, or with `LA57` 5-level paging (57-bit VA, 52-bit PA).
+#[derive(Debug)]
 pub struct X86<const LA57: bool>;
 
 /// x86-64 as distribution kernels boot it on machines without LA57: 4-level paging.
@@ -52,13 +54,28 @@ pub const BIOS_RAM_SIZE_KB_PTR: u64 = 0x413;
 pub const BIOS_EBDA_SEGMENT_PTR: u64 = 0x40e;
 
 /// x86's boot state: its e820 table, the single source of truth for usable memory.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct X86State {
     /// The kernel's e820 table (`e820_table`).
     pub e820: E820Table,
 }
 
 impl<const LA57: bool> Arch for X86<LA57> {
+    const QEMU_MACHINES: &'static [&'static str] = qemu::MACHINES;
+    fn qemu_machine(
+        req: &crate::machine::QemuRequest<'_>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) -> Result<(), crate::machine::QemuError> {
+        qemu::machine(req, out, qemu::X86_64)
+    }
+    fn qemu_loader(
+        _ram_start: u64,
+        _ram_end: u64,
+        _dtb: Option<u64>,
+        out: &mut dyn crate::machine::MachineSink,
+    ) {
+        qemu::loader(qemu::X86_64, out)
+    }
     const NAME: &'static str = "x86_64";
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };
@@ -622,6 +639,7 @@ pub(crate) fn x86_check_prot(prot: Prot, nx: bool) -> Result<(), PgError> {
 
 /// x86-64 paging: 4-level (48-bit canonical VA) or, with `LA57`, 5-level (57-bit);
 /// 4K pages, 2M and 1G pages.
+#[derive(Debug)]
 pub struct X86Paging<const LA57: bool>;
 
 /// 4-level paging.

@@ -1,0 +1,12 @@
+//! qemu-system-i386's `pc` and `q35`: the x86 model ([`crate::arch::x86_64::qemu`]) with
+//! the qemu32 CPU, whose 36 physical address bits leave no HyperTransport hole below 1 TiB
+//! in the map, and the Debian 6.1 686-pae kernel.
+
+use crate::arch::x86_64::qemu::Variant;
+
+/// Debian's 6.1.0-50-686-pae kernel on QEMU pc: _text at 16 MiB, its memblock reservation
+/// to 0x1f24000 (the image and its brk).
+pub const KERNEL: (u64, u64) = (0x100_0000, 0x1f2_4000);
+
+/// The i386 machine.
+pub const I386: Variant = Variant { label: "QEMU (i386)", ht_hole: false, kernel: KERNEL };

@@ -1,0 +1,46 @@
+//! QEMU 7.2's LoongArch `virt` (hw/loongarch/virt.c): low RAM at 0 up to VIRT_LOWMEM_SIZE
+//! (256 MiB), the rest from VIRT_HIGHMEM_BASE (0x9000_0000). Its NUMA nodes come from an
+//! ACPI SRAT, which this model does not build ([`NO_NUMA`]).
+
+use crate::boot::MemBank;
+use crate::machine::{moved, MachineSink, QemuError, QemuRequest};
+
+const MIB: u64 = 1 << 20;
+
+/// Why `--numa` is refused.
+pub const NO_NUMA: &str =
+    "LoongArch's Linux reads NUMA nodes from the ACPI SRAT, which archmm's loongarch64 machine does not model";
+
+/// LoongArch's load address (VMLINUX_LOAD_ADDRESS 0x9000000000200000, physical 2 MiB); a
+/// 24 MiB image (no Debian 12 kernel: an assumption).
+pub const KERNEL: (u64, u64) = (0x20_0000, 0x1a0_0000);
+
+/// The built-in machine. The DTB (1 MiB) sits at 1 MiB, below the kernel (an assumption
+/// about the loader).
+///
+/// # Errors
+/// None beyond the checked request's.
+pub fn machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
+    const LOWMEM: u64 = 256 * MIB;
+    const HIGHMEM_BASE: u64 = 0x9000_0000;
+    let mem = req.mem;
+    out.bank(MemBank { base: 0, size: mem.min(LOWMEM), nid: None, hotplug: false });
+    if mem > LOWMEM {
+        out.bank(MemBank { base: HIGHMEM_BASE, size: mem - LOWMEM, nid: None, hotplug: false });
+    }
+    out.name(format_args!("QEMU virt (loongarch64, low RAM 256 MiB + high RAM at 0x90000000), {} MiB", mem / MIB));
+    out.kernel(KERNEL.0, KERNEL.1);
+    out.dtb(MIB, 2 * MIB);
+    Ok(())
+}
+
+/// The kernel at its physical load address from the start of RAM; a blob 2 MiB below the
+/// end of RAM.
+pub fn loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+    let k = moved(KERNEL, 0, ram_start);
+    out.kernel(k.0, k.1);
+    if let Some(size) = dtb {
+        let at = ram_end.saturating_sub(2 * MIB);
+        out.dtb(at, at + size);
+    }
+}

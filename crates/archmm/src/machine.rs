@@ -1,0 +1,217 @@
+//! Built-in machine models: what a QEMU 7.2 machine's firmware and loader hand the kernel,
+//! so that a bring-up can run on a machine no one had to describe by hand (the host
+//! emulator's default machines, the tests).
+//!
+//! Each architecture describes its own QEMU machine in its folder (`arch/<name>/qemu.rs`,
+//! reached through [`crate::arch::Arch::qemu_machine`] and
+//! [`crate::arch::Arch::qemu_loader`]); this module holds what the models share: the
+//! request, the [`MachineSink`] a model writes to (no heap: the caller stores what it
+//! needs), QEMU's split of memory over NUMA nodes, and the refusals every model makes.
+
+use crate::arch::Arch;
+use crate::boot::{MemBank, ResvRange};
+use archmm_firmware::e820::dmesg::SratMemAffinity;
+use archmm_firmware::e820::E820Entry;
+use core::fmt;
+
+/// What a built-in machine is asked to be: QEMU's `-m`, `-numa node` count and `-M`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QemuRequest<'a> {
+    /// Bytes of RAM (already rounded as QEMU rounds `-m`).
+    pub mem: u64,
+    /// NUMA nodes (1: no NUMA description).
+    pub nodes: u32,
+    /// The QEMU machine type, one of the arch's [`Arch::QEMU_MACHINES`].
+    pub machine: &'a str,
+}
+
+/// Where a machine model writes what the firmware and the loader describe.
+pub trait MachineSink {
+    /// The machine's one-line description (`QEMU pc (i440FX + PIIX, SeaBIOS), 8192 MiB`).
+    fn name(&mut self, name: fmt::Arguments<'_>);
+    /// An e820 entry, in the firmware's order.
+    fn e820(&mut self, entry: E820Entry);
+    /// An ACPI SRAT memory affinity entry.
+    fn srat(&mut self, entry: SratMemAffinity);
+    /// A RAM bank (a device-tree /memory node, an SCLP storage range).
+    fn bank(&mut self, bank: MemBank);
+    /// A firmware-reserved range (/reserved-memory, an SBI firmware's own region).
+    fn reserved(&mut self, range: ResvRange);
+    /// Where the loader put the kernel image `[start, end)`.
+    fn kernel(&mut self, start: u64, end: u64);
+    /// Where the loader put the device tree blob `[start, end)`.
+    fn dtb(&mut self, start: u64, end: u64);
+    /// The x86 BIOS data area's words: base memory in KiB, the EBDA segment.
+    fn bios_data_area(&mut self, base_kb: u16, ebda_segment: u16);
+}
+
+/// Why a built-in machine cannot be built: the request names something QEMU refuses or
+/// the model does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QemuError {
+    /// Less than QEMU's minimum.
+    TooSmall {
+        /// The size asked for.
+        mem: u64,
+    },
+    /// More than any QEMU machine takes.
+    TooLarge {
+        /// The size asked for.
+        mem: u64,
+    },
+    /// The memory does not fit the model (e.g. less than one storage increment).
+    Memory {
+        /// The size asked for.
+        mem: u64,
+        /// Why.
+        why: &'static str,
+    },
+    /// The machine or its reference kernel has no NUMA the model could describe.
+    NoNuma {
+        /// The nodes asked for.
+        nodes: u32,
+        /// Why.
+        why: &'static str,
+    },
+    /// The reference kernel is built without CONFIG_NUMA.
+    NotNumaKernel {
+        /// The nodes asked for.
+        nodes: u32,
+        /// The arch's Linux name.
+        arch: &'static str,
+    },
+    /// More nodes than the reference kernel takes.
+    TooManyNodes {
+        /// The nodes asked for.
+        nodes: u32,
+        /// The arch's Linux name.
+        arch: &'static str,
+        /// MAX_NUMNODES.
+        max: u32,
+    },
+    /// A machine type the arch's model does not know.
+    UnknownMachine {
+        /// The arch's Linux name.
+        arch: &'static str,
+        /// The machine types it knows.
+        known: &'static [&'static str],
+    },
+}
+
+impl fmt::Display for QemuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            QemuError::TooSmall { mem } => write!(f, "--mem {mem:#x}: QEMU machines need at least 2 MiB"),
+            QemuError::TooLarge { mem } => write!(f, "--mem {mem:#x}: more than 16 TiB is not a QEMU machine"),
+            QemuError::Memory { mem, why } => write!(f, "--mem {mem:#x}: {why}"),
+            QemuError::NoNuma { nodes, why } => write!(f, "--numa {nodes}: {why}"),
+            QemuError::NotNumaKernel { nodes, arch } => write!(
+                f,
+                "--numa {nodes}: the {arch} reference kernel (Debian's) is built without CONFIG_NUMA and would see one node"
+            ),
+            QemuError::TooManyNodes { nodes, arch, max } => write!(
+                f,
+                "--numa {nodes}: {arch}'s Linux 6.1 takes at most {max} NUMA nodes (CONFIG_NODES_SHIFT={})",
+                max.trailing_zeros()
+            ),
+            QemuError::UnknownMachine { arch, known } => {
+                write!(f, "{arch}'s built-in QEMU machines are ")?;
+                for (i, k) in known.iter().enumerate() {
+                    write!(f, "{}{k}", if i == 0 { "" } else { ", " })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl core::error::Error for QemuError {}
+
+/// The request for `mem` bytes over `nodes` nodes on machine type `machine` (`None`: the
+/// arch's default, the first of [`Arch::QEMU_MACHINES`]), checked against what QEMU and
+/// the reference kernel refuse (the model's own NUMA refusal, [`Arch::QEMU_NO_NUMA`],
+/// first), with `-m` rounded as QEMU rounds it (to 8 KiB, set_memory_options()).
+///
+/// # Errors
+/// A [`QemuError`] naming what QEMU or the reference kernel refuses.
+pub fn request<'a, A: Arch>(mem: u64, nodes: u32, machine: Option<&'a str>) -> Result<QemuRequest<'a>, QemuError> {
+    if mem < 2 << 20 {
+        return Err(QemuError::TooSmall { mem });
+    }
+    if mem > 16 << 40 {
+        return Err(QemuError::TooLarge { mem });
+    }
+    let machine = match machine {
+        None => A::QEMU_MACHINES.first().copied().unwrap_or(""),
+        Some(m) if A::QEMU_MACHINES.contains(&m) => m,
+        Some(_) => return Err(QemuError::UnknownMachine { arch: A::NAME, known: A::QEMU_MACHINES }),
+    };
+    let req = QemuRequest { mem: mem.next_multiple_of(8 << 10), nodes: nodes.max(1), machine };
+    if let (true, Some(why)) = (req.nodes > 1, A::QEMU_NO_NUMA) {
+        return Err(QemuError::NoNuma { nodes: req.nodes, why });
+    }
+    check_nodes::<A>(&req)?;
+    Ok(req)
+}
+
+/// The generic refusal of a NUMA request: the reference kernel must have CONFIG_NUMA and
+/// take that many nodes.
+///
+/// # Errors
+/// [`QemuError::NotNumaKernel`] or [`QemuError::TooManyNodes`].
+fn check_nodes<A: Arch>(req: &QemuRequest<'_>) -> Result<(), QemuError> {
+    let nodes = req.nodes;
+    if nodes < 2 {
+        return Ok(());
+    }
+    if !A::NUMA {
+        return Err(QemuError::NotNumaKernel { nodes, arch: A::NAME });
+    }
+    let max = 1u32 << A::NODES_SHIFT;
+    if nodes > max {
+        return Err(QemuError::TooManyNodes { nodes, arch: A::NAME, max });
+    }
+    Ok(())
+}
+
+/// QEMU's split of RAM over `-numa node` entries that give no size
+/// (numa_default_auto_split()): every node but the last gets `mem / nodes` rounded down to
+/// the machine's numa_mem_align_shift (8 MiB; pseries 256 MiB), the last the rest. Nodes
+/// can end up with no memory (memoryless), as in QEMU.
+pub fn node_sizes(mem: u64, nodes: u32, align_shift: u32) -> impl Iterator<Item = u64> {
+    let nodes = u64::from(nodes.max(1));
+    let each = (mem / nodes) & !((1u64 << align_shift) - 1);
+    (0..nodes).map(move |i| if i + 1 < nodes { each } else { mem - each * (nodes - 1) })
+}
+
+/// Banks of QEMU's auto-split node sizes, one per node with memory, consecutive from
+/// `base` (the `virt` machines' /memory nodes); node ids only when there are several.
+pub fn node_banks(base: u64, mem: u64, nodes: u32, out: &mut dyn MachineSink) {
+    let mut at = base;
+    for (i, size) in node_sizes(mem, nodes, 23).enumerate() {
+        if size != 0 {
+            out.bank(MemBank { base: at, size, nid: (nodes > 1).then_some(i as u32), hotplug: false });
+        }
+        at += size;
+    }
+}
+
+/// `, N NUMA nodes` after a machine's name when it has several.
+#[derive(Clone, Copy, Debug)]
+pub struct NumaSuffix(pub u32);
+
+impl fmt::Display for NumaSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 > 1 {
+            write!(f, ", {} NUMA nodes", self.0)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A kernel image `(start, end)` of a reference kernel loaded at `base` instead of
+/// `linked_base` (where the capture saw it).
+pub const fn moved(image: (u64, u64), linked_base: u64, base: u64) -> (u64, u64) {
+    (base + (image.0 - linked_base), base + (image.1 - linked_base))
+}
