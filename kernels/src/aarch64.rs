@@ -8,6 +8,7 @@
 
 use crate::kmem::KernelMem;
 use crate::{kmain, println, Image};
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::arm64::{Arm64, Arm64Paging4K48Ttbr0, LINUX_MAIR_EL1};
 use archmm::arch::Arch;
 use archmm::boot::{BootCtx, BootError, Platform};
@@ -272,9 +273,11 @@ impl Platform<A, KernelMem> for Hw {
         let mut tlb = FlushLog::default();
         let flags = MapFlags { replace: false, blocks: true };
         for ((s, e), prot) in img.identity_ranges().into_iter().chain([((UART, UART + 4096), Prot::KERNEL_DEVICE)]) {
-            ident.map(s, s, e - s, prot, flags, &mut ctx.memblock, &mut tlb).map_err(BootError::PageTable)?;
+            ident
+                .map(VirtAddr(s), PhysAddr(s), e - s, prot, flags, &mut ctx.memblock, &mut tlb)
+                .map_err(BootError::PageTable)?;
         }
-        let ttbr0 = ident.root();
+        let ttbr0 = ident.root().0;
         IDENT_ROOT.store(ttbr0, core::sync::atomic::Ordering::Relaxed);
         let mut mmfr0: u64;
         // SAFETY: reading an ID register.

@@ -28,6 +28,7 @@ use crate::kmem::KernelMem;
 use crate::println;
 use crate::selftest::Fail;
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::arch::Arch;
 use archmm::boot::{Booted, FirmwareMap, MemBank};
 use archmm::buddy::{Gfp, PageAlloc, PageState};
@@ -208,7 +209,7 @@ fn table_pages(pt: &PageTable<Paging, KernelMem>, va: u64, size: u64) -> u64 {
     let mut n = 0usize;
     let mut v = va;
     while v < va + size {
-        let (steps, k) = pt.walk(v);
+        let (steps, k) = pt.walk(VirtAddr(v));
         for s in steps[..k].iter().flatten() {
             if !seen[..n].contains(&s.table) && n < seen.len() {
                 seen[n] = s.table;
@@ -246,7 +247,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     }
     let root = b.ctx.pgd.ok_or("no kernel page table")?;
     let mem = KernelMem;
-    let pt = PageTable::<Paging, KernelMem>::from_root(&mem, root);
+    let pt = PageTable::<Paging, KernelMem>::from_root(&mem, PhysAddr(root));
     let page_offset = b.ctx.layout.page_offset;
     let va_of = |pa: u64| page_offset.wrapping_add(pa) & A::KERNEL_VA_MASK;
     let (va, va_end) = (va_of(base), va_of(end));
@@ -263,9 +264,10 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     // Is the linear map in the page table (arm64, riscv64, x86_64), or a window the MMU
     // provides (loongarch64's DMW)? A boot page answers.
     let probe = b.pages.alloc(0, Gfp::KERNEL, 0, 0).map_err(|_| "no page for the linear-map probe")?;
-    let in_table = pt.translate(va_of(probe << A::PAGE_SHIFT)).is_some_and(|t| t.pa == probe << A::PAGE_SHIFT);
+    let in_table =
+        pt.translate(VirtAddr(va_of(probe << A::PAGE_SHIFT))).is_some_and(|t| t.pa == probe << A::PAGE_SHIFT);
     b.pages.free(0, probe, 0).map_err(|_| "freeing the probe page failed")?;
-    if pt.translate(va).is_some() || pt.translate(va_end - psz).is_some() {
+    if pt.translate(VirtAddr(va)).is_some() || pt.translate(VirtAddr(va_end - psz)).is_some() {
         return Err("the held-back range is already in the linear map");
     }
     println!(
@@ -275,7 +277,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     );
 
     // 1. add.
-    hp.add(b, base, size, 0, AddFlags::default()).map_err(|e| {
+    hp.add(b, PhysAddr(base), size, 0, AddFlags::default()).map_err(|e| {
         println!("archmm-kernel: hotplug: add failed: {e}");
         "hot-add failed"
     })?;
@@ -291,7 +293,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     let mut wrong = 0u64;
     let mut p = base;
     while p < end {
-        match pt.translate(va_of(p)) {
+        match pt.translate(VirtAddr(va_of(p))) {
             Some(t) if t.pa == p => {
                 leaf = leaf.max(t.size);
                 p += t.size - (va_of(p) & (t.size - 1));
@@ -422,7 +424,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     }
 
     // 5. remove; the TLB forgets the range before anything reuses the freed tables.
-    hp.remove(b, base, size, &mut arch::Tlb).map_err(|e| {
+    hp.remove(b, PhysAddr(base), size, &mut arch::Tlb).map_err(|e| {
         println!("archmm-kernel: hotplug: remove failed: {e}");
         "remove failed"
     })?;
@@ -431,7 +433,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     let mut with_memmap = 0u64;
     let mut p = base;
     while p < end {
-        mapped += u64::from(pt.translate(va_of(p)).is_some());
+        mapped += u64::from(pt.translate(VirtAddr(va_of(p))).is_some());
         with_memmap += u64::from(b.pages.page_state(p >> A::PAGE_SHIFT) != PageState::Absent);
         p += psz;
     }

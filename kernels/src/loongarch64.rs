@@ -306,8 +306,8 @@ impl Platform<A, KernelMem> for Hw {
                 let mem = *ctx.memblock.mem();
                 let root =
                     PageTable::<Paging, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?.root();
-                ctx.pgd = Some(root);
-                root
+                ctx.pgd = Some(root.0);
+                root.0
             }
         };
         const _: () = assert!(Paging::LEVELS.len() == 3, "the refill handler walks 3 levels");

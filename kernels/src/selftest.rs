@@ -14,6 +14,7 @@ use crate::arch::{self, Paging, A};
 use crate::kmem::KernelMem;
 use crate::println;
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::arch::Arch;
 use archmm::boot::{boot_on, BootOptions, FirmwareMap};
 use archmm::buddy::{Gfp, PageAlloc};
@@ -156,14 +157,22 @@ fn map_and_unmap(
     let pfn = pages.alloc(0, Gfp::KERNEL, order, 0).map_err(|_| "no block for the mapping test")?;
     let pa = pfn << A::PAGE_SHIFT;
     let va = arch::TEST_VA;
-    let mut pt = PageTable::<Paging, KernelMem>::from_root(&mem, root);
+    let mut pt = PageTable::<Paging, KernelMem>::from_root(&mem, PhysAddr(root));
     let mut tlb = arch::Tlb;
     for (label, blocks) in [("base pages", false), ("one block", true)] {
         let mut alloc = MmAlloc::new(memblock, Some(pages), 0);
-        pt.map(va, pa, block, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut alloc, &mut tlb)
-            .map_err(|_| "map failed")?;
+        pt.map(
+            VirtAddr(va),
+            PhysAddr(pa),
+            block,
+            Prot::KERNEL_RW,
+            MapFlags { replace: false, blocks },
+            &mut alloc,
+            &mut tlb,
+        )
+        .map_err(|_| "map failed")?;
         arch::publish_mappings();
-        let t = pt.translate(va).ok_or("the test range does not translate")?;
+        let t = pt.translate(VirtAddr(va)).ok_or("the test range does not translate")?;
         let want = if blocks { block } else { psz };
         if t.size != want || t.pa != pa {
             return Err("the test range is not mapped with the expected leaf size");
@@ -177,8 +186,8 @@ fn map_and_unmap(
         }
         let mismatches =
             (0..block / psz).filter(|i| mem.read_u64(PhysAddr(pa + i * psz + 24)) != pattern(pfn + i) ^ tag).count();
-        pt.unmap(va, block, &mut alloc, &mut tlb).map_err(|_| "unmap failed")?;
-        let gone = pt.translate(va).is_none();
+        pt.unmap(VirtAddr(va), block, &mut alloc, &mut tlb).map_err(|_| "unmap failed")?;
+        let gone = pt.translate(VirtAddr(va)).is_none();
         println!("archmm-kernel: mapped {} KiB at {va:#x} with {label}, wrote through it, {mismatches} mismatches via the linear map, unmapped: {}", block >> 10, if gone { "gone" } else { "STILL MAPPED" });
         if mismatches != 0 || !gone {
             return Err("the test mapping did not behave");

@@ -4,6 +4,7 @@
 use crate::backing::SparseMem;
 use crate::machine::Machine;
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::arch::registry::{visit_kernel_mode, visit_paging_mode, ArchVisitor, PagingVisitor};
 use archmm::arch::{Arch, ArchId};
 use archmm::boot::{boot, BootError, BootOptions, Booted};
@@ -355,8 +356,8 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(
             continue;
         }
         let _ = pt.map(
-            base.wrapping_add(s),
-            s,
+            VirtAddr(base.wrapping_add(s)),
+            PhysAddr(s),
             e - s,
             Prot::KERNEL_RW,
             MapFlags { replace: false, blocks: true },
@@ -365,7 +366,7 @@ fn walk_in_mode<A: Arch, M2: PagingMode>(
         );
     }
     let root = pt.root();
-    (Some(root), walk_levels::<M2>(mem, root, va))
+    (Some(root.0), walk_levels::<M2>(mem, root.0, va))
 }
 
 /// Boot, then (with `walk`) walk a virtual address through the kernel page table the boot
@@ -402,8 +403,8 @@ pub fn run_walk_views(
 }
 
 fn walk_levels<Mo: PagingMode>(mem: &SparseMem, root: u64, va: u64) -> Vec<WalkLevel> {
-    let pt = PageTable::<Mo, SparseMem>::from_root(mem, root);
-    let (steps, n) = pt.walk(va);
+    let pt = PageTable::<Mo, SparseMem>::from_root(mem, PhysAddr(root));
+    let (steps, n) = pt.walk(VirtAddr(va));
     let names = Mo::level_names();
     steps[..n]
         .iter()

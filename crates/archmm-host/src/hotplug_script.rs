@@ -170,7 +170,7 @@ impl<A: Arch> Session<'_, A> {
                         n => nid = usize::try_from(num(Some(n), "node")?).map_err(|_| "bad node".to_string())?,
                     }
                 }
-                self.hp.add(&mut self.b, base, size, nid, flags).map_err(|e| e.to_string())?;
+                self.hp.add(&mut self.b, PhysAddr(base), size, nid, flags).map_err(|e| e.to_string())?;
                 Ok(String::new())
             }
             "online" => {
@@ -198,7 +198,7 @@ impl<A: Arch> Session<'_, A> {
             "remove" => {
                 let (base, size) = (num(a(0), "base")?, num(a(1), "size")?);
                 self.hp
-                    .remove(&mut self.b, base, size, &mut archmm::pgtable::FlushLog::default())
+                    .remove(&mut self.b, PhysAddr(base), size, &mut archmm::pgtable::FlushLog::default())
                     .map_err(|e| e.to_string())?;
                 Ok(String::new())
             }

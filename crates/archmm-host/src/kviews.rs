@@ -3,6 +3,7 @@
 //! address space with its vDSO (`--show maps`, `archmm walk --mm user`).
 
 use crate::backing::SparseMem;
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::Arch;
 use archmm::boot::Booted;
 use archmm::buddy::Gfp;
@@ -32,7 +33,7 @@ pub struct MappingRun {
 /// Every leaf of the table rooted at `root`, merged into runs.
 pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> Vec<MappingRun> {
     let Some(root) = b.ctx.pgd else { return Vec::new() };
-    let pt = PageTable::<A::Paging, SparseMem>::from_root(mem, root);
+    let pt = PageTable::<A::Paging, SparseMem>::from_root(mem, PhysAddr(root));
     let mo_bits = <A::Paging as PagingMode>::VA_BITS.min(64);
     let half = 1u64 << (mo_bits - 1);
     let ranges: [(u64, u64); 2] = match <A::Paging as PagingMode>::VA_RANGE {
@@ -71,7 +72,7 @@ pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> 
         });
     };
     for (start, size) in ranges {
-        pt.for_each_leaf(start, size, |va, len, pa, prot| match last {
+        pt.for_each_leaf(VirtAddr(start), size, |va, len, pa, prot| match last {
             Some((s, e, p, q, c)) if e == va && q == prot && region(s) == region(va) => {
                 last = Some((s, va + len, p, q, c && p + (e - s) == pa))
             }
@@ -241,7 +242,7 @@ pub fn first_user_space<A: Arch>(mem: &SparseMem, b: &mut Booted<'_, A, &SparseM
         let pfn = b.pages.alloc(0, Gfp::KERNEL.or(Gfp::ZERO), 0, 0).ok()?;
         // The text pages start with an ELF header, as a vDSO image does.
         if i >= A::VDSO.vvar_pages as usize {
-            archmm::physmem::PhysMem::write(mem, archmm::addr::PhysAddr(pfn * page), b"\x7fELF\x02\x01\x01");
+            archmm::physmem::PhysMem::write(mem, PhysAddr(pfn * page), b"\x7fELF\x02\x01\x01");
         }
         pages.push(pfn * page);
     }

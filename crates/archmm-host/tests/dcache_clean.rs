@@ -1,6 +1,7 @@
 //! arm's page-table walker need not snoop the data cache: the engine must clean every new
 //! table and every entry it writes in the arm modes, and never ask elsewhere.
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, Prot, TableAlloc};
 use archmm_host::backing::SparseMem;
 
@@ -19,7 +20,16 @@ fn cleaned<Mo: PagingMode>(va: u64) -> u64 {
     let mem = SparseMem::new();
     let mut a = Bump(0x1000_0000);
     let mut pt = PageTable::<Mo, SparseMem>::new(&mem, &mut a).expect("root");
-    pt.map(va, 0x20_0000, 0x3000, Prot::KERNEL_RW, MapFlags::default(), &mut a, &mut FlushLog::default()).expect("map");
+    pt.map(
+        VirtAddr(va),
+        PhysAddr(0x20_0000),
+        0x3000,
+        Prot::KERNEL_RW,
+        MapFlags::default(),
+        &mut a,
+        &mut FlushLog::default(),
+    )
+    .expect("map");
     mem.cleaned_bytes()
 }
 

@@ -2,6 +2,7 @@
 //! sequences in every mode with hotplug, audited after every step; refusals change
 //! nothing; migration keeps contents; removal leaves no mapping and no table behind.
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::{arm64::Arm64G, loongarch64::LoongArch, powerpc::Ppc64, s390::S390, x86_64::X86, Arch, ArchId};
 use archmm::boot::BootOptions;
 use archmm::pgtable::PageTable;
@@ -29,7 +30,7 @@ fn table_pages<A: Arch>(s: &Session<'_, A>) -> u64 {
         let mut n = 1;
         if level + 1 < Mo::LEVELS.len() {
             for i in 0..Mo::LEVELS[level].entries() {
-                let raw = archmm::physmem::PhysMem::read_u64(mem, archmm::addr::PhysAddr(t + i * Mo::ENTRY_SIZE));
+                let raw = archmm::physmem::PhysMem::read_u64(mem, PhysAddr(t + i * Mo::ENTRY_SIZE));
                 if let archmm::pgtable::Entry::Table(c) = Mo::decode(raw, level) {
                     n += walk::<Mo>(mem, c, level + 1);
                 }
@@ -232,10 +233,10 @@ fn remove_leaves_no_mapping_and_no_table() {
         s.call(&format!("add {base:#x} {bb:#x}{extra}")).unwrap();
         let va = s.b.ctx.layout.page_offset.wrapping_add(base) & A::KERNEL_VA_MASK;
         let memref = &mem;
-        let pt = s.b.ctx.pgd.map(|r| PageTable::<A::Paging, &SparseMem>::from_root(&memref, r));
+        let pt = s.b.ctx.pgd.map(|r| PageTable::<A::Paging, &SparseMem>::from_root(&memref, PhysAddr(r)));
         if let Some(pt) = &pt {
             if A::NAME != "loongarch64" {
-                assert!(pt.translate(va).is_some(), "{}: linear map of the new memory", A::NAME);
+                assert!(pt.translate(VirtAddr(va)).is_some(), "{}: linear map of the new memory", A::NAME);
             }
         }
         s.call(&format!("online {id} movable")).unwrap();
@@ -245,12 +246,12 @@ fn remove_leaves_no_mapping_and_no_table() {
         s.audit().unwrap();
         if let Some(pt) = &pt {
             let mut leaves = 0;
-            pt.for_each_leaf(va, bb, |_, _, _, _| leaves += 1);
+            pt.for_each_leaf(VirtAddr(va), bb, |_, _, _, _| leaves += 1);
             assert_eq!(leaves, 0, "{}: linear map entries left", A::NAME);
             if s.b.ctx.model.model == archmm::arch::MemoryModel::SparseVmemmap {
                 let (vs, ve) = s.b.pages.memmap().vmemmap_span(base >> A::PAGE_SHIFT, (base + bb) >> A::PAGE_SHIFT);
                 let mut vl = 0;
-                pt.for_each_leaf(vs, ve - vs, |_, _, _, _| vl += 1);
+                pt.for_each_leaf(VirtAddr(vs), ve - vs, |_, _, _, _| vl += 1);
                 assert_eq!(vl, 0, "{}: vmemmap entries left", A::NAME);
             }
         }
@@ -281,7 +282,7 @@ fn table_addrs<A: Arch>(s: &Session<'_, A>) -> Vec<u64> {
         out.push(t);
         if level + 1 < Mo::LEVELS.len() {
             for i in 0..Mo::LEVELS[level].entries() {
-                let raw = archmm::physmem::PhysMem::read_u64(mem, archmm::addr::PhysAddr(t + i * Mo::ENTRY_SIZE));
+                let raw = archmm::physmem::PhysMem::read_u64(mem, PhysAddr(t + i * Mo::ENTRY_SIZE));
                 if let archmm::pgtable::Entry::Table(c) = Mo::decode(raw, level) {
                     walk::<Mo>(mem, c, level + 1, out);
                 }
@@ -347,7 +348,7 @@ fn boot_vmemmap_stops_at_the_end_of_memory() {
             return;
         }
         let memref = &mem;
-        let pt = PageTable::<A::Paging, &SparseMem>::from_root(&memref, s.b.ctx.pgd.unwrap());
+        let pt = PageTable::<A::Paging, &SparseMem>::from_root(&memref, PhysAddr(s.b.ctx.pgd.unwrap()));
         let end = archmm::addr::pfn_up(s.b.ctx.memblock.end_of_dram(), A::PAGE_SHIFT);
         let pps = s.b.pages.memmap().geometry().pages_per_section();
         let (vs, _) = s.b.pages.memmap().vmemmap_span(end, end);
@@ -356,7 +357,7 @@ fn boot_vmemmap_stops_at_the_end_of_memory() {
         let from = vs.div_ceil(page) * page;
         let (_, ve) = s.b.pages.memmap().vmemmap_span(end, (end / pps + 64) * pps);
         let mut leaves = Vec::new();
-        pt.for_each_leaf(from, ve - from, |va, size, _, _| leaves.push((va, size)));
+        pt.for_each_leaf(VirtAddr(from), ve - from, |va, size, _, _| leaves.push((va, size)));
         assert!(
             leaves.is_empty(),
             "{}: vmemmap beyond the end of memory: {leaves:x?}",
@@ -430,19 +431,19 @@ fn add_keeps_the_live_tables() {
     let va = |pa: u64| s.b.ctx.layout.page_offset.wrapping_add(pa);
     let (boot_va, new_va) = (va(0x1_4000_0000), va(base));
     let memref = &mem;
-    let pt = PageTable::<<X86<false> as Arch>::Paging, &SparseMem>::from_root(&memref, s.b.ctx.pgd.unwrap());
-    assert_eq!(pt.translate(boot_va).map(|t| t.size), Some(2 << 20));
+    let pt = PageTable::<<X86<false> as Arch>::Paging, &SparseMem>::from_root(&memref, PhysAddr(s.b.ctx.pgd.unwrap()));
+    assert_eq!(pt.translate(VirtAddr(boot_va)).map(|t| t.size), Some(2 << 20));
     let tables = table_pages(&s);
     s.call(&format!("add {base:#x} {size:#x}")).unwrap();
-    assert_eq!(pt.translate(boot_va).map(|t| t.size), Some(2 << 20), "the boot mapping changed");
-    assert_eq!(pt.translate(new_va).map(|t| (t.pa, t.size)), Some((base, 2 << 20)));
+    assert_eq!(pt.translate(VirtAddr(boot_va)).map(|t| t.size), Some(2 << 20), "the boot mapping changed");
+    assert_eq!(pt.translate(VirtAddr(new_va)).map(|t| (t.pa, t.size)), Some((base, 2 << 20)));
     assert_eq!(table_pages(&s), tables, "the add created or freed a table");
     s.call("online 47 movable").unwrap();
     s.call("offline 47").unwrap();
     s.call(&format!("remove {base:#x} {size:#x}")).unwrap();
     s.audit().unwrap();
-    assert!(pt.translate(new_va).is_none());
-    assert_eq!(pt.translate(boot_va).map(|t| t.size), Some(2 << 20));
+    assert!(pt.translate(VirtAddr(new_va)).is_none());
+    assert_eq!(pt.translate(VirtAddr(boot_va)).map(|t| t.size), Some(2 << 20));
     assert_eq!(table_pages(&s), tables);
 }
 

@@ -346,15 +346,15 @@ fn booted_differs<A: Arch>(m: &Machine, hook: &str) -> bool {
                 let mut tlb = archmm::pgtable::FlushLog::default();
                 if as_generic {
                     let c = &mut b.ctx;
-                    let added = generic::arch_add_memory::<A, _>(c, &mut b.pages, start, size, false);
+                    let added = generic::arch_add_memory::<A, _>(c, &mut b.pages, PhysAddr(start), size, false);
                     let removed = (hook == "arch_remove_memory" && added.is_ok())
-                        .then(|| generic::arch_remove_memory::<A, _>(c, &mut b.pages, start, size, &mut tlb));
+                        .then(|| generic::arch_remove_memory::<A, _>(c, &mut b.pages, PhysAddr(start), size, &mut tlb));
                     write!(out, "{added:?} {removed:?}\n{}", state(c)).unwrap();
                 } else {
                     let c = &mut b.ctx;
-                    let added = A::arch_add_memory(c, &mut b.pages, start, size, false);
+                    let added = A::arch_add_memory(c, &mut b.pages, PhysAddr(start), size, false);
                     let removed = (hook == "arch_remove_memory" && added.is_ok())
-                        .then(|| A::arch_remove_memory(c, &mut b.pages, start, size, &mut tlb));
+                        .then(|| A::arch_remove_memory(c, &mut b.pages, PhysAddr(start), size, &mut tlb));
                     write!(out, "{added:?} {removed:?}\n{}", state(c)).unwrap();
                 }
                 write!(out, "\nfree {}", b.pages.nr_free_pages()).unwrap();

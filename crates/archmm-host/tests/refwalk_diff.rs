@@ -10,6 +10,7 @@
 //!
 //! Adding a mode is one line in the `diff_tests!` list at the bottom.
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::pgtable::{FlushLog, MapFlags, MemType, PageTable, PagingMode, Prot, TableAlloc, VaRange};
 use archmm::refwalk::{self, RefTranslation};
 use archmm_host::backing::SparseMem;
@@ -198,8 +199,8 @@ fn check_one<M: PagingMode>(
     va: u64,
     stats: &mut Stats,
 ) {
-    let want = pt.translate(va);
-    let got = refwalk::walk_mode(M::NAME, mem, pt.root(), va);
+    let want = pt.translate(VirtAddr(va));
+    let got = refwalk::walk_mode(M::NAME, mem, pt.root(), VirtAddr(va));
     stats.compared += 1;
     let problem = match (&want, &got) {
         (None, Err(_)) => None,
@@ -325,7 +326,7 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
         let pa_align = if small && rng.chance(25) { g.page } else { span };
         let pa = g.random_pa(&mut rng, pa_align);
         let prot = random_prot(&mut rng);
-        if pt.map(va, pa, size, prot, flags, &mut alloc, &mut tlb).is_ok() {
+        if pt.map(VirtAddr(va), PhysAddr(pa), size, prot, flags, &mut alloc, &mut tlb).is_ok() {
             ranges.push((va, size));
         }
     }
@@ -334,9 +335,9 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
         let Some((sva, n)) = random_piece(&mut rng, &ranges, g.page) else { break };
         let ssize = n * g.page;
         if rng.chance(60) {
-            let _ = pt.protect(sva, ssize, random_prot(&mut rng), &mut alloc, &mut tlb);
+            let _ = pt.protect(VirtAddr(sva), ssize, random_prot(&mut rng), &mut alloc, &mut tlb);
         } else {
-            let _ = pt.unmap(sva, ssize, &mut alloc, &mut tlb);
+            let _ = pt.unmap(VirtAddr(sva), ssize, &mut alloc, &mut tlb);
         }
     }
     // set_memory_*() (the kernel-protection layer over the engine): one attribute changed,
@@ -346,14 +347,14 @@ fn run<M: PagingMode>(seed: u64) -> Stats {
         let Some((sva, n)) = random_piece(&mut rng, &ranges, g.page) else { break };
         use archmm::protect::MemChange::*;
         let change = [Ro, Rw, X, Nx][rng.below(4) as usize];
-        let _ = archmm::protect::set_memory(&mut pt, &layout, sva, n, change, &mut alloc, &mut tlb);
+        let _ = archmm::protect::set_memory(&mut pt, &layout, VirtAddr(sva), n, change, &mut alloc, &mut tlb);
     }
     // A few more maps on top (replacing), to mix split and fresh tables.
     for _ in 0..10 {
         let (va, size, span) = random_range(&mut rng);
         let flags = MapFlags { replace: true, blocks: true };
         let pa = g.random_pa(&mut rng, span);
-        if pt.map(va, pa, size, random_prot(&mut rng), flags, &mut alloc, &mut tlb).is_ok() {
+        if pt.map(VirtAddr(va), PhysAddr(pa), size, random_prot(&mut rng), flags, &mut alloc, &mut tlb).is_ok() {
             ranges.push((va, size));
         }
     }

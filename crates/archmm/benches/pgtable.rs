@@ -7,6 +7,7 @@
 //! Run: `cargo bench -p archmm --bench pgtable`.
 
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::arch::x86_64::X86_64Paging4;
 use archmm::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, Prot, TableAlloc};
 use archmm::physmem::PhysMem;
@@ -84,8 +85,9 @@ fn ours_map(mem: &FlatMem, pa: u64, blocks: bool) -> u64 {
     let mut a = Bump { next: TABLE_AREA };
     let mut tlb = FlushLog::default();
     let mut pt = PageTable::<X86_64Paging4, FlatMem>::new(mem, &mut a).expect("root");
-    pt.map(VA, pa, GIB, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut a, &mut tlb).expect("map");
-    pt.root()
+    pt.map(VirtAddr(VA), PhysAddr(pa), GIB, Prot::KERNEL_RW, MapFlags { replace: false, blocks }, &mut a, &mut tlb)
+        .expect("map");
+    pt.root().0
 }
 
 /// The physical limit: compute every entry word directly and store it.
@@ -184,11 +186,13 @@ fn bench(c: &mut Criterion) {
     // translate and unmap on a 4K-page mapping.
     mem.clear();
     let root = ours_map(&mem, 0x4000_0000, false);
-    let pt = PageTable::<X86_64Paging4, FlatMem>::from_root(&mem, root);
+    let pt = PageTable::<X86_64Paging4, FlatMem>::from_root(&mem, PhysAddr(root));
     let mut g = c.benchmark_group("translate 4096 random addresses");
     let vas: Vec<u64> =
         (0..4096u64).map(|i| VA + ((i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) & (GIB - 1))).collect();
-    g.bench_function("archmm", |b| b.iter(|| vas.iter().map(|&v| pt.translate(v).map_or(0, |t| t.pa)).sum::<u64>()));
+    g.bench_function("archmm", |b| {
+        b.iter(|| vas.iter().map(|&v| pt.translate(VirtAddr(v)).map_or(0, |t| t.pa)).sum::<u64>())
+    });
     g.bench_function("physical limit (index arithmetic + 4 loads)", |b| {
         b.iter(|| {
             vas.iter()
@@ -214,8 +218,8 @@ fn bench(c: &mut Criterion) {
                 ours_map(&mem, 0x4000_0000, false)
             },
             |root| {
-                let mut pt = PageTable::<X86_64Paging4, FlatMem>::from_root(&mem, root);
-                pt.unmap(VA, GIB, &mut Bump { next: 0 }, &mut FlushLog::default()).expect("unmap");
+                let mut pt = PageTable::<X86_64Paging4, FlatMem>::from_root(&mem, PhysAddr(root));
+                pt.unmap(VirtAddr(VA), GIB, &mut Bump { next: 0 }, &mut FlushLog::default()).expect("unmap");
             },
             BatchSize::PerIteration,
         )

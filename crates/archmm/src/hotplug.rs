@@ -38,6 +38,8 @@
 //!
 //! Everything is fixed-size: up to [`MAX_MEMORY_BLOCKS`] blocks, no heap.
 
+use crate::addr::PhysAddr;
+use crate::addr::VirtAddr;
 use crate::arch::Arch;
 use crate::boot::{BootCtx, Booted};
 use crate::buddy::{Gfp, PageAlloc, Zone};
@@ -306,11 +308,12 @@ impl<Mo: PagingMode, M: PhysMem> MemmapSource for HotSrc<'_, Mo, M> {
 pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
     ctx: &mut BootCtx<'_, A, M>,
     pages: &mut PageAlloc<A::Paging, M>,
-    start: u64,
+    start: PhysAddr,
     size: u64,
     altmap: bool,
     linear: bool,
 ) -> Result<(), HotplugError> {
+    let start = start.0;
     let mem = *ctx.memblock.mem();
     let va = ctx.layout.page_offset.wrapping_add(start) & A::KERNEL_VA_MASK;
     let root = if linear { ctx.pgd } else { None };
@@ -324,10 +327,10 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
             nid,
         };
         if let Some(root) = root {
-            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
             pt.map_keep_tables(
-                va,
-                start,
+                VirtAddr(va),
+                PhysAddr(start),
                 size,
                 A::LINEAR_MAP_PROT,
                 MapFlags { replace: false, blocks: A::LINEAR_MAP_BLOCKS },
@@ -359,8 +362,8 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
                 back += 1;
             }
             if let Some(root) = root {
-                let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
-                let _ = pt.unmap(va, size, &mut src, &mut FlushLog::default());
+                let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+                let _ = pt.unmap(VirtAddr(va), size, &mut src, &mut FlushLog::default());
             }
         }
         res
@@ -381,11 +384,12 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
 pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(
     ctx: &mut BootCtx<'_, A, M>,
     pages: &mut PageAlloc<A::Paging, M>,
-    start: u64,
+    start: PhysAddr,
     size: u64,
     linear: bool,
     mut tlb: &mut dyn crate::pgtable::TlbFlush,
 ) -> Result<(), HotplugError> {
+    let start = start.0;
     let mem = *ctx.memblock.mem();
     let va = ctx.layout.page_offset.wrapping_add(start) & A::KERNEL_VA_MASK;
     let root = if linear { ctx.pgd } else { None };
@@ -398,8 +402,8 @@ pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(
             nid: 0,
         };
         if let Some(root) = root {
-            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
-            pt.unmap(va, size, &mut src, &mut tlb).map_err(HotplugError::PageTable)?;
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+            pt.unmap(VirtAddr(va), size, &mut src, &mut tlb).map_err(HotplugError::PageTable)?;
         }
         let pps = mm.geometry().pages_per_section();
         let (s, e) = (start >> A::PAGE_SHIFT, (start + size) >> A::PAGE_SHIFT);
@@ -552,11 +556,12 @@ impl Hotplug {
     pub fn add<A: Arch, M: PhysMem + Copy>(
         &mut self,
         b: &mut Booted<'_, A, M>,
-        base: u64,
+        base: PhysAddr,
         size: u64,
         nid: usize,
         flags: AddFlags,
     ) -> Result<(), HotplugError> {
+        let base = base.0;
         if !A::MEMORY_HOTPLUG {
             return Err(HotplugError::Unsupported(
                 "the arch's Linux 6.1 kernel does not select ARCH_ENABLE_MEMORY_HOTPLUG",
@@ -604,7 +609,7 @@ impl Hotplug {
         };
         let mflags = if flags.driver_managed { MemblockFlags::DRIVER_MANAGED } else { MemblockFlags::NONE };
         b.ctx.memblock.add_node(base, size, nid as i32, mflags).map_err(HotplugError::Memblock)?;
-        if let Err(x) = A::arch_add_memory(&mut b.ctx, &mut b.pages, base, size, vm_pages != 0) {
+        if let Err(x) = A::arch_add_memory(&mut b.ctx, &mut b.pages, PhysAddr(base), size, vm_pages != 0) {
             let _ = b.ctx.memblock.remove(base, size);
             return Err(x);
         }
@@ -881,10 +886,11 @@ impl Hotplug {
     pub fn remove<A: Arch, M: PhysMem + Copy>(
         &mut self,
         b: &mut Booted<'_, A, M>,
-        base: u64,
+        base: PhysAddr,
         size: u64,
         tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), HotplugError> {
+        let base = base.0;
         let bb = self.block_bytes;
         let end = self.check_range(base, size)?;
         let bp = self.block_pages();
@@ -899,7 +905,7 @@ impl Hotplug {
             }
         }
         b.ctx.memblock.remove(base, size).map_err(HotplugError::Memblock)?;
-        if let Err(x) = A::arch_remove_memory(&mut b.ctx, &mut b.pages, base, size, tlb) {
+        if let Err(x) = A::arch_remove_memory(&mut b.ctx, &mut b.pages, PhysAddr(base), size, tlb) {
             // Put memblock back as it was (one region per block, with its flags and node).
             for id in s / bp..e / bp {
                 if let Some(blk) = self.block(id) {
@@ -1053,8 +1059,8 @@ fn copy_pages<A: Arch, M: PhysMem>(mem: &M, from: u64, to: u64, n: u64) {
     let (src, dst) = (from << A::PAGE_SHIFT, to << A::PAGE_SHIFT);
     let mut off = 0;
     while off < bytes {
-        mem.read(crate::addr::PhysAddr(src + off), &mut buf);
-        mem.write(crate::addr::PhysAddr(dst + off), &buf);
+        mem.read(PhysAddr(src + off), &mut buf);
+        mem.write(PhysAddr(dst + off), &buf);
         off += buf.len() as u64;
     }
 }

@@ -22,6 +22,7 @@
 //!   tables, a kernel by dereferencing.
 
 use crate::addr::PhysAddr;
+use crate::addr::VirtAddr;
 use crate::arch::MemoryModel;
 use crate::memblock::{Memblock, MemblockError};
 use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, PgError, Prot};
@@ -306,7 +307,7 @@ impl Memmap {
             MemoryModel::SparseVmemmap => {
                 let va = geo.vmemmap_start + sec * pps * PAGE_META_SIZE;
                 let len = pps * PAGE_META_SIZE;
-                let mut pt = PageTable::<Mo, M>::from_root(&mem, self.pgd);
+                let mut pt = PageTable::<Mo, M>::from_root(&mem, PhysAddr(self.pgd));
                 let mut tlb = FlushLog::default();
                 // vmemmap_populate_hugepages: a PMD-sized block per PMD of vmemmap when
                 // memblock has one, else base pages. Unlike Linux, a block is used only
@@ -324,7 +325,7 @@ impl Memmap {
                     va & !(Mo::PAGE_SIZE - 1)
                 };
                 while v < va + len {
-                    if let Some(t) = pt.translate(v) {
+                    if let Some(t) = pt.translate(VirtAddr(v)) {
                         v = (v & !(t.size - 1)) + t.size;
                         continue;
                     }
@@ -335,8 +336,16 @@ impl Memmap {
                         Some(pa) => (pa, step),
                         None => (mb.alloc(Mo::PAGE_SIZE, Mo::PAGE_SIZE).ok_or(MemmapError::NoMemory)?, Mo::PAGE_SIZE),
                     };
-                    pt.map(v, pa, sz, Prot::KERNEL_RW, MapFlags { replace: false, blocks: true }, mb, &mut tlb)
-                        .map_err(MemmapError::PageTable)?;
+                    pt.map(
+                        VirtAddr(v),
+                        PhysAddr(pa),
+                        sz,
+                        Prot::KERNEL_RW,
+                        MapFlags { replace: false, blocks: true },
+                        mb,
+                        &mut tlb,
+                    )
+                    .map_err(MemmapError::PageTable)?;
                     self.bytes += sz;
                     v += sz;
                 }
@@ -369,8 +378,8 @@ impl Memmap {
                 if pfn >= self.geo.nr_sections() * self.geo.pages_per_section() {
                     return None;
                 }
-                let pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
-                pt.translate(self.pfn_to_page(pfn)).map(|t| t.pa)
+                let pt = PageTable::<Mo, M>::from_root(mem, PhysAddr(self.pgd));
+                pt.translate(VirtAddr(self.pfn_to_page(pfn))).map(|t| t.pa)
             }
         }
     }
@@ -538,7 +547,7 @@ impl Memmap {
             }
             MemoryModel::SparseVmemmap => {
                 let (va, end) = self.vmemmap_span(sec * pps, (sec + 1) * pps);
-                let mut pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
+                let mut pt = PageTable::<Mo, M>::from_root(mem, PhysAddr(self.pgd));
                 let mut tlb = FlushLog::default();
                 let page = Mo::PAGE_SIZE;
                 let block = Mo::LEVELS[Mo::LEVELS.len() - 2].span();
@@ -546,7 +555,7 @@ impl Memmap {
                 let mut v = va & !(page - 1);
                 let mut err = None;
                 while v < end {
-                    if let Some(t) = pt.translate(v) {
+                    if let Some(t) = pt.translate(VirtAddr(v)) {
                         // Shared with a present neighbour: revive this section's part.
                         let leaf = v & !(t.size - 1);
                         let (a, b) = (v.max(va), (leaf + t.size).min(end));
@@ -568,8 +577,8 @@ impl Memmap {
                     let (a, b) = (v.max(va), (v + sz).min(end));
                     write_metas(mem, pa + (a - v), b - a, 0);
                     if let Err(e) = pt.map(
-                        v,
-                        pa,
+                        VirtAddr(v),
+                        PhysAddr(pa),
                         sz,
                         Prot::KERNEL_RW,
                         MapFlags { replace: false, blocks: use_block },
@@ -631,11 +640,11 @@ impl Memmap {
             }
             MemoryModel::SparseVmemmap => {
                 let (va, end) = self.vmemmap_span(sec * pps, (sec + 1) * pps);
-                let mut pt = PageTable::<Mo, M>::from_root(mem, self.pgd);
+                let mut pt = PageTable::<Mo, M>::from_root(mem, PhysAddr(self.pgd));
                 let page = Mo::PAGE_SIZE;
                 let mut v = va & !(page - 1);
                 while v < end {
-                    let Some(t) = pt.translate(v) else {
+                    let Some(t) = pt.translate(VirtAddr(v)) else {
                         v += page;
                         continue;
                     };
@@ -645,7 +654,9 @@ impl Memmap {
                     write_metas(mem, base + (a - leaf), b - a, PG_UNUSED);
                     // Free the page or block once no present section's metadata is in it.
                     let inside = leaf >= va && leaf + t.size <= end;
-                    if (inside || all_unused(mem, base, t.size)) && pt.unmap(leaf, t.size, src, &mut tlb).is_ok() {
+                    if (inside || all_unused(mem, base, t.size))
+                        && pt.unmap(VirtAddr(leaf), t.size, src, &mut tlb).is_ok()
+                    {
                         src.free_meta(base, t.size);
                         self.bytes -= t.size;
                     }
@@ -690,7 +701,7 @@ fn all_unused<M: PhysMem>(mem: &M, pa: u64, len: u64) -> bool {
 /// The first mapped address in `[va, va + size)`, if any.
 fn first_mapped_in<Mo: PagingMode, M: PhysMem>(pt: &PageTable<'_, Mo, M>, va: u64, size: u64) -> Option<u64> {
     let mut found = None;
-    pt.for_each_leaf(va, size, |lva, _, _, _| {
+    pt.for_each_leaf(VirtAddr(va), size, |lva, _, _, _| {
         if found.is_none() {
             found = Some(lva.max(va));
         }
@@ -724,7 +735,7 @@ mod tests {
             };
             let pgd = if model == MemoryModel::SparseVmemmap {
                 let pt = PageTable::<X86_64Paging4, &TestMem>::new(&memref, &mut mb).unwrap();
-                Some(pt.root())
+                Some(pt.root().0)
             } else {
                 None
             };

@@ -26,6 +26,7 @@
 //! - Each operation reports the virtual range whose old translations became stale to a
 //!   [`TlbFlush`] once, batched (new mappings of previously invalid entries need no flush).
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use core::fmt;
 use core::marker::PhantomData;
@@ -505,42 +506,43 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
             }
         }
         if Mo::CLEAN_TABLES {
-            self.mem.clean_dcache(crate::addr::PhysAddr(t), Mo::table_bytes(level));
+            self.mem.clean_dcache(PhysAddr(t), Mo::table_bytes(level));
         }
     }
 
     /// Use an existing root table at `root`.
-    pub fn from_root(mem: &'p P, root: u64) -> Self {
-        Self { root, mem, _mode: PhantomData }
+    pub fn from_root(mem: &'p P, root: PhysAddr) -> Self {
+        Self { root: root.0, mem, _mode: PhantomData }
     }
 
     /// The root table's physical address (what goes into CR3/TTBR/satp).
-    pub fn root(&self) -> u64 {
-        self.root
+    pub fn root(&self) -> PhysAddr {
+        PhysAddr(self.root)
     }
 
     fn read(&self, pa: u64) -> u64 {
         if Mo::ENTRY_SIZE == 8 {
-            self.mem.read_u64(crate::addr::PhysAddr(pa))
+            self.mem.read_u64(PhysAddr(pa))
         } else {
-            self.mem.read_u32(crate::addr::PhysAddr(pa)) as u64
+            self.mem.read_u32(PhysAddr(pa)) as u64
         }
     }
 
     fn write(&self, pa: u64, v: u64) {
         if Mo::ENTRY_SIZE == 8 {
-            self.mem.write_u64(crate::addr::PhysAddr(pa), v)
+            self.mem.write_u64(PhysAddr(pa), v)
         } else {
-            self.mem.write_u32(crate::addr::PhysAddr(pa), v as u32)
+            self.mem.write_u32(PhysAddr(pa), v as u32)
         }
         if Mo::CLEAN_TABLES {
-            self.mem.clean_dcache(crate::addr::PhysAddr(pa), Mo::ENTRY_SIZE);
+            self.mem.clean_dcache(PhysAddr(pa), Mo::ENTRY_SIZE);
         }
     }
 
     /// The walk of `va`, level by level, up to the first leaf or invalid entry.
     /// Returns the steps and how many are filled.
-    pub fn walk(&self, va: u64) -> ([Option<WalkStep>; MAX_LEVELS], usize) {
+    pub fn walk(&self, va: VirtAddr) -> ([Option<WalkStep>; MAX_LEVELS], usize) {
+        let va = va.0;
         let mut steps = [None; MAX_LEVELS];
         let mut n = 0;
         if !va_ok::<Mo>(va) {
@@ -562,7 +564,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     }
 
     /// Translate `va`: the physical address, protection and leaf level, or `None`.
-    pub fn translate(&self, va: u64) -> Option<Translation> {
+    pub fn translate(&self, va: VirtAddr) -> Option<Translation> {
+        let va = va.0;
         if !va_ok::<Mo>(va) {
             return None;
         }
@@ -783,7 +786,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
         } else {
             return false;
         }
-        self.mem.zero(crate::addr::PhysAddr(t), Mo::table_bytes(next));
+        self.mem.zero(PhysAddr(t), Mo::table_bytes(next));
         alloc.free_table(t, Mo::table_bytes(next), next);
         true
     }
@@ -827,15 +830,15 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     #[allow(clippy::too_many_arguments)] // the request (5) plus where tables and flushes go
     pub fn map(
         &mut self,
-        va: u64,
-        pa: u64,
+        va: VirtAddr,
+        pa: PhysAddr,
         size: u64,
         prot: Prot,
         flags: MapFlags,
         alloc: &mut impl TableAlloc,
         tlb: &mut impl TlbFlush,
     ) -> Result<(), PgError> {
-        self.map_impl(va, pa, size, prot, flags, flags.blocks, alloc, tlb)
+        self.map_impl(va.0, pa.0, size, prot, flags, flags.blocks, alloc, tlb)
     }
 
     /// [`PageTable::map`] into a live table without touching what is already there: with
@@ -849,15 +852,15 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     #[allow(clippy::too_many_arguments)] // as map
     pub fn map_keep_tables(
         &mut self,
-        va: u64,
-        pa: u64,
+        va: VirtAddr,
+        pa: PhysAddr,
         size: u64,
         prot: Prot,
         flags: MapFlags,
         alloc: &mut impl TableAlloc,
         tlb: &mut impl TlbFlush,
     ) -> Result<(), PgError> {
-        self.map_impl(va, pa, size, prot, flags, false, alloc, tlb)
+        self.map_impl(va.0, pa.0, size, prot, flags, false, alloc, tlb)
     }
 
     #[allow(clippy::too_many_arguments)] // map's arguments and whether to collapse
@@ -951,7 +954,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 }
             }
         }
-        self.mem.zero(crate::addr::PhysAddr(t), Mo::table_bytes(level));
+        self.mem.zero(PhysAddr(t), Mo::table_bytes(level));
         alloc.free_table(t, Mo::table_bytes(level), level);
     }
 
@@ -967,7 +970,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 continue;
             }
             loop {
-                let (steps, n) = self.walk(edge);
+                let (steps, n) = self.walk(VirtAddr(edge));
                 let Some(Some(s)) = steps.get(n.wrapping_sub(1)).copied() else { break };
                 match s.entry {
                     Entry::Leaf { pa, prot } if edge & (Mo::LEVELS[s.level].span() - 1) != 0 => {
@@ -989,11 +992,12 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// nothing changed).
     pub fn unmap(
         &mut self,
-        va: u64,
+        va: VirtAddr,
         size: u64,
         alloc: &mut impl TableAlloc,
         tlb: &mut impl TlbFlush,
     ) -> Result<(), PgError> {
+        let va = va.0;
         let last = Self::check_pages(va, size)?;
         let mut gather = Gather::new(alloc, tlb, va, last);
         let alloc = &mut gather;
@@ -1054,12 +1058,13 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     /// protection the mode cannot encode, or no memory to split (then nothing changed).
     pub fn protect(
         &mut self,
-        va: u64,
+        va: VirtAddr,
         size: u64,
         prot: Prot,
         alloc: &mut impl TableAlloc,
         tlb: &mut impl TlbFlush,
     ) -> Result<(), PgError> {
+        let va = va.0;
         let last = Self::check_pages(va, size)?;
         let mut gather = Gather::new(alloc, tlb, va, last);
         let alloc = &mut gather;
@@ -1096,7 +1101,8 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
     }
 
     /// Call `f(va, size, pa, prot)` for every leaf in `[va, va + size)` in address order.
-    pub fn for_each_leaf(&self, va: u64, size: u64, mut f: impl FnMut(u64, u64, u64, Prot)) {
+    pub fn for_each_leaf(&self, va: VirtAddr, size: u64, mut f: impl FnMut(u64, u64, u64, Prot)) {
+        let va = va.0;
         if size == 0 || va_range_ok::<Mo>(va, size).is_err() {
             return;
         }

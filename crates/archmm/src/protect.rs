@@ -14,6 +14,7 @@
 //! [`MemChange::P`] restore a mapping [`MemChange::Np`] removed, and [`mark_rodata_ro`]
 //! give each section its final protection.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::pgtable::{MapFlags, PageTable, PagingMode, PgError, Prot, TableAlloc, TlbFlush, VaRange};
 use crate::physmem::PhysMem;
 
@@ -263,19 +264,20 @@ pub const EARLY_IMAGE_PROT: Prot =
 pub fn set_memory<Mo: PagingMode, M: PhysMem>(
     pt: &mut PageTable<'_, Mo, M>,
     layout: &KernelLayout,
-    va: u64,
+    va: crate::addr::VirtAddr,
     pages: u64,
     change: MemChange,
     alloc: &mut impl TableAlloc,
     tlb: &mut impl TlbFlush,
 ) -> Result<(), PgError> {
+    let va = va.0;
     let size = pages.checked_mul(Mo::PAGE_SIZE).ok_or(PgError::Wraps)?;
     if size == 0 {
         return Ok(());
     }
     let end = va.checked_add(size).ok_or(PgError::Wraps)?;
     match change {
-        MemChange::Np => return pt.unmap(va, size, alloc, tlb),
+        MemChange::Np => return pt.unmap(VirtAddr(va), size, alloc, tlb),
         MemChange::P => {
             // Check the whole range first, then map the holes.
             let mut v = va;
@@ -287,7 +289,7 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
             }
             let mut v = va;
             while v < end {
-                match pt.translate(v) {
+                match pt.translate(VirtAddr(v)) {
                     Some(t) => v = (v & !(t.size - 1)) + t.size,
                     None => {
                         let (pa, prot) = layout.region_of(v).ok_or(PgError::NotMapped(v))?;
@@ -296,12 +298,20 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
                         let prot = if Mo::check_prot(prot).is_err() { Prot { exec: true, ..prot } } else { prot };
                         let mut e = v + Mo::PAGE_SIZE;
                         while e < end
-                            && pt.translate(e).is_none()
+                            && pt.translate(VirtAddr(e)).is_none()
                             && layout.region_of(e).map(|(p, q)| (p, q) == (pa + (e - v), prot)).unwrap_or(false)
                         {
                             e += Mo::PAGE_SIZE;
                         }
-                        pt.map(v, pa, e - v, prot, MapFlags { replace: false, blocks: true }, alloc, tlb)?;
+                        pt.map(
+                            VirtAddr(v),
+                            PhysAddr(pa),
+                            e - v,
+                            prot,
+                            MapFlags { replace: false, blocks: true },
+                            alloc,
+                            tlb,
+                        )?;
                         v = e;
                     }
                 }
@@ -323,24 +333,24 @@ pub fn set_memory<Mo: PagingMode, M: PhysMem>(
     };
     let mut v = va;
     while v < end {
-        let t = pt.translate(v).ok_or(PgError::NotMapped(v))?;
+        let t = pt.translate(VirtAddr(v)).ok_or(PgError::NotMapped(v))?;
         Mo::check_prot(target(t.prot))?;
         v = (v & !(t.size - 1)).saturating_add(t.size);
     }
     // Runs of leaves with one protection: each run becomes one protect() call.
     let mut v = va;
     while v < end {
-        let t = pt.translate(v).ok_or(PgError::NotMapped(v))?;
+        let t = pt.translate(VirtAddr(v)).ok_or(PgError::NotMapped(v))?;
         let mut e = ((v & !(t.size - 1)).saturating_add(t.size)).min(end);
         while e < end {
-            match pt.translate(e) {
+            match pt.translate(VirtAddr(e)) {
                 Some(n) if n.prot == t.prot => e = ((e & !(n.size - 1)).saturating_add(n.size)).min(end),
                 _ => break,
             }
         }
         let new = target(t.prot);
         if new != t.prot {
-            pt.protect(v, e - v, new, alloc, tlb)?;
+            pt.protect(VirtAddr(v), e - v, new, alloc, tlb)?;
         }
         v = e;
     }
@@ -371,20 +381,20 @@ pub fn mark_rodata_ro<Mo: PagingMode, M: PhysMem>(
     for s in [Section::Text, Section::Rodata, Section::Data, Section::Bss] {
         let (off, len) = img.section(s);
         let (va, n) = (img.va + off, len / page);
-        if n == 0 || pt.translate(va).is_none() {
+        if n == 0 || pt.translate(VirtAddr(va)).is_none() {
             continue;
         }
         let want = ImageLayout::final_prot(s);
-        set_memory(pt, &l, va, n, if want.write { MemChange::Rw } else { MemChange::Ro }, alloc, tlb)?;
+        set_memory(pt, &l, VirtAddr(va), n, if want.write { MemChange::Rw } else { MemChange::Ro }, alloc, tlb)?;
         if want.exec || has_nx {
-            set_memory(pt, &l, va, n, if want.exec { MemChange::X } else { MemChange::Nx }, alloc, tlb)?;
+            set_memory(pt, &l, VirtAddr(va), n, if want.exec { MemChange::X } else { MemChange::Nx }, alloc, tlb)?;
         }
     }
     let ro_len = (img.text + img.rodata) / page;
     let alias = layout.page_offset.wrapping_add(img.pa);
     // Where the image mapping is the linear map itself, there is no other alias.
-    if alias_ro && ro_len > 0 && alias != img.va && pt.translate(alias).is_some() {
-        set_memory(pt, &l, alias, ro_len, MemChange::Ro, alloc, tlb)?;
+    if alias_ro && ro_len > 0 && alias != img.va && pt.translate(VirtAddr(alias)).is_some() {
+        set_memory(pt, &l, VirtAddr(alias), ro_len, MemChange::Ro, alloc, tlb)?;
     }
     layout.rodata_ro = true;
     Ok(())
@@ -412,7 +422,7 @@ pub fn check_wx<Mo: PagingMode, M: PhysMem>(pt: &PageTable<'_, Mo, M>) -> WxRepo
         VaRange::Low => [(0, half), (half, half)],
     };
     for (start, size) in ranges {
-        pt.for_each_leaf(start, size, |va, len, _pa, prot| {
+        pt.for_each_leaf(VirtAddr(start), size, |va, len, _pa, prot| {
             let pages = len / Mo::PAGE_SIZE;
             if prot.write && prot.exec {
                 r.wx_pages += pages;

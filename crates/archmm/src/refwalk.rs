@@ -32,7 +32,7 @@
 //! the assumptions each makes (how Linux programs MAIR, PAT, PRRR/NMRR, ...) are
 //! documented on the mode's [`RefWalk`] implementation.
 
-use crate::addr::PhysAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 
 /// Memory type of a translation, reduced to what the differential tests compare.
@@ -245,7 +245,7 @@ pub(crate) fn read_be64(mem: &impl PhysMem, pa: u64) -> u64 {
 pub trait RefWalk {
     /// Walk `va` in the tables rooted at physical address `root` as the MMU configured as
     /// Linux configures it for this mode does.
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult;
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult;
 }
 
 /// Walk `va` in the tables rooted at physical address `root`, for archmm's paging mode
@@ -253,11 +253,11 @@ pub trait RefWalk {
 /// each mode's [`RefWalk`] implementation).
 ///
 /// Unknown mode names give `Err(Fault { level: 0, kind: FaultKind::BadConfig })`.
-pub fn walk_mode(mode_name: &str, mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+pub fn walk_mode(mode_name: &str, mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
     struct Walk<'a, P> {
         mem: &'a P,
-        root: u64,
-        va: u64,
+        root: PhysAddr,
+        va: VirtAddr,
     }
     impl<P: PhysMem> crate::arch::registry::RefWalkVisitor for Walk<'_, P> {
         type Output = WalkResult;
@@ -358,7 +358,7 @@ mod tests {
             // Empty memory at a page-aligned root: every walk fails, but never for want of
             // a configuration.
             for va in [0, 0x1000, !0xfff] {
-                if let Err(f) = walk_mode(name, &m, 0x10_0000, va) {
+                if let Err(f) = walk_mode(name, &m, PhysAddr(0x10_0000), VirtAddr(va)) {
                     assert_ne!(f.kind, FaultKind::BadConfig, "{name} at {va:#x}");
                 }
             }
@@ -397,6 +397,6 @@ mod tests {
     #[test]
     fn unknown_mode() {
         let m = testmem::Mem::new();
-        assert_eq!(walk_mode("vax", &m, 0, 0).unwrap_err().kind, FaultKind::BadConfig);
+        assert_eq!(walk_mode("vax", &m, PhysAddr(0), VirtAddr(0)).unwrap_err().kind, FaultKind::BadConfig);
     }
 }

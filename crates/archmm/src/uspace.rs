@@ -12,6 +12,7 @@
 //! [`arch_setup_additional_pages`] places the vDSO's data pages (vvar) and text by the
 //! arch's [`VdsoRule`], a rule with data, not code, per arch.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::pgtable::{MapFlags, PageTable, PagingMode, PgError, Prot, TableAlloc, TlbFlush};
 use crate::physmem::PhysMem;
 use core::fmt;
@@ -150,7 +151,7 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
 
     /// The root table (what goes into CR3 / TTBR0 / satp for this process).
     pub fn root(&self) -> u64 {
-        self.pt.root()
+        self.pt.root().0
     }
 
     /// The page table, for walks.
@@ -242,8 +243,8 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
         Mo::check_prot(prot)?;
         for (i, &pa) in pages.iter().enumerate() {
             let r = self.pt.map(
-                va + i as u64 * page,
-                pa,
+                VirtAddr(va + i as u64 * page),
+                PhysAddr(pa),
                 page,
                 prot,
                 MapFlags { replace: false, blocks: false },
@@ -252,7 +253,7 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
             );
             if let Err(e) = r {
                 // Undo the pages mapped so far (no allocation needed to unmap them).
-                let _ = self.pt.unmap(va, i as u64 * page, alloc, tlb);
+                let _ = self.pt.unmap(VirtAddr(va), i as u64 * page, alloc, tlb);
                 return Err(e.into());
             }
         }
@@ -283,7 +284,7 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
         if self.vmas.iter().all(|s| s.is_some()) {
             return Err(UspaceError::TooManyMappings);
         }
-        self.pt.map(va, pa, len, prot, MapFlags::default(), alloc, tlb)?;
+        self.pt.map(VirtAddr(va), PhysAddr(pa), len, prot, MapFlags::default(), alloc, tlb)?;
         self.add_vma(Vma { start: va, end, prot, name: "" })
     }
 
@@ -304,7 +305,7 @@ impl<'p, Mo: PagingMode, M: PhysMem> AddressSpace<'p, Mo, M> {
             .iter_mut()
             .find(|s| s.is_some_and(|m| m.start == va && m.end - m.start == len))
             .ok_or(UspaceError::NoSuchMapping(va))?;
-        self.pt.unmap(va, len, alloc, tlb)?;
+        self.pt.unmap(VirtAddr(va), len, alloc, tlb)?;
         *slot = None;
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! early memory freed late goes to the buddy allocator.
 
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::arch::x86_64::X86_64Paging4;
 use archmm::arch::MemoryModel;
 use archmm::buddy::{PageAlloc, PageState};
@@ -72,8 +73,8 @@ fn same_api_before_and_after_the_hand_off() {
         let early = a.alloc(0x3000, 0x1000, -1).expect("early");
         let mut pt = PageTable::<X86_64Paging4, &Mem>::new(&memref, &mut a).expect("root");
         pt.map(
-            0xffff_8880_0000_0000,
-            0x20_0000,
+            VirtAddr(0xffff_8880_0000_0000),
+            PhysAddr(0x20_0000),
             0x1000,
             Prot::KERNEL_RW,
             MapFlags::default(),
@@ -83,7 +84,7 @@ fn same_api_before_and_after_the_hand_off() {
         .unwrap();
         (early, pt.root())
     };
-    assert!(mb.is_reserved(early) && mb.is_reserved(table_root));
+    assert!(mb.is_reserved(early) && mb.is_reserved(table_root.0));
     let reserved_before = mb.total_size(RegionType::Reserved);
 
     // The hand-off.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::arm64::{Arm64Paging4K39, Arm64Paging4K48, Arm64Paging4K48Ttbr0};
 use archmm::pgtable::{Entry, FlushLog, MapFlags, MemType, PageTable, PagingMode, Prot, VaRange};
 
@@ -96,7 +97,8 @@ mod differential {
         let mut theirs = RootTable::with_va_range(TargetAllocator::new(0x8000_0000), root_level, El1And0, half);
         for &(off, pa, size, prot) in &ranges {
             let va = base.wrapping_add(off);
-            pt.map(va, pa, size, prot, MapFlags::default(), &mut alloc, &mut tlb).expect("archmm map");
+            pt.map(VirtAddr(va), PhysAddr(pa), size, prot, MapFlags::default(), &mut alloc, &mut tlb)
+                .expect("archmm map");
             let region = MemoryRegion::new(va as usize, va.wrapping_add(size) as usize);
             theirs
                 .map_range(&region, PhysicalAddress(pa as usize), flags(prot), Constraints::empty())
@@ -111,7 +113,7 @@ mod differential {
                 .walk_range(&region, &mut |chunk, desc, level| {
                     let at = chunk.start().0 as u64;
                     let want = desc.output_address().0 as u64 | desc.flags().bits() as u64;
-                    let (steps, n) = pt.walk(at);
+                    let (steps, n) = pt.walk(VirtAddr(at));
                     let steps: Vec<_> = steps[..n].iter().map(|s| s.expect("step")).collect();
                     let last = steps.last().expect("walk");
                     assert_eq!(root_level + last.level, level, "{}: leaf level at {at:#x}", Mo::NAME);

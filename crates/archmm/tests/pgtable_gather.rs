@@ -6,6 +6,7 @@
 
 mod common;
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::pgtable::{MapFlags, PageTable, PagingMode, Prot, TableAlloc, TlbFlush};
 use common::{expressible, Alloc, Mem};
 use std::cell::RefCell;
@@ -71,24 +72,25 @@ fn exercise<Mo: PagingMode>(base: u64) {
     };
     let pa = 0x4000_0000u64.next_multiple_of(block);
     run("map", base, size, &mut |pt, a, t| {
-        pt.map(base, pa, size, rw, MapFlags { replace: false, blocks: false }, a, t).expect("map")
+        pt.map(VirtAddr(base), PhysAddr(pa), size, rw, MapFlags { replace: false, blocks: false }, a, t).expect("map")
     });
     // Protect the whole range: uniform base-page tables collapse into blocks, freeing them.
-    let freed = run("protect", base, size, &mut |pt, a, t| pt.protect(base, size, ro, a, t).expect("protect"));
+    let freed =
+        run("protect", base, size, &mut |pt, a, t| pt.protect(VirtAddr(base), size, ro, a, t).expect("protect"));
     assert!(freed >= 40, "{}: protect freed only {freed} tables", Mo::NAME);
     // Split again with base pages, then replace with blocks: the replaced tables are freed.
     run("split", base, size, &mut |pt, a, t| {
-        pt.map(base, pa, size, rw, MapFlags { replace: true, blocks: false }, a, t).expect("split")
+        pt.map(VirtAddr(base), PhysAddr(pa), size, rw, MapFlags { replace: true, blocks: false }, a, t).expect("split")
     });
     let freed = run("replace", base, size, &mut |pt, a, t| {
-        pt.map(base, pa, size, rw, MapFlags { replace: true, blocks: true }, a, t).expect("replace")
+        pt.map(VirtAddr(base), PhysAddr(pa), size, rw, MapFlags { replace: true, blocks: true }, a, t).expect("replace")
     });
     assert!(freed >= 40, "{}: replacing freed only {freed} tables", Mo::NAME);
     // Base pages again, then unmap everything: every table goes.
     run("remap", base, size, &mut |pt, a, t| {
-        pt.map(base, pa, size, rw, MapFlags { replace: true, blocks: false }, a, t).expect("remap")
+        pt.map(VirtAddr(base), PhysAddr(pa), size, rw, MapFlags { replace: true, blocks: false }, a, t).expect("remap")
     });
-    let freed = run("unmap", base, size, &mut |pt, a, t| pt.unmap(base, size, a, t).expect("unmap"));
+    let freed = run("unmap", base, size, &mut |pt, a, t| pt.unmap(VirtAddr(base), size, a, t).expect("unmap"));
     assert!(freed >= 48, "{}: unmap freed only {freed} tables", Mo::NAME);
 }
 

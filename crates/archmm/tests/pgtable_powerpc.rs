@@ -5,6 +5,7 @@
 
 mod common;
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::powerpc::Radix64K;
 use archmm::pgtable::{FlushLog, FragmentAlloc, MapFlags, PageTable, Prot};
 use common::{Mem, PageGranular};
@@ -27,18 +28,27 @@ fn sub_page_tables_share_64k_pages() {
     // One 64K page in each of 256 consecutive 2M ranges: 256 PTE tables of 256 bytes (one
     // 64K page), a PUD and a PMD table of 4K (one shared 64K page).
     for i in 0..256 {
-        pt.map(0x4000_0000 + i * pmd_span, 0x100_0000 + i * PAGE, PAGE, Prot::USER_RW, f, &mut alloc, &mut tlb)
-            .expect("map");
+        pt.map(
+            VirtAddr(0x4000_0000 + i * pmd_span),
+            PhysAddr(0x100_0000 + i * PAGE),
+            PAGE,
+            Prot::USER_RW,
+            f,
+            &mut alloc,
+            &mut tlb,
+        )
+        .expect("map");
     }
     assert_eq!(alloc.inner().pages(), 3);
     // The 257th PTE table needs a new page.
-    pt.map(0x4000_0000 + 256 * pmd_span, 0x200_0000, PAGE, Prot::USER_RW, f, &mut alloc, &mut tlb).expect("map");
+    pt.map(VirtAddr(0x4000_0000 + 256 * pmd_span), PhysAddr(0x200_0000), PAGE, Prot::USER_RW, f, &mut alloc, &mut tlb)
+        .expect("map");
     assert_eq!(alloc.inner().pages(), 4);
     for i in 0..=256u64 {
-        let t = pt.translate(0x4000_0000 + i * pmd_span + 8).expect("mapped");
+        let t = pt.translate(VirtAddr(0x4000_0000 + i * pmd_span + 8)).expect("mapped");
         assert_eq!((t.size, t.prot), (PAGE, Prot::USER_RW));
     }
-    pt.unmap(0x4000_0000, 257 * pmd_span, &mut alloc, &mut tlb).expect("unmap");
+    pt.unmap(VirtAddr(0x4000_0000), 257 * pmd_span, &mut alloc, &mut tlb).expect("unmap");
     assert_eq!(alloc.inner().pages(), 1, "only the root is left");
     pt.destroy(&mut alloc);
     assert_eq!(alloc.inner().pages(), 0);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::s390::{S390x3Level, S390x5Level};
 use archmm::pgtable::{FlushLog, FragmentAlloc, MapFlags, PageTable, PagingMode, Prot};
 use common::{Mem, PageGranular};
@@ -24,15 +25,17 @@ fn page_tables_are_2k_fragments() {
     let f = MapFlags { replace: false, blocks: false };
     let seg = 1u64 << 20;
     // One page in each of two segments: a segment table (4 pages) and two page tables.
-    pt.map(0x4000_0000, 0x10_0000, 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb).expect("map");
+    pt.map(VirtAddr(0x4000_0000), PhysAddr(0x10_0000), 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb).expect("map");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 1);
-    pt.map(0x4000_0000 + seg, 0x20_0000, 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb).expect("map");
+    pt.map(VirtAddr(0x4000_0000 + seg), PhysAddr(0x20_0000), 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb)
+        .expect("map");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 1, "the second 2K page table shares the page");
     // A third page table takes a new page.
-    pt.map(0x4000_0000 + 2 * seg, 0x30_0000, 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb).expect("map");
+    pt.map(VirtAddr(0x4000_0000 + 2 * seg), PhysAddr(0x30_0000), 4096, Prot::KERNEL_RW, f, &mut alloc, &mut tlb)
+        .expect("map");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 2);
     let pts: Vec<u64> = (0..3)
-        .map(|i| pt.walk(0x4000_0000 + i * seg).0[1].expect("segment entry"))
+        .map(|i| pt.walk(VirtAddr(0x4000_0000 + i * seg)).0[1].expect("segment entry"))
         .map(|s| match s.entry {
             archmm::pgtable::Entry::Table(t) => t,
             e => panic!("{e:?}"),
@@ -40,11 +43,11 @@ fn page_tables_are_2k_fragments() {
         .collect();
     assert_eq!((pts[0] & !0xfff, pts[1] - pts[0]), (pts[1] & !0xfff, 2048), "two halves of one page");
     // Freeing one half keeps the page; freeing both returns it.
-    pt.unmap(0x4000_0000, 4096, &mut alloc, &mut tlb).expect("unmap");
+    pt.unmap(VirtAddr(0x4000_0000), 4096, &mut alloc, &mut tlb).expect("unmap");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 2);
-    pt.unmap(0x4000_0000 + seg, 4096, &mut alloc, &mut tlb).expect("unmap");
+    pt.unmap(VirtAddr(0x4000_0000 + seg), 4096, &mut alloc, &mut tlb).expect("unmap");
     assert_eq!(alloc.inner().pages(), 4 + 4 + 1);
-    pt.unmap(0x4000_0000 + 2 * seg, 4096, &mut alloc, &mut tlb).expect("unmap");
+    pt.unmap(VirtAddr(0x4000_0000 + 2 * seg), 4096, &mut alloc, &mut tlb).expect("unmap");
     assert_eq!(alloc.inner().pages(), 4, "only the root is left");
     pt.destroy(&mut alloc);
     assert_eq!(alloc.inner().pages(), 0);
@@ -59,15 +62,16 @@ fn empty_entries_are_invalid_bits() {
     let mut tlb = FlushLog::default();
     let mut pt = PageTable::<S390x5Level, Mem>::new(&mem, &mut alloc).expect("root");
     let va = 0x8000_0000_4000_0000;
-    pt.map(va, 0x10_0000, 2 * 4096, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
-    pt.unmap(va + 4096, 4096, &mut alloc, &mut tlb).expect("unmap");
-    let (steps, n) = pt.walk(va);
+    pt.map(VirtAddr(va), PhysAddr(0x10_0000), 2 * 4096, Prot::KERNEL_RW, MapFlags::default(), &mut alloc, &mut tlb)
+        .expect("map");
+    pt.unmap(VirtAddr(va + 4096), 4096, &mut alloc, &mut tlb).expect("unmap");
+    let (steps, n) = pt.walk(VirtAddr(va));
     assert_eq!(n, 5);
     // Every other entry of every table on the way is the level's empty entry: the next
     // page's PTE (just unmapped), and the neighbours of each table pointer.
     for s in steps.iter().flatten() {
         let neighbour = s.table + ((s.index + 1) % S390x5Level::LEVELS[s.level].entries()) * 8;
-        let raw = archmm::physmem::PhysMem::read_u64(&mem, archmm::addr::PhysAddr(neighbour));
+        let raw = archmm::physmem::PhysMem::read_u64(&mem, PhysAddr(neighbour));
         assert_eq!(raw, S390x5Level::empty_entry(s.level), "level {}", s.level);
     }
 }

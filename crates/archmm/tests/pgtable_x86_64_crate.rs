@@ -4,7 +4,7 @@
 //! presence only: their flags are a policy choice, the crate sets P|RW where we set
 //! P|RW|US|A|D).
 
-use archmm::addr::PhysAddr;
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::x86_64::X86_64Paging4;
 use archmm::pgtable::{FlushLog, MapFlags, MemType, PageTable, Prot, TableAlloc};
 use archmm::physmem::PhysMem;
@@ -103,7 +103,8 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
         )
     };
     for &(va, pa, size, prot) in chunks {
-        pt.map(va, pa, size, prot, MapFlags { replace: false, blocks: true }, &mut a, &mut tlb).expect("ours");
+        pt.map(VirtAddr(va), PhysAddr(pa), size, prot, MapFlags { replace: false, blocks: true }, &mut a, &mut tlb)
+            .expect("ours");
         // The same block choice: largest size both addresses are aligned to and that fits.
         let mut off = 0;
         while off < size {
@@ -156,7 +157,7 @@ fn compare(chunks: &[(u64, u64, u64, Prot)]) {
     for &(va, _, size, _) in chunks {
         let mut v = va;
         while v < va + size {
-            let (steps, n) = pt.walk(v);
+            let (steps, n) = pt.walk(VirtAddr(v));
             let leaf = steps[n - 1].expect("walked");
             // The crate's tree: same indices, read raw words.
             let mut t = TABLES;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use archmm::addr::{PhysAddr, VirtAddr};
 use archmm::arch::Arch;
 use archmm::pgtable::{FlushLog, MapFlags, PageTable, PagingMode, Prot};
 use archmm::uspace::{arch_setup_additional_pages, AddressSpace, KernelShare, UspaceError, MMAP_MIN_GAP};
@@ -25,15 +26,18 @@ fn exercise<A: Arch>() {
         .find(|&v| archmm::pgtable::va_ok::<A::Paging>(v) && archmm::pgtable::va_ok::<A::Paging>(v + 16 * page))
         .expect("a kernel address");
     let krw = common::expressible::<A::Paging>(Prot::KERNEL_RW);
-    kpt.map(kva, 0x40_0000, 16 * page, krw, MapFlags::default(), &mut alloc, &mut tlb).expect("kernel mapping");
+    kpt.map(VirtAddr(kva), PhysAddr(0x40_0000), 16 * page, krw, MapFlags::default(), &mut alloc, &mut tlb)
+        .expect("kernel mapping");
     let kernel_tables: Vec<u64> = alloc.live.keys().copied().collect();
 
     let mut mm =
-        AddressSpace::<A::UserPaging, Mem>::new(&mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, Some(kpt.root()))
+        AddressSpace::<A::UserPaging, Mem>::new(&mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, Some(kpt.root().0))
             .expect("mm");
     // The kernel half: reachable through the user root exactly when the arch copies it.
     if A::USER_SHARE == KernelShare::CopyTopLevel {
-        let t = PageTable::<A::UserPaging, Mem>::from_root(&mem, mm.root()).translate(kva).expect("kernel half shared");
+        let t = PageTable::<A::UserPaging, Mem>::from_root(&mem, PhysAddr(mm.root()))
+            .translate(VirtAddr(kva))
+            .expect("kernel half shared");
         assert_eq!(t.pa, 0x40_0000, "{}", A::NAME);
     }
     assert_eq!(mm.mmap_base(), (A::TASK_SIZE - MMAP_MIN_GAP) & !(page - 1));
@@ -46,12 +50,12 @@ fn exercise<A: Arch>() {
     let want = if A::VDSO.at_task_top { A::TASK_SIZE - len } else { mm.mmap_base() - len };
     assert_eq!(v.vvar, want, "{}: vDSO placement", A::NAME);
     assert_eq!(v.text, want + A::VDSO.vvar_pages * page);
-    let upt = PageTable::<A::UserPaging, Mem>::from_root(&mem, mm.root());
-    let t = upt.translate(v.text + page + 8).expect("vdso text mapped");
+    let upt = PageTable::<A::UserPaging, Mem>::from_root(&mem, PhysAddr(mm.root()));
+    let t = upt.translate(VirtAddr(v.text + page + 8)).expect("vdso text mapped");
     assert_eq!(t.pa, text[1] + 8);
     assert!(t.prot.user && t.prot.exec && !t.prot.write, "{}: vdso text {:?}", A::NAME, t.prot);
     if let Some(&vv) = vvar.first() {
-        let t = upt.translate(v.vvar).expect("vvar mapped");
+        let t = upt.translate(VirtAddr(v.vvar)).expect("vvar mapped");
         assert_eq!(t.pa, vv);
         assert!(t.prot.user && !t.prot.write);
     }
@@ -83,16 +87,16 @@ fn exercise<A: Arch>() {
     // An ordinary mapping, then unmap it: its tables go.
     let va = 0x1000_0000u64.next_multiple_of(page);
     mm.map(va, 0x400_0000, 4 * page, user_rw, &mut alloc, &mut tlb).expect("map");
-    assert_eq!(upt.translate(va + 3 * page).map(|t| t.pa), Some(0x400_0000 + 3 * page));
+    assert_eq!(upt.translate(VirtAddr(va + 3 * page)).map(|t| t.pa), Some(0x400_0000 + 3 * page));
     mm.unmap(va, 4 * page, &mut alloc, &mut tlb).expect("unmap");
-    assert!(upt.translate(va).is_none());
+    assert!(upt.translate(VirtAddr(va)).is_none());
     assert_eq!(alloc.live, before, "{}: unmapping left tables behind", A::NAME);
 
     // Teardown: only the kernel's tables remain, and the kernel still translates.
     mm.destroy(&mut alloc);
     let left: Vec<u64> = alloc.live.keys().copied().collect();
     assert_eq!(left, kernel_tables, "{}: teardown leaked user tables or freed kernel ones", A::NAME);
-    assert_eq!(kpt.translate(kva + page).map(|t| t.pa), Some(0x40_0000 + page));
+    assert_eq!(kpt.translate(VirtAddr(kva + page)).map(|t| t.pa), Some(0x40_0000 + page));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! with these functions.
 
 use super::Arch;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::boot::{BootCtx, BootError};
 use crate::memblock::Memblock;
 use crate::pgtable::{FlushLog, MapFlags, PageTable, PagingMode};
@@ -25,7 +26,7 @@ pub fn memory_block_size_bytes<A: Arch, M: PhysMem + Copy>(_ctx: &BootCtx<'_, A,
 pub fn arch_add_memory<A: Arch, M: PhysMem + Copy>(
     ctx: &mut BootCtx<'_, A, M>,
     pages: &mut crate::buddy::PageAlloc<A::Paging, M>,
-    start: u64,
+    start: crate::addr::PhysAddr,
     size: u64,
     altmap: bool,
 ) -> Result<(), crate::hotplug::HotplugError> {
@@ -39,7 +40,7 @@ pub fn arch_add_memory<A: Arch, M: PhysMem + Copy>(
 pub fn arch_remove_memory<A: Arch, M: PhysMem + Copy>(
     ctx: &mut BootCtx<'_, A, M>,
     pages: &mut crate::buddy::PageAlloc<A::Paging, M>,
-    start: u64,
+    start: crate::addr::PhysAddr,
     size: u64,
     tlb: &mut dyn crate::pgtable::TlbFlush,
 ) -> Result<(), crate::hotplug::HotplugError> {
@@ -326,7 +327,7 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
     let mem = *ctx.memblock.mem();
     let mut tlb = FlushLog::default();
     let mut pt = match ctx.pgd {
-        Some(root) => PageTable::<Mo, M>::from_root(&mem, root),
+        Some(root) => PageTable::<Mo, M>::from_root(&mem, PhysAddr(root)),
         None => PageTable::<Mo, M>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?,
     };
     let page = Mo::PAGE_SIZE;
@@ -341,7 +342,7 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
         // virtual address modulo 2^64, and the mode refuses what it cannot translate.
         let va = page_offset.wrapping_add(s) & A::KERNEL_VA_MASK;
         layout_offset = page_offset & A::KERNEL_VA_MASK;
-        pt.map(va, s, e - s, A::LINEAR_MAP_PROT, flags, mb, &mut tlb).map_err(BootError::PageTable)
+        pt.map(VirtAddr(va), PhysAddr(s), e - s, A::LINEAR_MAP_PROT, flags, mb, &mut tlb).map_err(BootError::PageTable)
     };
     // Only lowmem is directly mapped: highmem (above max_low_pfn) is reached through
     // kmap, never the linear map.
@@ -358,6 +359,6 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
         map(&mut pt, &mut ctx.memblock, r.base, r.end().min(lowmem_end))?;
     }
     ctx.layout.page_offset = layout_offset;
-    ctx.pgd = Some(pt.root());
-    Ok(pt.root())
+    ctx.pgd = Some(pt.root().0);
+    Ok(pt.root().0)
 }

@@ -648,7 +648,7 @@ pub trait Arch: Sized + 'static {
     fn arch_add_memory<M: PhysMem + Copy>(
         ctx: &mut BootCtx<'_, Self, M>,
         pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
-        start: u64,
+        start: crate::addr::PhysAddr,
         size: u64,
         altmap: bool,
     ) -> Result<(), crate::hotplug::HotplugError> {
@@ -664,7 +664,7 @@ pub trait Arch: Sized + 'static {
     fn arch_remove_memory<M: PhysMem + Copy>(
         ctx: &mut BootCtx<'_, Self, M>,
         pages: &mut crate::buddy::PageAlloc<Self::Paging, M>,
-        start: u64,
+        start: crate::addr::PhysAddr,
         size: u64,
         tlb: &mut dyn crate::pgtable::TlbFlush,
     ) -> Result<(), crate::hotplug::HotplugError> {

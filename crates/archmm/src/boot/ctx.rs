@@ -2,6 +2,7 @@
 //! machine it runs on at the points where the hardware takes part ([`Platform`]).
 
 use super::*;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::arch::Arch;
 use crate::buddy::PageAlloc;
 use crate::memblock::Memblock;
@@ -130,13 +131,21 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
     pub fn map_kernel(&mut self, va: u64, pa: u64, size: u64, prot: Prot, blocks: bool) -> Result<(), BootError> {
         let mem = *self.memblock.mem();
         let mut pt = match self.pgd {
-            Some(root) => PageTable::<A::Paging, M>::from_root(&mem, root),
+            Some(root) => PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root)),
             None => PageTable::<A::Paging, M>::new(&mem, &mut self.memblock).map_err(BootError::PageTable)?,
         };
         let mut tlb = FlushLog::default();
-        pt.map(va, pa, size, prot, MapFlags { replace: false, blocks }, &mut self.memblock, &mut tlb)
-            .map_err(BootError::PageTable)?;
-        self.pgd = Some(pt.root());
+        pt.map(
+            VirtAddr(va),
+            PhysAddr(pa),
+            size,
+            prot,
+            MapFlags { replace: false, blocks },
+            &mut self.memblock,
+            &mut tlb,
+        )
+        .map_err(BootError::PageTable)?;
+        self.pgd = Some(pt.root().0);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use archmm::addr::PhysAddr;
+use archmm::addr::VirtAddr;
 use archmm::pgtable::{va_ok, Entry, FlushLog, MapFlags, MemType, PageTable, PagingMode, PgError, Prot, TableAlloc};
 use archmm::physmem::PhysMem;
 use proptest::prelude::*;
@@ -99,7 +100,7 @@ fn reachable<Mo: PagingMode>(pt: &PageTable<'_, Mo, Mem>, mem: &Mem) -> BTreeMap
         }
     }
     let mut out = BTreeMap::new();
-    rec::<Mo>(mem, pt.root(), 0, &mut out);
+    rec::<Mo>(mem, pt.root().0, 0, &mut out);
     out
 }
 
@@ -157,7 +158,8 @@ pub fn run_ops<Mo: PagingMode>(base: u64, ops: &[Op]) {
         let res = match *op {
             Op::Map { va, pages, pa, prot, replace, blocks } => {
                 let (va, pa, size, prot) = (base + va * page, pa * page, pages * page, prot_of::<Mo>(prot));
-                let r = pt.map(va, pa, size, prot, MapFlags { replace, blocks }, &mut alloc, &mut tlb);
+                let r =
+                    pt.map(VirtAddr(va), PhysAddr(pa), size, prot, MapFlags { replace, blocks }, &mut alloc, &mut tlb);
                 let conflict = (0..pages).any(|i| model.contains_key(&(va + i * page)));
                 if !replace && conflict {
                     assert!(matches!(r, Err(PgError::AlreadyMapped(_))), "op {n}: {op:?}: {r:?}");
@@ -171,7 +173,7 @@ pub fn run_ops<Mo: PagingMode>(base: u64, ops: &[Op]) {
             }
             Op::Unmap { va, pages } => {
                 let (va, size) = (base + va * page, pages * page);
-                let r = pt.unmap(va, size, &mut alloc, &mut tlb);
+                let r = pt.unmap(VirtAddr(va), size, &mut alloc, &mut tlb);
                 assert_eq!(r, Ok(()), "op {n}: {op:?}");
                 for i in 0..pages {
                     model.remove(&(va + i * page));
@@ -180,7 +182,7 @@ pub fn run_ops<Mo: PagingMode>(base: u64, ops: &[Op]) {
             }
             Op::Protect { va, pages, prot } => {
                 let (va, size, prot) = (base + va * page, pages * page, prot_of::<Mo>(prot));
-                let r = pt.protect(va, size, prot, &mut alloc, &mut tlb);
+                let r = pt.protect(VirtAddr(va), size, prot, &mut alloc, &mut tlb);
                 let hole = (0..pages).any(|i| !model.contains_key(&(va + i * page)));
                 if hole {
                     assert!(matches!(r, Err(PgError::NotMapped(_))), "op {n}: {op:?}: {r:?}");
@@ -212,13 +214,13 @@ fn check<Mo: PagingMode>(
     assert_eq!(reachable(pt, mem), alloc.live, "reachable tables differ from live tables");
     // Every modelled page translates; leaves cover nothing else.
     for (&va, &(pa, prot)) in model {
-        let t = pt.translate(va).unwrap_or_else(|| panic!("{va:#x} should be mapped"));
+        let t = pt.translate(VirtAddr(va)).unwrap_or_else(|| panic!("{va:#x} should be mapped"));
         assert_eq!((t.pa, t.prot), (pa, prot), "{va:#x}");
-        let t2 = pt.translate(va + Mo::PAGE_SIZE - 8).expect("same page");
+        let t2 = pt.translate(VirtAddr(va + Mo::PAGE_SIZE - 8)).expect("same page");
         assert_eq!(t2.pa, pa + Mo::PAGE_SIZE - 8);
     }
     let mut covered = BTreeSet::new();
-    pt.for_each_leaf(base, window_pages::<Mo>() * Mo::PAGE_SIZE, |va, size, _, _| {
+    pt.for_each_leaf(VirtAddr(base), window_pages::<Mo>() * Mo::PAGE_SIZE, |va, size, _, _| {
         let mut a = va;
         while a < va + size {
             covered.insert(a);
@@ -282,17 +284,26 @@ pub fn oom_is_clean<Mo: PagingMode>(base: u64) {
         let mut alloc = Alloc::for_mode::<Mo>();
         let mut tlb = FlushLog::default();
         let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
-        pt.map(base, 0x4000_0000, 4 * block, rw, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
+        pt.map(VirtAddr(base), PhysAddr(0x4000_0000), 4 * block, rw, MapFlags::default(), &mut alloc, &mut tlb)
+            .expect("map");
         let before = snapshot(&mem, &alloc);
         alloc.fail_after = Some(fail_after);
         // Needs splits at both edges and new tables further on.
-        let r1 = pt.protect(base + page, block, ro, &mut alloc, &mut tlb);
+        let r1 = pt.protect(VirtAddr(base + page), block, ro, &mut alloc, &mut tlb);
         if r1.is_err() {
             assert_eq!(r1, Err(PgError::NoMemory));
             assert_eq!(snapshot(&mem, &alloc), before, "protect failed with fail_after={fail_after}");
         }
         let before = snapshot(&mem, &alloc);
-        let r2 = pt.map(base + 8 * block + page, 0x8000_0000, 3 * block, rw, MapFlags::default(), &mut alloc, &mut tlb);
+        let r2 = pt.map(
+            VirtAddr(base + 8 * block + page),
+            PhysAddr(0x8000_0000),
+            3 * block,
+            rw,
+            MapFlags::default(),
+            &mut alloc,
+            &mut tlb,
+        );
         if r2.is_err() {
             assert_eq!(r2, Err(PgError::NoMemory));
             assert_eq!(snapshot(&mem, &alloc), before, "map failed with fail_after={fail_after}");
@@ -310,15 +321,24 @@ pub fn bad_requests<Mo: PagingMode>(base: u64) {
     let mut tlb = FlushLog::default();
     let mut pt = PageTable::<Mo, Mem>::new(&mem, &mut alloc).expect("root");
     let p = Mo::PAGE_SIZE;
-    pt.map(base, 0x10_0000, 4 * p, rw, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
+    pt.map(VirtAddr(base), PhysAddr(0x10_0000), 4 * p, rw, MapFlags::default(), &mut alloc, &mut tlb).expect("map");
     let before = snapshot(&mem, &alloc);
     let f = MapFlags::default();
-    assert!(matches!(pt.map(base + 1, 0, p, rw, f, &mut alloc, &mut tlb), Err(PgError::Unaligned { .. })));
-    assert!(matches!(pt.map(base, 3, p, rw, f, &mut alloc, &mut tlb), Err(PgError::Unaligned { .. })));
-    assert!(matches!(pt.map(base + 2 * p, 0, 4 * p, rw, f, &mut alloc, &mut tlb), Err(PgError::AlreadyMapped(_))));
+    assert!(matches!(
+        pt.map(VirtAddr(base + 1), PhysAddr(0), p, rw, f, &mut alloc, &mut tlb),
+        Err(PgError::Unaligned { .. })
+    ));
+    assert!(matches!(
+        pt.map(VirtAddr(base), PhysAddr(3), p, rw, f, &mut alloc, &mut tlb),
+        Err(PgError::Unaligned { .. })
+    ));
+    assert!(matches!(
+        pt.map(VirtAddr(base + 2 * p), PhysAddr(0), 4 * p, rw, f, &mut alloc, &mut tlb),
+        Err(PgError::AlreadyMapped(_))
+    ));
     if Mo::PA_BITS < 64 {
         assert!(matches!(
-            pt.map(base + 16 * p, 1u64 << Mo::PA_BITS, p, rw, f, &mut alloc, &mut tlb),
+            pt.map(VirtAddr(base + 16 * p), PhysAddr(1u64 << Mo::PA_BITS), p, rw, f, &mut alloc, &mut tlb),
             Err(PgError::PaOutOfRange(_))
         ));
     }
@@ -327,11 +347,14 @@ pub fn bad_requests<Mo: PagingMode>(base: u64) {
             archmm::pgtable::VaRange::High => Mo::PAGE_SIZE,
             _ => 1u64 << (Mo::VA_BITS + 1),
         };
-        assert!(matches!(pt.map(bad, 0, p, rw, f, &mut alloc, &mut tlb), Err(PgError::VaOutOfRange(_))));
+        assert!(matches!(
+            pt.map(VirtAddr(bad), PhysAddr(0), p, rw, f, &mut alloc, &mut tlb),
+            Err(PgError::VaOutOfRange(_))
+        ));
     }
-    assert!(matches!(pt.protect(base + 2 * p, 4 * p, ro, &mut alloc, &mut tlb), Err(PgError::NotMapped(_))));
+    assert!(matches!(pt.protect(VirtAddr(base + 2 * p), 4 * p, ro, &mut alloc, &mut tlb), Err(PgError::NotMapped(_))));
     assert!(matches!(
-        pt.map(!(p - 1), 0, 2 * p, rw, f, &mut alloc, &mut tlb),
+        pt.map(VirtAddr(!(p - 1)), PhysAddr(0), 2 * p, rw, f, &mut alloc, &mut tlb),
         Err(PgError::Wraps | PgError::VaOutOfRange(_))
     ));
     assert_eq!(snapshot(&mem, &alloc), before);
@@ -358,23 +381,23 @@ pub fn blocks<Mo: PagingMode>(base: u64) {
         if Mo::PA_BITS < 64 && (pa + l.span()) >> Mo::PA_BITS != 0 {
             continue;
         }
-        pt.map(va, pa, l.span(), rw, MapFlags::default(), &mut alloc, &mut tlb).expect("block");
-        let t = pt.translate(va + l.span() - 1).expect("mapped");
+        pt.map(VirtAddr(va), PhysAddr(pa), l.span(), rw, MapFlags::default(), &mut alloc, &mut tlb).expect("block");
+        let t = pt.translate(VirtAddr(va + l.span() - 1)).expect("mapped");
         assert_eq!((t.level, t.pa), (lvl, pa + l.span() - 1), "level {lvl}");
         if lvl + 1 == Mo::LEVELS.len() {
-            pt.unmap(va, l.span(), &mut alloc, &mut tlb).expect("unmap");
+            pt.unmap(VirtAddr(va), l.span(), &mut alloc, &mut tlb).expect("unmap");
             continue;
         }
         // Protect one page in the middle: split, then collapse back when undone.
         let tables = alloc.live.len();
-        pt.protect(va + l.span() / 2, Mo::PAGE_SIZE, ro, &mut alloc, &mut tlb).expect("protect");
-        assert_eq!(pt.translate(va + l.span() / 2).expect("mapped").prot, ro);
-        assert_eq!(pt.translate(va).expect("mapped").prot, rw);
-        pt.protect(va + l.span() / 2, Mo::PAGE_SIZE, rw, &mut alloc, &mut tlb).expect("protect");
-        assert_eq!(pt.translate(va).expect("mapped").level, lvl, "collapsed back into one block");
+        pt.protect(VirtAddr(va + l.span() / 2), Mo::PAGE_SIZE, ro, &mut alloc, &mut tlb).expect("protect");
+        assert_eq!(pt.translate(VirtAddr(va + l.span() / 2)).expect("mapped").prot, ro);
+        assert_eq!(pt.translate(VirtAddr(va)).expect("mapped").prot, rw);
+        pt.protect(VirtAddr(va + l.span() / 2), Mo::PAGE_SIZE, rw, &mut alloc, &mut tlb).expect("protect");
+        assert_eq!(pt.translate(VirtAddr(va)).expect("mapped").level, lvl, "collapsed back into one block");
         assert_eq!(alloc.live.len(), tables);
-        pt.unmap(va, l.span(), &mut alloc, &mut tlb).expect("unmap");
-        assert!(pt.translate(va).is_none());
+        pt.unmap(VirtAddr(va), l.span(), &mut alloc, &mut tlb).expect("unmap");
+        assert!(pt.translate(VirtAddr(va)).is_none());
     }
     assert_eq!(alloc.live.len(), 1, "only the root is left");
 }
@@ -517,7 +540,8 @@ pub fn run_set_memory<Mo: PagingMode>(base: u64, ops: &[SetMemOp]) {
     let window = window_pages::<Mo>();
     let rw = expressible::<Mo>(Prot::KERNEL_RW);
     // The window is a linear map of physical [0, window pages).
-    pt.map(base, 0, window * page, rw, MapFlags::default(), &mut alloc, &mut tlb).expect("linear map");
+    pt.map(VirtAddr(base), PhysAddr(0), window * page, rw, MapFlags::default(), &mut alloc, &mut tlb)
+        .expect("linear map");
     let tables = alloc.live.len();
     let layout = KernelLayout { page_offset: base, linear_end: window * page, image: None, rodata_ro: false };
     let mut model: BTreeMap<u64, (u64, Prot)> = (0..window).map(|i| (base + i * page, (i * page, rw))).collect();
@@ -530,7 +554,7 @@ pub fn run_set_memory<Mo: PagingMode>(base: u64, ops: &[SetMemOp]) {
                pages: u64| {
         let before = snapshot(&mem, alloc);
         let va = base + first * page;
-        let r = set_memory(pt, &layout, va, pages, change, alloc, &mut FlushLog::default());
+        let r = set_memory(pt, &layout, VirtAddr(va), pages, change, alloc, &mut FlushLog::default());
         let vas = (0..pages).map(|i| va + i * page);
         match change {
             MemChange::Np => {

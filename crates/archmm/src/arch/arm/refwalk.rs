@@ -62,6 +62,7 @@
 //! access, AP\[2\] read-only; APTable\[0\] no PL0 access below, APTable\[1\] no writes below.
 
 use crate::arch::arm64::refwalk::arm_attr_memtype;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::{bit, bits, field, read_le32, read_le64, Fault, FaultKind, MemType};
 use crate::refwalk::{Perms, RefTranslation, WalkResult};
@@ -412,7 +413,8 @@ pub fn walk_lpae(mem: &impl PhysMem, cfg: &LpaeConfig, va: u64) -> WalkResult {
 /// TTBCR.EAE=1, T0SZ=T1SZ=0 (TTBR0 = root translates all 4 GiB: equivalent to Linux's split
 /// where TTBR1 points into the same tables), MAIR0/MAIR1 as Linux's `proc-v7-3level.S`.
 impl<const LPAE: bool> crate::refwalk::RefWalk for crate::arch::arm::ArmPaging<LPAE> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         if LPAE {
             walk_lpae(mem, &LpaeConfig::linux(root), va)
         } else {

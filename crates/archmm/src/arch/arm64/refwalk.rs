@@ -66,6 +66,7 @@
 //!
 //! Memory type: MAIR_EL1 byte AttrIndx, decoded by the module's shared Arm attribute decoder (`arm_attr_memtype` in `refwalk`).
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::{bit, bits, field, read_le64, Fault, FaultKind, MemType, Perms};
 use crate::refwalk::{RefTranslation, WalkResult};
@@ -381,7 +382,8 @@ pub fn walk(mem: &impl PhysMem, cfg: &Arm64Config, va: u64) -> WalkResult {
 impl<const GRANULE_KB: u32, const VA: u32, const TTBR0: bool> crate::refwalk::RefWalk
     for crate::arch::arm64::Arm64Paging<GRANULE_KB, VA, TTBR0>
 {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         match Arm64Config::linux(GRANULE_KB, VA, TTBR0, root) {
             Some(cfg) => walk(mem, &cfg, va),
             None => Err(Fault::new(0, FaultKind::BadConfig)),

@@ -3,6 +3,7 @@
 //! configures an i386 kernel.
 
 use crate::arch::x86_64::refwalk::{walk, X86Config};
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::WalkResult;
 
@@ -10,7 +11,8 @@ use crate::refwalk::WalkResult;
 /// (PSE-36), Linux's PAT. `i386-pae`: CR3 = root (the 32-byte PDPT), CR4.PAE=1, EFER.NXE=1,
 /// MAXPHYADDR 52, Linux's PAT.
 impl<const PAE: bool> crate::refwalk::RefWalk for crate::arch::i386::I386Paging<PAE> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         let cfg = if PAE { X86Config::linux_i386_pae(root) } else { X86Config::linux_i386_2level(root) };
         walk(mem, &cfg, va)
     }

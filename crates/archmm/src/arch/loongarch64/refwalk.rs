@@ -53,6 +53,7 @@
 //!
 //! Memory type: CC → Normal, WUC → WriteCombine, SUC → Device, 3 → `Other(3)`.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
 use crate::refwalk::{RefTranslation, WalkResult};
@@ -211,7 +212,8 @@ fn leaf(e: u64, level: usize, pa: u64, size: u64, global: bool) -> WalkResult {
 impl<const PAGE_SHIFT: u32, const N: usize> crate::refwalk::RefWalk
     for crate::arch::loongarch64::LoongArchPaging<PAGE_SHIFT, N>
 {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         match (PAGE_SHIFT, N) {
             (14, 3) => {
                 // The root is the user tree in PGDL; PGDH (VA[63] = 1) holds the kernel's.

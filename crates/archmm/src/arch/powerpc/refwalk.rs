@@ -51,6 +51,7 @@
 //! the PID), so `global` is false. Memory type: ATT 0 → Normal, 3 → WriteCombine (Linux's
 //! `pgprot_noncached_wc`), 2 → Device, 1 → `Other(1)`.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::WalkResult;
 use crate::refwalk::{bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
@@ -180,7 +181,8 @@ pub fn walk(mem: &impl PhysMem, cfg: &RadixConfig, ea: u64) -> WalkResult {
 /// root, RTS = 52-bit, RPDS = 13 (Linux's `RADIX_PGD_INDEX_SIZE`); so quadrant 0 translates
 /// through it and quadrants 1-3 are refused ([`FaultKind::NonCanonical`]); AMR = IAMR = 0.
 impl<const PAGE_SHIFT: u32> crate::refwalk::RefWalk for crate::arch::powerpc::RadixPaging<PAGE_SHIFT> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         // The root is PIDR's tree: quadrant 0. Quadrant 3 would use PID 0's entry.
         if va >> 62 != 0 {
             return Err(Fault::new(3, FaultKind::NonCanonical));

@@ -49,6 +49,7 @@
 //! PBMT 0 = the PMA's type (assumed main memory: Normal), 1 NC = non-cacheable idempotent
 //! (WriteCombine), 2 IO = non-cacheable non-idempotent strongly-ordered (Device).
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::{bit, bits, field, read_le64, sign_extended, Fault, FaultKind, MemType, Perms};
 use crate::refwalk::{RefTranslation, WalkResult};
@@ -222,7 +223,8 @@ fn bare(va: u64) -> RefTranslation {
 /// `riscv64-sv39/48/57`: satp.MODE = 8/9/10, satp.PPN = root >> 12, SUM=0, MXR=0, Svpbmt and
 /// Svnapot implemented, Svade (A/D not updated by hardware).
 impl<const N: usize> crate::refwalk::RefWalk for crate::arch::riscv64::RiscvPaging<N> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         let mode = match N {
             3 => SATP_SV39,
             4 => SATP_SV48,

@@ -61,6 +61,7 @@
 //! type is always [`MemType::Normal`] (no memory types in DAT); real addresses are
 //! treated as absolute (prefixing is not modelled).
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::WalkResult;
 use crate::refwalk::{bit, bits, field, read_be64, Fault, FaultKind, MemType, Perms, RefTranslation};
@@ -224,7 +225,8 @@ fn leaf(
 /// region-first and TL=3; EDAT-1, EDAT-2 and instruction-execution protection installed and
 /// enabled.
 impl<const N: usize> crate::refwalk::RefWalk for crate::arch::s390::S390Paging<N> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         let dt = match N {
             3 => DT_REGION_THIRD,
             4 => DT_REGION_SECOND,

@@ -49,6 +49,7 @@
 //! everywhere, so the PAT type is the effective type. WB → Normal, WC → WriteCombine,
 //! UC/UC- → Device, WT/WP → `Other(type)`.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::physmem::PhysMem;
 use crate::refwalk::{bit, bits, field, read_le32, read_le64, sign_extended, Fault, FaultKind, MemType};
 use crate::refwalk::{Perms, RefTranslation, WalkResult};
@@ -313,7 +314,8 @@ fn walk_32bit(mem: &impl PhysMem, cfg: &X86Config, va: u64) -> WalkResult {
 /// 52, Linux's PAT (`pat_bp_init`: PAT0..7 = WB, WC, UC-, UC, WB, WP, UC-, WT; MTRRs are
 /// assumed to say WB everywhere). `x86_64-5level`: the same with CR4.LA57=1.
 impl<const LA57: bool> crate::refwalk::RefWalk for crate::arch::x86_64::X86Paging<LA57> {
-    fn ref_walk(mem: &impl PhysMem, root: u64, va: u64) -> WalkResult {
+    fn ref_walk(mem: &impl PhysMem, root: PhysAddr, va: VirtAddr) -> WalkResult {
+        let (root, va) = (root.0, va.0);
         let cfg = if LA57 { X86Config::linux_5level(root) } else { X86Config::linux_4level(root) };
         walk(mem, &cfg, va)
     }
