@@ -432,7 +432,7 @@ fn cmd_boot(a: &MachineArgs, memblock_debug: bool, json: bool, walk: Option<(u64
 fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout: u64) -> ExitCode {
     use archmm_host::qemu;
     let Some(t) = qemu::KernelTarget::of(arch) else {
-        let have: Vec<&str> = qemu::TARGETS.iter().map(|t| t.arch.info().name).collect();
+        let have: Vec<&str> = qemu::targets().iter().map(|t| t.arch.info().name).collect();
         return fail(format!(
             "no bare-metal kernel for {} yet; kernels exist for {}",
             arch.info().name,
@@ -443,14 +443,14 @@ fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout
         Some(k) => k,
         None => {
             eprintln!("archmm: building the {} kernel ({})", arch.info().name, t.rust_target);
-            match qemu::build_kernel(t) {
+            match qemu::build_kernel(&t) {
                 Ok(k) => k,
                 Err(e) => return fail(e),
             }
         }
     };
     eprintln!("archmm: {} -m {}M -smp {} -kernel {} ({})", t.qemu, mem >> 20, smp.max(1), kernel.display(), t.exit_how);
-    let out = match qemu::boot(t, &kernel, mem, smp, std::time::Duration::from_secs(timeout), |l| println!("{l}")) {
+    let out = match qemu::boot(&t, &kernel, mem, smp, std::time::Duration::from_secs(timeout), |l| println!("{l}")) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };

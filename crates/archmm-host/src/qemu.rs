@@ -1,8 +1,9 @@
 //! Real boots: build a bare-metal kernel from `kernels/` and run it under QEMU.
 //!
 //! The kernels run archmm's bring-up on the CPU QEMU emulates, with the MMU walking the
-//! tables archmm built (see `kernels/src/main.rs`). This module knows, per architecture,
-//! the Rust target, the QEMU machine and how the kernel reports its result, so
+//! tables archmm built (see `kernels/src/main.rs`). Each arch's folder says how its kernel
+//! is built and booted (the Rust target, the QEMU machine, how the kernel reports its
+//! result: [`archmm::arch::Arch::BARE_METAL_KERNEL`]); this module runs them, so
 //! `archmm qemu --arch ARCH` and the test suite drive them the same way.
 
 use archmm::arch::ArchId;
@@ -15,18 +16,7 @@ use std::time::{Duration, Instant};
 /// The line a kernel prints when every self-test passed (kernels/src/main.rs).
 pub const PASS_LINE: &str = "archmm-kernel: PASS";
 
-/// Where a kernel's memory map comes from, and so how the host gets the same map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemorySource {
-    /// The firmware's e820 table, which the kernel prints as `BIOS-e820:` lines.
-    E820,
-    /// The device tree QEMU generates (`-machine dumpdtb=` gives the host the same blob).
-    DeviceTree,
-    /// fw_cfg's `etc/memmap` (QEMU 7.2's loongarch `virt` device tree has no /memory
-    /// node). The kernel prints the entries as [`MEMMAP_LINE`] lines; the host has the
-    /// machine's model (`Machine::qemu`), which must agree with them.
-    FwCfgMemmap,
-}
+pub use archmm::machine::MemorySource;
 
 /// The prefix of the lines in which a kernel reports fw_cfg's `etc/memmap`, one entry
 /// each: `[mem 0x...-0x...] type N` (kernels/src/loongarch64.rs).
@@ -75,64 +65,28 @@ pub struct KernelTarget {
     pub memory: MemorySource,
 }
 
-/// The kernels that exist, by arch.
-pub const TARGETS: &[KernelTarget] = &[
-    KernelTarget {
-        arch: ArchId::X86_64,
-        rust_target: "x86_64-unknown-none",
-        qemu: "qemu-system-x86_64",
-        machine: &["-M", "pc"],
-        exit_device: &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"],
-        pass_status: 33,
-        exit_how: "isa-debug-exit: (0x10 << 1) | 1 = 33 on success, 35 on failure",
-        build_std: false,
-        min_mem: 2 << 20,
-        memory: MemorySource::E820,
-    },
-    KernelTarget {
-        arch: ArchId::Arm64,
-        rust_target: "aarch64-unknown-none",
-        qemu: "qemu-system-aarch64",
-        machine: &["-M", "virt", "-cpu", "cortex-a57"],
-        exit_device: &["-semihosting"],
-        pass_status: 0,
-        exit_how: "PSCI SYSTEM_OFF (0) on success, semihosting SYS_EXIT (1) on failure",
-        build_std: false,
-        min_mem: 2 << 20,
-        memory: MemorySource::DeviceTree,
-    },
-    KernelTarget {
-        arch: ArchId::Riscv64,
-        rust_target: "riscv64gc-unknown-none-elf",
-        qemu: "qemu-system-riscv64",
-        machine: &["-M", "virt"],
-        exit_device: &[],
-        pass_status: 0,
-        exit_how: "SBI system reset (0) on success, the test finisher (1) on failure",
-        build_std: false,
-        min_mem: 2 << 20,
-        memory: MemorySource::DeviceTree,
-    },
-    KernelTarget {
-        arch: ArchId::Loongarch64,
-        // loongarch64-unknown-none is hard-float; FP stays off in the kernel.
-        rust_target: "loongarch64-unknown-none-softfloat",
-        qemu: "qemu-system-loongarch64",
-        machine: &["-M", "virt"],
-        exit_device: &["-device", "pvpanic-pci", "-action", "panic=exit-failure", "-no-reboot"],
-        pass_status: 0,
-        exit_how: "ACPI GED power-off (0) on success, pvpanic-pci with -action panic=exit-failure (1) on failure",
-        build_std: true,
-        // hw/loongarch/virt.c: "ram_size must be greater than 1G".
-        min_mem: 1 << 30,
-        memory: MemorySource::FwCfgMemmap,
-    },
-];
+/// The kernels that exist, in the registry's order: each arch's
+/// [`archmm::arch::Arch::BARE_METAL_KERNEL`] (its folder's `qemu.rs`).
+pub fn targets() -> Vec<KernelTarget> {
+    archmm::arch::ARCHES.iter().filter_map(|a| KernelTarget::of(a.id)).collect()
+}
 
 impl KernelTarget {
     /// The kernel of `arch`, if there is one.
-    pub fn of(arch: ArchId) -> Option<&'static KernelTarget> {
-        TARGETS.iter().find(|t| t.arch == arch)
+    pub fn of(arch: ArchId) -> Option<KernelTarget> {
+        let k = arch.info().bare_metal?;
+        Some(KernelTarget {
+            arch,
+            rust_target: k.rust_target,
+            qemu: k.qemu,
+            machine: k.machine,
+            exit_device: k.exit_device,
+            pass_status: k.pass_status,
+            exit_how: k.exit_how,
+            build_std: k.build_std,
+            min_mem: k.min_mem,
+            memory: k.memory,
+        })
     }
 
     /// The QEMU command line booting `kernel` with `mem` bytes and `smp` CPUs; console on
@@ -336,7 +290,7 @@ mod tests {
         assert!(t.build_std && t.min_mem == 1 << 30 && t.memory == MemorySource::FwCfgMemmap);
         // Its DT has no memory: no dumpdtb run at all.
         assert_eq!(t.dump_dtb(1 << 30, 1, Path::new("/nonexistent/x.dtb")), Ok(None));
-        let e = boot(t, Path::new("/nonexistent"), 512 << 20, 1, Duration::from_secs(1), |_| {}).unwrap_err();
+        let e = boot(&t, Path::new("/nonexistent"), 512 << 20, 1, Duration::from_secs(1), |_| {}).unwrap_err();
         assert!(e.contains("at least 1024 MiB"), "{e}");
     }
 }

@@ -48,8 +48,13 @@ impl<A: Arch> Arch for Generic<A> {
     const VMEMMAP_START: u64 = A::VMEMMAP_START;
     const MAX_ORDER: u32 = A::MAX_ORDER;
     const DEFAULT_CMA_BYTES: u64 = A::DEFAULT_CMA_BYTES;
+}
+
+/// The description includes the QEMU model.
+impl<A: Arch> archmm::machine::QemuModel for Generic<A> {
     const QEMU_MACHINES: &'static [&'static str] = A::QEMU_MACHINES;
     const QEMU_NO_NUMA: Option<&'static str> = A::QEMU_NO_NUMA;
+    const BARE_METAL_KERNEL: Option<archmm::machine::BareMetalKernel> = A::BARE_METAL_KERNEL;
     fn qemu_machine(
         req: &archmm::machine::QemuRequest<'_>,
         out: &mut dyn archmm::machine::MachineSink,

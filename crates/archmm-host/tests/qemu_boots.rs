@@ -232,13 +232,13 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
 #[test]
 fn every_kernel_boots_under_qemu() {
     let mut missing = Vec::new();
-    for t in qemu::TARGETS {
+    for t in &qemu::targets() {
         if !qemu::have_program(t.qemu) {
             missing.push(t.qemu.to_string());
         }
     }
     assert!(missing.is_empty(), "real boots need {} (run scripts/setup-tests)", missing.join(", "));
-    for t in qemu::TARGETS {
+    for t in &qemu::targets() {
         let kernel = qemu::build_kernel(t).unwrap_or_else(|e| panic!("{e} (run scripts/setup-tests)"));
         // A small machine (loongarch's virt takes no less than 1 GiB) and one past 4 GiB
         // where the arch has memory there (x86's e820 splits around the PCI hole; arm64,

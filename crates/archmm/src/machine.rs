@@ -3,8 +3,7 @@
 //! emulator's default machines, the tests).
 //!
 //! Each architecture describes its own QEMU machine in its folder (`arch/<name>/qemu.rs`,
-//! reached through [`crate::arch::Arch::qemu_machine`] and
-//! [`crate::arch::Arch::qemu_loader`]); this module holds what the models share: the
+//! reached through [`QemuModel`]); this module holds what the models share: the
 //! request, the [`MachineSink`] a model writes to (no heap: the caller stores what it
 //! needs), QEMU's split of memory over NUMA nodes, and the refusals every model makes.
 
@@ -214,4 +213,69 @@ impl fmt::Display for NumaSuffix {
 /// `linked_base` (where the capture saw it).
 pub const fn moved(image: (u64, u64), linked_base: u64, base: u64) -> (u64, u64) {
     (base + (image.0 - linked_base), base + (image.1 - linked_base))
+}
+
+/// Where a bare-metal kernel's memory map comes from, and so how the host gets the same
+/// map to compare its own bring-up with the kernel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemorySource {
+    /// The firmware's e820 table, which the kernel prints as `BIOS-e820:` lines.
+    E820,
+    /// The device tree QEMU generates (`-machine dumpdtb=` gives the host the same blob).
+    DeviceTree,
+    /// fw_cfg's `etc/memmap` (QEMU 7.2's loongarch `virt` device tree has no /memory
+    /// node): the kernel prints the entries; the host has the machine's model, which must
+    /// agree with them.
+    FwCfgMemmap,
+}
+
+/// How an arch's bare-metal kernel (`kernels/`) is built and booted under QEMU, where the
+/// arch has one ([`Arch::BARE_METAL_KERNEL`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BareMetalKernel {
+    /// rustup's bare-metal target.
+    pub rust_target: &'static str,
+    /// The QEMU binary.
+    pub qemu: &'static str,
+    /// Machine and CPU arguments.
+    pub machine: &'static [&'static str],
+    /// Arguments of the device the kernel exits through.
+    pub exit_device: &'static [&'static str],
+    /// QEMU's exit status when the kernel reports success.
+    pub pass_status: i32,
+    /// How the kernel exits.
+    pub exit_how: &'static str,
+    /// rustup ships no prebuilt `core` for the target: build it from the rust-src
+    /// component (`-Z build-std`, allowed on the stable toolchain by RUSTC_BOOTSTRAP=1,
+    /// for this build only).
+    pub build_std: bool,
+    /// The smallest `-m` the machine accepts.
+    pub min_mem: u64,
+    /// Where the memory map comes from.
+    pub memory: MemorySource,
+}
+
+/// An arch's built-in QEMU model (its folder's `qemu.rs`): every [`Arch`] has one.
+pub trait QemuModel {
+    /// The QEMU machine types of the model (`-M`), QEMU's default first.
+    const QEMU_MACHINES: &'static [&'static str];
+    /// Why the model has no NUMA (`--numa` is refused with it), if it has none.
+    const QEMU_NO_NUMA: Option<&'static str> = None;
+    /// How the arch's bare-metal kernel (`kernels/`) is built and booted under QEMU, if
+    /// it has one.
+    const BARE_METAL_KERNEL: Option<BareMetalKernel> = None;
+
+    /// The built-in QEMU 7.2 machine: the firmware's memory map and the loader's
+    /// placements for `req`, written to `out`. `req` comes from [`request`], which made
+    /// the refusals every model makes.
+    ///
+    /// # Errors
+    /// A [`QemuError`] for memory the model cannot describe.
+    fn qemu_machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError>;
+
+    /// Where QEMU's loader (and the firmware that runs before the kernel) puts the
+    /// reference kernel and, given its size `dtb`, the device tree blob, for a memory map
+    /// that came from elsewhere (a DTB, UEFI map or e820 dump) whose usable RAM starts at
+    /// `ram_start` and ends at `ram_end`; with any firmware reservations that go with it.
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink);
 }

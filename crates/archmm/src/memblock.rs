@@ -387,6 +387,10 @@ impl<M: PhysMem> Memblock<M> {
 
     // ----- small helpers named after Linux's ------------------------------------------
 
+    /// memblock_insert_region - insert new memblock region
+    ///
+    /// Insert `r` (base, size, nid, flags) into array `t` at `idx`. The array must have
+    /// a free slot (`cnt < max`); the caller made sure of it (add_range's first pass).
     fn insert_region(&mut self, t: RegionType, idx: usize, r: Region) {
         let cnt = self.cnt(t);
         debug_assert!(cnt < self.max(t));
@@ -402,6 +406,10 @@ impl<M: PhysMem> Memblock<M> {
         a.total += r.size;
     }
 
+    /// memblock_remove_region - remove region from memblock type
+    ///
+    /// Remove the region at `idx` of array `t`. Removing the last region leaves the
+    /// one zero-sized dummy region an empty array holds (`cnt == 1`).
     fn remove_region(&mut self, t: RegionType, idx: usize) {
         let cnt = self.cnt(t);
         let size = self.region(t, idx).size;
@@ -418,6 +426,10 @@ impl<M: PhysMem> Memblock<M> {
         }
     }
 
+    /// memblock_merge_regions - merge neighboring compatible regions
+    ///
+    /// Scan array `t` and merge each pair of regions that touch and have the same node
+    /// id and flags.
     fn merge_regions(&mut self, t: RegionType) {
         let mut i = 0;
         while i + 1 < self.cnt(t) {
@@ -503,6 +515,20 @@ impl<M: PhysMem> Memblock<M> {
         Ok(())
     }
 
+    /// memblock_add_range - add new memblock region
+    ///
+    /// Add `[base, base + size)` on node `nid` with `flags` to array `t`; the new range may
+    /// overlap existing regions (only the parts not covered yet are added) and merges with
+    /// neighbours of the same node and flags.
+    ///
+    /// Two passes, as Linux's: the first counts the regions the insertion needs
+    /// (`nr_new`) without changing anything (skipped when even doubling the count could
+    /// not overflow the array); if they do not fit, the array is doubled
+    /// ([`Self::double_array`]) first. The second pass inserts, so it cannot fail
+    /// halfway: an error leaves the array as it was.
+    ///
+    /// # Errors
+    /// [`MemblockError::NoSpace`] when the array is full and may not (or cannot) grow.
     fn add_range(
         &mut self,
         t: RegionType,
@@ -610,6 +636,13 @@ impl<M: PhysMem> Memblock<M> {
         Ok((start_rgn, end_rgn))
     }
 
+    /// memblock_remove_range - remove `[base, base + size)` from array `t`
+    ///
+    /// Isolate the range ([`Self::isolate_range`]: at most two splits at its edges), then
+    /// drop the regions inside it.
+    ///
+    /// # Errors
+    /// [`MemblockError::NoSpace`] when the splits need slots the array cannot give.
     fn remove_range(&mut self, t: RegionType, base: u64, size: u64) -> Result<(), MemblockError> {
         let (s, e) = self.isolate_range(t, base, size)?;
         for i in (s..e).rev() {
@@ -618,6 +651,13 @@ impl<M: PhysMem> Memblock<M> {
         Ok(())
     }
 
+    /// memblock_setclr_flag - set or clear flag for a memory region
+    ///
+    /// Isolate `[base, base + size)` in `memory`, set (`set`) or clear `flag` on the
+    /// regions inside it, and merge what became compatible again.
+    ///
+    /// # Errors
+    /// [`MemblockError::NoSpace`] when the isolation needs slots the array cannot give.
     fn setclr_flag(&mut self, base: u64, size: u64, set: bool, flag: MemblockFlags) -> Result<(), MemblockError> {
         let t = RegionType::Memory;
         let (s, e) = self.isolate_range(t, base, size)?;
@@ -829,6 +869,7 @@ impl<M: PhysMem> Memblock<M> {
     pub fn end_of_dram(&self) -> u64 {
         self.region(RegionType::Memory, self.cnt(RegionType::Memory) - 1).end()
     }
+    /// memblock_search - binary search for the region of array `t` holding `addr`.
     fn search(&self, t: RegionType, addr: u64) -> Option<Region> {
         let (mut lo, mut hi) = (0usize, self.cnt(t));
         while lo < hi {
@@ -883,6 +924,10 @@ impl<M: PhysMem> Memblock<M> {
         }
     }
 
+    /// should_skip_region - whether an iteration over free ranges passes by region `m`:
+    /// another node than `nid`; hotpluggable memory with movable_node (unless `flags` asks
+    /// for it); memory without MIRROR when `flags` asks for mirrored memory; NOMAP or
+    /// DRIVER_MANAGED memory unless `flags` includes that flag.
     fn should_skip(&self, m: &Region, nid: i32, flags: MemblockFlags) -> bool {
         if nid != NUMA_NO_NODE && nid != m.nid {
             return true;
@@ -967,6 +1012,10 @@ impl<M: PhysMem> Memblock<M> {
         });
     }
 
+    /// __memblock_find_range_bottom_up - find free area utility in bottom-up
+    ///
+    /// The lowest `align`-aligned start of `size` free bytes in `[start, end)` on `nid`
+    /// with `flags`; 0 when there is none.
     fn find_range_bottom_up(&self, start: u64, end: u64, size: u64, align: u64, nid: i32, flags: MemblockFlags) -> u64 {
         let mut found = 0;
         self.for_each_free_piece(nid, flags, false, |s, e| {
@@ -982,6 +1031,10 @@ impl<M: PhysMem> Memblock<M> {
         found
     }
 
+    /// __memblock_find_range_top_down - find free area utility, in top-down
+    ///
+    /// The highest `align`-aligned start of `size` free bytes in `[start, end)` on `nid`
+    /// with `flags`; 0 when there is none.
     fn find_range_top_down(&self, start: u64, end: u64, size: u64, align: u64, nid: i32, flags: MemblockFlags) -> u64 {
         let mut found = 0;
         self.for_each_free_piece(nid, flags, true, |s, e| {
@@ -1000,6 +1053,10 @@ impl<M: PhysMem> Memblock<M> {
         found
     }
 
+    /// memblock_find_in_range_node - find free area in given range and node
+    ///
+    /// `end` MEMBLOCK_ALLOC_ACCESSIBLE means the current limit; the first page is never
+    /// given out (`start` at least PAGE_SIZE). Searches top-down, or bottom-up when set.
     fn find_in_range_node(&self, size: u64, align: u64, start: u64, end: u64, nid: i32, flags: MemblockFlags) -> u64 {
         let end = if end == MEMBLOCK_ALLOC_ACCESSIBLE { self.current_limit } else { end };
         let start = start.max(MEMBLOCK_PAGE_SIZE);
@@ -1019,6 +1076,10 @@ impl<M: PhysMem> Memblock<M> {
         }
     }
 
+    /// memblock_find_in_range - find free area in given range
+    ///
+    /// Any node; mirrored memory first when there is some, then (with Linux's warning)
+    /// any memory.
     fn find_in_range(&self, start: u64, end: u64, size: u64, align: u64) -> u64 {
         let mut flags = self.choose_flags();
         loop {
@@ -1099,6 +1160,10 @@ impl<M: PhysMem> Memblock<M> {
         self.alloc_range_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, false)
     }
 
+    /// memblock_alloc_internal - allocate boot memory block
+    ///
+    /// Below the current limit, in `[min, max)`, on `nid` (only there with `exact`); if
+    /// nothing fits above `min`, Linux retries from 0.
     fn alloc_internal(&mut self, size: u64, align: u64, min: u64, max: u64, nid: i32, exact: bool) -> Option<u64> {
         let max = max.min(self.current_limit);
         let a = self.alloc_range_nid(size, align, min, max, nid, exact);

@@ -501,7 +501,7 @@ pub const HOOKS: &[HookDoc] = &[
 ///
 /// Implementations are zero-sized types; everything is an associated item so the bring-up
 /// is monomorphised per architecture.
-pub trait Arch: Sized + 'static {
+pub trait Arch: Sized + 'static + crate::machine::QemuModel {
     /// Linux's name (`x86_64`, `arm64`, ...).
     const NAME: &'static str;
     /// Other spellings accepted on the command line (Rust's target arch names).
@@ -607,28 +607,6 @@ pub trait Arch: Sized + 'static {
     /// CMA reserved at boot by the reference kernel's configuration
     /// (CONFIG_CMA_SIZE_MBYTES; `cma=` overrides it).
     const DEFAULT_CMA_BYTES: u64 = 0;
-
-    /// The QEMU machine types of the arch's built-in model (`-M`), QEMU's default first.
-    const QEMU_MACHINES: &'static [&'static str];
-    /// Why the built-in QEMU model has no NUMA (`--numa` is refused with it), if it has none.
-    const QEMU_NO_NUMA: Option<&'static str> = None;
-
-    /// The built-in QEMU 7.2 machine (the arch folder's `qemu.rs`): the firmware's memory
-    /// map and the loader's placements for `req`, written to `out`. `req` comes from
-    /// [`crate::machine::request`], which made the refusals every model makes.
-    ///
-    /// # Errors
-    /// A [`crate::machine::QemuError`] for memory the model cannot describe.
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError>;
-
-    /// Where QEMU's loader (and the firmware that runs before the kernel) puts the
-    /// reference kernel and, given its size `dtb`, the device tree blob, for a memory map
-    /// that came from elsewhere (a DTB, UEFI map or e820 dump) whose usable RAM starts at
-    /// `ram_start` and ends at `ram_end`; with any firmware reservations that go with it.
-    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn crate::machine::MachineSink);
 
     /// Linux's ARCH_ENABLE_MEMORY_HOTPLUG: the reference kernel can add and remove memory
     /// at run time.
@@ -825,6 +803,8 @@ pub struct ArchInfo {
     pub max_numnodes: u32,
     /// The QEMU machine types of the built-in model, QEMU's default first.
     pub qemu_machines: &'static [&'static str],
+    /// The arch's bare-metal kernel, if it has one.
+    pub bare_metal: Option<crate::machine::BareMetalKernel>,
 }
 
 pub(crate) const fn arch_info<A: Arch>(id: ArchId) -> ArchInfo {
@@ -841,6 +821,7 @@ pub(crate) const fn arch_info<A: Arch>(id: ArchId) -> ArchInfo {
         overrides: A::OVERRIDES,
         max_numnodes: if A::NUMA { 1 << A::NODES_SHIFT } else { 1 },
         qemu_machines: A::QEMU_MACHINES,
+        bare_metal: A::BARE_METAL_KERNEL,
     }
 }
 

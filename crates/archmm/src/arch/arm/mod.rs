@@ -119,21 +119,6 @@ pub const fn vmalloc_limit(phys_offset: u64) -> u64 {
 }
 
 impl<const LPAE: bool> Arch for Arm32<LPAE> {
-    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "arm";
     /// Debian's port name.
     const ALIASES: &'static [&'static str] = &["armhf", "armv7"];

@@ -1,7 +1,7 @@
 //! QEMU 7.2's 32-bit `virt` (hw/arm/virt.c) booted with `-kernel`: RAM at 1 GiB as one
 //! /memory node per NUMA node; the loader puts the DTB 128 MiB into RAM.
 
-use crate::machine::{moved, node_banks, MachineSink, NumaSuffix, QemuError, QemuRequest};
+use crate::machine::{MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, moved, node_banks};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -9,22 +9,26 @@ const GIB: u64 = 1 << 30;
 /// Debian's 6.1.0-50-armmp-lpae kernel on QEMU virt (its `arm_memblock_init` reservation).
 pub const KERNEL: (u64, u64) = (0x4040_0000, 0x4180_d288);
 
-/// The built-in machine.
-///
-/// # Errors
-/// None beyond the checked request's.
-pub fn machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
-    out.name(format_args!("QEMU virt (arm, device tree, -kernel boot), {} MiB{}", req.mem / MIB, NumaSuffix(req.nodes)));
-    node_banks(GIB, req.mem, req.nodes, out);
-    loader(GIB, GIB + req.mem, Some(MIB), out);
-    Ok(())
-}
+impl<const LPAE: bool> QemuModel for super::Arm32<LPAE> {
+    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
 
-/// QEMU's `-kernel` loader for RAM from `ram_start`.
-pub fn loader(ram_start: u64, _ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-    let k = moved(KERNEL, GIB, ram_start);
-    out.kernel(k.0, k.1);
-    if let Some(size) = dtb {
-        out.dtb(ram_start + 128 * MIB, ram_start + 128 * MIB + size);
+    /// The built-in machine.
+    ///
+    /// # Errors
+    /// None beyond the checked request's.
+    fn qemu_machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
+        out.name(format_args!("QEMU virt (arm, device tree, -kernel boot), {} MiB{}", req.mem / MIB, NumaSuffix(req.nodes)));
+        node_banks(GIB, req.mem, req.nodes, out);
+        Self::qemu_loader(GIB, GIB + req.mem, Some(MIB), out);
+        Ok(())
+    }
+
+    /// QEMU's `-kernel` loader for RAM from `ram_start`.
+    fn qemu_loader(ram_start: u64, _ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+        let k = moved(KERNEL, GIB, ram_start);
+        out.kernel(k.0, k.1);
+        if let Some(size) = dtb {
+            out.dtb(ram_start + 128 * MIB, ram_start + 128 * MIB + size);
+        }
     }
 }

@@ -45,21 +45,6 @@ impl<const GRANULE_KB: u32, const VA: u32> Arm64G<GRANULE_KB, VA> {
 }
 
 impl<const GRANULE_KB: u32, const VA: u32> Arch for Arm64G<GRANULE_KB, VA> {
-    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "arm64";
     const ALIASES: &'static [&'static str] = &["aarch64"];
     const PAGE_SHIFT: u32 = granule_shift(GRANULE_KB);

@@ -99,21 +99,6 @@ const fn pages_to_mb(pages: u64) -> u64 {
 }
 
 impl<const PAE: bool> Arch for I386<PAE> {
-    const QEMU_MACHINES: &'static [&'static str] = super::x86_64::qemu::MACHINES;
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        super::x86_64::qemu::machine(req, out, qemu::I386)
-    }
-    fn qemu_loader(
-        _ram_start: u64,
-        _ram_end: u64,
-        _dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        super::x86_64::qemu::loader(qemu::I386, out)
-    }
     const NAME: &'static str = "i386";
     /// Rust's target_arch `x86`; the `i686` of target triples.
     const ALIASES: &'static [&'static str] = &["x86", "i686"];

@@ -145,22 +145,6 @@ pub const PAGE_OFFSET: u64 = 0x9000_0000_0000_0000;
 const DMA32_END: u64 = 1 << 32;
 
 impl<const PAGE_SHIFT: u32, const N: usize> Arch for LoongArch<PAGE_SHIFT, N> {
-    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
-    const QEMU_NO_NUMA: Option<&'static str> = Some(qemu::NO_NUMA);
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "loongarch64";
     /// Debian's port name.
     const ALIASES: &'static [&'static str] = &["loong64"];

@@ -143,21 +143,6 @@ pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
 pub const VMEMMAP_START: u64 = 0xc00c_0000_0000_0000;
 
 impl<const PAGE_SHIFT: u32> Arch for Ppc64<PAGE_SHIFT> {
-    const QEMU_MACHINES: &'static [&'static str] = &["pseries"];
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "powerpc";
     /// Rust's target_arch, Debian's port and the target triples' names.
     const ALIASES: &'static [&'static str] = &["powerpc64", "ppc64el", "ppc64le"];

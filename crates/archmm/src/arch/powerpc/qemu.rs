@@ -2,7 +2,7 @@
 //! spapr_populate_memory() lays out; the kernel runs at real address 0.
 
 use crate::boot::MemBank;
-use crate::machine::{moved, node_sizes, MachineSink, NumaSuffix, QemuError, QemuRequest};
+use crate::machine::{MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, moved, node_sizes};
 
 const MIB: u64 = 1 << 20;
 
@@ -37,25 +37,29 @@ pub fn banks(mem: u64, nodes: u32, out: &mut dyn MachineSink) {
     }
 }
 
-/// The built-in machine. SLOF's FDT copy (64 KiB) sits below 768 MiB (an assumption).
-///
-/// # Errors
-/// None beyond the checked request's.
-pub fn machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
-    let fdt_top = req.mem.min(768 * MIB);
-    out.name(format_args!("QEMU pseries (device tree, radix MMU), {} MiB{}", req.mem / MIB, NumaSuffix(req.nodes)));
-    banks(req.mem, req.nodes, out);
-    out.kernel(KERNEL.0, KERNEL.1);
-    out.dtb(fdt_top - 2 * MIB, fdt_top - 2 * MIB + 0x1_0000);
-    Ok(())
-}
+impl<const PAGE_SHIFT: u32> QemuModel for super::Ppc64<PAGE_SHIFT> {
+    const QEMU_MACHINES: &'static [&'static str] = &["pseries"];
 
-/// The kernel at real address 0 from the start of RAM; a blob 2 MiB below the end of RAM.
-pub fn loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-    let k = moved(KERNEL, 0, ram_start);
-    out.kernel(k.0, k.1);
-    if let Some(size) = dtb {
-        let at = ram_end.saturating_sub(2 * MIB);
-        out.dtb(at, at + size);
+    /// The built-in machine. SLOF's FDT copy (64 KiB) sits below 768 MiB (an assumption).
+    ///
+    /// # Errors
+    /// None beyond the checked request's.
+    fn qemu_machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
+        let fdt_top = req.mem.min(768 * MIB);
+        out.name(format_args!("QEMU pseries (device tree, radix MMU), {} MiB{}", req.mem / MIB, NumaSuffix(req.nodes)));
+        banks(req.mem, req.nodes, out);
+        out.kernel(KERNEL.0, KERNEL.1);
+        out.dtb(fdt_top - 2 * MIB, fdt_top - 2 * MIB + 0x1_0000);
+        Ok(())
+    }
+
+    /// The kernel at real address 0 from the start of RAM; a blob 2 MiB below the end of RAM.
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+        let k = moved(KERNEL, 0, ram_start);
+        out.kernel(k.0, k.1);
+        if let Some(size) = dtb {
+            let at = ram_end.saturating_sub(2 * MIB);
+            out.dtb(at, at + size);
+        }
     }
 }

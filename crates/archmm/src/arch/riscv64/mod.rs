@@ -26,21 +26,6 @@ pub type Riscv64 = Riscv<3>;
 const PMD_SIZE: u64 = 2 << 20;
 
 impl<const N: usize> Arch for Riscv<N> {
-    const QEMU_MACHINES: &'static [&'static str] = &["virt"];
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "riscv64";
     const ALIASES: &'static [&'static str] = &["riscv", "riscv64gc"];
     const MAX_PHYSMEM_BITS: u32 = 56;

@@ -198,22 +198,6 @@ const fn s390_vmemmap_start(levels: usize) -> u64 {
 }
 
 impl<const N: usize> Arch for S390<N> {
-    const QEMU_MACHINES: &'static [&'static str] = &["s390-ccw-virtio"];
-    const QEMU_NO_NUMA: Option<&'static str> = Some(qemu::NO_NUMA);
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out)
-    }
-    fn qemu_loader(
-        ram_start: u64,
-        ram_end: u64,
-        dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(ram_start, ram_end, dtb, out)
-    }
     const NAME: &'static str = "s390";
     /// Rust's target_arch and Debian's port name.
     const ALIASES: &'static [&'static str] = &["s390x"];

@@ -2,7 +2,7 @@
 //! (hw/s390x/sclp.c sclp_memory_init()); no NUMA ([`NO_NUMA`]).
 
 use crate::boot::MemBank;
-use crate::machine::{moved, MachineSink, QemuError, QemuRequest};
+use crate::machine::{MachineSink, QemuError, QemuModel, QemuRequest, moved};
 
 const MIB: u64 = 1 << 20;
 
@@ -25,32 +25,37 @@ pub fn storage_increments(mem: u64) -> (u64, u64) {
     (1 << shift, mem >> shift)
 }
 
-/// The built-in machine: RAM rounded down to a whole increment.
-///
-/// # Errors
-/// [`QemuError::Memory`] for less than one increment.
-pub fn machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
-    let (rnsize, rnmax) = storage_increments(req.mem);
-    let size = rnsize * rnmax;
-    if size == 0 {
-        return Err(QemuError::Memory { mem: req.mem, why: "less than one 1 MiB storage increment" });
-    }
-    out.name(format_args!(
-        "QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB",
-        rnsize / MIB,
-        size / MIB
-    ));
-    out.bank(MemBank { base: 0, size, nid: None, hotplug: false });
-    out.kernel(KERNEL.0, KERNEL.1);
-    Ok(())
-}
+impl<const N: usize> QemuModel for super::S390<N> {
+    const QEMU_MACHINES: &'static [&'static str] = &["s390-ccw-virtio"];
+    const QEMU_NO_NUMA: Option<&'static str> = Some(NO_NUMA);
 
-/// The kernel at 1 MiB from the start of storage; a blob 2 MiB below its end.
-pub fn loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-    let k = moved(KERNEL, 0, ram_start);
-    out.kernel(k.0, k.1);
-    if let Some(size) = dtb {
-        let at = ram_end.saturating_sub(2 * MIB);
-        out.dtb(at, at + size);
+    /// The built-in machine: RAM rounded down to a whole increment.
+    ///
+    /// # Errors
+    /// [`QemuError::Memory`] for less than one increment.
+    fn qemu_machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
+        let (rnsize, rnmax) = storage_increments(req.mem);
+        let size = rnsize * rnmax;
+        if size == 0 {
+            return Err(QemuError::Memory { mem: req.mem, why: "less than one 1 MiB storage increment" });
+        }
+        out.name(format_args!(
+            "QEMU s390-ccw-virtio (SCLP: {rnmax} storage increments of {} MiB), {} MiB",
+            rnsize / MIB,
+            size / MIB
+        ));
+        out.bank(MemBank { base: 0, size, nid: None, hotplug: false });
+        out.kernel(KERNEL.0, KERNEL.1);
+        Ok(())
+    }
+
+    /// The kernel at 1 MiB from the start of storage; a blob 2 MiB below its end.
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+        let k = moved(KERNEL, 0, ram_start);
+        out.kernel(k.0, k.1);
+        if let Some(size) = dtb {
+            let at = ram_end.saturating_sub(2 * MIB);
+            out.dtb(at, at + size);
+        }
     }
 }

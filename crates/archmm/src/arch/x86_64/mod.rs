@@ -61,21 +61,6 @@ pub struct X86State {
 }
 
 impl<const LA57: bool> Arch for X86<LA57> {
-    const QEMU_MACHINES: &'static [&'static str] = qemu::MACHINES;
-    fn qemu_machine(
-        req: &crate::machine::QemuRequest<'_>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) -> Result<(), crate::machine::QemuError> {
-        qemu::machine(req, out, qemu::X86_64)
-    }
-    fn qemu_loader(
-        _ram_start: u64,
-        _ram_end: u64,
-        _dtb: Option<u64>,
-        out: &mut dyn crate::machine::MachineSink,
-    ) {
-        qemu::loader(qemu::X86_64, out)
-    }
     const NAME: &'static str = "x86_64";
     const ALIASES: &'static [&'static str] = &["x86-64", "amd64"];
     const MAX_PHYSMEM_BITS: u32 = if LA57 { 52 } else { 46 };

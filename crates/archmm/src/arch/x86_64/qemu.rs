@@ -3,7 +3,7 @@
 //! Debian 6.1 kernel where the boot loader puts it. i386 uses the same model
 //! ([`machine`]'s parameters say what differs).
 
-use crate::machine::{node_sizes, MachineSink, NumaSuffix, QemuError, QemuRequest};
+use crate::machine::{BareMetalKernel, MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, node_sizes};
 use archmm_firmware::e820::dmesg::SratMemAffinity;
 use archmm_firmware::e820::{E820Entry, E820Type};
 
@@ -116,4 +116,30 @@ pub fn bios_data_area(out: &mut dyn MachineSink) {
 pub fn loader(v: Variant, out: &mut dyn MachineSink) {
     out.kernel(v.kernel.0, v.kernel.1);
     bios_data_area(out);
+}
+
+/// The bare-metal kernel: PVH boot on `pc`, exit through isa-debug-exit.
+pub const BARE_METAL: crate::machine::BareMetalKernel = crate::machine::BareMetalKernel {
+    rust_target: "x86_64-unknown-none",
+    qemu: "qemu-system-x86_64",
+    machine: &["-M", "pc"],
+    exit_device: &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"],
+    pass_status: 33,
+    exit_how: "isa-debug-exit: (0x10 << 1) | 1 = 33 on success, 35 on failure",
+    build_std: false,
+    min_mem: 2 << 20,
+    memory: crate::machine::MemorySource::E820,
+};
+
+impl<const LA57: bool> QemuModel for super::X86<LA57> {
+    const BARE_METAL_KERNEL: Option<BareMetalKernel> = Some(BARE_METAL);
+    const QEMU_MACHINES: &'static [&'static str] = MACHINES;
+
+    fn qemu_machine(req: &QemuRequest<'_>, out: &mut dyn MachineSink) -> Result<(), QemuError> {
+        machine(req, out, X86_64)
+    }
+
+    fn qemu_loader(_ram_start: u64, _ram_end: u64, _dtb: Option<u64>, out: &mut dyn MachineSink) {
+        loader(X86_64, out)
+    }
 }
