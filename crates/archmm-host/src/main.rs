@@ -442,20 +442,27 @@ fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout
     let kernel = match kernel {
         Some(k) => k,
         None => {
-            eprintln!("archmm: building the {} kernel ({})", arch.info().name, t.rust_target);
+            eprintln!("archmm: building the {} kernel ({})", arch.info().name, t.kernel.rust_target);
             match qemu::build_kernel(&t) {
                 Ok(k) => k,
                 Err(e) => return fail(e),
             }
         }
     };
-    eprintln!("archmm: {} -m {}M -smp {} -kernel {} ({})", t.qemu, mem >> 20, smp.max(1), kernel.display(), t.exit_how);
+    eprintln!(
+        "archmm: {} -m {}M -smp {} -kernel {} ({})",
+        t.kernel.qemu,
+        mem >> 20,
+        smp.max(1),
+        kernel.display(),
+        t.kernel.exit_how
+    );
     let out = match qemu::boot(&t, &kernel, mem, smp, std::time::Duration::from_secs(timeout), |l| println!("{l}")) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
     if out.passed {
-        eprintln!("archmm: {} kernel passed (QEMU exit status {})", arch.info().name, t.pass_status);
+        eprintln!("archmm: {} kernel passed (QEMU exit status {})", arch.info().name, t.kernel.pass_status);
         ExitCode::SUCCESS
     } else if out.timed_out {
         fail(format!("QEMU did not finish within {timeout} s"))
@@ -464,7 +471,7 @@ fn cmd_qemu(arch: ArchId, mem: u64, smp: usize, kernel: Option<PathBuf>, timeout
             "the {} kernel failed (QEMU exit status {:?}; {} on success)",
             arch.info().name,
             out.status,
-            t.pass_status
+            t.kernel.pass_status
         ))
     }
 }

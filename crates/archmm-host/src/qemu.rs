@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// The line a kernel prints when every self-test passed (kernels/src/main.rs).
 pub const PASS_LINE: &str = "archmm-kernel: PASS";
 
-pub use archmm::machine::MemorySource;
+pub use archmm::machine::{BareMetalKernel, MemorySource};
 
 /// The prefix of the lines in which a kernel reports fw_cfg's `etc/memmap`, one entry
 /// each: `[mem 0x...-0x...] type N` (kernels/src/loongarch64.rs).
@@ -38,31 +38,14 @@ pub fn parse_memmap_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Resul
     Ok(out)
 }
 
-/// How one architecture's kernel is built and booted.
+/// One architecture's kernel: the arch and how its folder says the kernel is built and
+/// booted.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelTarget {
     /// The arch.
     pub arch: ArchId,
-    /// rustup's bare-metal target.
-    pub rust_target: &'static str,
-    /// The QEMU binary.
-    pub qemu: &'static str,
-    /// Machine and CPU arguments.
-    pub machine: &'static [&'static str],
-    /// Arguments of the device the kernel exits through.
-    pub exit_device: &'static [&'static str],
-    /// QEMU's exit status when the kernel reports success.
-    pub pass_status: i32,
-    /// How the kernel exits.
-    pub exit_how: &'static str,
-    /// rustup ships no prebuilt `core` for the target: build it from the rust-src
-    /// component (`-Z build-std`, allowed on the stable toolchain by RUSTC_BOOTSTRAP=1,
-    /// for this build only).
-    pub build_std: bool,
-    /// The smallest `-m` the machine accepts.
-    pub min_mem: u64,
-    /// Where the memory map comes from.
-    pub memory: MemorySource,
+    /// Its [`archmm::arch::Arch::BARE_METAL_KERNEL`].
+    pub kernel: BareMetalKernel,
 }
 
 /// The kernels that exist, in the registry's order: each arch's
@@ -74,29 +57,17 @@ pub fn targets() -> Vec<KernelTarget> {
 impl KernelTarget {
     /// The kernel of `arch`, if there is one.
     pub fn of(arch: ArchId) -> Option<KernelTarget> {
-        let k = arch.info().bare_metal?;
-        Some(KernelTarget {
-            arch,
-            rust_target: k.rust_target,
-            qemu: k.qemu,
-            machine: k.machine,
-            exit_device: k.exit_device,
-            pass_status: k.pass_status,
-            exit_how: k.exit_how,
-            build_std: k.build_std,
-            min_mem: k.min_mem,
-            memory: k.memory,
-        })
+        Some(KernelTarget { arch, kernel: arch.info().bare_metal? })
     }
 
     /// The QEMU command line booting `kernel` with `mem` bytes and `smp` CPUs; console on
     /// stdout, no display, no monitor.
     pub fn command(&self, kernel: &Path, mem: u64, smp: usize) -> Command {
-        let mut c = Command::new(self.qemu);
-        c.args(self.machine)
+        let mut c = Command::new(self.kernel.qemu);
+        c.args(self.kernel.machine)
             .args(["-m", &format!("{}M", mem >> 20), "-smp", &smp.max(1).to_string()])
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-            .args(self.exit_device)
+            .args(self.kernel.exit_device)
             .arg("-kernel")
             .arg(kernel);
         c
@@ -108,21 +79,21 @@ impl KernelTarget {
     /// # Errors
     /// QEMU's failure.
     pub fn dump_dtb(&self, mem: u64, smp: usize, out: &Path) -> Result<Option<Vec<u8>>, String> {
-        if self.memory != MemorySource::DeviceTree {
+        if self.kernel.memory != MemorySource::DeviceTree {
             return Ok(None);
         }
-        let mut args: Vec<String> = self.machine.iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = self.kernel.machine.iter().map(|s| s.to_string()).collect();
         let m = args.iter().position(|a| a == "-M").map(|i| i + 1).ok_or("no -M")?;
         args[m] = format!("{},dumpdtb={}", args[m], out.display());
-        let st = Command::new(self.qemu)
+        let st = Command::new(self.kernel.qemu)
             .args(&args)
             .args(["-m", &format!("{}M", mem >> 20), "-smp", &smp.max(1).to_string(), "-display", "none"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(|e| format!("{}: {e}", self.qemu))?;
+            .map_err(|e| format!("{}: {e}", self.kernel.qemu))?;
         if !st.success() {
-            return Err(format!("{} -machine dumpdtb failed: {st}", self.qemu));
+            return Err(format!("{} -machine dumpdtb failed: {st}", self.kernel.qemu));
         }
         std::fs::read(out).map(Some).map_err(|e| format!("{}: {e}", out.display()))
     }
@@ -150,8 +121,8 @@ pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
     let target_dir = dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut c = Command::new(cargo);
-    c.current_dir(&dir).args(["build", "--release", "--target", t.rust_target, "--target-dir"]).arg(&target_dir);
-    if t.build_std {
+    c.current_dir(&dir).args(["build", "--release", "--target", t.kernel.rust_target, "--target-dir"]).arg(&target_dir);
+    if t.kernel.build_std {
         c.args(["-Z", "build-std=core,compiler_builtins", "-Z", "build-std-features=compiler-builtins-mem"])
             .env("RUSTC_BOOTSTRAP", "1");
     }
@@ -169,16 +140,16 @@ pub fn build_kernel(t: &KernelTarget) -> Result<PathBuf, String> {
     let out = c.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| format!("cargo: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let hint = if t.build_std && err.contains("rust-src") {
+        let hint = if t.kernel.build_std && err.contains("rust-src") {
             "\nhint: rustup component add rust-src".to_string()
         } else if err.contains("target may not be installed") || err.contains("can't find crate for `core`") {
-            format!("\nhint: rustup target add {}", t.rust_target)
+            format!("\nhint: rustup target add {}", t.kernel.rust_target)
         } else {
             String::new()
         };
         return Err(format!("building the {} kernel failed:\n{err}{hint}", t.arch.info().name));
     }
-    Ok(target_dir.join(t.rust_target).join("release/archmm-kernel"))
+    Ok(target_dir.join(t.kernel.rust_target).join("release/archmm-kernel"))
 }
 
 /// What a boot under QEMU produced.
@@ -207,8 +178,8 @@ pub fn boot(
     timeout: Duration,
     mut on_line: impl FnMut(&str),
 ) -> Result<QemuOutcome, String> {
-    if mem < t.min_mem {
-        return Err(format!("{} needs at least {} MiB of memory (-m)", t.qemu, t.min_mem >> 20));
+    if mem < t.kernel.min_mem {
+        return Err(format!("{} needs at least {} MiB of memory (-m)", t.kernel.qemu, t.kernel.min_mem >> 20));
     }
     let mut child = t
         .command(kernel, mem, smp)
@@ -216,7 +187,7 @@ pub fn boot(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{}: {e} (install it: apt-get install --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc)", t.qemu))?;
+        .map_err(|e| format!("{}: {e} (install it: apt-get install --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc)", t.kernel.qemu))?;
     let (tx, rx) = mpsc::channel::<String>();
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
@@ -265,7 +236,8 @@ pub fn boot(
         out.console.push(line);
     }
     out.status = status.code();
-    out.passed = !out.timed_out && out.status == Some(t.pass_status) && out.console.iter().any(|l| l == PASS_LINE);
+    out.passed =
+        !out.timed_out && out.status == Some(t.kernel.pass_status) && out.console.iter().any(|l| l == PASS_LINE);
     Ok(out)
 }
 
@@ -287,7 +259,7 @@ mod tests {
     #[test]
     fn loongarch_needs_its_own_core_and_a_gigabyte() {
         let t = KernelTarget::of(ArchId::Loongarch64).unwrap();
-        assert!(t.build_std && t.min_mem == 1 << 30 && t.memory == MemorySource::FwCfgMemmap);
+        assert!(t.kernel.build_std && t.kernel.min_mem == 1 << 30 && t.kernel.memory == MemorySource::FwCfgMemmap);
         // Its DT has no memory: no dumpdtb run at all.
         assert_eq!(t.dump_dtb(1 << 30, 1, Path::new("/nonexistent/x.dtb")), Ok(None));
         let e = boot(&t, Path::new("/nonexistent"), 512 << 20, 1, Duration::from_secs(1), |_| {}).unwrap_err();

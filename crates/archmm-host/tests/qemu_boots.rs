@@ -167,7 +167,7 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
     let base_line = format!("PAGE_OFFSET is pa {want_base:#x}");
     assert!(out.console.iter().any(|l| l.contains(&base_line)), "{name}: no `{base_line}`:\n{console}");
     // The same firmware map on the host emulator, with the cut the kernel made for hotplug.
-    let machine = match t.memory {
+    let machine = match t.kernel.memory {
         MemorySource::DeviceTree => {
             let dtb = std::env::temp_dir().join(format!("archmm-qemu-{name}-{}.dtb", std::process::id()));
             let blob = t.dump_dtb(mem, 1, &dtb).expect("dumpdtb").expect("a device tree");
@@ -233,8 +233,8 @@ fn boot_and_compare(t: &KernelTarget, kernel: &std::path::Path, mem: u64) {
 fn every_kernel_boots_under_qemu() {
     let mut missing = Vec::new();
     for t in &qemu::targets() {
-        if !qemu::have_program(t.qemu) {
-            missing.push(t.qemu.to_string());
+        if !qemu::have_program(t.kernel.qemu) {
+            missing.push(t.kernel.qemu.to_string());
         }
     }
     assert!(missing.is_empty(), "real boots need {} (run scripts/setup-tests)", missing.join(", "));
@@ -243,7 +243,7 @@ fn every_kernel_boots_under_qemu() {
         // A small machine (loongarch's virt takes no less than 1 GiB) and one past 4 GiB
         // where the arch has memory there (x86's e820 splits around the PCI hole; arm64,
         // riscv64 and loongarch64 get a DMA32/Normal boundary).
-        for mem in [(512 * MIB).max(t.min_mem), 5 * 1024 * MIB] {
+        for mem in [(512 * MIB).max(t.kernel.min_mem), 5 * 1024 * MIB] {
             boot_and_compare(t, &kernel, mem);
         }
     }
