@@ -23,48 +23,77 @@ use archmm_host::machine::Machine;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 
-/// Arch `A`'s description with every hook at its generic definition.
-struct Generic<A>(PhantomData<A>);
+/// An arch type with `A`'s description (geometry, layout, zones, firmware kind, QEMU
+/// model) and every hook at its generic definition, except the `$extra` items.
+macro_rules! described {
+    ($(#[$doc:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$doc])*
+        struct $name<A>(PhantomData<A>);
 
-impl<A: Arch> Arch for Generic<A> {
-    const NAME: &'static str = A::NAME;
-    const ALIASES: &'static [&'static str] = A::ALIASES;
-    const PAGE_SHIFT: u32 = A::PAGE_SHIFT;
-    const MAX_PHYSMEM_BITS: u32 = A::MAX_PHYSMEM_BITS;
-    const SECTION_SIZE_BITS: u32 = A::SECTION_SIZE_BITS;
-    const PAGEBLOCK_ORDER: u32 = A::PAGEBLOCK_ORDER;
-    const DEFAULT_MODEL: archmm::arch::MemoryModel = A::DEFAULT_MODEL;
-    const FIRMWARE: archmm::arch::FirmwareKind = A::FIRMWARE;
-    const ZONES: &'static [archmm::zone::ZoneType] = A::ZONES;
-    const KERNEL_SECTIONS: archmm::boot::KernelSections = A::KERNEL_SECTIONS;
-    const NODE_DATA_BYTES: u64 = A::NODE_DATA_BYTES;
-    const NODES_SHIFT: u32 = A::NODES_SHIFT;
-    const PERCPU_MIN_ADDR: u64 = A::PERCPU_MIN_ADDR;
-    type State = A::State;
-    type Paging = A::Paging;
-    type UserPaging = A::UserPaging;
-    const TASK_SIZE: u64 = A::TASK_SIZE;
-    const PAGE_OFFSET: u64 = A::PAGE_OFFSET;
-    const VMEMMAP_START: u64 = A::VMEMMAP_START;
-    const MAX_ORDER: u32 = A::MAX_ORDER;
-    const DEFAULT_CMA_BYTES: u64 = A::DEFAULT_CMA_BYTES;
+        impl<A: Arch> Arch for $name<A> {
+            const NAME: &'static str = A::NAME;
+            const ALIASES: &'static [&'static str] = A::ALIASES;
+            const PAGE_SHIFT: u32 = A::PAGE_SHIFT;
+            const MAX_PHYSMEM_BITS: u32 = A::MAX_PHYSMEM_BITS;
+            const SECTION_SIZE_BITS: u32 = A::SECTION_SIZE_BITS;
+            const PAGEBLOCK_ORDER: u32 = A::PAGEBLOCK_ORDER;
+            const DEFAULT_MODEL: archmm::arch::MemoryModel = A::DEFAULT_MODEL;
+            const FIRMWARE: archmm::arch::FirmwareKind = A::FIRMWARE;
+            const ZONES: &'static [archmm::zone::ZoneType] = A::ZONES;
+            const KERNEL_SECTIONS: archmm::boot::KernelSections = A::KERNEL_SECTIONS;
+            const NODE_DATA_BYTES: u64 = A::NODE_DATA_BYTES;
+            const NODES_SHIFT: u32 = A::NODES_SHIFT;
+            const PERCPU_MIN_ADDR: u64 = A::PERCPU_MIN_ADDR;
+            type State = A::State;
+            type Paging = A::Paging;
+            type UserPaging = A::UserPaging;
+            const TASK_SIZE: u64 = A::TASK_SIZE;
+            const PAGE_OFFSET: u64 = A::PAGE_OFFSET;
+            const VMEMMAP_START: u64 = A::VMEMMAP_START;
+            const MAX_ORDER: u32 = A::MAX_ORDER;
+            const DEFAULT_CMA_BYTES: u64 = A::DEFAULT_CMA_BYTES;
+            $($extra)*
+        }
+
+        impl<A: Arch> archmm::machine::QemuModel for $name<A> {
+            const QEMU_MACHINES: &'static [&'static str] = A::QEMU_MACHINES;
+            const QEMU_NO_NUMA: Option<&'static str> = A::QEMU_NO_NUMA;
+            const BARE_METAL_KERNEL: Option<archmm::machine::BareMetalKernel> = A::BARE_METAL_KERNEL;
+            fn qemu_machine(
+                req: &archmm::machine::QemuRequest<'_>,
+                out: &mut dyn archmm::machine::MachineSink,
+            ) -> Result<(), archmm::machine::QemuError> {
+                A::qemu_machine(req, out)
+            }
+            fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn archmm::machine::MachineSink) {
+                A::qemu_loader(ram_start, ram_end, dtb, out)
+            }
+        }
+    };
 }
 
-/// The description includes the QEMU model.
-impl<A: Arch> archmm::machine::QemuModel for Generic<A> {
-    const QEMU_MACHINES: &'static [&'static str] = A::QEMU_MACHINES;
-    const QEMU_NO_NUMA: Option<&'static str> = A::QEMU_NO_NUMA;
-    const BARE_METAL_KERNEL: Option<archmm::machine::BareMetalKernel> = A::BARE_METAL_KERNEL;
-    fn qemu_machine(
-        req: &archmm::machine::QemuRequest<'_>,
-        out: &mut dyn archmm::machine::MachineSink,
-    ) -> Result<(), archmm::machine::QemuError> {
-        A::qemu_machine(req, out)
+described!(
+    /// Arch `A`'s description with every hook at its generic definition.
+    Generic {}
+);
+
+// Two arches that break the rule, to show the check catches both ways.
+described!(
+    /// Differs from the generic definition in a constant and a method, with no reason.
+    Drifted {
+        const SMP_CACHE_BYTES: u64 = 32;
+        fn dma_reserve<M: PhysMem + Copy>(_ctx: &BootCtx<'_, Self, M>) -> u64 {
+            1
+        }
     }
-    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn archmm::machine::MachineSink) {
-        A::qemu_loader(ram_start, ram_end, dtb, out)
+);
+described!(
+    /// Gives a reason for a hook it does not change.
+    Unfounded {
+        const OVERRIDES: &'static [archmm::arch::Override] =
+            &[archmm::arch::Override::new("zone_limits", "a reason that names a difference there is not")];
     }
-}
+);
 
 /// Paging mode `P`'s geometry and encoding with its hooks at their generic definitions.
 struct GenericPaging<P>(PhantomData<P>);
@@ -452,6 +481,30 @@ fn check(mode: &archmm::arch::ModeInfo) -> Vec<String> {
     let bits = visit_kernel_mode(mode.name, Bits).unwrap_or_else(|_| panic!("{}: not bootable", mode.name));
     let ms = machines(mode.arch_id, bits);
     visit_kernel_mode(mode.name, Check(&ms)).unwrap_or_else(|_| panic!("{}: not bootable", mode.name))
+}
+
+/// The check is not vacuous: an arch that differs without a reason, or gives a reason
+/// without differing, is reported, and an arch at the generic definitions is not.
+#[test]
+fn the_check_catches_drift_both_ways() {
+    // riscv64's hooks are mostly generic, so its description boots on them alone.
+    use archmm::arch::riscv64::Riscv64;
+    let ms = machines(ArchId::Riscv64, Riscv64::MAX_PHYSMEM_BITS);
+    let ms: Vec<_> = ms.into_iter().filter(|(_, reach)| *reach == Stage::Numa).take(2).collect();
+    assert_eq!(Check(&ms).visit::<Generic<Riscv64>>(), Vec::<String>::new());
+    let drifted = Check(&ms).visit::<Drifted<Riscv64>>();
+    for hook in ["SMP_CACHE_BYTES", "dma_reserve"] {
+        assert!(
+            drifted.iter().any(|w| w.contains(hook) && w.contains("without a reason")),
+            "{hook} not reported: {drifted:?}"
+        );
+    }
+    assert_eq!(drifted.len(), 2, "{drifted:?}");
+    let unfounded = Check(&ms).visit::<Unfounded<Riscv64>>();
+    assert!(
+        unfounded.len() == 1 && unfounded[0].contains("zone_limits but behaves as the generic hook"),
+        "{unfounded:?}"
+    );
 }
 
 #[test]
