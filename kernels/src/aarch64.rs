@@ -265,7 +265,7 @@ impl Platform<A, KernelMem> for Hw {
     }
 
     fn paging_init(&mut self, ctx: &mut BootCtx<'_, A, KernelMem>) -> Result<(), BootError> {
-        let ttbr1 = ctx.pgd.ok_or(BootError::NoMemory)?;
+        let ttbr1 = ctx.pgd.ok_or(BootError::NoMemory)?.0;
         let mem = KernelMem;
         let mut ident =
             PageTable::<Arm64Paging4K48Ttbr0, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?;

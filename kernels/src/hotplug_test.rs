@@ -247,7 +247,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     }
     let root = b.ctx.pgd.ok_or("no kernel page table")?;
     let mem = KernelMem;
-    let pt = PageTable::<Paging, KernelMem>::from_root(&mem, PhysAddr(root));
+    let pt = PageTable::<Paging, KernelMem>::from_root(&mem, root);
     let page_offset = b.ctx.layout.page_offset;
     let va_of = |pa: u64| page_offset.wrapping_add(pa) & A::KERNEL_VA_MASK;
     let (va, va_end) = (va_of(base), va_of(end));
@@ -264,8 +264,9 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     // Is the linear map in the page table (arm64, riscv64, x86_64), or a window the MMU
     // provides (loongarch64's DMW)? A boot page answers.
     let probe = b.pages.alloc(0, Gfp::KERNEL, 0, 0).map_err(|_| "no page for the linear-map probe")?;
-    let in_table =
-        pt.translate(VirtAddr(va_of(probe << A::PAGE_SHIFT))).is_some_and(|t| t.pa == probe << A::PAGE_SHIFT);
+    let in_table = pt
+        .translate(VirtAddr(va_of(probe << A::PAGE_SHIFT)))
+        .is_some_and(|t| t.pa == archmm::addr::PhysAddr(probe << A::PAGE_SHIFT));
     b.pages.free(0, probe, 0).map_err(|_| "freeing the probe page failed")?;
     if pt.translate(VirtAddr(va)).is_some() || pt.translate(VirtAddr(va_end - psz)).is_some() {
         return Err("the held-back range is already in the linear map");
@@ -294,7 +295,7 @@ pub fn run(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
     let mut p = base;
     while p < end {
         match pt.translate(VirtAddr(va_of(p))) {
-            Some(t) if t.pa == p => {
+            Some(t) if t.pa == archmm::addr::PhysAddr(p) => {
                 leaf = leaf.max(t.size);
                 p += t.size - (va_of(p) & (t.size - 1));
             }

@@ -306,10 +306,11 @@ impl Platform<A, KernelMem> for Hw {
                 let mem = *ctx.memblock.mem();
                 let root =
                     PageTable::<Paging, KernelMem>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?.root();
-                ctx.pgd = Some(root.0);
-                root.0
+                ctx.pgd = Some(root);
+                root
             }
-        };
+        }
+        .0;
         const _: () = assert!(Paging::LEVELS.len() == 3, "the refill handler walks 3 levels");
         let [pgd, pmd, pte] = [0, 1, 2].map(|i| Paging::LEVELS[i]);
         let pwcl = pte.shift as u64 | (pte.bits as u64) << 5 | (pmd.shift as u64) << 10 | (pmd.bits as u64) << 15;

@@ -103,15 +103,15 @@ fn user_space(b: &mut Booted<'_, A, KernelMem>) -> Result<(), Fail> {
         &mut alloc,
         A::TASK_SIZE,
         A::USER_SHARE,
-        Some(kernel_root),
+        Some(kernel_root.0),
     )
     .map_err(|_| "no user root")?;
     // While the kernel runs from its identity map, the user root shares that too.
-    mm.share_from(arch::identity_root(kernel_root), |va| va < 1 << 32);
+    mm.share_from(arch::identity_root(kernel_root.0), |va| va < 1 << 32);
     let v = arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut arch::Tlb)
         .map_err(|_| "arch_setup_additional_pages failed")?;
     let (mut got_text, mut got_vvar) = (0u64, 0u64);
-    arch::with_user_root(mm.root(), kernel_root, || {
+    arch::with_user_root(mm.root(), kernel_root.0, || {
         // SAFETY: v.text and v.vvar are mapped user-readable in the address space now in
         // the MMU (kernel access to user pages is allowed here); plain reads.
         unsafe {

@@ -297,11 +297,11 @@ impl Platform<A, KernelMem> for Hw {
         // SAFETY: the table maps this code, its stack and data at their physical addresses
         // and all RAM at PAGE_OFFSET, so the next instruction fetch and every later access
         // translate.
-        unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (root >> 12)) };
+        unsafe { asm!("sfence.vma", "csrw satp, {}", "sfence.vma", in(reg) (mode << 60) | (root.0 >> 12)) };
         KernelMem::use_linear_map(ctx.layout.page_offset);
         println!(
             "archmm-kernel: satp {:#x} (Sv{}), root {root:#x}",
-            (mode << 60) | (root >> 12),
+            (mode << 60) | (root.0 >> 12),
             39 + 9 * (Paging::LEVELS.len() - 3)
         );
         Ok(())

@@ -45,7 +45,7 @@ pub fn run(fw: FirmwareMap<'_>, options: BootOptions, hw: &mut arch::Hw) -> Resu
     );
     per_cpu_lists(&booted)?;
     every_free_page(&booted.pages)?;
-    map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root)?;
+    map_and_unmap(&mut booted.ctx.memblock, &booted.pages, root.0)?;
     crate::protect_test::run(&mut booted)?;
     crate::hotplug_test::run(&mut booted)?;
     Ok(())
@@ -174,7 +174,7 @@ fn map_and_unmap(
         arch::publish_mappings();
         let t = pt.translate(VirtAddr(va)).ok_or("the test range does not translate")?;
         let want = if blocks { block } else { psz };
-        if t.size != want || t.pa != pa {
+        if t.size != want || t.pa != archmm::addr::PhysAddr(pa) {
             return Err("the test range is not mapped with the expected leaf size");
         }
         let tag = if blocks { 0xb10c } else { 0x4c };

@@ -359,7 +359,7 @@ impl Platform<A, KernelMem> for Hw {
         for ((s, e), prot) in img.identity_ranges() {
             ctx.map_kernel(s, s, e - s, prot, true)?;
         }
-        let root = ctx.pgd.ok_or(BootError::NoMemory)?;
+        let root = ctx.pgd.ok_or(BootError::NoMemory)?.0;
         // SAFETY: the table maps this code, its stack, data, GDT and IDT at their physical
         // addresses and all RAM at PAGE_OFFSET, so execution continues across the switch.
         unsafe { asm!("mov cr3, {}", in(reg) root) };

@@ -580,10 +580,10 @@ fn run<A: Arch>(
             visit_paging_mode(mode, WalkIn { mem: &mem, b: &mut b, va }).unwrap_or_default()
         }
         Some((va, _)) => (
-            b.ctx.pgd,
-            b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root, va & A::KERNEL_VA_MASK)).unwrap_or_default(),
+            b.ctx.pgd.map(|a| a.0),
+            b.ctx.pgd.map(|root| walk_levels::<A::Paging>(&mem, root.0, va & A::KERNEL_VA_MASK)).unwrap_or_default(),
         ),
-        None => (b.ctx.pgd, Vec::new()),
+        None => (b.ctx.pgd.map(|a| a.0), Vec::new()),
     };
     let paging_mode = match asked {
         Some((_, Some("user"))) => <A::UserPaging as PagingMode>::NAME,

@@ -33,7 +33,7 @@ pub struct MappingRun {
 /// Every leaf of the table rooted at `root`, merged into runs.
 pub fn mapping_runs<A: Arch>(mem: &SparseMem, b: &Booted<'_, A, &SparseMem>) -> Vec<MappingRun> {
     let Some(root) = b.ctx.pgd else { return Vec::new() };
-    let pt = PageTable::<A::Paging, SparseMem>::from_root(mem, PhysAddr(root));
+    let pt = PageTable::<A::Paging, SparseMem>::from_root(mem, root);
     let mo_bits = <A::Paging as PagingMode>::VA_BITS.min(64);
     let half = 1u64 << (mo_bits - 1);
     let ranges: [(u64, u64); 2] = match <A::Paging as PagingMode>::VA_RANGE {
@@ -249,9 +249,14 @@ pub fn first_user_space<A: Arch>(mem: &SparseMem, b: &mut Booted<'_, A, &SparseM
     let (vvar, text) = pages.split_at(A::VDSO.vvar_pages as usize);
     let kernel_root = b.ctx.pgd;
     let mut alloc = archmm::early::MmAlloc::<A::Paging, &SparseMem>::new(&mut b.ctx.memblock, Some(&b.pages), 0);
-    let mut mm =
-        AddressSpace::<A::UserPaging, SparseMem>::new(mem, &mut alloc, A::TASK_SIZE, A::USER_SHARE, kernel_root)
-            .ok()?;
+    let mut mm = AddressSpace::<A::UserPaging, SparseMem>::new(
+        mem,
+        &mut alloc,
+        A::TASK_SIZE,
+        A::USER_SHARE,
+        kernel_root.map(|a| a.0),
+    )
+    .ok()?;
     let VdsoPlacement { vvar: vv, text: tv, text_len } =
         arch_setup_additional_pages(&mut mm, &A::VDSO, vvar, text, &mut alloc, &mut FlushLog::default()).ok()?;
     let maps = mm

@@ -38,7 +38,7 @@ fn table_pages<A: Arch>(s: &Session<'_, A>) -> u64 {
         }
         n
     }
-    walk::<A::Paging>(mem, root, 0)
+    walk::<A::Paging>(mem, root.0, 0)
 }
 
 /// Random steps on one mode; every step is audited.
@@ -233,7 +233,7 @@ fn remove_leaves_no_mapping_and_no_table() {
         s.call(&format!("add {base:#x} {bb:#x}{extra}")).unwrap();
         let va = s.b.ctx.layout.page_offset.wrapping_add(base) & A::KERNEL_VA_MASK;
         let memref = &mem;
-        let pt = s.b.ctx.pgd.map(|r| PageTable::<A::Paging, &SparseMem>::from_root(&memref, PhysAddr(r)));
+        let pt = s.b.ctx.pgd.map(|r| PageTable::<A::Paging, &SparseMem>::from_root(&memref, r));
         if let Some(pt) = &pt {
             if A::NAME != "loongarch64" {
                 assert!(pt.translate(VirtAddr(va)).is_some(), "{}: linear map of the new memory", A::NAME);
@@ -290,7 +290,7 @@ fn table_addrs<A: Arch>(s: &Session<'_, A>) -> Vec<u64> {
         }
     }
     let mut out = Vec::new();
-    walk::<A::Paging>(mem, root, 0, &mut out);
+    walk::<A::Paging>(mem, root.0, 0, &mut out);
     out
 }
 
@@ -348,7 +348,7 @@ fn boot_vmemmap_stops_at_the_end_of_memory() {
             return;
         }
         let memref = &mem;
-        let pt = PageTable::<A::Paging, &SparseMem>::from_root(&memref, PhysAddr(s.b.ctx.pgd.unwrap()));
+        let pt = PageTable::<A::Paging, &SparseMem>::from_root(&memref, s.b.ctx.pgd.unwrap());
         let end = archmm::addr::pfn_up(s.b.ctx.memblock.end_of_dram(), A::PAGE_SHIFT);
         let pps = s.b.pages.memmap().geometry().pages_per_section();
         let (vs, _) = s.b.pages.memmap().vmemmap_span(end, end);
@@ -431,12 +431,12 @@ fn add_keeps_the_live_tables() {
     let va = |pa: u64| s.b.ctx.layout.page_offset.wrapping_add(pa);
     let (boot_va, new_va) = (va(0x1_4000_0000), va(base));
     let memref = &mem;
-    let pt = PageTable::<<X86<false> as Arch>::Paging, &SparseMem>::from_root(&memref, PhysAddr(s.b.ctx.pgd.unwrap()));
+    let pt = PageTable::<<X86<false> as Arch>::Paging, &SparseMem>::from_root(&memref, s.b.ctx.pgd.unwrap());
     assert_eq!(pt.translate(VirtAddr(boot_va)).map(|t| t.size), Some(2 << 20));
     let tables = table_pages(&s);
     s.call(&format!("add {base:#x} {size:#x}")).unwrap();
     assert_eq!(pt.translate(VirtAddr(boot_va)).map(|t| t.size), Some(2 << 20), "the boot mapping changed");
-    assert_eq!(pt.translate(VirtAddr(new_va)).map(|t| (t.pa, t.size)), Some((base, 2 << 20)));
+    assert_eq!(pt.translate(VirtAddr(new_va)).map(|t| (t.pa.0, t.size)), Some((base, 2 << 20)));
     assert_eq!(table_pages(&s), tables, "the add created or freed a table");
     s.call("online 47 movable").unwrap();
     s.call("offline 47").unwrap();

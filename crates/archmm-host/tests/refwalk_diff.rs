@@ -213,7 +213,7 @@ fn check_one<M: PagingMode>(
             let p = t.prot;
             let level = g.levels - 1 - t.level;
             let mut bad: Vec<String> = Vec::new();
-            if r.pa != t.pa {
+            if r.pa != t.pa.0 {
                 bad.push(format!("pa {:#x} vs {:#x}", t.pa, r.pa));
             }
             if r.page_size != t.size {

@@ -191,7 +191,7 @@ fn bench(c: &mut Criterion) {
     let vas: Vec<u64> =
         (0..4096u64).map(|i| VA + ((i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) & (GIB - 1))).collect();
     g.bench_function("archmm", |b| {
-        b.iter(|| vas.iter().map(|&v| pt.translate(VirtAddr(v)).map_or(0, |t| t.pa)).sum::<u64>())
+        b.iter(|| vas.iter().map(|&v| pt.translate(VirtAddr(v)).map_or(0, |t| t.pa.0)).sum::<u64>())
     });
     g.bench_function("physical limit (index arithmetic + 4 loads)", |b| {
         b.iter(|| {

@@ -327,7 +327,7 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
             nid,
         };
         if let Some(root) = root {
-            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
             pt.map_keep_tables(
                 VirtAddr(va),
                 PhysAddr(start),
@@ -362,7 +362,7 @@ pub fn generic_arch_add_memory<A: Arch, M: PhysMem + Copy>(
                 back += 1;
             }
             if let Some(root) = root {
-                let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+                let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
                 let _ = pt.unmap(VirtAddr(va), size, &mut src, &mut FlushLog::default());
             }
         }
@@ -402,7 +402,7 @@ pub fn generic_arch_remove_memory<A: Arch, M: PhysMem + Copy>(
             nid: 0,
         };
         if let Some(root) = root {
-            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
             pt.unmap(VirtAddr(va), size, &mut src, &mut tlb).map_err(HotplugError::PageTable)?;
         }
         let pps = mm.geometry().pages_per_section();

@@ -379,7 +379,7 @@ impl Memmap {
                     return None;
                 }
                 let pt = PageTable::<Mo, M>::from_root(mem, PhysAddr(self.pgd));
-                pt.translate(VirtAddr(self.pfn_to_page(pfn))).map(|t| t.pa)
+                pt.translate(VirtAddr(self.pfn_to_page(pfn))).map(|t| t.pa.0)
             }
         }
     }
@@ -559,7 +559,7 @@ impl Memmap {
                         // Shared with a present neighbour: revive this section's part.
                         let leaf = v & !(t.size - 1);
                         let (a, b) = (v.max(va), (leaf + t.size).min(end));
-                        write_metas(mem, t.pa - (v - leaf) + (a - leaf), b - a, 0);
+                        write_metas(mem, t.pa.0 - (v - leaf) + (a - leaf), b - a, 0);
                         v = leaf + t.size;
                         continue;
                     }
@@ -649,7 +649,7 @@ impl Memmap {
                         continue;
                     };
                     let leaf = v & !(t.size - 1);
-                    let base = t.pa - (v - leaf);
+                    let base = t.pa.0 - (v - leaf);
                     let (a, b) = (v.max(va), (leaf + t.size).min(end));
                     write_metas(mem, base + (a - leaf), b - a, PG_UNUSED);
                     // Free the page or block once no present section's metadata is in it.

@@ -407,7 +407,7 @@ pub struct WalkStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
     /// The physical address `va` translates to.
-    pub pa: u64,
+    pub pa: PhysAddr,
     /// Protection of the mapping.
     pub prot: Prot,
     /// Level of the leaf.
@@ -575,7 +575,7 @@ impl<'p, Mo: PagingMode, P: PhysMem> PageTable<'p, Mo, P> {
                 Entry::Table(t) if level + 1 < Mo::LEVELS.len() => table = t,
                 Entry::Leaf { pa, prot } => {
                     let size = Mo::LEVELS[level].span();
-                    return Some(Translation { pa: pa + (va & (size - 1)), prot, level, size });
+                    return Some(Translation { pa: PhysAddr(pa + (va & (size - 1))), prot, level, size });
                 }
                 _ => return None,
             }

@@ -38,7 +38,7 @@ fn exercise<A: Arch>() {
         let t = PageTable::<A::UserPaging, Mem>::from_root(&mem, PhysAddr(mm.root()))
             .translate(VirtAddr(kva))
             .expect("kernel half shared");
-        assert_eq!(t.pa, 0x40_0000, "{}", A::NAME);
+        assert_eq!(t.pa, PhysAddr(0x40_0000), "{}", A::NAME);
     }
     assert_eq!(mm.mmap_base(), (A::TASK_SIZE - MMAP_MIN_GAP) & !(page - 1));
 
@@ -52,11 +52,11 @@ fn exercise<A: Arch>() {
     assert_eq!(v.text, want + A::VDSO.vvar_pages * page);
     let upt = PageTable::<A::UserPaging, Mem>::from_root(&mem, PhysAddr(mm.root()));
     let t = upt.translate(VirtAddr(v.text + page + 8)).expect("vdso text mapped");
-    assert_eq!(t.pa, text[1] + 8);
+    assert_eq!(t.pa, PhysAddr(text[1] + 8));
     assert!(t.prot.user && t.prot.exec && !t.prot.write, "{}: vdso text {:?}", A::NAME, t.prot);
     if let Some(&vv) = vvar.first() {
         let t = upt.translate(VirtAddr(v.vvar)).expect("vvar mapped");
-        assert_eq!(t.pa, vv);
+        assert_eq!(t.pa, PhysAddr(vv));
         assert!(t.prot.user && !t.prot.write);
     }
     // A second vDSO goes below the first.
@@ -87,7 +87,7 @@ fn exercise<A: Arch>() {
     // An ordinary mapping, then unmap it: its tables go.
     let va = 0x1000_0000u64.next_multiple_of(page);
     mm.map(va, 0x400_0000, 4 * page, user_rw, &mut alloc, &mut tlb).expect("map");
-    assert_eq!(upt.translate(VirtAddr(va + 3 * page)).map(|t| t.pa), Some(0x400_0000 + 3 * page));
+    assert_eq!(upt.translate(VirtAddr(va + 3 * page)).map(|t| t.pa), Some(PhysAddr(0x400_0000 + 3 * page)));
     mm.unmap(va, 4 * page, &mut alloc, &mut tlb).expect("unmap");
     assert!(upt.translate(VirtAddr(va)).is_none());
     assert_eq!(alloc.live, before, "{}: unmapping left tables behind", A::NAME);
@@ -96,7 +96,7 @@ fn exercise<A: Arch>() {
     mm.destroy(&mut alloc);
     let left: Vec<u64> = alloc.live.keys().copied().collect();
     assert_eq!(left, kernel_tables, "{}: teardown leaked user tables or freed kernel ones", A::NAME);
-    assert_eq!(kpt.translate(VirtAddr(kva + page)).map(|t| t.pa), Some(0x40_0000 + page));
+    assert_eq!(kpt.translate(VirtAddr(kva + page)).map(|t| t.pa), Some(PhysAddr(0x40_0000 + page)));
 }
 
 #[test]

@@ -327,7 +327,7 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
     let mem = *ctx.memblock.mem();
     let mut tlb = FlushLog::default();
     let mut pt = match ctx.pgd {
-        Some(root) => PageTable::<Mo, M>::from_root(&mem, PhysAddr(root)),
+        Some(root) => PageTable::<Mo, M>::from_root(&mem, root),
         None => PageTable::<Mo, M>::new(&mem, &mut ctx.memblock).map_err(BootError::PageTable)?,
     };
     let page = Mo::PAGE_SIZE;
@@ -359,6 +359,6 @@ pub fn map_linear<Mo: PagingMode, A: Arch, M: PhysMem + Copy>(
         map(&mut pt, &mut ctx.memblock, r.base, r.end().min(lowmem_end))?;
     }
     ctx.layout.page_offset = layout_offset;
-    ctx.pgd = Some(pt.root().0);
+    ctx.pgd = Some(pt.root());
     Ok(pt.root().0)
 }

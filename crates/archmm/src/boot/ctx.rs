@@ -58,7 +58,7 @@ pub struct BootCtx<'a, A: Arch, M: PhysMem> {
     /// Memory-model parameters.
     pub model: ModelParams,
     /// The kernel page table's root (init_mm.pgd), once the linear map is built.
-    pub pgd: Option<u64>,
+    pub pgd: Option<PhysAddr>,
     /// The kernel image's sections in physical memory (from the firmware map).
     pub image: Option<crate::protect::ImageLayout>,
     /// What the kernel's virtual ranges map (linear map, image mapping).
@@ -131,7 +131,7 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
     pub fn map_kernel(&mut self, va: u64, pa: u64, size: u64, prot: Prot, blocks: bool) -> Result<(), BootError> {
         let mem = *self.memblock.mem();
         let mut pt = match self.pgd {
-            Some(root) => PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root)),
+            Some(root) => PageTable::<A::Paging, M>::from_root(&mem, root),
             None => PageTable::<A::Paging, M>::new(&mem, &mut self.memblock).map_err(BootError::PageTable)?,
         };
         let mut tlb = FlushLog::default();
@@ -145,7 +145,7 @@ impl<'a, A: Arch, M: PhysMem + Copy> BootCtx<'a, A, M> {
             &mut tlb,
         )
         .map_err(BootError::PageTable)?;
-        self.pgd = Some(pt.root().0);
+        self.pgd = Some(pt.root());
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! mark_rodata_ro() and the W^X check.
 
 use super::*;
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::VirtAddr;
 use crate::arch::Arch;
 use crate::buddy::PageAlloc;
 use crate::pgtable::PageTable;
@@ -20,7 +20,7 @@ pub(super) fn mark_readonly<A: Arch, M: PhysMem + Copy>(
         A::mark_rodata_ro_banner(&img, ctx.log)?;
     }
     let mem = *ctx.memblock.mem();
-    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
     crate::protect::mark_rodata_ro(&mut pt, &mut ctx.layout, true, &mut alloc, tlb).map_err(BootError::PageTable)?;
     // Where rodata is aligned beyond a page, the alignment gaps are image pages nothing
@@ -41,7 +41,7 @@ pub(super) fn mark_readonly<A: Arch, M: PhysMem + Copy>(
             "unused kernel image (rodata/data gap)",
         )?;
     }
-    let pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+    let pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let wx = crate::protect::check_wx(&pt);
     if let Some(f) = A::WX_FORMAT {
         crate::protect::write_wx(&f, &wx, ctx.log)?;
@@ -87,7 +87,7 @@ pub(super) fn free_image_range<A: Arch, M: PhysMem + Copy>(
     }
     let pa = img.pa + off;
     let mem = *ctx.memblock.mem();
-    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+    let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
     let layout = ctx.layout;
     {
         let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
@@ -128,7 +128,7 @@ pub(super) fn free_initmem<A: Arch, M: PhysMem + Copy>(
         let (va, n) = (mapped.va + off, (init_end - init_start) >> A::PAGE_SHIFT);
         let change = if A::INIT_IMAGE_UNMAP { crate::protect::MemChange::Np } else { crate::protect::MemChange::Nx };
         let mem = *ctx.memblock.mem();
-        let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+        let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
         let mut alloc = crate::early::MmAlloc::new(&mut ctx.memblock, Some(pages), 0);
         let layout = ctx.layout;
         crate::protect::set_memory(&mut pt, &layout, VirtAddr(va), n, change, &mut alloc, tlb)

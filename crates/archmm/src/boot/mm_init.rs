@@ -158,7 +158,7 @@ pub(super) fn memmap_init<A: Arch, M: PhysMem + Copy>(
         max_physmem_bits: A::MAX_PHYSMEM_BITS,
         vmemmap_start: vmemmap_base::<A, M>(ctx),
     };
-    let mm = Memmap::init::<A::Paging, M>(&mut ctx.memblock, geo, ctx.pgd).map_err(BootError::Memmap)?;
+    let mm = Memmap::init::<A::Paging, M>(&mut ctx.memblock, geo, ctx.pgd.map(|a| a.0)).map_err(BootError::Memmap)?;
     let bytes = mm.bytes();
     let mem = *ctx.memblock.mem();
     let mut pages = PageAlloc::<A::Paging, M>::new(mem, mm, A::MAX_ORDER, ctx.options.cpus.max(1));

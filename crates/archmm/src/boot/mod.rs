@@ -27,7 +27,7 @@ pub use firmware::{DynamicResv, FirmwareMap, KernelSections, MemBank, ResvRange,
 pub use late::POISON_FREE_INITMEM;
 pub(crate) use mm_init::isqrt;
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::VirtAddr;
 use crate::arch::Arch;
 use crate::pgtable::{FlushLog, PageTable, PgError};
 use crate::physmem::PhysMem;
@@ -270,7 +270,7 @@ fn map_kernel_image<A: Arch, M: PhysMem + Copy>(ctx: &mut BootCtx<'_, A, M>) -> 
             let Some(root) = ctx.pgd else { return Ok(()) };
             img.va = ctx.layout.page_offset.wrapping_add(img.pa) & A::KERNEL_VA_MASK;
             let mem = *ctx.memblock.mem();
-            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, PhysAddr(root));
+            let mut pt = PageTable::<A::Paging, M>::from_root(&mem, root);
             if pt.translate(VirtAddr(img.va)).is_none() {
                 return Ok(());
             }

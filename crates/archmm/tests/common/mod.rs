@@ -215,9 +215,9 @@ fn check<Mo: PagingMode>(
     // Every modelled page translates; leaves cover nothing else.
     for (&va, &(pa, prot)) in model {
         let t = pt.translate(VirtAddr(va)).unwrap_or_else(|| panic!("{va:#x} should be mapped"));
-        assert_eq!((t.pa, t.prot), (pa, prot), "{va:#x}");
+        assert_eq!((t.pa.0, t.prot), (pa, prot), "{va:#x}");
         let t2 = pt.translate(VirtAddr(va + Mo::PAGE_SIZE - 8)).expect("same page");
-        assert_eq!(t2.pa, pa + Mo::PAGE_SIZE - 8);
+        assert_eq!(t2.pa, PhysAddr(pa + Mo::PAGE_SIZE - 8));
     }
     let mut covered = BTreeSet::new();
     pt.for_each_leaf(VirtAddr(base), window_pages::<Mo>() * Mo::PAGE_SIZE, |va, size, _, _| {
@@ -383,7 +383,7 @@ pub fn blocks<Mo: PagingMode>(base: u64) {
         }
         pt.map(VirtAddr(va), PhysAddr(pa), l.span(), rw, MapFlags::default(), &mut alloc, &mut tlb).expect("block");
         let t = pt.translate(VirtAddr(va + l.span() - 1)).expect("mapped");
-        assert_eq!((t.level, t.pa), (lvl, pa + l.span() - 1), "level {lvl}");
+        assert_eq!((t.level, t.pa.0), (lvl, pa + l.span() - 1), "level {lvl}");
         if lvl + 1 == Mo::LEVELS.len() {
             pt.unmap(VirtAddr(va), l.span(), &mut alloc, &mut tlb).expect("unmap");
             continue;
