@@ -209,6 +209,37 @@ impl fmt::Display for NumaSuffix {
     }
 }
 
+/// Where a loader puts the device tree blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtbAt {
+    /// This many bytes into RAM (QEMU's arm `-kernel` loader: 128 MiB).
+    FromStart(u64),
+    /// This many bytes below the end of RAM.
+    BelowEnd(u64),
+}
+
+/// A loader's placement: the reference kernel `image` (seen with RAM at `linked_base`) at
+/// the same offset into RAM from `ram_start`, and, given its size, the blob where `at`
+/// says in RAM `[ram_start, ram_end)`.
+pub fn load(
+    out: &mut dyn MachineSink,
+    image: (u64, u64),
+    linked_base: u64,
+    (ram_start, ram_end): (u64, u64),
+    dtb: Option<u64>,
+    at: DtbAt,
+) {
+    let k = moved(image, linked_base, ram_start);
+    out.kernel(k.0, k.1);
+    if let Some(size) = dtb {
+        let start = match at {
+            DtbAt::FromStart(off) => ram_start + off,
+            DtbAt::BelowEnd(off) => ram_end.saturating_sub(off),
+        };
+        out.dtb(start, start + size);
+    }
+}
+
 /// A kernel image `(start, end)` of a reference kernel loaded at `base` instead of
 /// `linked_base` (where the capture saw it).
 pub const fn moved(image: (u64, u64), linked_base: u64, base: u64) -> (u64, u64) {

@@ -1,7 +1,7 @@
 //! QEMU 7.2's 32-bit `virt` (hw/arm/virt.c) booted with `-kernel`: RAM at 1 GiB as one
 //! /memory node per NUMA node; the loader puts the DTB 128 MiB into RAM.
 
-use crate::machine::{MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, moved, node_banks};
+use crate::machine::{DtbAt, MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, load, node_banks};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -24,11 +24,7 @@ impl<const LPAE: bool> QemuModel for super::Arm32<LPAE> {
     }
 
     /// QEMU's `-kernel` loader for RAM from `ram_start`.
-    fn qemu_loader(ram_start: u64, _ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-        let k = moved(KERNEL, GIB, ram_start);
-        out.kernel(k.0, k.1);
-        if let Some(size) = dtb {
-            out.dtb(ram_start + 128 * MIB, ram_start + 128 * MIB + size);
-        }
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+        load(out, KERNEL, GIB, (ram_start, ram_end), dtb, DtbAt::FromStart(128 * MIB));
     }
 }

@@ -1,7 +1,7 @@
 //! QEMU 7.2's arm64 `virt` (hw/arm/virt.c) booted with `-kernel`: RAM at 1 GiB, one
 //! /memory node per NUMA node; the loader puts the DTB 128 MiB into RAM.
 
-use crate::machine::{BareMetalKernel, MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, moved, node_banks};
+use crate::machine::{BareMetalKernel, DtbAt, MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, load, node_banks};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -39,11 +39,7 @@ impl<const GRANULE_KB: u32, const VA: u32> QemuModel for super::Arm64G<GRANULE_K
 
     /// QEMU's `-kernel` loader for RAM from `ram_start`: the kernel at its offset from the
     /// start of RAM, the blob 128 MiB in.
-    fn qemu_loader(ram_start: u64, _ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-        let k = moved(KERNEL, GIB, ram_start);
-        out.kernel(k.0, k.1);
-        if let Some(size) = dtb {
-            out.dtb(ram_start + 128 * MIB, ram_start + 128 * MIB + size);
-        }
+    fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
+        load(out, KERNEL, GIB, (ram_start, ram_end), dtb, DtbAt::FromStart(128 * MIB));
     }
 }

@@ -3,7 +3,7 @@
 //! ACPI SRAT, which this model does not build ([`NO_NUMA`]).
 
 use crate::boot::MemBank;
-use crate::machine::{BareMetalKernel, MachineSink, QemuError, QemuModel, QemuRequest, moved};
+use crate::machine::{BareMetalKernel, DtbAt, MachineSink, QemuError, QemuModel, QemuRequest, load};
 
 const MIB: u64 = 1 << 20;
 
@@ -57,11 +57,6 @@ impl<const PAGE_SHIFT: u32, const N: usize> QemuModel for super::LoongArch<PAGE_
     /// The kernel at its physical load address from the start of RAM; a blob 2 MiB below the
     /// end of RAM.
     fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-        let k = moved(KERNEL, 0, ram_start);
-        out.kernel(k.0, k.1);
-        if let Some(size) = dtb {
-            let at = ram_end.saturating_sub(2 * MIB);
-            out.dtb(at, at + size);
-        }
+        load(out, KERNEL, 0, (ram_start, ram_end), dtb, DtbAt::BelowEnd(2 * MIB));
     }
 }

@@ -2,7 +2,7 @@
 //! spapr_populate_memory() lays out; the kernel runs at real address 0.
 
 use crate::boot::MemBank;
-use crate::machine::{MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, moved, node_sizes};
+use crate::machine::{DtbAt, MachineSink, NumaSuffix, QemuError, QemuModel, QemuRequest, load, node_sizes};
 
 const MIB: u64 = 1 << 20;
 
@@ -55,11 +55,6 @@ impl<const PAGE_SHIFT: u32> QemuModel for super::Ppc64<PAGE_SHIFT> {
 
     /// The kernel at real address 0 from the start of RAM; a blob 2 MiB below the end of RAM.
     fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-        let k = moved(KERNEL, 0, ram_start);
-        out.kernel(k.0, k.1);
-        if let Some(size) = dtb {
-            let at = ram_end.saturating_sub(2 * MIB);
-            out.dtb(at, at + size);
-        }
+        load(out, KERNEL, 0, (ram_start, ram_end), dtb, DtbAt::BelowEnd(2 * MIB));
     }
 }

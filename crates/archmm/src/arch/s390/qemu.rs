@@ -2,7 +2,7 @@
 //! (hw/s390x/sclp.c sclp_memory_init()); no NUMA ([`NO_NUMA`]).
 
 use crate::boot::MemBank;
-use crate::machine::{MachineSink, QemuError, QemuModel, QemuRequest, moved};
+use crate::machine::{DtbAt, MachineSink, QemuError, QemuModel, QemuRequest, load};
 
 const MIB: u64 = 1 << 20;
 
@@ -51,11 +51,6 @@ impl<const N: usize> QemuModel for super::S390<N> {
 
     /// The kernel at 1 MiB from the start of storage; a blob 2 MiB below its end.
     fn qemu_loader(ram_start: u64, ram_end: u64, dtb: Option<u64>, out: &mut dyn MachineSink) {
-        let k = moved(KERNEL, 0, ram_start);
-        out.kernel(k.0, k.1);
-        if let Some(size) = dtb {
-            let at = ram_end.saturating_sub(2 * MIB);
-            out.dtb(at, at + size);
-        }
+        load(out, KERNEL, 0, (ram_start, ram_end), dtb, DtbAt::BelowEnd(2 * MIB));
     }
 }
