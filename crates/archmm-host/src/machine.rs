@@ -165,7 +165,7 @@ impl Machine {
 
     /// The built-in QEMU machine for `arch` with `mem` bytes split over `nodes` equal NUMA
     /// nodes (0 or 1: no NUMA description), of QEMU machine type `machine` (`None`: QEMU's
-    /// default for the arch; [`archmm::arch::Arch::QEMU_MACHINES`] lists them), as QEMU 7.2
+    /// default for the arch; [`archmm::machine::QemuModel::QEMU_MACHINES`] lists them), as QEMU 7.2
     /// and its firmware describe it. The model is the arch's (its folder's `qemu.rs`).
     ///
     /// # Errors
@@ -186,7 +186,7 @@ impl Machine {
     }
 
     /// Place the kernel and (given its size) the device tree blob as `arch`'s QEMU loader
-    /// would for RAM `[start, end)` ([`archmm::arch::Arch::qemu_loader`]).
+    /// would for RAM `[start, end)` ([`archmm::machine::QemuModel::qemu_loader`]).
     pub fn place(&mut self, arch: ArchId, start: u64, end: u64, dtb: Option<u64>) {
         struct Place<'a>(&'a mut Machine, u64, u64, Option<u64>);
         impl ArchVisitor for Place<'_> {
@@ -255,7 +255,7 @@ impl Machine {
     }
 
     /// A machine from a flattened device tree blob, with the kernel and the blob where
-    /// `arch`'s QEMU loader puts them ([`archmm::arch::Arch::qemu_loader`]: on arm64 the
+    /// `arch`'s QEMU loader puts them ([`archmm::machine::QemuModel::qemu_loader`]: on arm64 the
     /// DTB 128 MiB into RAM, on riscv64 2 MiB-aligned below min(end of RAM, 3 GiB) with
     /// OpenSBI's own region; the kernel where Debian's 6.1 kernel lands with `nokaslr`).
     ///

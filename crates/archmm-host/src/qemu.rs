@@ -3,7 +3,7 @@
 //! The kernels run archmm's bring-up on the CPU QEMU emulates, with the MMU walking the
 //! tables archmm built (see `kernels/src/main.rs`). Each arch's folder says how its kernel
 //! is built and booted (the Rust target, the QEMU machine, how the kernel reports its
-//! result: [`archmm::arch::Arch::BARE_METAL_KERNEL`]); this module runs them, so
+//! result: [`archmm::machine::QemuModel::BARE_METAL_KERNEL`]); this module runs them, so
 //! `archmm qemu --arch ARCH` and the test suite drive them the same way.
 
 use archmm::arch::ArchId;
@@ -44,12 +44,12 @@ pub fn parse_memmap_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Resul
 pub struct KernelTarget {
     /// The arch.
     pub arch: ArchId,
-    /// Its [`archmm::arch::Arch::BARE_METAL_KERNEL`].
+    /// Its [`archmm::machine::QemuModel::BARE_METAL_KERNEL`].
     pub kernel: BareMetalKernel,
 }
 
 /// The kernels that exist, in the registry's order: each arch's
-/// [`archmm::arch::Arch::BARE_METAL_KERNEL`] (its folder's `qemu.rs`).
+/// [`archmm::machine::QemuModel::BARE_METAL_KERNEL`] (its folder's `qemu.rs`).
 pub fn targets() -> Vec<KernelTarget> {
     archmm::arch::ARCHES.iter().filter_map(|a| KernelTarget::of(a.id)).collect()
 }

@@ -20,7 +20,7 @@ pub struct QemuRequest<'a> {
     pub mem: u64,
     /// NUMA nodes (1: no NUMA description).
     pub nodes: u32,
-    /// The QEMU machine type, one of the arch's [`Arch::QEMU_MACHINES`].
+    /// The QEMU machine type, one of the arch's [`QemuModel::QEMU_MACHINES`].
     pub machine: &'a str,
 }
 
@@ -127,8 +127,8 @@ impl fmt::Display for QemuError {
 impl core::error::Error for QemuError {}
 
 /// The request for `mem` bytes over `nodes` nodes on machine type `machine` (`None`: the
-/// arch's default, the first of [`Arch::QEMU_MACHINES`]), checked against what QEMU and
-/// the reference kernel refuse (the model's own NUMA refusal, [`Arch::QEMU_NO_NUMA`],
+/// arch's default, the first of [`QemuModel::QEMU_MACHINES`]), checked against what QEMU and
+/// the reference kernel refuse (the model's own NUMA refusal, [`QemuModel::QEMU_NO_NUMA`],
 /// first), with `-m` rounded as QEMU rounds it (to 8 KiB, set_memory_options()).
 ///
 /// # Errors
@@ -261,7 +261,7 @@ pub enum MemorySource {
 }
 
 /// How an arch's bare-metal kernel (`kernels/`) is built and booted under QEMU, where the
-/// arch has one ([`Arch::BARE_METAL_KERNEL`]).
+/// arch has one ([`QemuModel::BARE_METAL_KERNEL`]).
 #[derive(Clone, Copy, Debug)]
 pub struct BareMetalKernel {
     /// rustup's bare-metal target.
