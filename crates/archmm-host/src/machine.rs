@@ -514,6 +514,20 @@ mod tests {
         assert_eq!(usable, [(0, 0x9fc00), (0x10_0000, 0xbfee_0000), (1 << 32, 0x1_4000_0000)]);
     }
 
+    /// A machine type another arch's model has is refused with this arch's list; the
+    /// x86 types give different maps.
+    #[test]
+    fn qemu_machine_types_are_the_arch_models() {
+        let e = Machine::qemu(ArchId::Arm64, GIB, 1, Some("q35")).unwrap_err();
+        assert_eq!(e.0, "arm64's built-in QEMU machines are virt");
+        assert!(Machine::qemu(ArchId::X86_64, GIB, 1, Some("virt")).is_err());
+        let pc = Machine::qemu(ArchId::X86_64, 4 * GIB, 1, Some("pc")).unwrap();
+        let q35 = Machine::qemu(ArchId::X86_64, 4 * GIB, 1, Some("q35")).unwrap();
+        assert_eq!(pc.e820, Machine::qemu(ArchId::X86_64, 4 * GIB, 1, None).unwrap().e820);
+        assert_ne!(pc.e820, q35.e820);
+        assert!(q35.name.starts_with("QEMU q35"), "{}", q35.name);
+    }
+
     #[test]
     fn qemu_srat_cuts_pci_hole() {
         let m = Machine::qemu(ArchId::X86_64, 8 * GIB, 2, None).unwrap();
